@@ -1,0 +1,7 @@
+import type { MigrationObject } from '@mikro-orm/core';
+import { Migration0001UnifiedSchema } from './0001_unified_schema.ts';
+
+/** Every migration this version knows, in order. Names are stable forever: they are stored in the database. */
+export const migrations: MigrationObject[] = [{ name: '0001_unified_schema', class: Migration0001UnifiedSchema }];
+
+export const MIGRATIONS_TABLE = 'routiq_migrations';

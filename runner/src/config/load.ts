@@ -1,0 +1,186 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Ajv, type ErrorObject } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import configSchema from '@routiq/schemas/config.schema.json' with { type: 'json' };
+import { RoutiqError } from '../errors/registry.ts';
+import { parseYamlSource } from '../util/yaml-source.ts';
+import type { ConnectionConfig, OrganizationConfig, RoutiqConfig } from './types.ts';
+
+const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
+
+export interface LoadConfigOptions {
+  /** Explicit file (--config). Default: config/<ROUTIQ_ENV or development>.yaml under cwd. */
+  file?: string | undefined;
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Environment variables that override file values; `.env.example` lists them all. */
+export const ENV_OVERRIDES = {
+  DATABASE_URL: 'database.url',
+  ROUTIQ_DB_DIR: 'database.embedded_dir',
+  ROUTIQ_DB_POOL_MAX: 'database.pool_max',
+  ROUTIQ_DB_SCHEMA: 'database.schema',
+  ROUTIQ_LOG_LEVEL: 'log.level',
+  ROUTIQ_HTTP_TIMEOUT_MS: 'http.timeout_ms',
+  ROUTIQ_CONNECTORS_DIR: 'connectors_dir',
+} as const;
+
+let validator: ReturnType<Ajv['compile']> | undefined;
+function validate(value: unknown): ErrorObject[] {
+  if (!validator) {
+    const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
+    addFormats(ajv);
+    validator = ajv.compile(configSchema);
+  }
+  return validator(value) ? [] : [...(validator.errors ?? [])];
+}
+
+export function loadConfig(opts: LoadConfigOptions = {}): RoutiqConfig {
+  const env = opts.env ?? process.env;
+  const cwd = opts.cwd ?? process.cwd();
+  const envName = env.ROUTIQ_ENV || 'development';
+  if (!/^[a-z][a-z0-9_-]*$/.test(envName)) {
+    throw new RoutiqError('RQ1005', `ROUTIQ_ENV="${envName}" is not a valid environment name`, { where: 'ROUTIQ_ENV' });
+  }
+  const file = path.resolve(cwd, opts.file ?? env.ROUTIQ_CONFIG ?? path.join('config', `${envName}.yaml`));
+  const rel = path.relative(cwd, file) || file;
+  if (!existsSync(file)) throw new RoutiqError('RQ1001', `configuration file ${rel} does not exist`, { where: rel });
+
+  const src = parseYamlSource(readFileSync(file, 'utf8'), rel);
+  const first = src.errors[0];
+  if (first) throw new RoutiqError('RQ1002', first.message, { where: `${rel}:${first.pos.line}:${first.pos.col}` });
+  const raw = (src.value ?? {}) as Record<string, unknown>;
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new RoutiqError('RQ1003', 'the configuration must be a mapping of keys', { where: `${rel}:1:1` });
+  }
+
+  // File values are validated where they stand, so the message can point at file:line:col.
+  const fileErrors = validate(structuredClone(raw));
+  if (fileErrors.length) throw configError(fileErrors, (p) => `${rel}:${fmtPos(src.positionOf(p))}`);
+
+  // Then environment overrides, validated again with the variable named as the culprit.
+  const merged = structuredClone(raw);
+  const fromEnv = new Map<string, string>();
+  for (const [name, keyPath] of Object.entries(ENV_OVERRIDES)) {
+    const v = env[name];
+    if (v === undefined || v === '') continue;
+    const keys = keyPath.split('.');
+    let obj = merged as Record<string, unknown>;
+    for (const k of keys.slice(0, -1)) obj = (obj[k] ??= {}) as Record<string, unknown>;
+    const leaf = keys[keys.length - 1] as string;
+    obj[leaf] = /^\d+$/.test(v) && keyPath.endsWith('_max') ? Number(v) : /^\d+$/.test(v) && keyPath.endsWith('_ms') ? Number(v) : v;
+    fromEnv.set(keyPath, name);
+  }
+  const envErrors = validate(merged);
+  if (envErrors.length) {
+    throw configError(envErrors, (p) => {
+      const key = p.join('.');
+      const v = fromEnv.get(key);
+      return v ? `environment variable ${v}` : `${rel}:${fmtPos(src.positionOf(p))}`;
+    }, 'RQ1005');
+  }
+
+  const c = merged as any;
+  const orgIds = new Set<string>();
+  const organizations: OrganizationConfig[] = (c.organizations as any[]).map((o, i) => {
+    if (orgIds.has(o.id)) {
+      throw new RoutiqError('RQ1003', `organizations[${i}].id "${o.id}" is used twice`, { where: `${rel}:${fmtPos(src.positionOf(['organizations', i, 'id']))}` });
+    }
+    orgIds.add(o.id);
+    const names = new Set<string>();
+    const connections: ConnectionConfig[] = (o.connections as any[]).map((cn, j) => {
+      const name = cn.name ?? cn.connector;
+      if (names.has(name)) {
+        throw new RoutiqError('RQ1003', `organizations[${i}].connections[${j}]: connection name "${name}" is used twice; set a distinct name`, {
+          where: `${rel}:${fmtPos(src.positionOf(['organizations', i, 'connections', j]))}`,
+        });
+      }
+      names.add(name);
+      return {
+        connector: cn.connector,
+        name,
+        enabled: cn.enabled,
+        config: cn.config,
+        secrets: cn.secrets,
+        allowInsecureHttp: cn.allow_insecure_http,
+        ...(cn.min_tls_version ? { minTlsVersion: cn.min_tls_version } : {}),
+        ...(cn.streams ? { streams: cn.streams } : {}),
+      };
+    });
+    return { id: o.id, name: o.name, defaultCountry: o.default_country, timezone: o.timezone, settings: o.settings, connections };
+  });
+
+  const d = c.database ?? {};
+  const l = c.log ?? {};
+  const h = c.http ?? {};
+  const r = c.runner ?? {};
+  return {
+    file: rel,
+    env: envName,
+    database: {
+      ...(d.url ? { url: d.url as string } : {}),
+      embeddedDir: d.embedded_dir ?? '.routiq/db',
+      poolMax: d.pool_max ?? 10,
+      schema: d.schema ?? 'public',
+    },
+    log: { level: l.level ?? 'info', pretty: l.pretty ?? false },
+    http: { timeoutMs: h.timeout_ms ?? 30000, minTlsVersion: h.min_tls_version ?? 'TLSv1.3' },
+    runner: {
+      batchSize: r.batch_size ?? 500,
+      concurrency: r.concurrency ?? 4,
+      heartbeatSeconds: r.heartbeat_seconds ?? 10,
+      staleAfterSeconds: r.stale_after_seconds ?? 60,
+      deadlineSeconds: r.deadline_seconds ?? 3600,
+      maxRetries: r.max_retries ?? 8,
+      rawRetentionDays: r.raw_retention_days ?? 30,
+    },
+    connectorsDir: path.resolve(cwd, c.connectors_dir ?? 'connectors'),
+    organizations,
+  };
+}
+
+/** Resolve a connection's ${ENV} secret references. Missing variables are an error naming the variable. */
+export function resolveSecrets(conn: ConnectionConfig, orgId: string, env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, ref] of Object.entries(conn.secrets)) {
+    const name = ref.slice(2, -1);
+    const v = env[name];
+    if (v === undefined || v === '') {
+      throw new RoutiqError('RQ1004', `secret "${k}" of connection ${orgId}/${conn.name} references \${${name}}, which is not set`, { where: name });
+    }
+    out[k] = v;
+  }
+  return out;
+}
+
+function fmtPos(p: { line: number; col: number }): string {
+  return `${p.line}:${p.col}`;
+}
+
+function configError(errors: ErrorObject[], where: (p: string[]) => string, code: 'RQ1003' | 'RQ1005' = 'RQ1003'): RoutiqError {
+  const lines = errors
+    .filter((e) => e.keyword !== 'if')
+    .map((e) => {
+      const p = e.instancePath.split('/').slice(1).map(decodeURIComponent);
+      let key = p.join('.') || '(root)';
+      let msg = e.message ?? 'is invalid';
+      if (e.keyword === 'additionalProperties') {
+        const extra = String((e.params as { additionalProperty: string }).additionalProperty);
+        p.push(extra);
+        key = p.join('.');
+        msg = 'is not a known key';
+      } else if (e.keyword === 'enum') {
+        msg = `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
+      } else if (e.keyword === 'required') {
+        key = [...p, (e.params as { missingProperty: string }).missingProperty].join('.');
+        msg = 'is required';
+      }
+      return { at: where(p), text: `${key} ${msg}` };
+    });
+  const first = lines[0] ?? { at: '', text: 'invalid configuration' };
+  const err = new RoutiqError(code, lines.map((l) => `${l.at}: ${l.text}`).join('\n'), { details: { errors: lines } });
+  void first;
+  return err;
+}

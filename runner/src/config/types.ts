@@ -1,0 +1,40 @@
+export interface ConnectionConfig {
+  connector: string;
+  name: string;
+  enabled: boolean;
+  config: Record<string, unknown>;
+  /** secret name -> ${ENV_VAR} reference; resolved lazily by resolveSecrets(). */
+  secrets: Record<string, string>;
+  allowInsecureHttp: boolean;
+  minTlsVersion?: 'TLSv1.2' | 'TLSv1.3';
+  streams?: string[];
+}
+
+export interface OrganizationConfig {
+  id: string;
+  name: string;
+  defaultCountry: string;
+  timezone: string;
+  settings: Record<string, unknown>;
+  connections: ConnectionConfig[];
+}
+
+export interface RoutiqConfig {
+  /** The file the values came from (for messages). */
+  file: string;
+  env: string;
+  database: { url?: string; embeddedDir: string; poolMax: number; schema: string };
+  log: { level: string; pretty: boolean };
+  http: { timeoutMs: number; minTlsVersion: 'TLSv1.2' | 'TLSv1.3' };
+  runner: {
+    batchSize: number;
+    concurrency: number;
+    heartbeatSeconds: number;
+    staleAfterSeconds: number;
+    deadlineSeconds: number;
+    maxRetries: number;
+    rawRetentionDays: number;
+  };
+  connectorsDir: string;
+  organizations: OrganizationConfig[];
+}

@@ -1,0 +1,75 @@
+import { MikroORM, type EntityManager } from '@mikro-orm/postgresql';
+import { Migrator } from '@mikro-orm/migrations';
+import { migrations, MIGRATIONS_TABLE } from '@routiq/migrations';
+import { RoutiqError } from '../errors/registry.ts';
+import { startEmbedded, type EmbeddedDb } from './embedded.ts';
+import { entities } from './entities.ts';
+
+export interface DatabaseOptions {
+  /** A PostgreSQL URL; when absent the embedded database at embeddedDir is used. */
+  url?: string | undefined;
+  embeddedDir?: string;
+  poolMax?: number;
+  schema?: string;
+}
+
+export interface Database {
+  kind: 'postgres' | 'embedded';
+  orm: MikroORM;
+  /** A fresh EntityManager fork per unit of work. */
+  em(): EntityManager;
+  /** Run SQL with `?` placeholders (inlined by MikroORM: one simple-protocol message, safe on PGlite). */
+  query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+  close(): Promise<void>;
+  /** Where the data lives, for messages (never includes a password). */
+  describe: string;
+}
+
+export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
+  let embedded: EmbeddedDb | undefined;
+  let url = opts.url;
+  if (!url) {
+    embedded = await startEmbedded(opts.embeddedDir ?? '.routiq/db');
+    url = embedded.url;
+  }
+  const schema = opts.schema ?? 'public';
+  let orm: MikroORM;
+  try {
+    orm = await MikroORM.init({
+      clientUrl: url,
+      entities,
+      ...(schema !== 'public' ? { schema } : {}),
+      discovery: { warnWhenNoEntities: false },
+      // Embedded: exactly one connection (see embedded.ts).
+      pool: { min: 0, max: embedded ? 1 : (opts.poolMax ?? 10) },
+      driverOptions: schema !== 'public' ? { connection: { options: `-c search_path=${schema}` } } : {},
+      extensions: [Migrator],
+      migrations: { migrationsList: migrations, tableName: MIGRATIONS_TABLE, transactional: true, allOrNothing: true, snapshot: false, silent: true },
+      allowGlobalContext: false,
+      debug: false,
+      ensureDatabase: false,
+    });
+    await orm.em.getConnection().execute('select 1');
+  } catch (err) {
+    await embedded?.close();
+    throw new RoutiqError('RQ4001', `could not connect to ${embedded ? `the embedded database (${embedded.dataDir})` : redact(url)}: ${(err as Error).message}`, { cause: err });
+  }
+  const describe = embedded ? `embedded PostgreSQL (PGlite) at ${embedded.dataDir}` : redact(url);
+  return {
+    kind: embedded ? 'embedded' : 'postgres',
+    orm,
+    describe,
+    em: () => orm.em.fork(),
+    async query<T>(sql: string, params: readonly unknown[] = []) {
+      return (await orm.em.getConnection().execute(sql, params as unknown[], 'all')) as T[];
+    },
+    async close() {
+      await orm.close(true);
+      await embedded?.close();
+    },
+  };
+}
+
+export function redact(url: string): string {
+  return url.replace(/\/\/([^:@/]+):([^@/]*)@/, '//$1:***@');
+}

@@ -1,0 +1,73 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { openDatabase, type Database } from '../../runner/src/db/database.ts';
+import { migrate } from '../../runner/src/db/migrate.ts';
+
+/**
+ * Test databases. Every test file gets its own database: a fresh in-memory PGlite, and (when the
+ * PostgreSQL server of the CI machine is reachable) a freshly created database on it, dropped afterwards.
+ */
+export const PG_ADMIN_URL = process.env.ROUTIQ_TEST_PG_URL ?? process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';
+
+let reachable: boolean | undefined;
+export async function postgresReachable(): Promise<boolean> {
+  if (reachable !== undefined) return reachable;
+  const c = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 1500 });
+  try {
+    await c.connect();
+    await c.query('select 1');
+    reachable = true;
+  } catch {
+    reachable = false;
+  } finally {
+    await c.end().catch(() => {});
+  }
+  return reachable;
+}
+
+/** The backends to run a suite against: always 'embedded', plus 'postgres' when reachable. */
+export async function backends(): Promise<Array<'embedded' | 'postgres'>> {
+  return (await postgresReachable()) ? ['embedded', 'postgres'] : ['embedded'];
+}
+
+export interface TestDb {
+  db: Database;
+  url: string | undefined;
+  drop(): Promise<void>;
+}
+
+/** Create an empty database of the given kind (not migrated). */
+export async function createTestDatabase(kind: 'embedded' | 'postgres', opts: { dir?: string } = {}): Promise<{ url: string | undefined; embeddedDir: string; drop(): Promise<void> }> {
+  if (kind === 'embedded') return { url: undefined, embeddedDir: opts.dir ?? 'memory://', drop: async () => {} };
+  const name = `routiq_t_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  const u = new URL(PG_ADMIN_URL);
+  u.pathname = `/${name}`;
+  return {
+    url: u.toString(),
+    embeddedDir: '',
+    async drop() {
+      const a = new pg.Client({ connectionString: PG_ADMIN_URL });
+      await a.connect();
+      await a.query(`drop database if exists ${name} with (force)`);
+      await a.end();
+    },
+  };
+}
+
+export async function openTestDb(kind: 'embedded' | 'postgres', opts: { migrate?: boolean } = {}): Promise<TestDb> {
+  const target = await createTestDatabase(kind);
+  const db = await openDatabase({ url: target.url, embeddedDir: target.embeddedDir });
+  if (opts.migrate !== false) await migrate(db);
+  return {
+    db,
+    url: target.url,
+    async drop() {
+      await db.close();
+      await target.drop();
+    },
+  };
+}
