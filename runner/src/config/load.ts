@@ -58,7 +58,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): RoutiqConfig {
 
   // File values are validated where they stand, so the message can point at file:line:col.
   const fileErrors = validate(structuredClone(raw));
-  if (fileErrors.length) throw configError(fileErrors, (p) => `${rel}:${fmtPos(src.positionOf(p))}`);
+  if (fileErrors.length) throw configError(fileErrors, (p, which) => `${rel}:${fmtPos(src.positionOf(p, which))}`);
 
   // Then environment overrides, validated again with the variable named as the culprit.
   const merged = structuredClone(raw);
@@ -75,10 +75,10 @@ export function loadConfig(opts: LoadConfigOptions = {}): RoutiqConfig {
   }
   const envErrors = validate(merged);
   if (envErrors.length) {
-    throw configError(envErrors, (p) => {
+    throw configError(envErrors, (p, which) => {
       const key = p.join('.');
       const v = fromEnv.get(key);
-      return v ? `environment variable ${v}` : `${rel}:${fmtPos(src.positionOf(p))}`;
+      return v ? `environment variable ${v}` : `${rel}:${fmtPos(src.positionOf(p, which))}`;
     }, 'RQ1005');
   }
 
@@ -159,28 +159,27 @@ function fmtPos(p: { line: number; col: number }): string {
   return `${p.line}:${p.col}`;
 }
 
-function configError(errors: ErrorObject[], where: (p: string[]) => string, code: 'RQ1003' | 'RQ1005' = 'RQ1003'): RoutiqError {
+function configError(errors: ErrorObject[], where: (p: string[], which: 'key' | 'value') => string, code: 'RQ1003' | 'RQ1005' = 'RQ1003'): RoutiqError {
   const lines = errors
     .filter((e) => e.keyword !== 'if')
     .map((e) => {
       const p = e.instancePath.split('/').slice(1).map(decodeURIComponent);
       let key = p.join('.') || '(root)';
       let msg = e.message ?? 'is invalid';
+      let which: 'key' | 'value' = 'value';
       if (e.keyword === 'additionalProperties') {
         const extra = String((e.params as { additionalProperty: string }).additionalProperty);
         p.push(extra);
         key = p.join('.');
         msg = 'is not a known key';
+        which = 'key';
       } else if (e.keyword === 'enum') {
         msg = `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
       } else if (e.keyword === 'required') {
         key = [...p, (e.params as { missingProperty: string }).missingProperty].join('.');
         msg = 'is required';
       }
-      return { at: where(p), text: `${key} ${msg}` };
+      return { at: where(p, which), text: `${key} ${msg}` };
     });
-  const first = lines[0] ?? { at: '', text: 'invalid configuration' };
-  const err = new RoutiqError(code, lines.map((l) => `${l.at}: ${l.text}`).join('\n'), { details: { errors: lines } });
-  void first;
-  return err;
+  return new RoutiqError(code, lines.map((l) => `${l.at}: ${l.text}`).join('\n'), { details: { errors: lines } });
 }

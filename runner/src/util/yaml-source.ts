@@ -40,7 +40,7 @@ export function parseYamlSource(text: string, file: string): YamlSource {
             nextKey = k;
             break;
           }
-        } else if (i === seg) {
+        } else if (String(i) === String(seg)) {
           next = item;
           nextKey = item;
           break;

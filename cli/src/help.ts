@@ -1,0 +1,49 @@
+export const HELP = `routiq — sync patient conversations and appointments into one PostgreSQL database
+
+Usage: routiq <command> [options]
+
+Commands:
+  demo                 Start the bundled simulators and sync two demo organizations (the README's main job)
+  migrate              Apply database migrations (idempotent)
+  sync                 Run one sync pass and exit
+  status               Last runs and stream checkpoints per organization
+  dlq                  Dead letters: list | show | replay | resolve
+  patients             Identity: duplicates | merge | unmerge | evaluate
+  lint [paths…]        Validate connector specs and config files
+  docs                 Regenerate (--write) or check (--check) generated docs
+  help [command]       Help for a command
+
+Environment:
+  ROUTIQ_ENV           Selects config/<env>.yaml (default development)
+  DATABASE_URL         PostgreSQL server; unset = embedded PostgreSQL in .routiq/db
+  ROUTIQ_LOG_LEVEL     trace|debug|info|warn|error|silent (logs are JSON lines on stderr)
+
+Exit codes: 0 ok, 1 problems found (lint findings, failed/partial sync), 2 usage, 3 config/spec, 4 database, 70 internal.
+`;
+
+const COMMANDS: Record<string, string> = {
+  migrate: `Usage: routiq migrate [--config FILE] [--json]
+
+Applies pending migrations. Safe to run twice. Refuses a database migrated by a newer routiq (RQ4002).`,
+  sync: `Usage: routiq sync [--config FILE] [--org ID] [--connector NAME] [--stream NAME] [--full-refresh] [--json]
+
+Runs one pass of every enabled connection (or those selected) and exits.
+  --full-refresh   ignore stored cursors (nothing is deleted; rows not seen are left as they are)
+  --json           print a per-stream summary on stdout
+Exit 0 when every run succeeded, 1 when any failed or was partial.`,
+  lint: `Usage: routiq lint [paths…] [--format text|json]
+
+Validates connector specs (JSON Schema + semantic checks) and config files. Prints file:line:col CODE message.
+Exit 0 clean (warnings allowed), 1 findings, 2 usage error. Default paths: connectors examples.`,
+  docs: `Usage: routiq docs [--write | --check]
+
+Generates docs/connector-spec.md and docs/errors.md from the JSON Schema and the error registry.`,
+  demo: `Usage: routiq demo [--orgs N] [--scale N] [--json]
+
+Starts the Chatwoot, Cliniko and ManyChat simulators on loopback, the embedded database (.routiq/demo-db), migrates,
+registers demo organizations with all three connectors, runs a full sync then an incremental one, and prints a summary.`,
+};
+
+export function helpFor(command: string): string {
+  return COMMANDS[command] ?? HELP;
+}

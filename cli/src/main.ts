@@ -1,0 +1,92 @@
+import { parseArgs } from 'node:util';
+import { isRoutiqError } from '@routiq/runner';
+import { docsCommand } from './commands/docs.ts';
+import { lintCommand } from './commands/lint.ts';
+import { migrateCommand } from './commands/migrate.ts';
+import { syncCommand } from './commands/sync.ts';
+import { ExitCode, exitCodeFor } from './exit-codes.ts';
+import { err, out } from './output.ts';
+import { HELP, helpFor } from './help.ts';
+
+type Handler = (args: string[]) => Promise<number>;
+
+function parse<T extends Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>>(args: string[], options: T, positionals = false) {
+  return parseArgs({ args, options, allowPositionals: positionals, strict: true });
+}
+
+const commands: Record<string, Handler> = {
+  async migrate(args) {
+    const { values } = parse(args, { config: { type: 'string', short: 'c' }, json: { type: 'boolean' } });
+    return migrateCommand({ config: values.config, json: !!values.json });
+  },
+  async sync(args) {
+    const { values } = parse(args, {
+      config: { type: 'string', short: 'c' },
+      org: { type: 'string' },
+      connector: { type: 'string' },
+      stream: { type: 'string' },
+      'full-refresh': { type: 'boolean' },
+      json: { type: 'boolean' },
+    });
+    return syncCommand({
+      config: values.config,
+      org: values.org,
+      connector: values.connector,
+      stream: values.stream,
+      fullRefresh: !!values['full-refresh'],
+      json: !!values.json,
+    });
+  },
+  async lint(args) {
+    const { values, positionals } = parse(args, { format: { type: 'string', short: 'f' }, json: { type: 'boolean' } }, true);
+    return lintCommand({ paths: positionals, format: values.json ? 'json' : (values.format ?? 'text') });
+  },
+  async docs(args) {
+    const { values } = parse(args, { write: { type: 'boolean' }, check: { type: 'boolean' } });
+    return docsCommand({ write: !!values.write, check: !!values.check });
+  },
+  async help(args) {
+    out(args[0] ? helpFor(args[0]) : HELP);
+    return ExitCode.Ok;
+  },
+};
+
+export function registerCommand(name: string, handler: Handler): void {
+  commands[name] = handler;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h') {
+    out(HELP);
+    return name ? ExitCode.Ok : ExitCode.Usage;
+  }
+  if (name === '--version') {
+    out('routiq 0.1.0');
+    return ExitCode.Ok;
+  }
+  const handler = commands[name];
+  if (!handler) {
+    err(`RQ6001 unknown command "${name}"\n${HELP}`);
+    return ExitCode.Usage;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    out(helpFor(name));
+    return ExitCode.Ok;
+  }
+  try {
+    return await handler(rest);
+  } catch (e) {
+    if (isRoutiqError(e)) {
+      err(e.format());
+      return exitCodeFor(e.code);
+    }
+    const code = (e as { code?: string }).code;
+    if (code?.startsWith('ERR_PARSE_ARGS')) {
+      err(`RQ6001 ${(e as Error).message}\n  hint: routiq help ${name}`);
+      return ExitCode.Usage;
+    }
+    err(`RQ6002 unexpected error: ${(e as Error).stack ?? String(e)}`);
+    return ExitCode.Internal;
+  }
+}

@@ -1,0 +1,58 @@
+import { unifiedSchema, UNIFIED_TARGETS, type UnifiedTarget } from '@routiq/schemas';
+
+export interface Column {
+  name: string;
+  sqlType: 'text' | 'timestamptz' | 'date' | 'bigint' | 'integer' | 'boolean' | 'jsonb';
+}
+
+export interface TargetInfo {
+  table: UnifiedTarget;
+  columns: Column[];
+  /** Mapped fields that are resolved to a uuid column by natural key. */
+  references: Array<{ field: string; column: string; table: string; via: 'patient_identities' | 'external_id' }>;
+  schema: Record<string, unknown>;
+}
+
+const REF_COLUMNS: Record<string, { column: string; table: string; via: 'patient_identities' | 'external_id' }> = {
+  patient_external_id: { column: 'patient_id', table: 'patient_identities', via: 'patient_identities' },
+  conversation_external_id: { column: 'conversation_id', table: 'conversations', via: 'external_id' },
+  message_external_id: { column: 'message_id', table: 'messages', via: 'external_id' },
+};
+
+/** Fields of a mapping that are inputs to the engine, not columns. */
+const NOT_COLUMNS = new Set(['country_hint']);
+
+function sqlTypeOf(p: Record<string, unknown>): Column['sqlType'] {
+  const types = ([] as unknown[]).concat(p.type ?? []);
+  if (p.format === 'date-time') return 'timestamptz';
+  if (p.format === 'date') return 'date';
+  if (types.includes('integer')) return 'bigint';
+  if (types.includes('boolean')) return 'boolean';
+  if (types.includes('object') || types.includes('array')) return 'jsonb';
+  return 'text';
+}
+
+const cache = new Map<UnifiedTarget, TargetInfo>();
+
+/** Column list of a unified table, derived from its JSON Schema (schemas/unified/*.schema.json). */
+export function targetInfo(target: UnifiedTarget): TargetInfo {
+  let info = cache.get(target);
+  if (info) return info;
+  const schema = unifiedSchema(target);
+  const props = schema.properties as Record<string, Record<string, unknown>>;
+  const columns: Column[] = [];
+  const references: TargetInfo['references'] = [];
+  for (const [name, p] of Object.entries(props)) {
+    if (NOT_COLUMNS.has(name)) continue;
+    columns.push({ name, sqlType: sqlTypeOf(p) });
+    const ref = REF_COLUMNS[name];
+    if (ref) references.push({ field: name, ...ref });
+  }
+  info = { table: target, columns, references, schema };
+  cache.set(target, info);
+  return info;
+}
+
+export function allTargets(): readonly UnifiedTarget[] {
+  return UNIFIED_TARGETS;
+}

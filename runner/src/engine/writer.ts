@@ -1,0 +1,401 @@
+import { createHash } from 'node:crypto';
+import type { UnifiedTarget } from '@routiq/schemas';
+import type { HookContext, IdentityInput, MatchContext, MatchIdentityHook, StoredIdentity } from '@routiq/sdk';
+import { normalizePhone } from '@routiq/sdk';
+import { type Column, targetInfo } from './columns.ts';
+
+/** Run SQL inside the current transaction (`?` placeholders). */
+export type Querier = <T = Record<string, unknown>>(sql: string, params?: readonly unknown[]) => Promise<T[]>;
+
+export interface MappedRow {
+  target: UnifiedTarget;
+  mode: 'upsert' | 'patch';
+  row: Record<string, unknown>;
+  /** Hash of the raw platform record (lineage). */
+  sourceHash: string;
+}
+
+export interface WriteContext {
+  organizationId: string;
+  source: string;
+  specVersion: string;
+  stream: string;
+  runId: string;
+  defaultCountry: string;
+  matchIdentity: MatchIdentityHook;
+  hookContext: (q: Querier) => HookContext;
+  /** Source priority for the unified patient's fields (first wins). */
+  sourcePriority: string[];
+}
+
+export interface WriteResult {
+  inserted: number;
+  updated: number;
+  unchanged: number;
+  /** external_ids per target that were inserted or changed (drives child fan-out). */
+  changed: Map<UnifiedTarget, Set<string>>;
+}
+
+export function hashRecord(raw: unknown): string {
+  return createHash('sha256').update(canonicalJson(raw)).digest('hex').slice(0, 32);
+}
+
+export function canonicalJson(v: unknown): string {
+  if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  const o = v as Record<string, unknown>;
+  return `{${Object.keys(o)
+    .sort()
+    .filter((k) => o[k] !== undefined)
+    .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
+    .join(',')}}`;
+}
+
+/** Values go in as text literals and are cast in SQL: one shape for every type, on PGlite and PostgreSQL. */
+function lit(v: unknown, c: Column): string | null {
+  if (v === undefined || v === null || v === '') return c.sqlType === 'text' && v === '' ? '' : null;
+  if (c.sqlType === 'jsonb') return stripNul(JSON.stringify(v));
+  if (c.sqlType === 'timestamptz') return toIso(v);
+  if (c.sqlType === 'bigint' || c.sqlType === 'integer') return String(Math.trunc(Number(v)));
+  if (c.sqlType === 'boolean') return v ? 'true' : 'false';
+  return stripNul(typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v));
+}
+
+function stripNul(s: string): string {
+  // PostgreSQL text cannot hold U+0000.
+  return s.includes('\u0000') ? s.replaceAll('\u0000', '') : s;
+}
+
+/** Accepts ISO strings, unix seconds (int or float) and unix milliseconds. */
+export function toIso(v: unknown): string | null {
+  if (v instanceof Date) return v.toISOString();
+  if (typeof v === 'number') return new Date(v > 1e12 ? v : v * 1000).toISOString();
+  if (typeof v === 'string') {
+    if (/^\d+(\.\d+)?$/.test(v)) return toIso(Number(v));
+    const t = Date.parse(v);
+    return Number.isNaN(t) ? v : new Date(t).toISOString();
+  }
+  return null;
+}
+
+const JSON_DEFAULT = new Set(['metadata']);
+
+function dedupe(rows: MappedRow[]): MappedRow[] {
+  // ON CONFLICT cannot touch one row twice in a statement: the last version of a key wins.
+  const byKey = new Map<string, MappedRow>();
+  for (const r of rows) byKey.set(String(r.row.external_id), r);
+  return [...byKey.values()];
+}
+
+export async function writeRows(q: Querier, ctx: WriteContext, rows: MappedRow[]): Promise<WriteResult> {
+  const result: WriteResult = { inserted: 0, updated: 0, unchanged: 0, changed: new Map() };
+  const groups = new Map<string, MappedRow[]>();
+  for (const r of rows) {
+    const k = `${r.target}|${r.mode}`;
+    groups.set(k, [...(groups.get(k) ?? []), r]);
+  }
+  // Identities first so references resolve in the same transaction; then parents before children.
+  const order: UnifiedTarget[] = ['patient_identities', 'practitioners', 'appointment_types', 'conversations', 'appointments', 'messages', 'attachments'];
+  for (const target of order) {
+    for (const mode of ['upsert', 'patch'] as const) {
+      const g = groups.get(`${target}|${mode}`);
+      if (!g?.length) continue;
+      const batch = dedupe(g);
+      const changed = result.changed.get(target) ?? new Set<string>();
+      result.changed.set(target, changed);
+      let r: { inserted: number; updated: number; keys: string[] };
+      if (mode === 'patch') r = await patchRows(q, ctx, target, batch);
+      else if (target === 'patient_identities') r = await upsertIdentities(q, ctx, batch);
+      else r = await upsertRows(q, ctx, target, batch);
+      result.inserted += r.inserted;
+      result.updated += r.updated;
+      result.unchanged += batch.length - r.inserted - r.updated;
+      for (const k of r.keys) changed.add(k);
+    }
+  }
+  return result;
+}
+
+function valuesClause(batch: MappedRow[], ctx: WriteContext, cols: Column[], extra: (r: MappedRow) => Array<string | null> = () => []): {
+  sql: string;
+  params: Array<string | null>;
+} {
+  const params: Array<string | null> = [];
+  const tuples: string[] = [];
+  for (const r of batch) {
+    const vals = [
+      ctx.organizationId,
+      ctx.source,
+      ...cols.map((c) => lit(r.row[c.name], c) ?? (JSON_DEFAULT.has(c.name) ? '{}' : c.name === 'cross_refs' ? '[]' : null)),
+      r.sourceHash,
+      ...extra(r),
+    ];
+    params.push(...vals);
+    tuples.push(`(${vals.map(() => '?').join(', ')})`);
+  }
+  return { sql: tuples.join(',\n'), params };
+}
+
+async function upsertRows(q: Querier, ctx: WriteContext, target: UnifiedTarget, batch: MappedRow[]) {
+  const info = targetInfo(target);
+  const cols = info.columns;
+  const v = valuesClause(batch, ctx, cols);
+  const vnames = ['organization_id', 'source', ...cols.map((c) => c.name), 'source_hash'];
+  const refSelects = info.references.map((ref) =>
+    ref.via === 'patient_identities'
+      ? `(select x.patient_id from patient_identities x where x.organization_id = v.organization_id and x.source = v.source and x.external_id = v.${ref.field})`
+      : `(select x.id from ${ref.table} x where x.organization_id = v.organization_id and x.source = v.source and x.external_id = v.${ref.field})`,
+  );
+  const colList = [...cols.map((c) => c.name), ...info.references.map((r) => r.column)];
+  const sql = `insert into ${target} as t (organization_id, source, ${colList.join(', ')}, source_hash, spec_version, stream, last_sync_run_id)
+select v.organization_id, v.source, ${cols.map((c) => `v.${c.name}::${c.sqlType}`).join(', ')}${refSelects.length ? `, ${refSelects.join(', ')}` : ''}, v.source_hash, ?, ?, ?::uuid
+from (values ${v.sql}) as v(${vnames.join(', ')})
+on conflict (organization_id, source, external_id) do update set
+  ${cols.map((c) => `${c.name} = excluded.${c.name}`).join(', ')},
+  ${info.references.map((r) => `${r.column} = coalesce(excluded.${r.column}, t.${r.column})`).join(', ')}${info.references.length ? ',' : ''}
+  source_hash = excluded.source_hash, spec_version = excluded.spec_version, stream = excluded.stream,
+  last_sync_run_id = excluded.last_sync_run_id, updated_at = now()
+where (${cols.map((c) => `t.${c.name}`).join(', ')}, t.spec_version) is distinct from (${cols.map((c) => `excluded.${c.name}`).join(', ')}, excluded.spec_version)
+   ${info.references.map((r) => `or (t.${r.column} is null and excluded.${r.column} is not null)`).join(' ')}
+returning t.external_id, (t.xmax = 0) as inserted`;
+  const rows = await q<{ external_id: string; inserted: boolean }>(sql, [...v.params, ctx.specVersion, ctx.stream, ctx.runId]);
+  const inserted = rows.filter((r) => r.inserted === true || (r.inserted as unknown) === 't').length;
+  return { inserted, updated: rows.length - inserted, keys: rows.map((r) => r.external_id) };
+}
+
+async function patchRows(q: Querier, ctx: WriteContext, target: UnifiedTarget, batch: MappedRow[]) {
+  // Patch touches only the fields the mapping produced (e.g. deleted_at from a tombstone feed).
+  const info = targetInfo(target);
+  const fields = new Set<string>();
+  for (const r of batch) for (const k of Object.keys(r.row)) if (k !== 'external_id') fields.add(k);
+  const cols = info.columns.filter((c) => fields.has(c.name) || c.name === 'external_id');
+  const setCols = cols.filter((c) => c.name !== 'external_id');
+  if (!setCols.length) return { inserted: 0, updated: 0, keys: [] };
+  const v = valuesClause(batch, ctx, cols);
+  const vnames = ['organization_id', 'source', ...cols.map((c) => c.name), 'source_hash'];
+  const sql = `update ${target} as t set ${setCols.map((c) => `${c.name} = v.${c.name}::${c.sqlType}`).join(', ')},
+  spec_version = ?, last_sync_run_id = ?::uuid, updated_at = now()
+from (values ${v.sql}) as v(${vnames.join(', ')})
+where t.organization_id = v.organization_id and t.source = v.source and t.external_id = v.external_id
+  and (${setCols.map((c) => `t.${c.name}`).join(', ')}) is distinct from (${setCols.map((c) => `v.${c.name}::${c.sqlType}`).join(', ')})
+returning t.external_id`;
+  const rows = await q<{ external_id: string }>(sql, [...v.params, ctx.specVersion, ctx.runId]);
+  if (target === 'patient_identities' && rows.length) await refreshPatients(q, ctx, rows.map((r) => r.external_id));
+  return { inserted: 0, updated: rows.length, keys: rows.map((r) => r.external_id) };
+}
+
+function identityInput(ctx: WriteContext, row: Record<string, unknown>, e164: string | null): IdentityInput {
+  const str = (k: string) => (row[k] === undefined || row[k] === null || row[k] === '' ? null : String(row[k]));
+  return {
+    source: ctx.source,
+    externalId: String(row.external_id),
+    firstName: str('first_name'),
+    lastName: str('last_name'),
+    displayName: str('display_name'),
+    email: str('email'),
+    phoneRaw: str('phone'),
+    phoneE164: e164,
+    dateOfBirth: str('date_of_birth'),
+    countryHint: str('country_hint'),
+    crossRefs: ((row.cross_refs as Array<{ source: string; external_id: string }> | undefined) ?? []).map((c) => ({
+      source: String(c.source),
+      externalId: String(c.external_id),
+    })),
+  };
+}
+
+async function upsertIdentities(q: Querier, ctx: WriteContext, batch: MappedRow[]) {
+  const info = targetInfo('patient_identities');
+  const cols = info.columns;
+  const keys = batch.map((r) => String(r.row.external_id));
+  const existing = await q<{ external_id: string }>(
+    `select external_id from patient_identities where organization_id = ? and source = ? and external_id in (${keys.map(() => '?').join(', ')})`,
+    [ctx.organizationId, ctx.source, ...keys],
+  );
+  const known = new Set(existing.map((r) => r.external_id));
+  const phones = new Map<string, { e164: string | null; valid: boolean }>();
+  for (const r of batch) {
+    const n = normalizePhone((r.row.phone as string | null | undefined) ?? null, {
+      defaultCountry: ctx.defaultCountry,
+      countryHint: (r.row.country_hint as string | null | undefined) ?? null,
+    });
+    phones.set(String(r.row.external_id), { e164: n.e164, valid: n.valid });
+  }
+
+  let inserted = 0;
+  const changedKeys: string[] = [];
+  // New identities one by one: each may match one created just before it (identity resolution needs it).
+  for (const r of batch) {
+    const key = String(r.row.external_id);
+    if (known.has(key)) continue;
+    const ph = phones.get(key) ?? { e164: null, valid: false };
+    const input = identityInput(ctx, r.row, ph.e164);
+    const mctx: MatchContext = { ...ctx.hookContext(q), findCandidates: (query) => findCandidates(q, ctx.organizationId, query, { source: ctx.source, externalId: key }) };
+    const match = await ctx.matchIdentity(input, mctx);
+    let patientId = match.patientId;
+    if (!patientId) {
+      const created = await q<{ id: string }>(
+        `insert into patients (organization_id, first_name, last_name, display_name, email, phone_e164, date_of_birth, primary_source)
+         values (?, ?, ?, ?, ?, ?, ?::date, ?) returning id`,
+        [ctx.organizationId, input.firstName ?? null, input.lastName ?? null, input.displayName ?? null, input.email ?? null, ph.e164, input.dateOfBirth ?? null, ctx.source],
+      );
+      patientId = (created[0] as { id: string }).id;
+    }
+    const v = valuesClause([r], ctx, cols, () => [ph.e164, String(ph.valid), patientId, match.method, String(match.confidence)]);
+    await q(
+      `insert into patient_identities (organization_id, source, ${cols.map((c) => c.name).join(', ')}, source_hash, phone_e164, phone_valid, patient_id, match_method, match_confidence, spec_version, stream, last_sync_run_id)
+       select v.organization_id, v.source, ${cols.map((c) => `v.${c.name}::${c.sqlType}`).join(', ')}, v.source_hash, v.phone_e164, v.phone_valid::boolean, v.patient_id::uuid, v.match_method, v.match_confidence::numeric, ?, ?, ?::uuid
+       from (values ${v.sql}) as v(organization_id, source, ${cols.map((c) => c.name).join(', ')}, source_hash, phone_e164, phone_valid, patient_id, match_method, match_confidence)`,
+      [...v.params, ctx.specVersion, ctx.stream, ctx.runId],
+    );
+    if (match.patientId) await promotePatient(q, ctx, match.patientId, key);
+    known.add(key);
+    inserted++;
+    changedKeys.push(key);
+  }
+
+  // Known identities: a set-based update that skips unchanged rows.
+  const updates = batch.filter((r) => existing.some((e) => e.external_id === String(r.row.external_id)));
+  let updated = 0;
+  if (updates.length) {
+    const v = valuesClause(updates, ctx, cols, (r) => {
+      const ph = phones.get(String(r.row.external_id));
+      return [ph?.e164 ?? null, String(ph?.valid ?? false)];
+    });
+    const rows = await q<{ external_id: string }>(
+      `update patient_identities as t set ${cols.map((c) => `${c.name} = v.${c.name}::${c.sqlType}`).join(', ')},
+         phone_e164 = v.phone_e164, phone_valid = v.phone_valid::boolean, source_hash = v.source_hash,
+         spec_version = ?, stream = ?, last_sync_run_id = ?::uuid, updated_at = now()
+       from (values ${v.sql}) as v(organization_id, source, ${cols.map((c) => c.name).join(', ')}, source_hash, phone_e164, phone_valid)
+       where t.organization_id = v.organization_id and t.source = v.source and t.external_id = v.external_id
+         and (${cols.map((c) => `t.${c.name}`).join(', ')}, t.phone_e164, t.spec_version) is distinct from (${cols.map((c) => `v.${c.name}::${c.sqlType}`).join(', ')}, v.phone_e164, ?)
+       returning t.external_id`,
+      [...v.params, ctx.specVersion, ctx.stream, ctx.runId, ctx.specVersion],
+    );
+    updated = rows.length;
+    changedKeys.push(...rows.map((r) => r.external_id));
+    if (rows.length) await refreshPatients(q, ctx, rows.map((r) => r.external_id));
+  }
+  return { inserted, updated, keys: changedKeys };
+}
+
+/** The unified patient takes its fields from its highest-priority identity. */
+async function promotePatient(q: Querier, ctx: WriteContext, patientId: string, externalId: string): Promise<void> {
+  const cur = await q<{ primary_source: string | null }>('select primary_source from patients where id = ?', [patientId]);
+  const prio = (s: string | null) => {
+    const i = s ? ctx.sourcePriority.indexOf(s) : -1;
+    return i === -1 ? ctx.sourcePriority.length : i;
+  };
+  if (prio(ctx.source) < prio(cur[0]?.primary_source ?? null)) {
+    await q('update patients set primary_source = ?, updated_at = now() where id = ?', [ctx.source, patientId]);
+  }
+  await refreshPatients(q, ctx, [externalId]);
+}
+
+async function refreshPatients(q: Querier, ctx: WriteContext, externalIds: string[]): Promise<void> {
+  if (!externalIds.length) return;
+  await q(
+    `update patients p set first_name = coalesce(i.first_name, p.first_name), last_name = coalesce(i.last_name, p.last_name),
+       display_name = coalesce(i.display_name, p.display_name), email = coalesce(i.email, p.email),
+       phone_e164 = coalesce(i.phone_e164, p.phone_e164), date_of_birth = coalesce(i.date_of_birth, p.date_of_birth),
+       deleted_at = i.deleted_at, updated_at = now()
+     from patient_identities i
+     where i.patient_id = p.id and p.primary_source = i.source and i.organization_id = ? and i.source = ?
+       and i.external_id in (${externalIds.map(() => '?').join(', ')})
+       and (p.first_name, p.last_name, p.display_name, p.email, p.phone_e164, p.date_of_birth, p.deleted_at)
+           is distinct from (coalesce(i.first_name, p.first_name), coalesce(i.last_name, p.last_name), coalesce(i.display_name, p.display_name),
+                             coalesce(i.email, p.email), coalesce(i.phone_e164, p.phone_e164), coalesce(i.date_of_birth, p.date_of_birth), i.deleted_at)`,
+    [ctx.organizationId, ctx.source, ...externalIds],
+  );
+}
+
+interface IdentityRow {
+  patient_id: string;
+  source: string;
+  external_id: string;
+  first_name: string | null;
+  last_name: string | null;
+  display_name: string | null;
+  email: string | null;
+  phone: string | null;
+  phone_e164: string | null;
+  date_of_birth: string | null;
+  cross_refs: Array<{ source: string; external_id: string }> | string;
+}
+
+export async function findCandidates(
+  q: Querier,
+  organizationId: string,
+  query: { phonesE164: string[]; emails: string[]; crossRefs: Array<{ source: string; externalId: string }>; lastNameDob?: { lastName: string; dateOfBirth: string } | undefined },
+  self?: { source: string; externalId: string },
+): Promise<StoredIdentity[]> {
+  const ors: string[] = [];
+  const params: unknown[] = [organizationId];
+  if (query.phonesE164.length) {
+    ors.push(`i.phone_e164 in (${query.phonesE164.map(() => '?').join(', ')})`);
+    params.push(...query.phonesE164);
+  }
+  if (query.emails.length) {
+    ors.push(`lower(i.email) in (${query.emails.map(() => '?').join(', ')})`);
+    params.push(...query.emails.map((e) => e.toLowerCase().trim()));
+  }
+  for (const c of query.crossRefs) {
+    ors.push('(i.source = ? and i.external_id = ?)');
+    params.push(c.source, c.externalId);
+  }
+  if (self) {
+    ors.push('i.cross_refs @> ?::jsonb');
+    params.push(JSON.stringify([{ source: self.source, external_id: self.externalId }]));
+  }
+  if (query.lastNameDob) {
+    ors.push('(lower(i.last_name) = ? and i.date_of_birth = ?::date)');
+    params.push(query.lastNameDob.lastName.toLowerCase(), query.lastNameDob.dateOfBirth);
+  }
+  if (!ors.length) return [];
+  const rows = await q<IdentityRow>(
+    `select i.patient_id, i.source, i.external_id, i.first_name, i.last_name, i.display_name, i.email, i.phone, i.phone_e164,
+            to_char(i.date_of_birth, 'YYYY-MM-DD') as date_of_birth, i.cross_refs
+     from patient_identities i where i.organization_id = ? and i.deleted_at is null and (${ors.join(' or ')}) limit 200`,
+    params,
+  );
+  return rows.map((r) => ({
+    patientId: r.patient_id,
+    source: r.source,
+    externalId: r.external_id,
+    firstName: r.first_name,
+    lastName: r.last_name,
+    displayName: r.display_name,
+    email: r.email,
+    phoneRaw: r.phone,
+    phoneE164: r.phone_e164,
+    dateOfBirth: r.date_of_birth,
+    crossRefs: (typeof r.cross_refs === 'string' ? JSON.parse(r.cross_refs) : r.cross_refs).map((c: { source: string; external_id: string }) => ({
+      source: c.source,
+      externalId: c.external_id,
+    })),
+  }));
+}
+
+/** Link rows whose referenced record arrived later (webhooks, child-before-parent). Idempotent. */
+export async function relink(q: Querier, organizationId: string, source: string): Promise<void> {
+  for (const table of ['conversations', 'appointments']) {
+    await q(
+      `update ${table} t set patient_id = i.patient_id from patient_identities i
+       where t.organization_id = ? and t.source = ? and i.organization_id = t.organization_id and i.source = t.source
+         and i.external_id = t.patient_external_id and t.patient_id is distinct from i.patient_id`,
+      [organizationId, source],
+    );
+  }
+  await q(
+    `update messages m set conversation_id = c.id from conversations c
+     where m.organization_id = ? and m.source = ? and m.conversation_id is null and c.organization_id = m.organization_id
+       and c.source = m.source and c.external_id = m.conversation_external_id`,
+    [organizationId, source],
+  );
+  await q(
+    `update attachments a set message_id = m.id from messages m
+     where a.organization_id = ? and a.source = ? and a.message_id is null and m.organization_id = a.organization_id
+       and m.source = a.source and m.external_id = a.message_external_id`,
+    [organizationId, source],
+  );
+}

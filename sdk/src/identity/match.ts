@@ -1,0 +1,183 @@
+/**
+ * `identity.match`: decide which unified patient an incoming identity belongs to.
+ *
+ * The engine has already handled an existing link for the same (source, externalId). From there the rules
+ * run in a fixed order and the first that picks exactly one patient wins:
+ *  1. cross_ref: a candidate's (source, externalId) is in the incoming crossRefs, the candidate's crossRefs
+ *     contain the incoming (source, externalId), or both point at the same third identity. Vetoed by a hard
+ *     conflict (different date of birth or clearly different first name): a parent's Chatwoot contact that
+ *     carries the child's Cliniko id is the parent, not the child.
+ *  2. email: same email (trimmed, case-insensitive) and compatible names.
+ *  3. phone: same E.164 and compatible names. Compatible means the first names agree (exact, nickname, typo
+ *     or middle name), the surnames do not contradict, and no identity of that patient has a different date
+ *     of birth or a clearly different first name. A family sharing one phone therefore never merges: same
+ *     phone + different first name or different DOB is a different person. The only name-less link is between
+ *     two "owner" sources (Chatwoot, ManyChat: the account holder's own WhatsApp/Messenger number).
+ *  4. scored: best pairwise score ≥ settings.identity.merge_threshold with no conflict at all.
+ *  5. new: no unique patient. A best score in [review, merge) is left for duplicate detection.
+ * When two or more patients qualify at a step, one is taken only if it scores ≥ merge and every other one
+ * scores below review; otherwise the identity is ambiguous and gets a new patient (never a coin toss).
+ */
+import type { MatchIdentityHook, MatchMethod, MatchResult, StoredIdentity } from '../hooks.ts';
+import { candidateQueryFor, type PreparedIdentity, prepareIdentity } from './prepare.ts';
+import { firstNameAgrees, lastNameAllows, type PairScore, scorePrepared } from './score.ts';
+import { type IdentitySettings, readIdentitySettings } from './settings.ts';
+
+export { explain, explainScore, scorePair } from './score.ts';
+
+interface PatientView {
+  patientId: string;
+  pairs: Array<{ other: PreparedIdentity; s: PairScore }>;
+  best: PairScore;
+  /** Different DOB, or a clearly different first name that no identity of the patient outweighs. */
+  hard: boolean;
+  /** DOB one digit off; or only similar/contradicting names with no agreeing identity. */
+  soft: boolean;
+  nameEvidence: boolean;
+  crossRefDirect: boolean;
+  crossRefShared: boolean;
+}
+
+export interface MatchDecision {
+  result: MatchResult;
+  /** Why, without personal data: rule outcome and patient ids considered. For logs and tests. */
+  detail: string;
+}
+
+function view(me: PreparedIdentity, patientId: string, others: PreparedIdentity[]): PatientView {
+  const pairs = others.map((other) => ({ other, s: scorePrepared(me, other) }));
+  let best = pairs[0]!.s;
+  for (const p of pairs) if (p.s.score > best.score) best = p.s;
+  const nameEvidence = pairs.some((p) => firstNameAgrees(p.s.features) && lastNameAllows(p.s.features));
+  const dobDifferent = pairs.some((p) => p.s.features.dateOfBirth === 'different');
+  const dobNear = pairs.some((p) => p.s.features.dateOfBirth === 'near');
+  const firstClash = pairs.some((p) => p.s.features.firstName === 'different' && !p.s.features.swappedNames);
+  const nameSoft = pairs.some(
+    (p) => p.s.features.firstName === 'similar' || (p.s.features.lastName === 'different' && !p.s.features.swappedNames),
+  );
+  return {
+    patientId,
+    pairs,
+    best,
+    hard: dobDifferent || (firstClash && !nameEvidence),
+    soft: dobNear || (nameSoft && !nameEvidence),
+    nameEvidence,
+    crossRefDirect: pairs.some((p) => me.crossRefKeys.has(p.other.key) || p.other.crossRefKeys.has(me.key)),
+    crossRefShared: pairs.some((p) => p.s.features.crossRef),
+  };
+}
+
+function keyCompatible(
+  me: PreparedIdentity,
+  v: PatientView,
+  key: 'email' | 'phone',
+  owners: ReadonlySet<string>,
+): 'names' | 'owner' | null {
+  if (v.hard || v.soft) return null;
+  const keyPairs = v.pairs.filter((p) => p.s.features[key] === 'equal');
+  if (keyPairs.length === 0) return null;
+  if (v.nameEvidence) return 'names';
+  if (!owners.has(me.source)) return null;
+  const ownerPair = keyPairs.some(
+    (p) => owners.has(p.other.source) && (p.s.features.firstName === 'missing' || firstNameAgrees(p.s.features)),
+  );
+  return ownerPair ? 'owner' : null;
+}
+
+/** One patient, or null when several qualify and none is a clear winner. */
+function pickOne(views: PatientView[], settings: IdentitySettings): PatientView | null | 'ambiguous' {
+  if (views.length === 0) return null;
+  if (views.length === 1) return views[0]!;
+  const sorted = [...views].sort((a, b) => b.best.score - a.best.score);
+  const [top, second] = sorted;
+  if (top && second && top.best.score >= settings.mergeThreshold && second.best.score < settings.reviewThreshold) {
+    return top;
+  }
+  return 'ambiguous';
+}
+
+function result(patientId: string | null, method: MatchMethod, confidence: number): MatchResult {
+  return { patientId, method, confidence: Math.round(Math.min(1, Math.max(0, confidence)) * 1000) / 1000 };
+}
+
+/**
+ * The pure decision behind `matchIdentity`: the incoming identity against the candidates `findCandidates`
+ * returned. Exposed for tests and for offline evaluation.
+ */
+export function decideMatch(
+  identity: PreparedIdentity,
+  candidates: readonly StoredIdentity[],
+  settings: IdentitySettings,
+  defaultCountry: string,
+): MatchDecision {
+  const byPatient = new Map<string, PreparedIdentity[]>();
+  for (const c of candidates) {
+    if (c.source === identity.input.source && c.externalId === identity.input.externalId) continue;
+    const list = byPatient.get(c.patientId) ?? [];
+    list.push(prepareIdentity(c, defaultCountry));
+    byPatient.set(c.patientId, list);
+  }
+  const views = [...byPatient].map(([patientId, others]) => view(identity, patientId, others));
+  const owners = new Set(settings.ownerSources);
+  const ambiguous: string[] = [];
+
+  // 1. cross-reference
+  const crossRefs = views.filter((v) => (v.crossRefDirect || v.crossRefShared) && !v.hard);
+  const direct = crossRefs.filter((v) => v.crossRefDirect);
+  const xr = pickOne(direct.length > 0 ? direct : crossRefs, settings);
+  if (xr && xr !== 'ambiguous') {
+    return { result: result(xr.patientId, 'cross_ref', Math.max(0.99, xr.best.score)), detail: `cross_ref → ${xr.patientId}` };
+  }
+  if (xr === 'ambiguous') ambiguous.push('cross_ref');
+  const vetoed = views.filter((v) => (v.crossRefDirect || v.crossRefShared) && v.hard).length;
+
+  // 2. email, 3. phone
+  for (const [key, method] of [
+    ['email', 'email'],
+    ['phone', 'phone'],
+  ] as const) {
+    const qualified = views.filter((v) => keyCompatible(identity, v, key, owners) !== null);
+    const picked = pickOne(qualified, settings);
+    if (picked && picked !== 'ambiguous') {
+      const how = keyCompatible(identity, picked, key, owners);
+      const confidence = how === 'owner' ? Math.max(0.8, picked.best.score) : Math.max(0.9, picked.best.score);
+      return { result: result(picked.patientId, method, confidence), detail: `${method} (${how}) → ${picked.patientId}` };
+    }
+    if (picked === 'ambiguous') ambiguous.push(method);
+  }
+
+  // 4. scored fallback
+  const scored = views.filter((v) => !v.hard && !v.soft && v.best.conflict === 'none' && v.best.score >= settings.mergeThreshold);
+  const s = pickOne(scored, settings);
+  if (s && s !== 'ambiguous') {
+    return { result: result(s.patientId, 'scored', s.best.score), detail: `scored ${s.best.score} → ${s.patientId}` };
+  }
+  if (s === 'ambiguous') ambiguous.push('scored');
+
+  // 5. new patient
+  const open = views.filter((v) => !v.hard);
+  const bestOpen = open.reduce((m, v) => Math.max(m, v.best.score), 0);
+  const review = open.filter((v) => v.best.score >= settings.reviewThreshold).map((v) => v.patientId);
+  const notes = [
+    `new (${views.length} candidate patients`,
+    vetoed > 0 ? `, ${vetoed} cross_ref vetoed` : '',
+    ambiguous.length > 0 ? `, ambiguous at ${ambiguous.join('/')}` : '',
+    review.length > 0 ? `, review: ${review.join(' ')}` : '',
+    ')',
+  ];
+  return { result: result(null, 'new', 1 - bestOpen), detail: notes.join('') };
+}
+
+/** The `match_identity` hook (registered as `identity.match`). Reads only through `ctx.findCandidates`. */
+export const matchIdentity: MatchIdentityHook = async (identity, ctx) => {
+  const settings = readIdentitySettings(ctx.settings, ctx.logger);
+  const me = prepareIdentity(identity, ctx.defaultCountry);
+  const query = candidateQueryFor(identity, ctx.defaultCountry);
+  const candidates = await ctx.findCandidates(query);
+  const decision = decideMatch(me, candidates, settings, ctx.defaultCountry);
+  ctx.logger.debug(
+    { source: identity.source, externalId: identity.externalId, method: decision.result.method, detail: decision.detail },
+    'identity matched',
+  );
+  return decision.result;
+};

@@ -1,0 +1,78 @@
+import type { CandidateQuery, StoredIdentity } from '../hooks.ts';
+import { identityKey } from './prepare.ts';
+
+/**
+ * An in-memory identity store whose `findCandidates` mirrors the SQL the engine runs, so offline evaluation
+ * and tests exercise the same candidate sets as production:
+ *
+ *   WHERE organization_id = $org AND (
+ *        phone_e164 = ANY($phones)
+ *     OR lower(trim(email)) = ANY($emails)
+ *     OR (source, external_id) IN ($crossRefs)
+ *     OR cross_refs && $crossRefs                    -- reverse direction and shared targets
+ *     OR (lower(trim(last_name)), date_of_birth) = ($lastName, $dob))
+ *
+ * It indexes what is stored, as the database would: `phoneE164` must already be normalised
+ * (see `normalizeIdentityForStorage`); `phoneRaw` is never searched.
+ */
+export class MemoryIdentityStore {
+  private readonly byKey = new Map<string, StoredIdentity>();
+  private readonly index = new Map<string, Set<string>>();
+
+  get size(): number {
+    return this.byKey.size;
+  }
+
+  get(source: string, externalId: string): StoredIdentity | undefined {
+    return this.byKey.get(identityKey(source, externalId));
+  }
+
+  all(): StoredIdentity[] {
+    return [...this.byKey.values()];
+  }
+
+  /** Insert or replace an identity (same source + externalId). */
+  add(identity: StoredIdentity): void {
+    const key = identityKey(identity.source, identity.externalId);
+    const previous = this.byKey.get(key);
+    if (previous) for (const k of this.indexKeys(previous)) this.index.get(k)?.delete(key);
+    const copy: StoredIdentity = { ...identity };
+    if (identity.crossRefs) copy.crossRefs = identity.crossRefs.map((r) => ({ ...r }));
+    this.byKey.set(key, copy);
+    for (const k of this.indexKeys(copy)) {
+      let set = this.index.get(k);
+      if (!set) {
+        set = new Set();
+        this.index.set(k, set);
+      }
+      set.add(key);
+    }
+  }
+
+  findCandidates(query: CandidateQuery): StoredIdentity[] {
+    const keys = new Set<string>();
+    const collect = (k: string) => {
+      for (const key of this.index.get(k) ?? []) keys.add(key);
+    };
+    for (const p of query.phonesE164) collect(`p:${p}`);
+    for (const e of query.emails) collect(`e:${e.trim().toLowerCase()}`);
+    for (const r of query.crossRefs) {
+      const k = identityKey(r.source, r.externalId);
+      collect(`k:${k}`);
+      collect(`x:${k}`);
+    }
+    if (query.lastNameDob) collect(`ld:${query.lastNameDob.lastName.trim().toLowerCase()}|${query.lastNameDob.dateOfBirth}`);
+    return [...keys].map((k) => this.byKey.get(k)!).map((s) => ({ ...s }));
+  }
+
+  private indexKeys(s: StoredIdentity): string[] {
+    const out = [`k:${identityKey(s.source, s.externalId)}`];
+    if (s.phoneE164) out.push(`p:${s.phoneE164}`);
+    const email = s.email?.trim().toLowerCase();
+    if (email) out.push(`e:${email}`);
+    for (const r of s.crossRefs ?? []) out.push(`x:${identityKey(r.source, r.externalId)}`);
+    const last = s.lastName?.trim().toLowerCase();
+    if (last && s.dateOfBirth) out.push(`ld:${last}|${s.dateOfBirth}`);
+    return out;
+  }
+}

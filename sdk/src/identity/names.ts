@@ -1,0 +1,372 @@
+/**
+ * Name normalisation and comparison for identity matching. Pure functions, no I/O.
+ */
+
+/** Letters that NFKD does not decompose into a base letter plus a combining mark. */
+const SPECIAL_LETTERS: Readonly<Record<string, string>> = {
+  ß: 'ss',
+  æ: 'ae',
+  œ: 'oe',
+  ø: 'o',
+  đ: 'd',
+  ð: 'd',
+  ł: 'l',
+  þ: 'th',
+  ı: 'i',
+  ŋ: 'n',
+};
+
+const TITLES = new Set(['mr', 'mrs', 'ms', 'miss', 'mx', 'dr', 'prof', 'sir', 'dame', 'rev', 'fr']);
+const SUFFIXES = new Set(['jr', 'jnr', 'sr', 'snr', 'ii', 'iii', 'iv']);
+/** Surname particles ignored when comparing surnames token by token ("van der Berg" ~ "Berg"). */
+const PARTICLES = new Set(['van', 'von', 'der', 'den', 'de', 'la', 'le', 'da', 'di', 'del', 'dos', 'das', 'du', 'bin', 'binti']);
+
+/**
+ * Fold a name to lower-case ASCII letters and single spaces: accents dropped (`José` → `jose`, `Nguyễn` →
+ * `nguyen`, `Søren` → `soren`), apostrophes removed (`O'Brien` → `obrien`), hyphens, digits, emoji and
+ * punctuation turned into spaces.
+ */
+export function foldName(value: string | null | undefined): string {
+  if (!value) return '';
+  return value
+    .normalize('NFKD')
+    .replace(/\p{M}/gu, '')
+    .toLowerCase()
+    .replace(/[ßæœøđðłþıŋ]/g, (c) => SPECIAL_LETTERS[c] ?? c)
+    .replace(/['’‘`ʼ]/g, '')
+    .replace(/[^a-z]+/g, ' ')
+    .trim();
+}
+
+function tokens(value: string | null | undefined): string[] {
+  const folded = foldName(value);
+  if (!folded) return [];
+  return folded.split(' ').filter((t) => !TITLES.has(t) && !SUFFIXES.has(t));
+}
+
+export interface PreparedName {
+  /** First given-name token, folded; null when unknown. */
+  first: string | null;
+  firstTokens: string[];
+  /** Folded surname with particles removed and tokens joined by a space; null when unknown. */
+  last: string | null;
+  lastTokens: string[];
+}
+
+/**
+ * Build comparable name parts from what a platform gives: `firstName`/`lastName` (Cliniko, ManyChat) or only a
+ * display name (Chatwoot `name`, WhatsApp profile names). `"Smith, John"` is read surname-first. A first name
+ * holding a full name (`first_name: "Bob Smith"`, no last name) is split like a display name.
+ */
+export function prepareName(
+  firstName: string | null | undefined,
+  lastName: string | null | undefined,
+  displayName?: string | null,
+): PreparedName {
+  let firstTokens = tokens(firstName);
+  let lastTokens = tokens(lastName);
+  if (firstTokens.length === 0 && lastTokens.length === 0 && displayName) {
+    const comma = displayName.indexOf(',');
+    if (comma > 0) {
+      lastTokens = tokens(displayName.slice(0, comma));
+      firstTokens = tokens(displayName.slice(comma + 1));
+    } else {
+      const all = tokens(displayName);
+      firstTokens = all.slice(0, 1);
+      lastTokens = all.slice(1);
+    }
+  } else if (lastTokens.length === 0 && firstTokens.length > 1 && !lastName) {
+    lastTokens = firstTokens.slice(1);
+    firstTokens = firstTokens.slice(0, 1);
+  }
+  const significantLast = lastTokens.filter((t) => !PARTICLES.has(t));
+  const lastKept = significantLast.length > 0 ? significantLast : lastTokens;
+  return {
+    first: firstTokens[0] ?? null,
+    firstTokens,
+    last: lastKept.length > 0 ? lastKept.join(' ') : null,
+    lastTokens: lastKept,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Nicknames
+
+/**
+ * Groups of given names that refer to the same person: formal names, spelling variants and common
+ * hypocorisms in Australian/NZ/UK/US usage. A name can sit in several groups (`alex`, `sam`, `pat`, `chris`).
+ */
+const NICKNAME_GROUPS: readonly string[] = [
+  'robert rob robbie bob bobby bert',
+  'elizabeth elisabeth liz lizzie lizzy beth betty eliza libby bess',
+  'william will willie bill billy liam',
+  'margaret maggie meg peggy marge greta',
+  'katherine catherine kathryn katharine kate katie kathy cath cathy kat',
+  'james jim jimmy jamie',
+  'michael mike mick mickey mikey',
+  'richard rick ricky rich richie dick',
+  'thomas tom tommy',
+  'christopher chris kit',
+  'christine christina chris chrissy tina',
+  'john jack johnny jon',
+  'jonathan jon jonny',
+  'alexander alex xander sandy',
+  'alexandra alex lexi sasha',
+  'benjamin ben benny benji',
+  'daniel dan danny',
+  'david dave davey',
+  'edward ed eddie ted ned',
+  'matthew matt matty',
+  'nicholas nick nicky',
+  'patrick pat paddy',
+  'patricia pat patty trish tricia',
+  'samuel sam sammy',
+  'samantha sam sammy',
+  'stephen steven steve stevie',
+  'timothy tim timmy',
+  'anthony tony',
+  'andrew andy drew',
+  'joseph joe joey',
+  'charles charlie chas',
+  'jennifer jen jenny',
+  'jessica jess jessie',
+  'rebecca becky bec becca',
+  'victoria vicky tori',
+  'susan sue susie suzy',
+  'deborah debra deb debbie',
+  'kimberley kimberly kim',
+  'joshua josh',
+  'zachary zach zac zack',
+  'gregory greg',
+  'jeffrey geoffrey jeff geoff',
+  'kenneth ken kenny',
+  'ronald ron ronnie',
+  'donald don donny',
+  'gerald gerry jerry',
+  'lawrence laurence larry laurie',
+  'frederick fred freddie',
+  'henry harry hank',
+  'harold harry hal',
+  'isabella isabel isobel bella izzy',
+  'abigail abby abbie',
+  'olivia liv livvy',
+  'amanda mandy',
+  'eleanor elinor ellie nell nora',
+  'helen nell',
+  'josephine jo josie',
+  'joanne joanna jo',
+  'natalie nat',
+  'nathan nate',
+  'nathaniel nate nat',
+  'peter pete',
+  'philip phillip phil',
+  'raymond ray',
+  'sarah sara sally',
+  'mary molly polly',
+  'dorothy dot dottie',
+  'barbara barb babs',
+  'judith judy',
+  'teresa theresa terri tess tessa',
+  'francis frank',
+  'frances fran frankie',
+  'anne ann annie',
+  'hannah hanna',
+  'mohammed mohammad muhammad mohamed',
+  'jacob jake',
+  'lucas luke',
+  'nicola nicky nikki',
+  'caroline carol carrie',
+];
+
+const NICKNAMES: ReadonlyMap<string, readonly number[]> = (() => {
+  const map = new Map<string, number[]>();
+  NICKNAME_GROUPS.forEach((group, index) => {
+    for (const name of group.split(' ')) {
+      const list = map.get(name) ?? [];
+      list.push(index);
+      map.set(name, list);
+    }
+  });
+  return map;
+})();
+
+export function areNicknames(a: string, b: string): boolean {
+  const ga = NICKNAMES.get(a);
+  const gb = NICKNAMES.get(b);
+  if (!ga || !gb) return false;
+  return ga.some((g) => gb.includes(g));
+}
+
+/** A stable key for a first name that nicknames share (`bob` and `robert` → `robert`), for blocking. */
+export function canonicalFirstName(name: string): string {
+  const groups = NICKNAMES.get(name);
+  const first = groups?.[0];
+  if (first === undefined) return name;
+  return NICKNAME_GROUPS[first]?.split(' ')[0] ?? name;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// String similarity
+
+/** Jaro-Winkler similarity in 0..1 (prefix scale 0.1, up to 4 prefix characters). */
+export function jaroWinkler(a: string, b: string): number {
+  if (a === b) return a.length === 0 ? 0 : 1;
+  if (a.length === 0 || b.length === 0) return 0;
+  const window = Math.max(0, Math.floor(Math.max(a.length, b.length) / 2) - 1);
+  const aMatched = new Array<boolean>(a.length).fill(false);
+  const bMatched = new Array<boolean>(b.length).fill(false);
+  let matches = 0;
+  for (let i = 0; i < a.length; i++) {
+    const lo = Math.max(0, i - window);
+    const hi = Math.min(b.length - 1, i + window);
+    for (let j = lo; j <= hi; j++) {
+      if (bMatched[j] || a[i] !== b[j]) continue;
+      aMatched[i] = true;
+      bMatched[j] = true;
+      matches++;
+      break;
+    }
+  }
+  if (matches === 0) return 0;
+  let transpositions = 0;
+  let k = 0;
+  for (let i = 0; i < a.length; i++) {
+    if (!aMatched[i]) continue;
+    while (!bMatched[k]) k++;
+    if (a[i] !== b[k]) transpositions++;
+    k++;
+  }
+  const m = matches;
+  const jaro = (m / a.length + m / b.length + (m - transpositions / 2) / m) / 3;
+  let prefix = 0;
+  while (prefix < 4 && prefix < a.length && prefix < b.length && a[prefix] === b[prefix]) prefix++;
+  return jaro + prefix * 0.1 * (1 - jaro);
+}
+
+/** Optimal-string-alignment Damerau-Levenshtein distance (adjacent transpositions count as one edit). */
+export function damerauLevenshtein(a: string, b: string): number {
+  if (a === b) return 0;
+  const n = a.length;
+  const m = b.length;
+  if (n === 0) return m;
+  if (m === 0) return n;
+  let prevPrev = new Array<number>(m + 1).fill(0);
+  let prev = Array.from({ length: m + 1 }, (_, j) => j);
+  let cur = new Array<number>(m + 1).fill(0);
+  for (let i = 1; i <= n; i++) {
+    cur[0] = i;
+    for (let j = 1; j <= m; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, prevPrev[j - 2]! + 1);
+      cur[j] = v;
+    }
+    [prevPrev, prev, cur] = [prev, cur, prevPrev];
+  }
+  return prev[m]!;
+}
+
+/** American Soundex of a folded name (`robert` → `R163`), for sound-alike blocking. */
+export function soundex(name: string): string {
+  const s = name.replace(/[^a-z]/g, '');
+  if (!s) return '';
+  const code = (c: string): string => {
+    if ('bfpv'.includes(c)) return '1';
+    if ('cgjkqsxz'.includes(c)) return '2';
+    if ('dt'.includes(c)) return '3';
+    if (c === 'l') return '4';
+    if ('mn'.includes(c)) return '5';
+    if (c === 'r') return '6';
+    return c === 'h' || c === 'w' ? '' : '0';
+  };
+  let out = s[0]!.toUpperCase();
+  let last = code(s[0]!);
+  for (let i = 1; i < s.length && out.length < 4; i++) {
+    const c = code(s[i]!);
+    if (c === '') continue; // h, w do not separate equal codes
+    if (c !== '0' && c !== last) out += c;
+    last = c;
+  }
+  return out.padEnd(4, '0');
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Comparisons
+
+export type FirstNameLevel =
+  | 'exact'
+  | 'nickname'
+  | 'typo'
+  | 'other_token'
+  | 'initial'
+  | 'similar'
+  | 'different'
+  | 'missing';
+export type LastNameLevel = 'exact' | 'partial' | 'typo' | 'initial' | 'similar' | 'different' | 'missing';
+
+/** A single-character slip: one edit for names of 4+ letters, two for 8+. Short names must match exactly. */
+function isTypo(a: string, b: string): boolean {
+  const min = Math.min(a.length, b.length);
+  if (min < 4) return false;
+  const d = damerauLevenshtein(a, b);
+  return d <= 1 || (min >= 8 && d <= 2);
+}
+
+function compareGiven(a: string, b: string): Exclude<FirstNameLevel, 'other_token' | 'missing'> {
+  if (a === b) return 'exact';
+  if (a.length === 1 || b.length === 1) return a[0] === b[0] ? 'initial' : 'different';
+  if (areNicknames(a, b)) return 'nickname';
+  if (isTypo(a, b)) return 'typo';
+  return jaroWinkler(a, b) >= 0.88 ? 'similar' : 'different';
+}
+
+export function compareFirstNames(a: PreparedName, b: PreparedName): FirstNameLevel {
+  if (!a.first || !b.first) return 'missing';
+  const primary = compareGiven(a.first, b.first);
+  if (primary === 'exact' || primary === 'nickname' || primary === 'typo') return primary;
+  // Middle names: "Mary Jane" vs "Jane", "John Paul" vs "Paul".
+  for (const x of a.firstTokens) {
+    for (const y of b.firstTokens) {
+      if (x.length < 2 || y.length < 2) continue;
+      if (x === y || areNicknames(x, y)) return 'other_token';
+    }
+  }
+  return primary;
+}
+
+export function compareLastNames(a: PreparedName, b: PreparedName): LastNameLevel {
+  if (!a.last || !b.last) return 'missing';
+  if (a.last === b.last) return 'exact';
+  const ja = a.lastTokens.join('');
+  const jb = b.lastTokens.join('');
+  if (ja === jb) return 'exact'; // "van der Berg" / "Vanderberg", "O Brien" / "OBrien"
+  if (ja.length === 1 || jb.length === 1) return ja[0] === jb[0] ? 'initial' : 'different';
+  if (a.lastTokens.some((t) => t.length > 1 && b.lastTokens.includes(t))) return 'partial'; // hyphenated
+  if (isTypo(ja, jb)) return 'typo';
+  return jaroWinkler(ja, jb) >= 0.9 ? 'similar' : 'different';
+}
+
+export type DobLevel = 'equal' | 'near' | 'different' | 'missing';
+
+/** Parse `YYYY-MM-DD` (a trailing time is ignored); null when not a date. */
+export function normalizeDob(value: string | null | undefined): string | null {
+  if (!value) return null;
+  const m = /^(\d{4})-(\d{2})-(\d{2})/.exec(value.trim());
+  if (!m) return null;
+  const month = Number(m[2]);
+  const day = Number(m[3]);
+  if (month < 1 || month > 12 || day < 1 || day > 31) return null;
+  return `${m[1]}-${m[2]}-${m[3]}`;
+}
+
+/** `near`: one digit off or day and month swapped, i.e. a likely typo, which is a reason to review, not merge. */
+export function compareDob(a: string | null, b: string | null): DobLevel {
+  if (!a || !b) return 'missing';
+  if (a === b) return 'equal';
+  const [ya, ma, da] = a.split('-');
+  const [yb, mb, db] = b.split('-');
+  if (ya === yb && ma === db && da === mb) return 'near';
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) diff++;
+  return diff === 1 ? 'near' : 'different';
+}

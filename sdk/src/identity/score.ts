@@ -1,0 +1,222 @@
+/**
+ * Pairwise identity scoring, shared by the matcher (scored fallback, confidences) and duplicate detection.
+ *
+ * The score is a log-odds sum turned into 0..1 with the logistic function, in the spirit of Fellegi-Sunter:
+ * every agreeing field adds evidence, a missing field adds none, a disagreeing field subtracts. Two kinds of
+ * disagreement are not left to arithmetic, because a pile of shared contact details must never outweigh them
+ * (a family shares phone, email and surname):
+ * - hard conflict: different dates of birth, or clearly different first names → score capped at 0.5;
+ * - soft conflict: a date of birth one digit off or day/month swapped, a first name that is only similar
+ *   (Jaro-Winkler ≥ 0.88 but not a typo or nickname), different surnames → capped at 0.85, which is inside the
+ *   default review band; the matcher never auto-merges a pair with any conflict, whatever the thresholds.
+ */
+import type { IdentityInput } from '../hooks.ts';
+import { compareDob, compareFirstNames, compareLastNames, type DobLevel, type FirstNameLevel, type LastNameLevel } from './names.ts';
+import { type PreparedIdentity, prepareIdentity } from './prepare.ts';
+
+export type KeyLevel = 'equal' | 'different' | 'missing';
+
+export interface PairFeatures {
+  firstName: FirstNameLevel;
+  lastName: LastNameLevel;
+  /** First and last names agree only when one side is read surname-first ("Smith John"). */
+  swappedNames: boolean;
+  dateOfBirth: DobLevel;
+  phone: KeyLevel;
+  email: KeyLevel;
+  /** One identity names the other in its cross-references, or both name the same third identity. */
+  crossRef: boolean;
+}
+
+export type Conflict = 'none' | 'soft' | 'hard';
+
+export interface PairScore {
+  /** 0..1 */
+  score: number;
+  conflict: Conflict;
+  features: PairFeatures;
+  /** Machine-readable reasons, e.g. `phone:equal`, `first_name:nickname`, `conflict:date_of_birth`. */
+  reasons: string[];
+}
+
+export const HARD_CONFLICT_CAP = 0.5;
+export const SOFT_CONFLICT_CAP = 0.85;
+const PRIOR = -6;
+
+const FIRST_WEIGHT: Record<FirstNameLevel, number> = {
+  exact: 3.5,
+  nickname: 3,
+  typo: 2.5,
+  other_token: 2,
+  initial: 0.3,
+  similar: 0.5,
+  different: -6,
+  missing: 0,
+};
+const LAST_WEIGHT: Record<LastNameLevel, number> = {
+  exact: 3,
+  partial: 2,
+  typo: 2.3,
+  initial: 0.5,
+  similar: 0.5,
+  different: -3,
+  missing: 0,
+};
+const DOB_WEIGHT: Record<DobLevel, number> = { equal: 4.5, near: -1, different: -8, missing: 0 };
+const PHONE_WEIGHT: Record<KeyLevel, number> = { equal: 4, different: 0, missing: 0 };
+const EMAIL_WEIGHT: Record<KeyLevel, number> = { equal: 4.5, different: 0, missing: 0 };
+const CROSS_REF_WEIGHT = 8;
+
+/** First-name agreement strong enough to attribute a shared phone or email to this person. */
+export function firstNameAgrees(f: PairFeatures): boolean {
+  return (
+    f.swappedNames ||
+    f.firstName === 'exact' ||
+    f.firstName === 'nickname' ||
+    f.firstName === 'typo' ||
+    f.firstName === 'other_token'
+  );
+}
+
+/** Surname does not contradict (missing or an initial is fine: WhatsApp profiles often carry "Bob" or "Bob S"). */
+export function lastNameAllows(f: PairFeatures): boolean {
+  return f.swappedNames || (f.lastName !== 'different' && f.lastName !== 'similar');
+}
+
+function keyLevel(a: string | null, b: string | null): KeyLevel {
+  if (!a || !b) return 'missing';
+  return a === b ? 'equal' : 'different';
+}
+
+function crossRefLinked(a: PreparedIdentity, b: PreparedIdentity): boolean {
+  if (a.crossRefKeys.has(b.key) || b.crossRefKeys.has(a.key)) return true;
+  for (const k of a.crossRefKeys) if (b.crossRefKeys.has(k)) return true;
+  return false;
+}
+
+function logistic(x: number): number {
+  return 1 / (1 + Math.exp(-x));
+}
+
+/** Score two prepared identities. */
+export function scorePrepared(a: PreparedIdentity, b: PreparedIdentity): PairScore {
+  let firstName = compareFirstNames(a.name, b.name);
+  let lastName = compareLastNames(a.name, b.name);
+  let swappedNames = false;
+  if (firstName === 'different' || firstName === 'similar' || lastName === 'different') {
+    const swapA = { ...a.name, first: a.name.last, firstTokens: a.name.lastTokens, last: a.name.first, lastTokens: a.name.firstTokens };
+    const f2 = compareFirstNames(swapA, b.name);
+    const l2 = compareLastNames(swapA, b.name);
+    const good = (x: string) => x === 'exact' || x === 'typo' || x === 'nickname';
+    if (good(f2) && good(l2)) {
+      firstName = f2;
+      lastName = l2;
+      swappedNames = true;
+    }
+  }
+  const features: PairFeatures = {
+    firstName,
+    lastName,
+    swappedNames,
+    dateOfBirth: compareDob(a.dateOfBirth, b.dateOfBirth),
+    phone: keyLevel(a.phoneE164, b.phoneE164),
+    email: keyLevel(a.email, b.email),
+    crossRef: crossRefLinked(a, b),
+  };
+
+  let logit =
+    PRIOR +
+    FIRST_WEIGHT[features.firstName] +
+    LAST_WEIGHT[features.lastName] +
+    DOB_WEIGHT[features.dateOfBirth] +
+    PHONE_WEIGHT[features.phone] +
+    EMAIL_WEIGHT[features.email] +
+    (features.crossRef ? CROSS_REF_WEIGHT : 0);
+  if (swappedNames) logit -= 0.5;
+
+  const reasons: string[] = [];
+  if (features.crossRef) reasons.push('cross_ref');
+  if (features.email === 'equal') reasons.push('email:equal');
+  if (features.phone === 'equal') reasons.push('phone:equal');
+  if (features.dateOfBirth !== 'missing') reasons.push(`date_of_birth:${features.dateOfBirth}`);
+  if (features.firstName !== 'missing') reasons.push(`first_name:${features.firstName}`);
+  if (features.lastName !== 'missing') reasons.push(`last_name:${features.lastName}`);
+  if (swappedNames) reasons.push('names:swapped');
+
+  let conflict: Conflict = 'none';
+  if (features.dateOfBirth === 'different') {
+    conflict = 'hard';
+    reasons.push('conflict:date_of_birth');
+  }
+  if (features.firstName === 'different') {
+    conflict = 'hard';
+    reasons.push('conflict:first_name');
+  }
+  if (conflict === 'none') {
+    if (features.dateOfBirth === 'near') reasons.push('conflict:date_of_birth_near');
+    if (features.firstName === 'similar') reasons.push('conflict:first_name_similar');
+    if (features.lastName === 'different') reasons.push('conflict:last_name');
+    if (features.dateOfBirth === 'near' || features.firstName === 'similar' || features.lastName === 'different') {
+      conflict = 'soft';
+    }
+  }
+
+  let score = logistic(logit);
+  if (conflict === 'hard') score = Math.min(score, HARD_CONFLICT_CAP);
+  else if (conflict === 'soft') score = Math.min(score, SOFT_CONFLICT_CAP);
+  return { score: Math.round(score * 10000) / 10000, conflict, features, reasons };
+}
+
+export interface ScoreOptions {
+  /** Country for phones without a country code. Without it only `phoneE164`/`+…` numbers are compared. */
+  defaultCountry?: string;
+}
+
+/** Pure pairwise score of two identities (any platform), 0..1, with the features and reasons behind it. */
+export function scorePair(a: IdentityInput, b: IdentityInput, opts: ScoreOptions = {}): PairScore {
+  const country = opts.defaultCountry ?? 'ZZ';
+  return scorePrepared(prepareIdentity(a, country), prepareIdentity(b, country));
+}
+
+const FIRST_TEXT: Record<FirstNameLevel, string> = {
+  exact: 'same first name',
+  nickname: 'first names are nickname forms of each other',
+  typo: 'first names differ by a typo',
+  other_token: 'a middle name matches the other first name',
+  initial: 'first name matches an initial only',
+  similar: 'first names are similar but not the same',
+  different: 'first names are different',
+  missing: 'first name missing on one side',
+};
+const LAST_TEXT: Record<LastNameLevel, string> = {
+  exact: 'same surname',
+  partial: 'surnames share a part (hyphenated or compound)',
+  typo: 'surnames differ by a typo',
+  initial: 'surname matches an initial only',
+  similar: 'surnames are similar but not the same',
+  different: 'surnames are different',
+  missing: 'surname missing on one side',
+};
+const DOB_TEXT: Record<DobLevel, string> = {
+  equal: 'same date of birth',
+  near: 'dates of birth differ by one digit or a day/month swap',
+  different: 'different dates of birth',
+  missing: 'date of birth missing on one side',
+};
+
+/** Human-readable explanation lines for a score, for review screens and logs. */
+export function explainScore(s: PairScore): string[] {
+  const f = s.features;
+  const lines = [`score ${s.score.toFixed(3)}${s.conflict === 'none' ? '' : ` (${s.conflict} conflict)`}`];
+  if (f.crossRef) lines.push('one record cross-references the other');
+  if (f.email !== 'missing') lines.push(f.email === 'equal' ? 'same email' : 'different emails');
+  if (f.phone !== 'missing') lines.push(f.phone === 'equal' ? 'same phone' : 'different phones');
+  lines.push(DOB_TEXT[f.dateOfBirth], FIRST_TEXT[f.firstName], LAST_TEXT[f.lastName]);
+  if (f.swappedNames) lines.push('first and last names are swapped on one side');
+  return lines;
+}
+
+/** `scorePair` + `explainScore`. */
+export function explain(a: IdentityInput, b: IdentityInput, opts: ScoreOptions = {}): string[] {
+  return explainScore(scorePair(a, b, opts));
+}

@@ -1,0 +1,31 @@
+/**
+ * @routiq/sdk — the TypeScript escape hatch for connector specs.
+ * Importing this module registers the built-in hooks that specs may name.
+ */
+import { matchIdentity } from './identity/match.ts';
+import { registerHook } from './registry.ts';
+
+export type {
+  AfterFetchHook,
+  AfterMapHook,
+  BeforeRequestHook,
+  CandidateQuery,
+  HookContext,
+  HookKind,
+  HookKinds,
+  HookLogger,
+  HookRequest,
+  IdentityInput,
+  MatchContext,
+  MatchIdentityHook,
+  MatchMethod,
+  MatchResult,
+  ReadOnlyDb,
+  StoredIdentity,
+} from './hooks.ts';
+export { getHook, listHooks, registerHook } from './registry.ts';
+export { isE164, normalizePhone } from './phone/index.ts';
+export type { NormalizedPhone, NormalizePhoneOptions, PhoneFailureReason } from './phone/index.ts';
+export { matchIdentity } from './identity/match.ts';
+
+registerHook('identity.match', 'match_identity', matchIdentity, 'Cross-platform patient matching: cross-refs, email, phone + name, scored fallback.');
