@@ -15,3 +15,5 @@ export type { SyncFilter } from './engine/run-all.ts';
 export { ensureOrganization, syncConnection, transaction } from './engine/sync.ts';
 export type { ConnectionSummary, StreamSummary } from './engine/sync.ts';
 export { closeDeadRuns } from './engine/runs.ts';
+export { ingestWebhook } from './engine/webhooks.ts';
+export type { WebhookResult, IngestOptions } from './engine/webhooks.ts';

@@ -134,10 +134,12 @@ export class HttpClient {
     const started = Date.now();
     let status: number | undefined;
     try {
-      const res = await got(req.url, {
+      // Params are appended to the URL's own query: a followed next-link keeps its parameters.
+      const target = new URL(req.url);
+      for (const [k, v] of req.searchParams) target.searchParams.append(k, v);
+      const res = await got(target, {
         method: req.method as Method,
         headers: req.headers,
-        searchParams: new URLSearchParams(req.searchParams),
         ...(req.body !== undefined ? { json: req.body } : {}),
         timeout: { request: req.timeoutMs },
         throwHttpErrors: false,

@@ -137,7 +137,7 @@ function orderStreams(spec: ConnectorSpec): StreamSpec[] {
   const visit = (s: StreamSpec) => {
     if (seen.has(s.name)) return;
     seen.add(s.name);
-    if (s.parent) {
+    if (s.parent?.stream) {
       const p = byName.get(s.parent.stream);
       if (p) visit(p);
     }
@@ -165,7 +165,16 @@ export async function syncConnection(o: SyncConnectionOptions): Promise<Connecti
     heartbeatSeconds: config.runner.heartbeatSeconds,
   });
   const log = o.logger.child({ correlation_id: run.correlationId, org: org.id, connection: conn.name, connector: spec.name });
-  const engine = new ConnectionRun(o, cctx, run, log);
+  // Budget keys declared as templates (e.g. a group of connections sharing one Cliniko user) are rendered once.
+  const budgetKeys = new Map<string, string>();
+  const budgetLimits = new Map<string, number>();
+  for (const b of spec.rate_limits?.budgets ?? []) {
+    if (b.key) budgetKeys.set(b.name, `${spec.name}:${await renderString(b.key, cctx.bindings)}`);
+    budgetLimits.set(b.name, await renderNumber(b.requests, cctx.bindings, `rate_limits.budgets[${b.name}].requests`));
+  }
+  const dw = spec.rate_limits?.default_wait_ms;
+  const defaultWaitMs = dw === undefined ? undefined : await renderNumber(dw, cctx.bindings, 'rate_limits.default_wait_ms');
+  const engine = new ConnectionRun(o, cctx, run, log, { budgetKeys, budgetLimits, defaultWaitMs });
   log.info({ full_refresh: !!o.fullRefresh }, 'sync started');
   const summaries: StreamSummary[] = [];
   let fatal: { message: string; code: string } | undefined;
@@ -183,7 +192,7 @@ export async function syncConnection(o: SyncConnectionOptions): Promise<Connecti
     }
     await transaction(db, (q) => relink(q, org.id, spec.name));
   } catch (err) {
-    fatal = { message: (err as Error).message, code: isRoutiqError(err) ? err.code : ((err as { code?: string }).code ?? 'RQ6002') };
+    fatal = { message: safeMessage(err), code: isRoutiqError(err) ? err.code : ((err as { code?: string }).code ?? 'RQ6002') };
     log.error({ err }, 'sync aborted');
   }
   const failed = summaries.filter((s) => s.status === 'failed').length;
@@ -224,6 +233,22 @@ export async function syncConnection(o: SyncConnectionOptions): Promise<Connecti
   return summary;
 }
 
+/** Database errors carry the SQL, and with it patient data: keep only the driver's own message. */
+export function safeMessage(err: unknown): string {
+  const m = (err as Error)?.message ?? String(err);
+  if (/^\s*(insert|update|select|with|delete)\b/i.test(m)) {
+    const i = m.lastIndexOf(' - ');
+    return `database error: ${i >= 0 ? m.slice(i + 3) : 'statement failed'}`;
+  }
+  return m;
+}
+
+async function renderNumber(v: number | string, b: Bindings, where: string): Promise<number> {
+  const n = typeof v === 'number' ? v : Number(await renderString(v, b));
+  if (!Number.isFinite(n) || n < 0) throw new RoutiqError('RQ1007', `${where} renders to "${String(n)}", not a number`);
+  return n;
+}
+
 function emptySummary(stream: string): StreamSummary {
   return { stream, status: 'ok', pages: 0, records: 0, inserted: 0, updated: 0, unchanged: 0, deadLetters: 0, partitions: 0, durationMs: 0 };
 }
@@ -241,14 +266,15 @@ class ConnectionRun {
     private readonly c: ConnectionContext,
     private readonly run: RunHandle,
     private readonly log: Logger,
+    resolved: { budgetKeys: Map<string, string>; budgetLimits: Map<string, number>; defaultWaitMs: number | undefined },
   ) {
+    const { budgetKeys, budgetLimits } = resolved;
     this.spec = c.spec;
     const spec = c.spec;
     const minTls = c.conn.minTlsVersion ?? o.config.http.minTlsVersion;
     if (minTls !== o.config.http.minTlsVersion) log.warn({ min_tls_version: minTls }, 'TLS minimum lowered for this connection');
     if (c.conn.allowInsecureHttp) log.warn('plain http to non-loopback hosts is allowed for this connection');
     const budgets = (spec.rate_limits?.budgets ?? []).map((b) => ({ b, re: b.match?.path ? new RegExp(b.match.path) : undefined }));
-    const budgetKeys = new Map<string, string>();
     this.client = new HttpClient({
       minTlsVersion: minTls,
       allowInsecureHttp: c.conn.allowInsecureHttp,
@@ -256,7 +282,7 @@ class ConnectionRun {
       signals: {
         retryAfterHeader: spec.rate_limits?.retry_after_header,
         resetHeader: spec.rate_limits?.reset_header,
-        defaultWaitMs: spec.rate_limits?.default_wait_ms,
+        defaultWaitMs: resolved.defaultWaitMs,
       },
       retry: {
         maxRetries: spec.retry?.max_retries ?? o.config.runner.maxRetries,
@@ -275,7 +301,7 @@ class ConnectionRun {
                 : scope === 'connection'
                   ? `${c.org.id}/${c.conn.name}`
                   : (budgetKeys.get(b.name) ?? `${spec.name}:${Object.values(c.secrets).join('|')}`);
-            return limiterFor(`${spec.name}:${b.name}:${key}`, b.requests, b.per_seconds * 1000);
+            return limiterFor(`${spec.name}:${b.name}:${key}`, budgetLimits.get(b.name) ?? 1, b.per_seconds * 1000);
           }),
       onRequest: ({ status, failure }) => {
         this.requests++;
@@ -283,17 +309,13 @@ class ConnectionRun {
       },
       log,
     });
-    // Budget keys declared as templates (e.g. Cliniko: the key without its shard suffix) are rendered once.
-    for (const { b } of budgets) {
-      if (b.key) void renderString(b.key, c.bindings).then((k) => budgetKeys.set(b.name, `${spec.name}:${k}`));
-    }
     const hookName = spec.identity?.match_identity ?? 'identity.match';
     const hook = getHook(hookName, 'match_identity');
     if (!hook) throw new RoutiqError('RQ2000', `identity hook "${hookName}" is not registered`);
     this.matchIdentity = hook;
     this.children = new Map();
     for (const s of spec.streams) {
-      if (s.parent) this.children.set(s.parent.stream, [...(this.children.get(s.parent.stream) ?? []), s]);
+      if (s.parent?.stream) this.children.set(s.parent.stream, [...(this.children.get(s.parent.stream) ?? []), s]);
     }
   }
 
@@ -317,7 +339,7 @@ class ConnectionRun {
       else await this.runPartition(s, '', undefined, sum);
     } catch (err) {
       sum.status = 'failed';
-      sum.error = (err as Error).message;
+      sum.error = safeMessage(err);
       sum.errorCode = (err as { code?: string }).code ?? 'RQ6002';
       this.log.error({ stream: s.name, err: { message: sum.error, code: sum.errorCode } }, 'stream failed; its checkpoint is kept');
       if (err instanceof HttpFailure && err.failureClass === 'permanent') {
@@ -625,7 +647,9 @@ export async function mapRecords(
     for (const m of maps) {
       try {
         if (m.when && !(await evaluate(m.when, raw, bindings))) continue;
-        const out = await evaluate(m.expression, raw, bindings);
+        const input = m.input ? await evaluate(m.input, raw, bindings) : raw;
+        if (input === undefined || input === null) continue;
+        const out = await evaluate(m.expression, input, bindings);
         const list = out === undefined || out === null ? [] : Array.isArray(out) ? out : [out];
         for (const row of list) {
           const clean = stripUndefined(row);

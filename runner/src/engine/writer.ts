@@ -20,7 +20,8 @@ export interface WriteContext {
   source: string;
   specVersion: string;
   stream: string;
-  runId: string;
+  /** null for pushed (webhook) writes. */
+  runId: string | null;
   defaultCountry: string;
   matchIdentity: MatchIdentityHook;
   hookContext: (q: Querier) => HookContext;
@@ -136,9 +137,18 @@ function valuesClause(batch: MappedRow[], ctx: WriteContext, cols: Column[], ext
   return { sql: tuples.join(',\n'), params };
 }
 
+/**
+ * Only the columns some row of the batch produced are written and compared: a column filled by another
+ * step (e.g. appointment_type by relink) is not reset to null by a mapping that never sets it.
+ */
+function presentColumns(all: Column[], batch: MappedRow[]): Column[] {
+  return all.filter((c) => c.name === 'external_id' || batch.some((r) => c.name in r.row));
+}
+
 async function upsertRows(q: Querier, ctx: WriteContext, target: UnifiedTarget, batch: MappedRow[]) {
-  const info = targetInfo(target);
-  const cols = info.columns;
+  const full = targetInfo(target);
+  const cols = presentColumns(full.columns, batch);
+  const info = { ...full, references: full.references.filter((r) => cols.some((c) => c.name === r.field)) };
   const v = valuesClause(batch, ctx, cols);
   const vnames = ['organization_id', 'source', ...cols.map((c) => c.name), 'source_hash'];
   const refSelects = info.references.map((ref) =>
@@ -158,7 +168,7 @@ on conflict (organization_id, source, external_id) do update set
 where (${cols.map((c) => `t.${c.name}`).join(', ')}, t.spec_version) is distinct from (${cols.map((c) => `excluded.${c.name}`).join(', ')}, excluded.spec_version)
    ${info.references.map((r) => `or (t.${r.column} is null and excluded.${r.column} is not null)`).join(' ')}
 returning t.external_id, (t.xmax = 0) as inserted`;
-  const rows = await q<{ external_id: string; inserted: boolean }>(sql, [...v.params, ctx.specVersion, ctx.stream, ctx.runId]);
+  const rows = await q<{ external_id: string; inserted: boolean }>(sql, [ctx.specVersion, ctx.stream, ctx.runId, ...v.params]);
   const inserted = rows.filter((r) => r.inserted === true || (r.inserted as unknown) === 't').length;
   return { inserted, updated: rows.length - inserted, keys: rows.map((r) => r.external_id) };
 }
@@ -179,7 +189,7 @@ from (values ${v.sql}) as v(${vnames.join(', ')})
 where t.organization_id = v.organization_id and t.source = v.source and t.external_id = v.external_id
   and (${setCols.map((c) => `t.${c.name}`).join(', ')}) is distinct from (${setCols.map((c) => `v.${c.name}::${c.sqlType}`).join(', ')})
 returning t.external_id`;
-  const rows = await q<{ external_id: string }>(sql, [...v.params, ctx.specVersion, ctx.runId]);
+  const rows = await q<{ external_id: string }>(sql, [ctx.specVersion, ctx.runId, ...v.params]);
   if (target === 'patient_identities' && rows.length) await refreshPatients(q, ctx, rows.map((r) => r.external_id));
   return { inserted: 0, updated: rows.length, keys: rows.map((r) => r.external_id) };
 }
@@ -205,8 +215,7 @@ function identityInput(ctx: WriteContext, row: Record<string, unknown>, e164: st
 }
 
 async function upsertIdentities(q: Querier, ctx: WriteContext, batch: MappedRow[]) {
-  const info = targetInfo('patient_identities');
-  const cols = info.columns;
+  const cols = presentColumns(targetInfo('patient_identities').columns, batch);
   const keys = batch.map((r) => String(r.row.external_id));
   const existing = await q<{ external_id: string }>(
     `select external_id from patient_identities where organization_id = ? and source = ? and external_id in (${keys.map(() => '?').join(', ')})`,
@@ -246,7 +255,7 @@ async function upsertIdentities(q: Querier, ctx: WriteContext, batch: MappedRow[
       `insert into patient_identities (organization_id, source, ${cols.map((c) => c.name).join(', ')}, source_hash, phone_e164, phone_valid, patient_id, match_method, match_confidence, spec_version, stream, last_sync_run_id)
        select v.organization_id, v.source, ${cols.map((c) => `v.${c.name}::${c.sqlType}`).join(', ')}, v.source_hash, v.phone_e164, v.phone_valid::boolean, v.patient_id::uuid, v.match_method, v.match_confidence::numeric, ?, ?, ?::uuid
        from (values ${v.sql}) as v(organization_id, source, ${cols.map((c) => c.name).join(', ')}, source_hash, phone_e164, phone_valid, patient_id, match_method, match_confidence)`,
-      [...v.params, ctx.specVersion, ctx.stream, ctx.runId],
+      [ctx.specVersion, ctx.stream, ctx.runId, ...v.params],
     );
     if (match.patientId) await promotePatient(q, ctx, match.patientId, key);
     known.add(key);
@@ -270,7 +279,7 @@ async function upsertIdentities(q: Querier, ctx: WriteContext, batch: MappedRow[
        where t.organization_id = v.organization_id and t.source = v.source and t.external_id = v.external_id
          and (${cols.map((c) => `t.${c.name}`).join(', ')}, t.phone_e164, t.spec_version) is distinct from (${cols.map((c) => `v.${c.name}::${c.sqlType}`).join(', ')}, v.phone_e164, ?)
        returning t.external_id`,
-      [...v.params, ctx.specVersion, ctx.stream, ctx.runId, ctx.specVersion],
+      [ctx.specVersion, ctx.stream, ctx.runId, ...v.params, ctx.specVersion],
     );
     updated = rows.length;
     changedKeys.push(...rows.map((r) => r.external_id));
@@ -390,6 +399,12 @@ export async function relink(q: Querier, organizationId: string, source: string)
     `update messages m set conversation_id = c.id from conversations c
      where m.organization_id = ? and m.source = ? and m.conversation_id is null and c.organization_id = m.organization_id
        and c.source = m.source and c.external_id = m.conversation_external_id`,
+    [organizationId, source],
+  );
+  await q(
+    `update appointments a set appointment_type = t.name from appointment_types t
+     where a.organization_id = ? and a.source = ? and t.organization_id = a.organization_id and t.source = a.source
+       and t.external_id = a.appointment_type_external_id and a.appointment_type is distinct from t.name`,
     [organizationId, source],
   );
   await q(

@@ -3,7 +3,7 @@
  * character inside a string value (for errors inside JSONata and templates, including block scalars).
  * Builds on util/yaml-source.ts (parsing + LineCounter positions).
  */
-import { isMap, isNode, isPair, isScalar, isSeq, type Node, type Pair, Scalar } from 'yaml';
+import { isAlias, isMap, isNode, isPair, isScalar, isSeq, type Node, type Pair, Scalar } from 'yaml';
 import { parseYamlSource, type Position, type YamlSource } from '../util/yaml-source.ts';
 
 export type Path = ReadonlyArray<string | number>;
@@ -64,6 +64,8 @@ export class SourceFile {
     let pair: Pair | undefined;
     let depth = 0;
     for (const seg of path) {
+      // Through an alias (`incremental: *updated_at_cursor`) to the anchored node it stands for.
+      if (isAlias(node)) node = node.resolve(this.yaml.doc) ?? node;
       if (isMap(node)) {
         const found = node.items.find((it) => {
           const k = isScalar(it.key) ? it.key.value : it.key;

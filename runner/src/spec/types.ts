@@ -61,6 +61,7 @@ export interface MappingSpec {
   target: UnifiedTarget;
   mode?: 'upsert' | 'patch';
   when?: Jsonata;
+  input?: Jsonata;
   expression: Jsonata;
 }
 
@@ -72,7 +73,7 @@ export interface StreamSpec {
   primary_key?: Jsonata;
   pagination: PaginationSpec;
   incremental?: IncrementalSpec;
-  parent?: { stream: string; key?: Jsonata; only_changed?: boolean };
+  parent?: { stream?: string; webhook?: string; key?: Jsonata; only_changed?: boolean };
   map: MappingSpec[];
   hooks?: { before_request?: string; after_fetch?: string; after_map?: string };
   enabled?: boolean;
@@ -89,7 +90,7 @@ export interface ErrorRule {
 
 export interface BudgetSpec {
   name: string;
-  requests: number;
+  requests: number | Template;
   per_seconds: number;
   scope?: 'credential' | 'connection' | 'global';
   key?: Template;
@@ -134,7 +135,7 @@ export interface ConnectorSpec {
     budgets?: BudgetSpec[];
     retry_after_header?: string;
     reset_header?: { name: string; format: 'epoch_seconds' | 'seconds' | 'http_date' };
-    default_wait_ms?: number;
+    default_wait_ms?: number | Template;
   };
   errors?: ErrorRule[];
   retry?: { max_retries?: number; base_delay_ms?: number; max_delay_ms?: number };

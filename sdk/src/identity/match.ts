@@ -31,7 +31,9 @@ interface PatientView {
   best: PairScore;
   /** Different DOB, or a clearly different first name that no identity of the patient outweighs. */
   hard: boolean;
-  /** DOB one digit off; or only similar/contradicting names with no agreeing identity. */
+  /** Vetoes a cross-reference: different DOB, or a first name far from every name of the patient. */
+  crossRefVeto: boolean;
+  /** DOB one digit off; same-source record without equal DOB; only similar/contradicting names. */
   soft: boolean;
   nameEvidence: boolean;
   crossRefDirect: boolean;
@@ -42,6 +44,13 @@ export interface MatchDecision {
   result: MatchResult;
   /** Why, without personal data: rule outcome and patient ids considered. For logs and tests. */
   detail: string;
+  /**
+   * Other patients this identity links just as firmly (by cross-reference, or email/phone with agreeing
+   * names) and that conflict with nothing in the chosen patient: the identity "bridges" two patients that
+   * were created separately because their identities arrived before it. `MatchResult` cannot express this,
+   * so the engine currently keeps them apart; see the proposed `hooks.ts` change.
+   */
+  bridges: string[];
 }
 
 function view(me: PreparedIdentity, patientId: string, others: PreparedIdentity[]): PatientView {
@@ -55,12 +64,17 @@ function view(me: PreparedIdentity, patientId: string, others: PreparedIdentity[
   const nameSoft = pairs.some(
     (p) => p.s.features.firstName === 'similar' || (p.s.features.lastName === 'different' && !p.s.features.swappedNames),
   );
+  const sameSource = pairs.some((p) => p.s.reasons.includes('conflict:same_source'));
+  const clearlyOther = pairs.some(
+    (p) => p.s.features.firstName === 'different' && !p.s.features.swappedNames && p.s.features.firstNameSimilarity < 0.8,
+  );
   return {
     patientId,
     pairs,
     best,
     hard: dobDifferent || (firstClash && !nameEvidence),
-    soft: dobNear || (nameSoft && !nameEvidence),
+    crossRefVeto: dobDifferent || (clearlyOther && !nameEvidence),
+    soft: dobNear || sameSource || (nameSoft && !nameEvidence),
     nameEvidence,
     crossRefDirect: pairs.some((p) => me.crossRefKeys.has(p.other.key) || p.other.crossRefKeys.has(me.key)),
     crossRefShared: pairs.some((p) => p.s.features.crossRef),
@@ -120,16 +134,34 @@ export function decideMatch(
   const views = [...byPatient].map(([patientId, others]) => view(identity, patientId, others));
   const owners = new Set(settings.ownerSources);
   const ambiguous: string[] = [];
+  const scoredOk = (v: PatientView): boolean =>
+    !v.hard && !v.soft && v.nameEvidence && v.best.conflict === 'none' && v.best.score >= settings.mergeThreshold;
+  const firmlyLinked = (v: PatientView): boolean =>
+    ((v.crossRefDirect || v.crossRefShared) && !v.crossRefVeto) ||
+    scoredOk(v) ||
+    keyCompatible(identity, v, 'email', owners) === 'names' ||
+    keyCompatible(identity, v, 'phone', owners) === 'names';
+  const decided = (chosen: PatientView, method: MatchMethod, confidence: number, detail: string): MatchDecision => {
+    const bridges = views
+      .filter((v) => v !== chosen && firmlyLinked(v))
+      .filter((v) => v.pairs.every((y) => chosen.pairs.every((x) => scorePrepared(x.other, y.other).conflict !== 'hard')))
+      .map((v) => v.patientId);
+    return {
+      result: result(chosen.patientId, method, confidence),
+      detail: bridges.length > 0 ? `${detail} (bridges ${bridges.join(' ')})` : detail,
+      bridges,
+    };
+  };
 
   // 1. cross-reference
-  const crossRefs = views.filter((v) => (v.crossRefDirect || v.crossRefShared) && !v.hard);
+  const crossRefs = views.filter((v) => (v.crossRefDirect || v.crossRefShared) && !v.crossRefVeto);
   const direct = crossRefs.filter((v) => v.crossRefDirect);
   const xr = pickOne(direct.length > 0 ? direct : crossRefs, settings);
   if (xr && xr !== 'ambiguous') {
-    return { result: result(xr.patientId, 'cross_ref', Math.max(0.99, xr.best.score)), detail: `cross_ref → ${xr.patientId}` };
+    return decided(xr, 'cross_ref', Math.max(0.99, xr.best.score), `cross_ref → ${xr.patientId}`);
   }
   if (xr === 'ambiguous') ambiguous.push('cross_ref');
-  const vetoed = views.filter((v) => (v.crossRefDirect || v.crossRefShared) && v.hard).length;
+  const vetoed = views.filter((v) => (v.crossRefDirect || v.crossRefShared) && v.crossRefVeto).length;
 
   // 2. email, 3. phone
   for (const [key, method] of [
@@ -141,16 +173,16 @@ export function decideMatch(
     if (picked && picked !== 'ambiguous') {
       const how = keyCompatible(identity, picked, key, owners);
       const confidence = how === 'owner' ? Math.max(0.8, picked.best.score) : Math.max(0.9, picked.best.score);
-      return { result: result(picked.patientId, method, confidence), detail: `${method} (${how}) → ${picked.patientId}` };
+      return decided(picked, method, confidence, `${method} (${how}) → ${picked.patientId}`);
     }
     if (picked === 'ambiguous') ambiguous.push(method);
   }
 
   // 4. scored fallback
-  const scored = views.filter((v) => !v.hard && !v.soft && v.best.conflict === 'none' && v.best.score >= settings.mergeThreshold);
+  const scored = views.filter(scoredOk);
   const s = pickOne(scored, settings);
   if (s && s !== 'ambiguous') {
-    return { result: result(s.patientId, 'scored', s.best.score), detail: `scored ${s.best.score} → ${s.patientId}` };
+    return decided(s, 'scored', s.best.score, `scored ${s.best.score} → ${s.patientId}`);
   }
   if (s === 'ambiguous') ambiguous.push('scored');
 
@@ -165,7 +197,7 @@ export function decideMatch(
     review.length > 0 ? `, review: ${review.join(' ')}` : '',
     ')',
   ];
-  return { result: result(null, 'new', 1 - bestOpen), detail: notes.join('') };
+  return { result: result(null, 'new', 1 - bestOpen), detail: notes.join(''), bridges: [] };
 }
 
 /** The `match_identity` hook (registered as `identity.match`). Reads only through `ctx.findCandidates`. */

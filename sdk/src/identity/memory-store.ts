@@ -49,6 +49,17 @@ export class MemoryIdentityStore {
     }
   }
 
+  /** Move every identity of one patient to another (what an engine-side patient merge does). */
+  relink(fromPatientId: string, toPatientId: string): number {
+    let moved = 0;
+    for (const s of this.byKey.values()) {
+      if (s.patientId !== fromPatientId) continue;
+      s.patientId = toPatientId;
+      moved++;
+    }
+    return moved;
+  }
+
   findCandidates(query: CandidateQuery): StoredIdentity[] {
     const keys = new Set<string>();
     const collect = (k: string) => {

@@ -45,6 +45,8 @@ function tokens(value: string | null | undefined): string[] {
 }
 
 export interface PreparedName {
+  /** Every name token in written order (given names, then surname tokens including particles). */
+  tokens: string[];
   /** First given-name token, folded; null when unknown. */
   first: string | null;
   firstTokens: string[];
@@ -82,6 +84,7 @@ export function prepareName(
   const significantLast = lastTokens.filter((t) => !PARTICLES.has(t));
   const lastKept = significantLast.length > 0 ? significantLast : lastTokens;
   return {
+    tokens: [...firstTokens, ...lastTokens],
     first: firstTokens[0] ?? null,
     firstTokens,
     last: lastKept.length > 0 ? lastKept.join(' ') : null,
@@ -190,10 +193,34 @@ const NICKNAMES: ReadonlyMap<string, readonly number[]> = (() => {
   return map;
 })();
 
+const fuzzyGroups = new Map<string, readonly number[]>();
+
+/**
+ * Nickname groups of a name, tolerating one typo in names of 5+ letters (`zacharry` → zachary's group), so
+ * that a misspelt formal name still pairs with its nickname.
+ */
+function groupsOf(name: string): readonly number[] {
+  const exact = NICKNAMES.get(name);
+  if (exact) return exact;
+  if (name.length < 5) return [];
+  const cached = fuzzyGroups.get(name);
+  if (cached) return cached;
+  const found = new Set<number>();
+  for (const [known, groups] of NICKNAMES) {
+    if (known.length >= 5 && Math.abs(known.length - name.length) <= 1 && damerauLevenshtein(known, name) <= 1) {
+      for (const g of groups) found.add(g);
+    }
+  }
+  const list = [...found];
+  if (fuzzyGroups.size > 10_000) fuzzyGroups.clear();
+  fuzzyGroups.set(name, list);
+  return list;
+}
+
 export function areNicknames(a: string, b: string): boolean {
-  const ga = NICKNAMES.get(a);
-  const gb = NICKNAMES.get(b);
-  if (!ga || !gb) return false;
+  const ga = groupsOf(a);
+  if (ga.length === 0) return false;
+  const gb = groupsOf(b);
   return ga.some((g) => gb.includes(g));
 }
 
@@ -304,10 +331,14 @@ export type FirstNameLevel =
   | 'missing';
 export type LastNameLevel = 'exact' | 'partial' | 'typo' | 'initial' | 'similar' | 'different' | 'missing';
 
-/** A single-character slip: one edit for names of 4+ letters, two for 8+. Short names must match exactly. */
+/**
+ * A keystroke slip: one edit when the longer name has 4+ letters and the shorter 3+ (`Ines`/`Ins`,
+ * `Ryan`/`Ryn`), two edits when both have 8+. Three-letter pairs (`Ava`/`Eva`) must match exactly.
+ */
 function isTypo(a: string, b: string): boolean {
   const min = Math.min(a.length, b.length);
-  if (min < 4) return false;
+  const max = Math.max(a.length, b.length);
+  if (min < 3 || max < 4) return false;
   const d = damerauLevenshtein(a, b);
   return d <= 1 || (min >= 8 && d <= 2);
 }

@@ -7,17 +7,31 @@
  * (a family shares phone, email and surname):
  * - hard conflict: different dates of birth, or clearly different first names → score capped at 0.5;
  * - soft conflict: a date of birth one digit off or day/month swapped, a first name that is only similar
- *   (Jaro-Winkler ≥ 0.88 but not a typo or nickname), different surnames → capped at 0.85, which is inside the
+ *   (Jaro-Winkler ≥ 0.88 but not a typo or nickname), different surnames, or two records of the same source
+ *   where only one has a date of birth (a platform keeps one record per person, so a second record with the
+ *   same name and phone but no DOB is as likely a namesake father/son as a duplicate) → capped at 0.85, inside the
  *   default review band; the matcher never auto-merges a pair with any conflict, whatever the thresholds.
  */
 import type { IdentityInput } from '../hooks.ts';
-import { compareDob, compareFirstNames, compareLastNames, type DobLevel, type FirstNameLevel, type LastNameLevel } from './names.ts';
+import {
+  compareDob,
+  compareFirstNames,
+  compareLastNames,
+  type DobLevel,
+  type FirstNameLevel,
+  jaroWinkler,
+  type LastNameLevel,
+  type PreparedName,
+  prepareName,
+} from './names.ts';
 import { type PreparedIdentity, prepareIdentity } from './prepare.ts';
 
 export type KeyLevel = 'equal' | 'different' | 'missing';
 
 export interface PairFeatures {
   firstName: FirstNameLevel;
+  /** Jaro-Winkler of the first given names (0 when one is missing). */
+  firstNameSimilarity: number;
   lastName: LastNameLevel;
   /** First and last names agree only when one side is read surname-first ("Smith John"). */
   swappedNames: boolean;
@@ -26,6 +40,7 @@ export interface PairFeatures {
   email: KeyLevel;
   /** One identity names the other in its cross-references, or both name the same third identity. */
   crossRef: boolean;
+  sameSource: boolean;
 }
 
 export type Conflict = 'none' | 'soft' | 'hard';
@@ -41,7 +56,7 @@ export interface PairScore {
 
 export const HARD_CONFLICT_CAP = 0.5;
 export const SOFT_CONFLICT_CAP = 0.85;
-const PRIOR = -6;
+const PRIOR = -7;
 
 const FIRST_WEIGHT: Record<FirstNameLevel, number> = {
   exact: 3.5,
@@ -98,30 +113,45 @@ function logistic(x: number): number {
   return 1 / (1 + Math.exp(-x));
 }
 
+const AGREEING_FIRST = new Set<FirstNameLevel>(['exact', 'nickname', 'typo', 'other_token']);
+const ACCEPTABLE_LAST = new Set<LastNameLevel>(['exact', 'typo', 'partial', 'initial', 'missing']);
+
+/** The name read surname-first: last written token as the first name, the others as the surname. */
+function surnameFirst(n: PreparedName): PreparedName | null {
+  if (n.tokens.length < 2) return null;
+  return prepareName(n.tokens[n.tokens.length - 1], n.tokens.slice(0, -1).join(' '));
+}
+
+function compareNames(a: PreparedName, b: PreparedName): { first: FirstNameLevel; last: LastNameLevel; swapped: boolean } {
+  const first = compareFirstNames(a, b);
+  const last = compareLastNames(a, b);
+  if (AGREEING_FIRST.has(first) && last !== 'different') return { first, last, swapped: false };
+  for (const [x, y] of [
+    [surnameFirst(a), b],
+    [a, surnameFirst(b)],
+  ] as const) {
+    if (!x || !y) continue;
+    const f2 = compareFirstNames(x, y);
+    const l2 = compareLastNames(x, y);
+    if (AGREEING_FIRST.has(f2) && ACCEPTABLE_LAST.has(l2)) return { first: f2, last: l2, swapped: true };
+  }
+  return { first, last, swapped: false };
+}
+
 /** Score two prepared identities. */
 export function scorePrepared(a: PreparedIdentity, b: PreparedIdentity): PairScore {
-  let firstName = compareFirstNames(a.name, b.name);
-  let lastName = compareLastNames(a.name, b.name);
-  let swappedNames = false;
-  if (firstName === 'different' || firstName === 'similar' || lastName === 'different') {
-    const swapA = { ...a.name, first: a.name.last, firstTokens: a.name.lastTokens, last: a.name.first, lastTokens: a.name.firstTokens };
-    const f2 = compareFirstNames(swapA, b.name);
-    const l2 = compareLastNames(swapA, b.name);
-    const good = (x: string) => x === 'exact' || x === 'typo' || x === 'nickname';
-    if (good(f2) && good(l2)) {
-      firstName = f2;
-      lastName = l2;
-      swappedNames = true;
-    }
-  }
+  const names = compareNames(a.name, b.name);
+  const swappedNames = names.swapped;
   const features: PairFeatures = {
-    firstName,
-    lastName,
+    firstName: names.first,
+    firstNameSimilarity: a.name.first && b.name.first ? Math.round(jaroWinkler(a.name.first, b.name.first) * 1000) / 1000 : 0,
+    lastName: names.last,
     swappedNames,
     dateOfBirth: compareDob(a.dateOfBirth, b.dateOfBirth),
     phone: keyLevel(a.phoneE164, b.phoneE164),
     email: keyLevel(a.email, b.email),
     crossRef: crossRefLinked(a, b),
+    sameSource: a.source === b.source,
   };
 
   let logit =
@@ -153,11 +183,16 @@ export function scorePrepared(a: PreparedIdentity, b: PreparedIdentity): PairSco
     reasons.push('conflict:first_name');
   }
   if (conflict === 'none') {
-    if (features.dateOfBirth === 'near') reasons.push('conflict:date_of_birth_near');
-    if (features.firstName === 'similar') reasons.push('conflict:first_name_similar');
-    if (features.lastName === 'different') reasons.push('conflict:last_name');
-    if (features.dateOfBirth === 'near' || features.firstName === 'similar' || features.lastName === 'different') {
+    const soft: string[] = [];
+    if (features.dateOfBirth === 'near') soft.push('conflict:date_of_birth_near');
+    if (features.firstName === 'similar') soft.push('conflict:first_name_similar');
+    if (features.lastName === 'different') soft.push('conflict:last_name');
+    if (features.sameSource && features.dateOfBirth === 'missing' && (a.dateOfBirth || b.dateOfBirth)) {
+      soft.push('conflict:same_source');
+    }
+    if (soft.length > 0) {
       conflict = 'soft';
+      reasons.push(...soft);
     }
   }
 
@@ -213,6 +248,7 @@ export function explainScore(s: PairScore): string[] {
   if (f.phone !== 'missing') lines.push(f.phone === 'equal' ? 'same phone' : 'different phones');
   lines.push(DOB_TEXT[f.dateOfBirth], FIRST_TEXT[f.firstName], LAST_TEXT[f.lastName]);
   if (f.swappedNames) lines.push('first and last names are swapped on one side');
+  if (s.reasons.includes('conflict:same_source')) lines.push('two records of the same platform, only one with a date of birth');
   return lines;
 }
 

@@ -1,0 +1,41 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { ConnectionConfig, OrganizationConfig, RoutiqConfig } from '../../runner/src/config/types.ts';
+import { createLogger } from '../../runner/src/logger.ts';
+
+/** A connectors dir holding the given specs (name → YAML text). */
+export function connectorsDir(specs: Record<string, string>): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'routiq-connectors-'));
+  for (const [name, text] of Object.entries(specs)) {
+    mkdirSync(path.join(dir, name), { recursive: true });
+    writeFileSync(path.join(dir, name, 'connector.yaml'), text);
+  }
+  return dir;
+}
+
+export function testConfig(dir: string, orgs: OrganizationConfig[], runner: Partial<RoutiqConfig['runner']> = {}): RoutiqConfig {
+  return {
+    file: 'test',
+    env: 'test',
+    database: { embeddedDir: 'memory://', poolMax: 4, schema: 'public' },
+    log: { level: 'silent', pretty: false },
+    http: { timeoutMs: 5000, minTlsVersion: 'TLSv1.3' },
+    runner: { batchSize: 500, concurrency: 4, heartbeatSeconds: 5, staleAfterSeconds: 60, deadlineSeconds: 120, maxRetries: 5, rawRetentionDays: 30, ...runner },
+    connectorsDir: dir,
+    organizations: orgs,
+  };
+}
+
+export function org(id: string, connections: Array<Partial<ConnectionConfig> & { connector: string }>): OrganizationConfig {
+  return {
+    id,
+    name: `Org ${id}`,
+    defaultCountry: 'AU',
+    timezone: 'Australia/Sydney',
+    settings: {},
+    connections: connections.map((c) => ({ name: c.connector, enabled: true, config: {}, secrets: {}, allowInsecureHttp: false, ...c })),
+  };
+}
+
+export const silentLogger = createLogger('silent');
