@@ -13,6 +13,6 @@ for (const l of set.identities) {
   const d = decideMatch(prepareIdentity(input, 'AU'), cands, settings, 'AU');
   const pid = d.result.patientId ?? `patient_${++n}`;
   store.add({ ...normalizeIdentityForStorage(input, 'AU'), patientId: pid });
-  for (const b of d.bridges) store.relink(b, pid);
+  if (process.env.BRIDGE) for (const b of d.bridges) store.relink(b, pid);
   if (persons.has(l.personId)) console.log(l.personId, `${l.source}:${l.externalId}`, JSON.stringify(l.displayName ?? `${l.firstName} ${l.lastName}`), l.phoneRaw, normalizePhone(l.phoneRaw, {defaultCountry:'AU', countryHint: l.countryHint ?? null}).e164, '→', pid, d.detail, cands.map(c=>`${c.source}:${c.externalId}/${c.patientId}`).join(' '));
 }

@@ -1,13 +1,10 @@
 import { parseArgs } from 'node:util';
 import { isRoutiqError } from '@routiq/runner';
-import { docsCommand } from './commands/docs.ts';
-import { lintCommand } from './commands/lint.ts';
-import { migrateCommand } from './commands/migrate.ts';
-import { syncCommand } from './commands/sync.ts';
 import { ExitCode, exitCodeFor } from './exit-codes.ts';
 import { err, out } from './output.ts';
 import { HELP, helpFor } from './help.ts';
 
+// Command modules load on demand: `routiq lint` does not pay for the database driver, and vice versa.
 type Handler = (args: string[]) => Promise<number>;
 
 function parse<T extends Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>>(args: string[], options: T, positionals = false) {
@@ -17,6 +14,7 @@ function parse<T extends Record<string, { type: 'string' | 'boolean'; short?: st
 const commands: Record<string, Handler> = {
   async migrate(args) {
     const { values } = parse(args, { config: { type: 'string', short: 'c' }, json: { type: 'boolean' } });
+    const { migrateCommand } = await import('./commands/migrate.ts');
     return migrateCommand({ config: values.config, json: !!values.json });
   },
   async sync(args) {
@@ -28,6 +26,7 @@ const commands: Record<string, Handler> = {
       'full-refresh': { type: 'boolean' },
       json: { type: 'boolean' },
     });
+    const { syncCommand } = await import('./commands/sync.ts');
     return syncCommand({
       config: values.config,
       org: values.org,
@@ -39,10 +38,12 @@ const commands: Record<string, Handler> = {
   },
   async lint(args) {
     const { values, positionals } = parse(args, { format: { type: 'string', short: 'f' }, json: { type: 'boolean' } }, true);
+    const { lintCommand } = await import('./commands/lint.ts');
     return lintCommand({ paths: positionals, format: values.json ? 'json' : (values.format ?? 'text') });
   },
   async docs(args) {
     const { values } = parse(args, { write: { type: 'boolean' }, check: { type: 'boolean' } });
+    const { docsCommand } = await import('./commands/docs.ts');
     return docsCommand({ write: !!values.write, check: !!values.check });
   },
   async help(args) {

@@ -48,7 +48,7 @@ function dataAt(data: unknown, path: Path): unknown {
   return cur;
 }
 
-const article = (t: string): string => (/^[aeiou]/.test(t) ? `an ${t}` : `a ${t}`);
+const article = (t: string): string => (/^[aeiouAEIOU]/.test(t) ? `an ${t}` : `a ${t}`);
 
 const TYPE_WORDS: Record<string, string> = {
   object: 'mapping',
@@ -60,22 +60,31 @@ const TYPE_WORDS: Record<string, string> = {
   null: 'null',
 };
 
+/** Singular noun phrases for what a schema accepts: ["template string", "number", "list of …"]. */
+function nouns(s: Schema): string[] {
+  const kind = exprKind(s);
+  if (kind === 'template') return ['template string'];
+  if (kind === 'jsonata') return ['JSONata expression (string)'];
+  if (Array.isArray(s.anyOf)) return [...new Set((s.anyOf as Schema[]).flatMap(nouns))];
+  const types = Array.isArray(s.type) ? (s.type as string[]) : typeof s.type === 'string' ? [s.type] : [];
+  return types.map((t) => {
+    if (t === 'array') {
+      const items = s.items as Schema | undefined;
+      return items ? `list of ${joinOr(nouns(items).map(plural))}` : 'list';
+    }
+    const word = TYPE_WORDS[t] ?? t;
+    return t === 'string' && typeof s.pattern === 'string' ? `${word} matching ${s.pattern}` : word;
+  });
+}
+
+/** "template string" → "template strings", "string matching X" → "strings matching X". */
+const plural = (n: string): string =>
+  n.replace(/^(.*?\S)(\s+matching .*|\s*\(.*\))?$/, (_m, a: string, rest: string | undefined) => `${a.endsWith('s') ? a : `${a}s`}${rest ?? ''}`);
+
 /** "a template string", "an integer", "a list of …" for messages. */
 export function describeSchema(s: Schema): string {
-  const kind = exprKind(s);
-  if (kind === 'template') return 'a template string';
-  if (kind === 'jsonata') return 'a JSONata expression (string)';
-  if (s.type === 'array') {
-    const items = s.items as Schema | undefined;
-    return items ? `a list of ${describeSchema(items).replace(/^an? /, '')}s` : 'a list';
-  }
-  if (Array.isArray(s.anyOf)) return (s.anyOf as Schema[]).map(describeSchema).join(' or ');
-  const types = Array.isArray(s.type) ? (s.type as string[]) : typeof s.type === 'string' ? [s.type] : [];
-  if (!types.length) return 'a value';
-  const words = types.map((t) => TYPE_WORDS[t] ?? t);
-  let text = `${article(words[0] as string)}${words.slice(1).map((w) => ` or ${w}`).join('')}`;
-  if (typeof s.pattern === 'string') text += ` matching ${s.pattern}`;
-  return text;
+  const ns = nouns(s);
+  return ns.length ? joinOr(ns.map(article)) : 'a value';
 }
 
 function joinOr(items: string[]): string {
@@ -83,11 +92,25 @@ function joinOr(items: string[]): string {
   return `${items.slice(0, -1).join(', ')} or ${items[items.length - 1]}`;
 }
 
-function gotText(v: unknown): string {
+/** "string \"50\"", "number 1.0" (as written), "mapping". */
+function gotText(v: unknown, raw?: string): string {
   const t = jsonType(v);
   if (t === 'object' || t === 'array') return TYPE_WORDS[t] as string;
-  return `${TYPE_WORDS[t] ?? t} ${show(v)}`;
+  const word = t === 'integer' ? 'number' : (TYPE_WORDS[t] ?? t);
+  return `${word} ${typeof v === 'string' || raw === undefined ? show(v) : raw}`;
 }
+
+/** Patterns of the schemas, said in words. */
+const PATTERN_HINTS: Record<string, string> = {
+  '^[a-z][a-z0-9_-]*$': 'must be lower-case letters, digits, _ or -, starting with a letter',
+  '^[a-z][a-z0-9_]*$': 'must be lower-case letters, digits or _, starting with a letter',
+  '^\\d+\\.\\d+\\.\\d+$': 'must be a version like 1.0.0',
+  '^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)+$': 'must be a hook name like area.verb (e.g. identity.match)',
+  '^\\$\\{[A-Z_][A-Z0-9_]*\\}$': 'must be an ${ENV_VAR} reference (secret values never appear in the config file)',
+  '^[1-5]xx$': 'must be a status class like 5xx',
+  '^[A-Z]{2}$': 'must be a two-letter country code like AU',
+  '^postgres(ql)?://': 'must be a postgres:// or postgresql:// URL',
+};
 
 interface Suppression {
   inst: string;
@@ -120,7 +143,7 @@ export function schemaFindings(
     const path = toPath(e.instancePath, data);
     const value = dataAt(data, path);
     const branches = (schemaAt(root, e.schemaPath) ?? []) as unknown as Schema[];
-    const label = formatPath(path);
+    const label = path.length ? formatPath(path) : 'the top level';
     const variants = e.keyword === 'oneOf' ? branchTypes(branches) : [];
     let keep = -1;
     const requiredOnly = branches.every((b) => Object.keys(b).every((k) => k === 'required' || k === 'description'));
@@ -137,7 +160,7 @@ export function schemaFindings(
       keep = discriminatedBranch(branches, value);
       if (keep < 0) {
         if (!value || typeof value !== 'object' || Array.isArray(value)) {
-          add(codes.wrongType, src.valuePos(path), path, `${label} must be a mapping with a type (one of ${variants.join(', ')}), got ${gotText(value)}`);
+          add(codes.wrongType, src.valuePos(path), path, `${label} must be a mapping with a type (one of ${variants.join(', ')}), got ${gotText(value, src.rawText(path))}`);
         } else if (!('type' in value)) {
           add(codes.unknownVariant, src.keyPos(path), [...path, 'type'], `${label} needs a type: one of ${variants.join(', ')}`);
         } else {
@@ -151,7 +174,7 @@ export function schemaFindings(
       const matching = branches.map((b, i) => (typeAccepts(b, value) ? i : -1)).filter((i) => i >= 0);
       if (matching.length === 1) keep = matching[0] as number;
       else {
-        add(codes.wrongType, src.valuePos(path), path, `${label} must be ${joinOr(branches.map(describeSchema))}, got ${gotText(value)}`);
+        add(codes.wrongType, src.valuePos(path), path, `${label} must be ${describeSchema({ anyOf: branches })}, got ${gotText(value, src.rawText(path))}`);
       }
     }
     if (keep < 0) suppressed.push({ inst: e.instancePath, prefix: `${e.schemaPath}/` });
@@ -161,15 +184,16 @@ export function schemaFindings(
   for (const e of errors) {
     if (handled.has(e) || isSuppressed(e)) continue;
     const path = toPath(e.instancePath, data);
-    const label = formatPath(path);
+    const label = path.length ? formatPath(path) : 'the top level';
     const value = dataAt(data, path);
+    const raw = src.rawText(path);
     const params = e.params as Record<string, unknown>;
     switch (e.keyword) {
       case 'additionalProperties': {
         const key = String(params.additionalProperty);
         const parent = schemaAt(root, e.schemaPath.replace(/\/additionalProperties$/, '')) ?? {};
         const allowed = Object.keys((parent.properties ?? {}) as Record<string, unknown>);
-        let msg = `unknown key ${show(key)} in ${label}`;
+        let msg = path.length ? `unknown key ${show(key)} in ${label}` : `unknown top-level key ${show(key)}`;
         const hint = suggestion(key, allowed);
         if (hint) msg += hint;
         else {
@@ -182,15 +206,16 @@ export function schemaFindings(
       }
       case 'required': {
         const key = String(params.missingProperty);
-        add(codes.missingKey, src.keyPos(path), [...path, key], `${label} is missing required key ${show(key)}`);
+        const msg = path.length ? `${label} is missing required key ${show(key)}` : `missing required top-level key ${show(key)}`;
+        add(codes.missingKey, src.keyPos(path), [...path, key], msg);
         break;
       }
       case 'type': {
         const s = schemaAt(root, e.schemaPath.replace(/\/type$/, '')) ?? {};
-        let msg = `${label} must be ${describeSchema(s)}, got ${gotText(value)}`;
+        let msg = `${label} must be ${describeSchema(s)}, got ${gotText(value, raw)}`;
         const t = Array.isArray(s.type) ? s.type : [s.type];
         if (t.includes('string') && (typeof value === 'number' || typeof value === 'boolean')) {
-          msg += ` (quote it: "${String(value)}")`;
+          msg += ` (quote it: "${raw ?? String(value)}")`;
         }
         add(codes.wrongType, src.valuePos(path), path, msg);
         break;
@@ -204,9 +229,12 @@ export function schemaFindings(
       case 'const':
         add(codes.badEnum, src.valuePos(path), path, `${label} must be ${JSON.stringify(params.allowedValue)}, got ${show(value)}`);
         break;
-      case 'pattern':
-        add(codes.invalidValue, src.valuePos(path), path, `${label} ${show(value)} does not match the pattern ${String(params.pattern)}`);
+      case 'pattern': {
+        const pattern = String(params.pattern);
+        const hint = PATTERN_HINTS[pattern];
+        add(codes.invalidValue, src.valuePos(path), path, `${label} ${show(value)} ${hint ?? `does not match the pattern ${pattern}`}`);
         break;
+      }
       case 'format':
         add(codes.invalidValue, src.valuePos(path), path, `${label} ${show(value)} is not a valid ${String(params.format)}`);
         break;

@@ -16,7 +16,7 @@ export function formatPath(path: Path): string {
     else if (/^[A-Za-z_][A-Za-z0-9_-]*$/.test(seg)) out += out ? `.${seg}` : seg;
     else out += `[${JSON.stringify(seg)}]`;
   }
-  return out || '(top level)';
+  return out;
 }
 
 interface Located {
@@ -83,6 +83,12 @@ export class SourceFile {
       depth++;
     }
     return { node: isNode(node) ? node : undefined, pair, depth };
+  }
+
+  /** The source text of a scalar at this path (`1.0` for a number written so), or undefined. */
+  rawText(path: Path): string | undefined {
+    const n = this.nodeAt(path);
+    return isScalar(n) && n.range ? this.text.slice(n.range[0], n.range[1]).trim() : undefined;
   }
 
   /** The node at exactly this path, or undefined. */

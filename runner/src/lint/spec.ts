@@ -193,7 +193,11 @@ class SpecRules {
       const r = compile(site.value);
       if (r.error) {
         info.ok = false;
-        const hint = site.value.includes('{{') ? ' (this field is a JSONata expression, not a template: drop the {{ }})' : '';
+        const hint = site.value.includes('{{')
+          ? ' (this field is a JSONata expression, not a template: drop the {{ }})'
+          : /^Expected "[}\])]", got/.test(r.error.message)
+            ? ' (a missing comma before it?)'
+            : '';
         this.lint('RQ2020', this.src.posInString(site.path, r.error.offset), site.path, `${label}: JSONata does not compile: ${r.error.message}${hint}`);
         return;
       }
@@ -295,7 +299,7 @@ class SpecRules {
   private secretRef(name: string, pos: { line: number; col: number }, path: Path): void {
     if (!(name in this.props)) {
       const secrets = Object.keys(this.props).filter((k) => this.isSecret(k));
-      this.lint('RQ2030', pos, path, `$secrets.${name} is not declared in connection.properties${suggestion(name, secrets, '$secrets.') || suggestion(name, Object.keys(this.props), '$secrets.')}`);
+      this.lint('RQ2030', pos, path, `$secrets.${name} is not declared in connection.properties${alternatives('$secrets.', name, secrets, 'secret settings')}`);
     } else if (!this.isSecret(name)) {
       this.lint('RQ2031', pos, path, `$secrets.${name}: connection property ${show(name)} is not declared secret: true (read it as $config.${name}, or mark it secret)`);
     }
@@ -304,7 +308,7 @@ class SpecRules {
   private configRef(name: string, pos: { line: number; col: number }, path: Path): void {
     if (!(name in this.props)) {
       const config = Object.keys(this.props).filter((k) => !this.isSecret(k));
-      this.lint('RQ2033', pos, path, `$config.${name} is not declared in connection.properties${suggestion(name, config, '$config.')}`);
+      this.lint('RQ2033', pos, path, `$config.${name} is not declared in connection.properties${alternatives('$config.', name, config, 'settings')}`);
     } else if (this.isSecret(name)) {
       this.lint('RQ2032', pos, path, `$config.${name} is a secret: read it as $secrets.${name} (secrets come from environment variables, never from the config file)`);
     }
@@ -454,8 +458,9 @@ class SpecRules {
           this.lint('RQ2072', this.src.keyPos(['streams', i, 'incremental']), ['streams', i, 'incremental'], `stream ${name}: the cursor is never sent (incremental.send), nor used to stop (stop_when_older) or filter (client_filter), so every run still reads everything`);
         }
         if (send) {
-          const usesCursor = this.sitesUnder(['streams', i, 'incremental', 'send']).some((x) => x.refs.has('cursor') || x.refs.has('cursor_iso') || x.refs.has('cursor_unix'));
-          if (!usesCursor) {
+          const sites = this.sitesUnder(['streams', i, 'incremental', 'send']);
+          const usesCursor = sites.some((x) => x.refs.has('cursor') || x.refs.has('cursor_iso') || x.refs.has('cursor_unix'));
+          if (!usesCursor && sites.every((x) => x.ok && !x.unknownBinding)) {
             const path = ['streams', i, 'incremental', 'send'];
             this.lint('RQ2073', this.src.keyPos(path), path, `stream ${name}: incremental.send never uses $cursor, $cursor_iso or $cursor_unix`);
           }
@@ -465,8 +470,9 @@ class SpecRules {
         (typeof parent?.stream === 'string' && this.streams.some((o) => o.name === parent.stream)) ||
         typeof parent?.webhook === 'string';
       if (parent && parentExists) {
-        const usesParent = this.sitesUnder(['streams', i, 'request']).some((x) => x.refs.has('parent'));
-        if (!usesParent) {
+        const sites = this.sitesUnder(['streams', i, 'request']);
+        const usesParent = sites.some((x) => x.refs.has('parent'));
+        if (!usesParent && sites.every((x) => x.ok && !x.unknownBinding)) {
           const path = ['streams', i, 'request'];
           const of = typeof parent.stream === 'string' ? `stream ${show(parent.stream)}` : `webhook event ${show(parent.webhook)}`;
           this.lint('RQ2074', this.src.keyPos(path), path, `stream ${name} is a child of ${of} but its request never uses $parent, so every parent sends the same request`);
@@ -553,8 +559,10 @@ class SpecRules {
     if (!cursorAst) return;
     const wanted = fieldChains(cursorAst);
     if (!wanted.length) return;
+    const maps = asArr(s.map);
+    if (!maps.length) return;
     const read: string[][] = [];
-    for (let j = 0; j < asArr(s.map).length; j++) {
+    for (let j = 0; j < maps.length; j++) {
       const expr = this.site(['streams', i, 'map', j, 'expression']);
       const input = this.site(['streams', i, 'map', j, 'input']);
       if (!expr?.ok || (input && !input.ok)) return;
@@ -584,6 +592,13 @@ class SpecRules {
       check(asObj(asObj(b).match).path, ['rate_limits', 'budgets', i, 'match', 'path']);
     });
   }
+}
+
+/** `; did you mean $secrets.api_token?`, or the list of what is declared. */
+function alternatives(prefix: string, name: string, candidates: string[], what: string): string {
+  const s = didYouMean(name, candidates);
+  if (s !== undefined) return `; did you mean ${prefix}${s}?`;
+  return candidates.length ? `; declared ${what}: ${candidates.join(', ')}` : `; no ${what} are declared`;
 }
 
 /** For a header/param/body template: the header or parameter name it is the value of. */

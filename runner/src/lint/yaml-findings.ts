@@ -15,8 +15,9 @@ export interface YamlCodes {
 export function yamlFindings(src: SourceFile, out: Findings, codes: YamlCodes): boolean {
   const errors = src.yaml.doc.errors;
   if (!errors.length) return false;
+  // Only the first syntax error is reported: the ones after it are almost always its echo (a missing quote or
+  // a bad indent confuses everything below). Duplicate keys are independent and all reported.
   let fatal = false;
-  const reportedLines = new Set<number>();
   const multiline = errors.find((e) => e.code === 'MULTILINE_IMPLICIT_KEY');
   for (const e of errors) {
     if (e.code === 'DUPLICATE_KEY') {
@@ -26,6 +27,7 @@ export function yamlFindings(src: SourceFile, out: Findings, codes: YamlCodes): 
       out.add(codes.duplicateKey, 'error', src.posOfOffset(e.pos[0]), [], `duplicate key ${JSON.stringify(key)}${where}; YAML keeps only the last one`);
       continue;
     }
+    if (fatal) continue;
     fatal = true;
     let offset = e.pos[0];
     let message = e.message.split('\n')[0] ?? e.message;
@@ -41,12 +43,16 @@ export function yamlFindings(src: SourceFile, out: Findings, codes: YamlCodes): 
         while (src.text[offset] === ' ') offset++;
         message = 'bad indentation: this line is indented deeper than the key above it';
       }
+    } else if (/without - indicator/.test(message)) {
+      message = 'bad indentation: this line is not aligned with the keys above it';
     } else if (e.code === 'BAD_INDENT' || e.code === 'TAB_AS_INDENT') {
       message = `bad indentation: ${message.charAt(0).toLowerCase()}${message.slice(1)}`;
     }
+    // Point at the first character of an indented line rather than its start.
+    if (e.code !== 'TAB_AS_INDENT' && (offset === 0 || src.text[offset - 1] === '\n')) {
+      while (src.text[offset] === ' ') offset++;
+    }
     const pos = src.posOfOffset(offset);
-    if (reportedLines.has(pos.line)) continue;
-    reportedLines.add(pos.line);
     out.add(codes.syntax, 'error', pos, [], message);
   }
   return fatal;

@@ -16,18 +16,22 @@ import { MemoryIdentityStore } from './memory-store.ts';
 import { candidateQueryFor, identityKey, normalizeEmail, normalizeIdentityForStorage, prepareIdentity } from './prepare.ts';
 import { readIdentitySettings } from './settings.ts';
 
+/**
+ * - `shuffled`: every platform interleaved at random, the hardest case;
+ * - `backfill`: Cliniko and Chatwoot backfills interleaved, then ManyChat (which cannot be enumerated, so its
+ *   subscribers only arrive later through webhooks);
+ * - `cliniko_first`: the system of record is synced first, in id order, then the messaging platforms.
+ */
+export type EvaluationOrder = 'shuffled' | 'backfill' | 'cliniko_first';
+
 export interface EvaluateOptions {
   seed?: number;
-  /** Number of true people to generate (default 900, which yields ≈ 2,000+ identities). */
+  /** Number of true people to generate (default 1000, which yields ≈ 2,100 identities). */
   size?: number;
   /** Organization settings as stored in `organizations.settings`, e.g. `{ identity: { merge_threshold: 0.9 } }`. */
   settings?: Readonly<Record<string, unknown>>;
-  /**
-   * Arrival order. `shuffled` (default): all platforms interleaved at random, the hardest case.
-   * `backfill`: Cliniko and Chatwoot backfills interleaved, then ManyChat subscribers (ManyChat cannot be
-   * enumerated, so they only arrive later through webhooks).
-   */
-  order?: 'shuffled' | 'backfill';
+  /** Arrival order (default `shuffled`). */
+  order?: EvaluationOrder;
   /**
    * Simulate the proposed engine extension: when an identity bridges two patients (`MatchDecision.bridges`),
    * merge them. Uses `decideMatch` directly, since `MatchResult` cannot carry the bridges. Default false.
@@ -48,7 +52,7 @@ export interface ErrorExample {
 
 export interface EvaluationResult {
   seed: number;
-  order: 'shuffled' | 'backfill';
+  order: EvaluationOrder;
   mergeBridges: boolean;
   /** Patient merges performed because an identity bridged two patients (only with `mergeBridges`). */
   bridgeMerges: number;
@@ -288,11 +292,17 @@ export async function evaluateMatching(opts: EvaluateOptions = {}): Promise<Eval
   return { ...result, report: formatReport(result) };
 }
 
-function arrivalOrder(set: LabelledSet, order: 'shuffled' | 'backfill'): LabelledIdentity[] {
+function arrivalOrder(set: LabelledSet, order: EvaluationOrder): LabelledIdentity[] {
   if (order === 'shuffled') return set.identities;
   const rng = new Rng(set.seed ^ 0x5f3759df);
-  const first = set.identities.filter((l) => l.source !== 'manychat');
-  const later = set.identities.filter((l) => l.source === 'manychat');
+  const firstSources = order === 'cliniko_first' ? ['cliniko'] : ['cliniko', 'chatwoot'];
+  const first = set.identities.filter((l) => firstSources.includes(l.source));
+  const later = set.identities.filter((l) => !firstSources.includes(l.source));
+  if (order === 'cliniko_first') {
+    // The Cliniko API lists patients by id, so originals come before the duplicates registered later.
+    first.sort((a, b) => Number(a.externalId) - Number(b.externalId));
+    return [...first, ...rng.shuffle(later)];
+  }
   return [...rng.shuffle(first), ...rng.shuffle(later)];
 }
 

@@ -20,7 +20,7 @@ import type { IdentityInput } from '../hooks.ts';
 import { damerauLevenshtein, foldName } from './names.ts';
 
 export const DEFAULT_LABELLED_SEED = 20250627;
-export const DEFAULT_LABELLED_PEOPLE = 950;
+export const DEFAULT_LABELLED_PEOPLE = 1000;
 
 export type PersonKind = 'adult' | 'teen' | 'child' | 'senior';
 export type HouseholdKind = 'single' | 'couple' | 'family' | 'namesake' | 'seniors';
@@ -58,7 +58,7 @@ export interface LabelledSet {
 
 export interface LabelledOptions {
   seed?: number;
-  /** Number of true people (default 950, ≈ 2,100 identities). */
+  /** Number of true people (default 1000, ≈ 2,100 identities). */
   people?: number;
 }
 

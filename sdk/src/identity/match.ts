@@ -36,6 +36,10 @@ interface PatientView {
   /** DOB one digit off; same-source record without equal DOB; only similar/contradicting names. */
   soft: boolean;
   nameEvidence: boolean;
+  /** Name evidence that includes the surname (not just a first name or an initial). */
+  fullNameEvidence: boolean;
+  /** Some identity of the patient has an email and it is not the incoming one. */
+  emailDiffers: boolean;
   crossRefDirect: boolean;
   crossRefShared: boolean;
 }
@@ -76,6 +80,12 @@ function view(me: PreparedIdentity, patientId: string, others: PreparedIdentity[
     crossRefVeto: dobDifferent || (clearlyOther && !nameEvidence),
     soft: dobNear || sameSource || (nameSoft && !nameEvidence),
     nameEvidence,
+    fullNameEvidence: pairs.some(
+      (p) =>
+        firstNameAgrees(p.s.features) &&
+        (p.s.features.swappedNames || ['exact', 'typo', 'partial'].includes(p.s.features.lastName)),
+    ),
+    emailDiffers: pairs.some((p) => p.s.features.email === 'different'),
     crossRefDirect: pairs.some((p) => me.crossRefKeys.has(p.other.key) || p.other.crossRefKeys.has(me.key)),
     crossRefShared: pairs.some((p) => p.s.features.crossRef),
   };
@@ -90,7 +100,9 @@ function keyCompatible(
   if (v.hard || v.soft) return null;
   const keyPairs = v.pairs.filter((p) => p.s.features[key] === 'equal');
   if (keyPairs.length === 0) return null;
-  if (v.nameEvidence) return 'names';
+  // A first name alone ("Nick", "Mia S") is weak: not enough when the patient's email contradicts the incoming
+  // one (a recycled number now used by another Nick).
+  if (v.nameEvidence && (v.fullNameEvidence || !v.emailDiffers)) return 'names';
   if (!owners.has(me.source)) return null;
   const ownerPair = keyPairs.some(
     (p) => owners.has(p.other.source) && (p.s.features.firstName === 'missing' || firstNameAgrees(p.s.features)),

@@ -53,6 +53,8 @@ export interface PreparedName {
   /** Folded surname with particles removed and tokens joined by a space; null when unknown. */
   last: string | null;
   lastTokens: string[];
+  /** First letter of the surname as written, particles included (`van der Berg` → `v`). */
+  lastInitial: string | null;
 }
 
 /**
@@ -89,6 +91,7 @@ export function prepareName(
     firstTokens,
     last: lastKept.length > 0 ? lastKept.join(' ') : null,
     lastTokens: lastKept,
+    lastInitial: lastTokens[0]?.[0] ?? null,
   };
 }
 
@@ -331,23 +334,79 @@ export type FirstNameLevel =
   | 'missing';
 export type LastNameLevel = 'exact' | 'partial' | 'typo' | 'initial' | 'similar' | 'different' | 'missing';
 
+type EditKind = 'none' | 'indel' | 'transposition' | 'substitution' | 'more';
+
+const KEY_POSITION: ReadonlyMap<string, readonly [number, number]> = (() => {
+  const map = new Map<string, readonly [number, number]>();
+  ['qwertyuiop', 'asdfghjkl', 'zxcvbnm'].forEach((row, y) => {
+    const offset = [0, 0.25, 0.75][y]!;
+    [...row].forEach((c, x) => map.set(c, [x + offset, y]));
+  });
+  return map;
+})();
+
+/** Neighbouring keys on a QWERTY keyboard (`a`/`s`, `a`/`q`), the letters a slipped finger hits. */
+function adjacentKeys(a: string, b: string): boolean {
+  const pa = KEY_POSITION.get(a);
+  const pb = KEY_POSITION.get(b);
+  if (!pa || !pb || a === b) return false;
+  const dx = Math.abs(pa[0] - pb[0]);
+  const dy = Math.abs(pa[1] - pb[1]);
+  return dy === 0 ? dx === 1 : dy === 1 && dx <= 1;
+}
+
+function substitutedLetters(a: string, b: string): [string, string] | null {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return [a[i]!, b[i]!];
+  return null;
+}
+
+/** The kind of a single edit between two strings, or `more` when they are further apart. */
+function singleEdit(a: string, b: string): EditKind {
+  if (a === b) return 'none';
+  if (Math.abs(a.length - b.length) > 1) return 'more';
+  if (a.length !== b.length) return damerauLevenshtein(a, b) === 1 ? 'indel' : 'more';
+  const diff: number[] = [];
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) diff.push(i);
+  if (diff.length === 1) return 'substitution';
+  const [i, j] = diff;
+  if (diff.length === 2 && i !== undefined && j === i + 1 && a[i] === b[j] && a[j] === b[i]) return 'transposition';
+  return 'more';
+}
+
 /**
- * A keystroke slip: one edit when the longer name has 4+ letters and the shorter 3+ (`Ines`/`Ins`,
- * `Ryan`/`Ryn`), two edits when both have 8+. Three-letter pairs (`Ava`/`Eva`) must match exactly.
+ * A keystroke slip in a given name. Substituting one letter of a short name usually makes another real name
+ * (Josh/Jose, Mark/Mary, Jane/June, Maria/Marie), which in a family sharing a phone is a different person, so:
+ * a dropped or doubled letter counts from 3/4 letters (`Ins`/`Ines`), a swap of neighbours from 4, a wrong
+ * letter from 4 only when it is the neighbouring key (`Lucqs`/`Lucas`) and from 6 otherwise, two edits from 8.
  */
-function isTypo(a: string, b: string): boolean {
+function isGivenNameTypo(a: string, b: string): boolean {
   const min = Math.min(a.length, b.length);
   const max = Math.max(a.length, b.length);
-  if (min < 3 || max < 4) return false;
-  const d = damerauLevenshtein(a, b);
-  return d <= 1 || (min >= 8 && d <= 2);
+  const kind = singleEdit(a, b);
+  if (kind === 'indel') return min >= 3 && max >= 4;
+  if (kind === 'transposition') return min >= 4;
+  if (kind === 'substitution') {
+    const letters = substitutedLetters(a, b);
+    return min >= 6 || (min >= 4 && letters !== null && adjacentKeys(letters[0], letters[1]));
+  }
+  return kind === 'more' && min >= 8 && damerauLevenshtein(a, b) <= 2;
+}
+
+/** A slip in a surname: one edit of any kind from 4 letters (`Smith`/`Smyth`), a dropped letter from 3. */
+function isSurnameTypo(a: string, b: string): boolean {
+  const min = Math.min(a.length, b.length);
+  const max = Math.max(a.length, b.length);
+  const kind = singleEdit(a, b);
+  if (kind === 'indel') return min >= 3 && max >= 4;
+  if (kind === 'transposition' || kind === 'substitution') return min >= 4;
+  return kind === 'more' && min >= 8 && damerauLevenshtein(a, b) <= 2;
 }
 
 function compareGiven(a: string, b: string): Exclude<FirstNameLevel, 'other_token' | 'missing'> {
   if (a === b) return 'exact';
   if (a.length === 1 || b.length === 1) return a[0] === b[0] ? 'initial' : 'different';
   if (areNicknames(a, b)) return 'nickname';
-  if (isTypo(a, b)) return 'typo';
+  if (isGivenNameTypo(a, b)) return 'typo';
   return jaroWinkler(a, b) >= 0.88 ? 'similar' : 'different';
 }
 
@@ -371,9 +430,12 @@ export function compareLastNames(a: PreparedName, b: PreparedName): LastNameLeve
   const ja = a.lastTokens.join('');
   const jb = b.lastTokens.join('');
   if (ja === jb) return 'exact'; // "van der Berg" / "Vanderberg", "O Brien" / "OBrien"
-  if (ja.length === 1 || jb.length === 1) return ja[0] === jb[0] ? 'initial' : 'different';
+  if (ja.length === 1 || jb.length === 1) {
+    const [single, full, fullInitial] = ja.length === 1 ? [ja, jb, b.lastInitial] : [jb, ja, a.lastInitial];
+    return single === full[0] || single === fullInitial ? 'initial' : 'different';
+  }
   if (a.lastTokens.some((t) => t.length > 1 && b.lastTokens.includes(t))) return 'partial'; // hyphenated
-  if (isTypo(ja, jb)) return 'typo';
+  if (isSurnameTypo(ja, jb)) return 'typo';
   return jaroWinkler(ja, jb) >= 0.9 ? 'similar' : 'different';
 }
 

@@ -8,8 +8,9 @@
  * - hard conflict: different dates of birth, or clearly different first names → score capped at 0.5;
  * - soft conflict: a date of birth one digit off or day/month swapped, a first name that is only similar
  *   (Jaro-Winkler ≥ 0.88 but not a typo or nickname), different surnames, or two records of the same source
- *   where only one has a date of birth (a platform keeps one record per person, so a second record with the
- *   same name and phone but no DOB is as likely a namesake father/son as a duplicate) → capped at 0.85, inside the
+ *   where only one has a date of birth and the emails are not equal (a platform keeps one record per person,
+ *   so a second record with the same name and phone but no DOB is as likely a namesake father/son as a
+ *   duplicate) → capped at 0.85, inside the
  *   default review band; the matcher never auto-merges a pair with any conflict, whatever the thresholds.
  */
 import type { IdentityInput } from '../hooks.ts';
@@ -187,7 +188,12 @@ export function scorePrepared(a: PreparedIdentity, b: PreparedIdentity): PairSco
     if (features.dateOfBirth === 'near') soft.push('conflict:date_of_birth_near');
     if (features.firstName === 'similar') soft.push('conflict:first_name_similar');
     if (features.lastName === 'different') soft.push('conflict:last_name');
-    if (features.sameSource && features.dateOfBirth === 'missing' && (a.dateOfBirth || b.dateOfBirth)) {
+    if (
+      features.sameSource &&
+      features.dateOfBirth === 'missing' &&
+      (a.dateOfBirth || b.dateOfBirth) &&
+      features.email !== 'equal'
+    ) {
       soft.push('conflict:same_source');
     }
     if (soft.length > 0) {

@@ -4,9 +4,9 @@
  * and the content is rebuilt from the seed when a message is read. Mutations append materialised
  * messages and record edits as overrides, so 1e6 messages cost ~13 MB.
  */
-import { generatePeople, haikuName, chatDisplayName, type Person, tenantProfile } from '../common/people.ts';
+import { chatDisplayName, generatePeople, haikuName, type Person, tenantProfile } from '../common/people.ts';
 import { Rng, rngFor } from '../common/prng.ts';
-import { type Lang, agentText, botText, editedText, incomingText, noteText, templateText } from '../common/text.ts';
+import { agentText, botText, editedText, incomingText, type Lang, noteText, templateText } from '../common/text.ts';
 import { DAY, HOUR, MINUTE, SECOND, SimClock } from '../common/time.ts';
 
 export type ConvStatus = 'open' | 'resolved' | 'pending' | 'snoozed';
@@ -203,7 +203,12 @@ export type CwEvent =
       conversation: CwConversation;
       changed?: ChangedAttributes;
     }
-  | { event: 'contact_created' | 'contact_updated'; account: CwAccount; contact: CwContact; changed?: ChangedAttributes };
+  | {
+      event: 'contact_created' | 'contact_updated';
+      account: CwAccount;
+      contact: CwContact;
+      changed?: ChangedAttributes;
+    };
 
 export interface ChatwootMutationAction {
   type:
@@ -334,10 +339,46 @@ export class ChatwootModel {
       };
       const waNumber = `+62${rng.digits(10)}`;
       account.inboxes = [
-        { id: nextInboxId++, accountId: account.id, name: `${account.name} WhatsApp`, channelType: 'Channel::Whatsapp', channelId: 400 + tenant * 4, provider: 'whatsapp_cloud', hasBot: true, phoneNumber: waNumber },
-        { id: nextInboxId++, accountId: account.id, name: 'Website', channelType: 'Channel::WebWidget', channelId: 401 + tenant * 4, provider: null, hasBot: false, phoneNumber: null },
-        { id: nextInboxId++, accountId: account.id, name: 'Email', channelType: 'Channel::Email', channelId: 402 + tenant * 4, provider: null, hasBot: false, phoneNumber: null },
-        { id: nextInboxId++, accountId: account.id, name: 'Routiq API', channelType: 'Channel::Api', channelId: 403 + tenant * 4, provider: null, hasBot: false, phoneNumber: null },
+        {
+          id: nextInboxId++,
+          accountId: account.id,
+          name: `${account.name} WhatsApp`,
+          channelType: 'Channel::Whatsapp',
+          channelId: 400 + tenant * 4,
+          provider: 'whatsapp_cloud',
+          hasBot: true,
+          phoneNumber: waNumber,
+        },
+        {
+          id: nextInboxId++,
+          accountId: account.id,
+          name: 'Website',
+          channelType: 'Channel::WebWidget',
+          channelId: 401 + tenant * 4,
+          provider: null,
+          hasBot: false,
+          phoneNumber: null,
+        },
+        {
+          id: nextInboxId++,
+          accountId: account.id,
+          name: 'Email',
+          channelType: 'Channel::Email',
+          channelId: 402 + tenant * 4,
+          provider: null,
+          hasBot: false,
+          phoneNumber: null,
+        },
+        {
+          id: nextInboxId++,
+          accountId: account.id,
+          name: 'Routiq API',
+          channelType: 'Channel::Api',
+          channelId: 403 + tenant * 4,
+          provider: null,
+          hasBot: false,
+          phoneNumber: null,
+        },
       ];
       const agentCount = rng.int(3, 4);
       for (let i = 0; i < agentCount; i++) {
@@ -379,25 +420,34 @@ export class ChatwootModel {
             usedPhones.add(phone);
           } else email = p.email;
         }
-        const inbox = (phone
-          ? crng.chance(0.88)
-            ? account.inboxes[0]
-            : account.inboxes[1]
-          : email
-            ? account.inboxes[2]
-            : identifier
-              ? account.inboxes[3]
-              : account.inboxes[1]) as CwInbox;
+        const inbox = (
+          phone
+            ? crng.chance(0.88)
+              ? account.inboxes[0]
+              : account.inboxes[1]
+            : email
+              ? account.inboxes[2]
+              : identifier
+                ? account.inboxes[3]
+                : account.inboxes[1]
+        ) as CwInbox;
         const custom: Record<string, unknown> = {};
         if (p.chatwootLinksCliniko) custom.cliniko_patient_id = p.clinikoId;
         if (crng.chance(0.2)) custom.preferred_clinic = profile.city;
         const additional: Record<string, unknown> = {};
         if (crng.chance(0.6)) {
           additional.city = p.city;
-          additional.country = { AU: 'Australia', NZ: 'New Zealand', UK: 'United Kingdom', US: 'United States', ID: 'Indonesia' }[p.country];
+          additional.country = {
+            AU: 'Australia',
+            NZ: 'New Zealand',
+            UK: 'United Kingdom',
+            US: 'United States',
+            ID: 'Indonesia',
+          }[p.country];
           additional.country_code = p.country === 'UK' ? 'GB' : p.country;
         }
-        if (crng.chance(0.1)) additional.company_name = crng.pick(['Bupa', 'Surfing Australia', 'Telstra', 'Freelance']);
+        if (crng.chance(0.1))
+          additional.company_name = crng.pick(['Bupa', 'Surfing Australia', 'Telstra', 'Freelance']);
         const created = p.firstSeenMs + crng.int(0, 3 * DAY);
         drafts.push({
           contact: {
@@ -456,7 +506,8 @@ export class ChatwootModel {
         const n = 1 + (crng.chance(0.35) ? 1 : 0) + (crng.chance(0.1) ? 1 : 0);
         let start = contact.createdAtMs + crng.int(0, 2 * HOUR);
         for (let k = 0; k < n && start < now - 10 * MINUTE; k++) {
-          const inbox = k === 0 ? d.inbox : contact.phone && crng.chance(0.3) ? (account.inboxes[1] as CwInbox) : d.inbox;
+          const inbox =
+            k === 0 ? d.inbox : contact.phone && crng.chance(0.3) ? (account.inboxes[1] as CwInbox) : d.inbox;
           const built = this.buildConversation(account, contact, inbox, start, crng);
           convDrafts.push(built);
           start = built.times[built.times.length - 1] as number;
@@ -608,13 +659,27 @@ export class ChatwootModel {
     const additional: Record<string, unknown> =
       inbox.channelType === 'Channel::WebWidget'
         ? {
-            browser: { device_name: 'Unknown', browser_name: 'Chrome', platform_name: 'macOS', browser_version: '131.0.0.0', platform_version: '10.15.7' },
+            browser: {
+              device_name: 'Unknown',
+              browser_name: 'Chrome',
+              platform_name: 'macOS',
+              browser_version: '131.0.0.0',
+              platform_version: '10.15.7',
+            },
             referer: 'https://clinic.example/book',
             initiated_at: { timestamp: new Date(t0).toString() },
             browser_language: 'en',
           }
         : inbox.channelType === 'Channel::Email'
-          ? { mail_subject: rng.pick(['Appointment enquiry', 'Invoice', 'Re: your booking', 'Question about my treatment']), source: 'email' }
+          ? {
+              mail_subject: rng.pick([
+                'Appointment enquiry',
+                'Invoice',
+                'Re: your booking',
+                'Question about my treatment',
+              ]),
+              source: 'email',
+            }
           : {};
     const conv: CwConversation = {
       dbId,
@@ -733,7 +798,11 @@ export class ChatwootModel {
   }
 
   /** The newest message matching `pred` (by kind and the built message), or null. */
-  lastMessage(conv: CwConversation, pred: (m: CwMessage) => boolean, kindFilter?: (k: MsgKind) => boolean): CwMessage | null {
+  lastMessage(
+    conv: CwConversation,
+    pred: (m: CwMessage) => boolean,
+    kindFilter?: (k: MsgKind) => boolean,
+  ): CwMessage | null {
     for (let s = this.messageCount(conv) - 1; s >= 0; s--) {
       if (kindFilter && !kindFilter(this.kindAt(conv, s))) continue;
       const m = this.messageAt(conv, s);
@@ -746,7 +815,10 @@ export class ChatwootModel {
     const seen = conv.agentLastSeenAtMs ?? 0;
     let n = 0;
     for (let s = this.messageCount(conv) - 1; s >= 0; s--) {
-      const t = s < conv.baseCount ? (this.times[conv.baseStart + s] as number) : (conv.extra[s - conv.baseCount] as CwMessage).createdAtMs;
+      const t =
+        s < conv.baseCount
+          ? (this.times[conv.baseStart + s] as number)
+          : (conv.extra[s - conv.baseCount] as CwMessage).createdAtMs;
       if (t <= seen) break;
       if (this.kindAt(conv, s) === 'incoming') n++;
     }
@@ -842,7 +914,8 @@ export class ChatwootModel {
             };
           }
         }
-        if (rng.chance(0.08)) msg.attachments.push(this.attachment(account.id, id, 0, rng.pick(['file', 'image'] as const), rng, null));
+        if (rng.chance(0.08))
+          msg.attachments.push(this.attachment(account.id, id, 0, rng.pick(['file', 'image'] as const), rng, null));
         break;
       }
       case 'bot': {
@@ -863,7 +936,8 @@ export class ChatwootModel {
       }
       case 'activity': {
         const other = rng.pick(account.agents);
-        const resolvedEnd = conv.status === 'resolved' && (id === this.lastBaseId(conv) || id === this.lastBaseId(conv, 1));
+        const resolvedEnd =
+          conv.status === 'resolved' && (id === this.lastBaseId(conv) || id === this.lastBaseId(conv, 1));
         msg.content = resolvedEnd
           ? `Conversation was marked resolved by ${agent.name}`
           : rng.weighted([
@@ -884,7 +958,9 @@ export class ChatwootModel {
           if (wa) {
             msg.sourceId = `wamid.HBgL${rng.base58(40)}`;
             msg.status = 'read';
-            msg.additionalAttributes = { template_params: { name: 'appointment_reminder', category: 'UTILITY', language: 'en' } };
+            msg.additionalAttributes = {
+              template_params: { name: 'appointment_reminder', category: 'UTILITY', language: 'en' },
+            };
           }
         }
         break;
@@ -909,18 +985,78 @@ export class ChatwootModel {
     switch (type) {
       case 'image': {
         const ext = rng.pick(['jpg', 'png', 'jpeg']);
-        return { id, messageId, accountId, fileType: 'image', extension: ext, fileName: `IMG_${rng.digits(4)}.${ext}`, fileSize: rng.int(40_000, 3_500_000), width: rng.pick([1080, 1280, 1600]), height: rng.pick([1920, 960, 1200]) };
+        return {
+          id,
+          messageId,
+          accountId,
+          fileType: 'image',
+          extension: ext,
+          fileName: `IMG_${rng.digits(4)}.${ext}`,
+          fileSize: rng.int(40_000, 3_500_000),
+          width: rng.pick([1080, 1280, 1600]),
+          height: rng.pick([1920, 960, 1200]),
+        };
       }
       case 'audio':
-        return { id, messageId, accountId, fileType: 'audio', extension: 'ogg', fileName: `voice-note-${rng.hex(6)}.ogg`, fileSize: rng.int(8_000, 400_000), width: null, height: null, transcribedText: text ?? '' };
+        return {
+          id,
+          messageId,
+          accountId,
+          fileType: 'audio',
+          extension: 'ogg',
+          fileName: `voice-note-${rng.hex(6)}.ogg`,
+          fileSize: rng.int(8_000, 400_000),
+          width: null,
+          height: null,
+          transcribedText: text ?? '',
+        };
       case 'video':
-        return { id, messageId, accountId, fileType: 'video', extension: 'mp4', fileName: `VID_${rng.digits(4)}.mp4`, fileSize: rng.int(900_000, 15_000_000), width: 720, height: 1280 };
+        return {
+          id,
+          messageId,
+          accountId,
+          fileType: 'video',
+          extension: 'mp4',
+          fileName: `VID_${rng.digits(4)}.mp4`,
+          fileSize: rng.int(900_000, 15_000_000),
+          width: 720,
+          height: 1280,
+        };
       case 'file': {
-        const name = rng.pick(['referral-letter.pdf', 'invoice.pdf', 'exercise-sheet.pdf', 'mri-report.pdf', 'health-fund-claim.docx']);
-        return { id, messageId, accountId, fileType: 'file', extension: name.split('.').pop() ?? null, fileName: name, fileSize: rng.int(20_000, 2_000_000), width: null, height: null };
+        const name = rng.pick([
+          'referral-letter.pdf',
+          'invoice.pdf',
+          'exercise-sheet.pdf',
+          'mri-report.pdf',
+          'health-fund-claim.docx',
+        ]);
+        return {
+          id,
+          messageId,
+          accountId,
+          fileType: 'file',
+          extension: name.split('.').pop() ?? null,
+          fileName: name,
+          fileSize: rng.int(20_000, 2_000_000),
+          width: null,
+          height: null,
+        };
       }
       case 'location':
-        return { id, messageId, accountId, fileType: 'location', extension: null, fileName: '', fileSize: 0, width: null, height: null, lat: -8.65 + rng.next() / 20, long: 115.13 + rng.next() / 20, fallbackTitle: rng.pick(['Canggu', 'Echo Beach', 'Berawa']) };
+        return {
+          id,
+          messageId,
+          accountId,
+          fileType: 'location',
+          extension: null,
+          fileName: '',
+          fileSize: 0,
+          width: null,
+          height: null,
+          lat: -8.65 + rng.next() / 20,
+          long: 115.13 + rng.next() / 20,
+          fallbackTitle: rng.pick(['Canggu', 'Echo Beach', 'Berawa']),
+        };
     }
   }
 
@@ -1085,18 +1221,28 @@ export class ChatwootModel {
       event: 'contact_updated',
       account,
       contact,
-      changed: [{ last_activity_at: { previous_value: prev === null ? null : new Date(prev).toISOString(), current_value: new Date(t).toISOString() } }],
+      changed: [
+        {
+          last_activity_at: {
+            previous_value: prev === null ? null : new Date(prev).toISOString(),
+            current_value: new Date(t).toISOString(),
+          },
+        },
+      ],
     });
     return { type: 'message_incoming', accountId: account.id, conversationId: conv.displayId, messageId: m.id };
   }
 
   private addReply(account: CwAccount, conv: CwConversation, rng: Rng): ChatwootMutationAction {
     const t = this.tick(rng);
-    const kind: MsgKind = conv.status === 'pending' ? 'bot' : rng.weighted([
-      ['agent', 75],
-      ['note', 15],
-      ['bot', 10],
-    ]);
+    const kind: MsgKind =
+      conv.status === 'pending'
+        ? 'bot'
+        : rng.weighted([
+            ['agent', 75],
+            ['note', 15],
+            ['bot', 10],
+          ]);
     const m = this.appendMessage(account, conv, kind, rng, t);
     conv.lastActivityAtMs = t;
     this.emit({ event: 'message_created', account, message: m });
@@ -1107,7 +1253,9 @@ export class ChatwootModel {
         changed.push({ first_reply_created_at: { previous_value: null, current_value: new Date(t).toISOString() } });
       }
       if (conv.waitingSinceMs !== null) {
-        changed.push({ waiting_since: { previous_value: new Date(conv.waitingSinceMs).toISOString(), current_value: null } });
+        changed.push({
+          waiting_since: { previous_value: new Date(conv.waitingSinceMs).toISOString(), current_value: null },
+        });
         conv.waitingSinceMs = null;
       }
       conv.agentLastSeenAtMs = t;
@@ -1118,7 +1266,13 @@ export class ChatwootModel {
         this.emit({ event: 'conversation_updated', account, conversation: conv, changed });
       }
     }
-    return { type: 'message_reply', accountId: account.id, conversationId: conv.displayId, messageId: m.id, detail: kind };
+    return {
+      type: 'message_reply',
+      accountId: account.id,
+      conversationId: conv.displayId,
+      messageId: m.id,
+      detail: kind,
+    };
   }
 
   private newConversation(account: CwAccount, rng: Rng): ChatwootMutationAction {
@@ -1136,7 +1290,7 @@ export class ChatwootModel {
       contact = {
         id: this.nextContactId++,
         accountId: account.id,
-        name: anonymous ? haikuName(rng) : phone ?? '',
+        name: anonymous ? haikuName(rng) : (phone ?? ''),
         email: null,
         phone,
         identifier: null,
@@ -1152,7 +1306,8 @@ export class ChatwootModel {
         personIdx: null,
         lang: 'en',
       };
-      if (!anonymous && rng.chance(0.7)) contact.name = rng.pick(['Sam', 'Alex', 'Jordan 🌊', 'Kiri', 'Ana Lúcia', 'Bec']);
+      if (!anonymous && rng.chance(0.7))
+        contact.name = rng.pick(['Sam', 'Alex', 'Jordan 🌊', 'Kiri', 'Ana Lúcia', 'Bec']);
       account.contacts.push(contact);
       account.contactsById.set(contact.id, contact);
       inbox = (anonymous ? account.inboxes[1] : account.inboxes[0]) as CwInbox;
@@ -1160,7 +1315,13 @@ export class ChatwootModel {
     }
     let ci = contact.inboxes.find((x) => x.inboxId === inbox.id);
     if (!ci) {
-      ci = { id: this.nextContactInboxId++, inboxId: inbox.id, sourceId: this.sourceIdFor(contact, inbox, rng), createdAtMs: t, pubsubToken: rng.base58(24) };
+      ci = {
+        id: this.nextContactInboxId++,
+        inboxId: inbox.id,
+        sourceId: this.sourceIdFor(contact, inbox, rng),
+        createdAtMs: t,
+        pubsubToken: rng.base58(24),
+      };
       contact.inboxes.push(ci);
     }
     const conv: CwConversation = {
@@ -1218,9 +1379,22 @@ export class ChatwootModel {
       event: 'contact_updated',
       account,
       contact,
-      changed: [{ last_activity_at: { previous_value: prev === null ? null : new Date(prev).toISOString(), current_value: new Date(t).toISOString() } }],
+      changed: [
+        {
+          last_activity_at: {
+            previous_value: prev === null ? null : new Date(prev).toISOString(),
+            current_value: new Date(t).toISOString(),
+          },
+        },
+      ],
     });
-    return { type: 'conversation_created', accountId: account.id, conversationId: conv.displayId, contactId: contact.id, messageId: m.id };
+    return {
+      type: 'conversation_created',
+      accountId: account.id,
+      conversationId: conv.displayId,
+      contactId: contact.id,
+      messageId: m.id,
+    };
   }
 
   private changeStatus(account: CwAccount, conv: CwConversation, rng: Rng): ChatwootMutationAction {
@@ -1254,7 +1428,8 @@ export class ChatwootModel {
     const prev = conv.assigneeId;
     if (prev === agent.id) {
       const label = rng.pick(account.labels);
-      if (conv.labels.includes(label)) return { type: 'conversation_assigned', accountId: account.id, conversationId: conv.displayId, detail: 'noop' };
+      if (conv.labels.includes(label))
+        return { type: 'conversation_assigned', accountId: account.id, conversationId: conv.displayId, detail: 'noop' };
       const before = [...conv.labels];
       conv.labels.push(label);
       const upd = this.bumpConv(conv, t, rng);
@@ -1267,7 +1442,12 @@ export class ChatwootModel {
           { updated_at: { previous_value: upd.previous, current_value: upd.current } },
         ],
       });
-      return { type: 'conversation_assigned', accountId: account.id, conversationId: conv.displayId, detail: `label:${label}` };
+      return {
+        type: 'conversation_assigned',
+        accountId: account.id,
+        conversationId: conv.displayId,
+        detail: `label:${label}`,
+      };
     }
     conv.assigneeId = agent.id;
     const upd = this.bumpConv(conv, t, rng);
@@ -1283,7 +1463,12 @@ export class ChatwootModel {
     const act = this.appendMessage(account, conv, 'activity', rng, t + 1);
     act.content = `Assigned to ${agent.name} by ${(account.agents[0] as CwAgent).name}`;
     conv.lastActivityAtMs = t + 1;
-    return { type: 'conversation_assigned', accountId: account.id, conversationId: conv.displayId, detail: `agent:${agent.id}` };
+    return {
+      type: 'conversation_assigned',
+      accountId: account.id,
+      conversationId: conv.displayId,
+      detail: `agent:${agent.id}`,
+    };
   }
 
   private editMessage(account: CwAccount, conv: CwConversation, rng: Rng, del: boolean): ChatwootMutationAction | null {
@@ -1299,7 +1484,13 @@ export class ChatwootModel {
       let patch: Partial<CwMessage>;
       let type: ChatwootMutationAction['type'];
       if (del) {
-        patch = { content: DELETED_MESSAGE_CONTENT, contentType: 'text', contentAttributes: { deleted: true }, attachments: [], updatedAtMs: t };
+        patch = {
+          content: DELETED_MESSAGE_CONTENT,
+          contentType: 'text',
+          contentAttributes: { deleted: true },
+          attachments: [],
+          updatedAtMs: t,
+        };
         type = 'message_deleted';
       } else if ((kind === 'agent' || kind === 'bot') && (m.status === 'sent' || m.status === 'delivered')) {
         patch = { status: m.status === 'sent' ? 'delivered' : 'read', updatedAtMs: t };
@@ -1329,12 +1520,22 @@ export class ChatwootModel {
     ] as const);
     if (what === 'name') {
       const person = contact.personIdx !== null ? account.people[contact.personIdx] : undefined;
-      const next = person ? `${person.firstName} ${person.lastName}` : `${contact.name.split(' ')[0]} ${rng.pick(['Smith', 'García', 'Ngata'])}`;
+      const next = person
+        ? `${person.firstName} ${person.lastName}`
+        : `${contact.name.split(' ')[0]} ${rng.pick(['Smith', 'García', 'Ngata'])}`;
       changed.push({ name: { previous_value: contact.name, current_value: next } });
       contact.name = next;
     } else if (what === 'email') {
       const person = contact.personIdx !== null ? account.people[contact.personIdx] : undefined;
-      const next = (person?.email ?? `${contact.name.split(' ')[0]?.toLowerCase().replace(/[^a-z]/g, '') || 'guest'}${rng.int(1, 99)}@gmail.com`).toLowerCase();
+      const next = (
+        person?.email ??
+        `${
+          contact.name
+            .split(' ')[0]
+            ?.toLowerCase()
+            .replace(/[^a-z]/g, '') || 'guest'
+        }${rng.int(1, 99)}@gmail.com`
+      ).toLowerCase();
       const taken = account.contacts.some((c) => c !== contact && c.email === next);
       if (!taken && next !== contact.email) {
         changed.push({ email: { previous_value: contact.email, current_value: next } });
@@ -1350,11 +1551,17 @@ export class ChatwootModel {
     if (changed.length === 0 || what === 'custom') {
       const before = { ...contact.customAttributes };
       const person = contact.personIdx !== null ? account.people[contact.personIdx] : undefined;
-      if (person?.onCliniko && contact.customAttributes.cliniko_patient_id === undefined) contact.customAttributes.cliniko_patient_id = person.clinikoId;
+      if (person?.onCliniko && contact.customAttributes.cliniko_patient_id === undefined)
+        contact.customAttributes.cliniko_patient_id = person.clinikoId;
       else contact.customAttributes.last_campaign = rng.pick(['winter-promo', 'reactivation', 'newsletter']);
       changed.push({ custom_attributes: { previous_value: before, current_value: { ...contact.customAttributes } } });
     }
-    changed.push({ updated_at: { previous_value: new Date(contact.updatedAtMs).toISOString(), current_value: new Date(t).toISOString() } });
+    changed.push({
+      updated_at: {
+        previous_value: new Date(contact.updatedAtMs).toISOString(),
+        current_value: new Date(t).toISOString(),
+      },
+    });
     contact.updatedAtMs = t;
     this.touchContact(contact);
     this.emit({ event: 'contact_updated', account, contact, changed });

@@ -120,11 +120,26 @@ export class ChatwootRenderer {
   }
 
   userPush(a: CwAgent): Json {
-    return { id: a.id, name: a.name, available_name: a.name, avatar_url: '', type: 'user', availability_status: a.availability, thumbnail: '' };
+    return {
+      id: a.id,
+      name: a.name,
+      available_name: a.name,
+      avatar_url: '',
+      type: 'user',
+      availability_status: a.availability,
+      thumbnail: '',
+    };
   }
 
   team(t: CwTeam): Json {
-    return { id: t.id, name: t.name, description: t.description, allow_auto_assign: true, account_id: t.accountId, is_member: true };
+    return {
+      id: t.id,
+      name: t.name,
+      description: t.description,
+      allow_auto_assign: true,
+      account_id: t.accountId,
+      is_member: true,
+    };
   }
 
   private senderPush(m: CwMessage): Json | undefined {
@@ -137,7 +152,8 @@ export class ChatwootRenderer {
       const a = account.agents.find((x) => x.id === m.senderId);
       return a ? this.userPush(a) : undefined;
     }
-    if (m.senderType === 'AgentBot') return { id: account.bot.id, name: account.bot.name, avatar_url: '', type: 'agent_bot' };
+    if (m.senderType === 'AgentBot')
+      return { id: account.bot.id, name: account.bot.name, avatar_url: '', type: 'agent_bot' };
     return undefined;
   }
 
@@ -173,7 +189,10 @@ export class ChatwootRenderer {
       ...base,
       extension: a.extension,
       data_url: `${this.origin()}/rails/active_storage/blobs/redirect/${key}/${encodeURIComponent(a.fileName)}`,
-      thumb_url: a.fileType === 'image' ? `${this.origin()}/rails/active_storage/representations/redirect/${key}/${encodeURIComponent(a.fileName)}` : '',
+      thumb_url:
+        a.fileType === 'image'
+          ? `${this.origin()}/rails/active_storage/representations/redirect/${key}/${encodeURIComponent(a.fileName)}`
+          : '',
       file_size: a.fileSize,
       width: a.width,
       height: a.height,
@@ -277,7 +296,11 @@ export class ChatwootRenderer {
     const account = this.account(conv.accountId);
     const inbox = this.inbox(account, conv.inboxId);
     if (inbox.channelType !== 'Channel::Whatsapp') return true;
-    const lastIncoming = this.model.lastMessage(conv, () => true, (k) => k === 'incoming');
+    const lastIncoming = this.model.lastMessage(
+      conv,
+      () => true,
+      (k) => k === 'incoming',
+    );
     return lastIncoming !== null && this.model.clock.nowMs - lastIncoming.createdAtMs < 24 * HOUR;
   }
 
@@ -297,7 +320,11 @@ export class ChatwootRenderer {
     meta.hmac_verified = false;
     const count = this.model.messageCount(conv);
     const last = count > 0 ? this.model.messageAt(conv, count - 1) : null;
-    const lastNonActivity = this.model.lastMessage(conv, (m) => m.kind !== 'activity', (k) => k !== 'activity');
+    const lastNonActivity = this.model.lastMessage(
+      conv,
+      (m) => m.kind !== 'activity',
+      (k) => k !== 'activity',
+    );
     return {
       meta,
       id: conv.displayId,
@@ -336,7 +363,11 @@ export class ChatwootRenderer {
     const ci = this.contactInboxOf(conv);
     const assignee = conv.assigneeId === null ? undefined : account.agents.find((a) => a.id === conv.assigneeId);
     const team = conv.teamId === null ? undefined : account.teams.find((t) => t.id === conv.teamId);
-    const lastChat = this.model.lastMessage(conv, (m) => !m.private && m.kind !== 'activity', (k) => k !== 'activity' && k !== 'note');
+    const lastChat = this.model.lastMessage(
+      conv,
+      (m) => !m.private && m.kind !== 'activity',
+      (k) => k !== 'activity' && k !== 'note',
+    );
     return {
       additional_attributes: conv.additionalAttributes,
       can_reply: this.canReply(conv),

@@ -1,19 +1,30 @@
-import { FixedWindowLimiter } from '../common/ratelimit.ts';
-import { html, json, NGINX_502, NGINX_503, readJson, SimHost, type SimRequest, type SimResponse, text } from '../common/server.ts';
 import { FaultController } from '../common/faults.ts';
+import { FixedWindowLimiter } from '../common/ratelimit.ts';
+import { track } from '../common/registry.ts';
+import {
+  html,
+  json,
+  NGINX_502,
+  NGINX_503,
+  readJson,
+  SimHost,
+  type SimRequest,
+  type SimResponse,
+  text,
+} from '../common/server.ts';
 import { isoMillis, MINUTE, resolveNow } from '../common/time.ts';
 import type { BaseSim, RateLimitOptions, SimOptions } from '../types.ts';
 import {
   type ChatwootAccountConfig,
-  type ChatwootMutationSummary,
   ChatwootModel,
+  type ChatwootMutationSummary,
   type CwAccount,
   type CwContact,
   type CwConversation,
   type Priority,
 } from './model.ts';
 import { ChatwootRenderer } from './render.ts';
-import { ChatwootWebhooks, type ChatwootWebhook, type WebhookDelivery, type WebhookInput } from './webhooks.ts';
+import { type ChatwootWebhook, ChatwootWebhooks, type WebhookDelivery, type WebhookInput } from './webhooks.ts';
 
 export interface ChatwootOptions extends SimOptions {
   accounts: ChatwootAccountConfig[];
@@ -159,9 +170,15 @@ export async function startChatwoot(opts: ChatwootOptions): Promise<ChatwootSim>
     const labels = [...q.getAll('labels[]'), ...q.getAll('labels')].filter(Boolean);
     if (labels.length > 0) list = list.filter((c) => c.labels.some((l) => labels.includes(l)));
     const sourceId = q.get('source_id');
-    if (sourceId) list = list.filter((c) => account.contactsById.get(c.contactId)?.inboxes.some((ci) => ci.id === c.contactInboxId && ci.sourceId === sourceId));
+    if (sourceId)
+      list = list.filter((c) =>
+        account.contactsById
+          .get(c.contactId)
+          ?.inboxes.some((ci) => ci.id === c.contactInboxId && ci.sourceId === sourceId),
+      );
     const ctype = q.get('conversation_type');
-    if (ctype === 'unattended') list = list.filter((c) => c.firstReplyCreatedAtMs === null || c.waitingSinceMs !== null);
+    if (ctype === 'unattended')
+      list = list.filter((c) => c.firstReplyCreatedAtMs === null || c.waitingSinceMs !== null);
     else if (ctype === 'mention' || ctype === 'participating') list = [];
     const within = intParam(q.get('updated_within'));
     if (within !== null) {
@@ -182,28 +199,42 @@ export async function startChatwoot(opts: ChatwootOptions): Promise<ChatwootSim>
   }
 
   function sortConversations(list: CwConversation[], sortBy: string | null): CwConversation[] {
-    const key = (
-      {
-        latest: 'last_activity_at_desc',
-        sort_on_created_at: 'created_at_asc',
-        sort_on_priority: 'priority_desc',
-        sort_on_waiting_since: 'waiting_since_asc',
-      } as Record<string, string>
-    )[sortBy ?? ''] ?? sortBy ?? 'last_activity_at_desc';
-    const byActivityDesc = (a: CwConversation, b: CwConversation) => b.lastActivityAtMs - a.lastActivityAtMs || b.dbId - a.dbId;
+    const key =
+      (
+        {
+          latest: 'last_activity_at_desc',
+          sort_on_created_at: 'created_at_asc',
+          sort_on_priority: 'priority_desc',
+          sort_on_waiting_since: 'waiting_since_asc',
+        } as Record<string, string>
+      )[sortBy ?? ''] ??
+      sortBy ??
+      'last_activity_at_desc';
+    const byActivityDesc = (a: CwConversation, b: CwConversation) =>
+      b.lastActivityAtMs - a.lastActivityAtMs || b.dbId - a.dbId;
     const cmp: Record<string, (a: CwConversation, b: CwConversation) => number> = {
       last_activity_at_desc: byActivityDesc,
       last_activity_at_asc: (a, b) => a.lastActivityAtMs - b.lastActivityAtMs || a.dbId - b.dbId,
       created_at_desc: (a, b) => b.createdAtMs - a.createdAtMs || b.dbId - a.dbId,
       created_at_asc: (a, b) => a.createdAtMs - b.createdAtMs || a.dbId - b.dbId,
       priority_desc: (a, b) =>
-        cmpNullsLast(a.priority ? PRIORITY_RANK[a.priority] : null, b.priority ? PRIORITY_RANK[b.priority] : null, numCmp, true) ||
-        byActivityDesc(a, b),
+        cmpNullsLast(
+          a.priority ? PRIORITY_RANK[a.priority] : null,
+          b.priority ? PRIORITY_RANK[b.priority] : null,
+          numCmp,
+          true,
+        ) || byActivityDesc(a, b),
       priority_asc: (a, b) =>
-        cmpNullsLast(a.priority ? PRIORITY_RANK[a.priority] : null, b.priority ? PRIORITY_RANK[b.priority] : null, numCmp, false) ||
-        byActivityDesc(a, b),
-      waiting_since_asc: (a, b) => cmpNullsLast(a.waitingSinceMs, b.waitingSinceMs, numCmp, false) || byActivityDesc(a, b),
-      waiting_since_desc: (a, b) => cmpNullsLast(a.waitingSinceMs, b.waitingSinceMs, numCmp, true) || byActivityDesc(a, b),
+        cmpNullsLast(
+          a.priority ? PRIORITY_RANK[a.priority] : null,
+          b.priority ? PRIORITY_RANK[b.priority] : null,
+          numCmp,
+          false,
+        ) || byActivityDesc(a, b),
+      waiting_since_asc: (a, b) =>
+        cmpNullsLast(a.waitingSinceMs, b.waitingSinceMs, numCmp, false) || byActivityDesc(a, b),
+      waiting_since_desc: (a, b) =>
+        cmpNullsLast(a.waitingSinceMs, b.waitingSinceMs, numCmp, true) || byActivityDesc(a, b),
     };
     return [...list].sort(cmp[key] ?? byActivityDesc);
   }
@@ -232,18 +263,26 @@ export async function startChatwoot(opts: ChatwootOptions): Promise<ChatwootSim>
     for (const f of payload) {
       const key = String(f.attribute_key ?? '');
       const operator = String(f.filter_operator ?? '');
-      const values = Array.isArray(f.values) ? (f.values as unknown[]).map((v) => (typeof v === 'object' && v !== null && 'id' in v ? String((v as { id: unknown }).id) : String(v))) : [];
+      const values = Array.isArray(f.values)
+        ? (f.values as unknown[]).map((v) =>
+            typeof v === 'object' && v !== null && 'id' in v ? String((v as { id: unknown }).id) : String(v),
+          )
+        : [];
       let pred: (c: CwConversation) => boolean;
       const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
       if (key === 'created_at' || key === 'last_activity_at') {
         const v = values[0] ?? '';
-        if (!/^\d{4}-\d{2}-\d{2}/.test(v)) return json(422, { error: `Invalid value. The values provided for ${key} are invalid` });
+        if (!/^\d{4}-\d{2}-\d{2}/.test(v))
+          return json(422, { error: `Invalid value. The values provided for ${key} are invalid` });
         const d = v.slice(0, 10);
         const get = (c: CwConversation) => dayOf(key === 'created_at' ? c.createdAtMs : c.lastActivityAtMs);
         if (operator === 'is_greater_than') pred = (c) => get(c) > d;
         else if (operator === 'is_less_than') pred = (c) => get(c) < d;
         else if (operator === 'equal_to') pred = (c) => get(c) === d;
-        else return json(422, { error: `Invalid operator. The allowed operators for ${key} are [is_greater_than,is_less_than].` });
+        else
+          return json(422, {
+            error: `Invalid operator. The allowed operators for ${key} are [is_greater_than,is_less_than].`,
+          });
       } else if (['status', 'assignee_id', 'inbox_id', 'team_id', 'priority', 'labels', 'display_id'].includes(key)) {
         const get = (c: CwConversation): string[] =>
           key === 'status'
@@ -263,7 +302,10 @@ export async function startChatwoot(opts: ChatwootOptions): Promise<ChatwootSim>
         else if (operator === 'not_equal_to') pred = (c) => !get(c).some((x) => values.includes(x));
         else if (operator === 'is_present') pred = (c) => get(c).some((x) => x !== 'null');
         else if (operator === 'is_not_present') pred = (c) => get(c).every((x) => x === 'null');
-        else return json(422, { error: `Invalid operator. The allowed operators for ${key} are [equal_to,not_equal_to].` });
+        else
+          return json(422, {
+            error: `Invalid operator. The allowed operators for ${key} are [equal_to,not_equal_to].`,
+          });
       } else return json(422, { error: `Invalid attribute key - ${key}` });
       const test = pred;
       const matched = new Set(live.filter((c) => test(c)));
@@ -280,7 +322,10 @@ export async function startChatwoot(opts: ChatwootOptions): Promise<ChatwootSim>
       unassigned_count: list.filter((c) => c.assigneeId === null).length,
       all_count: list.length,
     };
-    return json(200, { meta, payload: list.slice((page - 1) * PER_PAGE, page * PER_PAGE).map((c) => renderer.conversation(c)) });
+    return json(200, {
+      meta,
+      payload: list.slice((page - 1) * PER_PAGE, page * PER_PAGE).map((c) => renderer.conversation(c)),
+    });
   }
 
   /** MessageFinder, verbatim semantics: cursors are ids, ordering is created_at. */
@@ -296,9 +341,21 @@ export async function startChatwoot(opts: ChatwootOptions): Promise<ChatwootSim>
     const after = intParam(q.get('after'));
     const asc = (a: { t: number; id: number }, b: { t: number; id: number }) => a.t - b.t || a.id - b.id;
     let picked: typeof index;
-    if (after !== null && before !== null) picked = index.filter((e) => e.id >= after && e.id < before).sort(asc).slice(0, 1000);
-    else if (before !== null) picked = index.filter((e) => e.id < before).sort(asc).slice(-20);
-    else if (after !== null) picked = index.filter((e) => e.id > after).sort(asc).slice(0, 100);
+    if (after !== null && before !== null)
+      picked = index
+        .filter((e) => e.id >= after && e.id < before)
+        .sort(asc)
+        .slice(0, 1000);
+    else if (before !== null)
+      picked = index
+        .filter((e) => e.id < before)
+        .sort(asc)
+        .slice(-20);
+    else if (after !== null)
+      picked = index
+        .filter((e) => e.id > after)
+        .sort(asc)
+        .slice(0, 100);
     else picked = [...index].sort(asc).slice(-20);
     return json(200, {
       meta: renderer.messagesMeta(conv),
@@ -327,8 +384,12 @@ export async function startChatwoot(opts: ChatwootOptions): Promise<ChatwootSim>
     if (!get) return [...list].sort((a, b) => a.heapSeq - b.heapSeq);
     return [...list].sort(
       (a, b) =>
-        cmpNullsLast(get(a), get(b), (x, y) => (typeof x === 'number' && typeof y === 'number' ? x - y : strCmp(String(x), String(y))), desc) ||
-        a.id - b.id,
+        cmpNullsLast(
+          get(a),
+          get(b),
+          (x, y) => (typeof x === 'number' && typeof y === 'number' ? x - y : strCmp(String(x), String(y))),
+          desc,
+        ) || a.id - b.id,
     );
   }
 
@@ -339,7 +400,9 @@ export async function startChatwoot(opts: ChatwootOptions): Promise<ChatwootSim>
     const pageParam = req.query.get('page');
     return json(200, {
       meta: { count: sorted.length, current_page: pageParam ?? 1 },
-      payload: sorted.slice((page - 1) * CONTACTS_PER_PAGE, page * CONTACTS_PER_PAGE).map((c) => renderer.contact(c, withInboxes)),
+      payload: sorted
+        .slice((page - 1) * CONTACTS_PER_PAGE, page * CONTACTS_PER_PAGE)
+        .map((c) => renderer.contact(c, withInboxes)),
     });
   }
 
@@ -348,7 +411,8 @@ export async function startChatwoot(opts: ChatwootOptions): Promise<ChatwootSim>
   function accountRoute(req: SimRequest, account: CwAccount, rest: string, userId: number): SimResponse | null {
     const m = req.method;
     if (rest === 'conversations' && m === 'GET') return listConversations(account, req, userId);
-    if (rest === 'conversations/meta' && m === 'GET') return json(200, { meta: filterConversations(account, req.query, userId).meta });
+    if (rest === 'conversations/meta' && m === 'GET')
+      return json(200, { meta: filterConversations(account, req.query, userId).meta });
     if (rest === 'conversations/filter' && m === 'POST') return filterConversationsPost(account, req, userId);
     let mm = /^conversations\/(\d+)$/.exec(rest);
     if (mm && m === 'GET') {
@@ -360,7 +424,11 @@ export async function startChatwoot(opts: ChatwootOptions): Promise<ChatwootSim>
       const conv = model.conversationByDisplayId(account, Number(mm[1]));
       return conv ? listMessages(conv, req.query) : notFound();
     }
-    if (rest === 'contacts' && m === 'GET') return contactsPage(account.contacts.filter((c) => !c.deleted && ChatwootModel.isResolved(c)), req);
+    if (rest === 'contacts' && m === 'GET')
+      return contactsPage(
+        account.contacts.filter((c) => !c.deleted && ChatwootModel.isResolved(c)),
+        req,
+      );
     if (rest === 'contacts/search' && m === 'GET') {
       const q = req.query.get('q');
       if (!q) return json(422, { error: 'Specify search string with parameter q' });
@@ -388,9 +456,15 @@ export async function startChatwoot(opts: ChatwootOptions): Promise<ChatwootSim>
         .slice(0, 20);
       return json(200, { payload: convs.map((cv) => renderer.conversation(cv)) });
     }
-    if (rest === 'inboxes' && m === 'GET') return json(200, { payload: account.inboxes.map((i) => renderer.inboxJson(i)) });
-    if (rest === 'agents' && m === 'GET') return json(200, account.agents.map((a) => renderer.agent(a)));
-    if (rest === 'webhooks' && m === 'GET') return json(200, { payload: { webhooks: webhooks.list(account.id).map((h) => webhooks.json(h)) } });
+    if (rest === 'inboxes' && m === 'GET')
+      return json(200, { payload: account.inboxes.map((i) => renderer.inboxJson(i)) });
+    if (rest === 'agents' && m === 'GET')
+      return json(
+        200,
+        account.agents.map((a) => renderer.agent(a)),
+      );
+    if (rest === 'webhooks' && m === 'GET')
+      return json(200, { payload: { webhooks: webhooks.list(account.id).map((h) => webhooks.json(h)) } });
     if (rest === 'webhooks' && m === 'POST') {
       let body: Record<string, unknown>;
       try {
@@ -398,7 +472,10 @@ export async function startChatwoot(opts: ChatwootOptions): Promise<ChatwootSim>
       } catch {
         return json(422, { message: 'Invalid JSON', attributes: [] });
       }
-      const src = (typeof body.webhook === 'object' && body.webhook !== null ? body.webhook : body) as Record<string, unknown>;
+      const src = (typeof body.webhook === 'object' && body.webhook !== null ? body.webhook : body) as Record<
+        string,
+        unknown
+      >;
       const res = webhooks.create(account.id, {
         url: src.url as string,
         subscriptions: src.subscriptions as string[],
@@ -415,7 +492,10 @@ export async function startChatwoot(opts: ChatwootOptions): Promise<ChatwootSim>
       } catch {
         return json(422, { message: 'Invalid JSON', attributes: [] });
       }
-      const src = (typeof body.webhook === 'object' && body.webhook !== null ? body.webhook : body) as Record<string, unknown>;
+      const src = (typeof body.webhook === 'object' && body.webhook !== null ? body.webhook : body) as Record<
+        string,
+        unknown
+      >;
       const patch: Partial<WebhookInput> = {};
       if (typeof src.url === 'string') patch.url = src.url;
       if (Array.isArray(src.subscriptions)) patch.subscriptions = src.subscriptions as string[];
@@ -425,7 +505,8 @@ export async function startChatwoot(opts: ChatwootOptions): Promise<ChatwootSim>
       if (!res.ok) return json(422, { message: res.message, attributes: res.attributes });
       return json(200, { payload: { webhook: webhooks.json(res.webhook) } });
     }
-    if (mm && m === 'DELETE') return webhooks.remove(account.id, Number(mm[1])) ? { status: 200, body: '' } : notFound();
+    if (mm && m === 'DELETE')
+      return webhooks.remove(account.id, Number(mm[1])) ? { status: 200, body: '' } : notFound();
     return null;
   }
 
@@ -441,13 +522,29 @@ export async function startChatwoot(opts: ChatwootOptions): Promise<ChatwootSim>
     if (searchMatch && !searchLimit.hit(`search:${searchMatch[1]}`).allowed) return throttled();
 
     const blob = /^\/rails\/active_storage\/(blobs|representations)\/redirect\/([^/]+)\/(.+)$/.exec(req.path);
-    if (blob && req.method === 'GET') return { status: 302, headers: { location: `${origin}/rails/active_storage/disk/${blob[2]}/${blob[3]}` }, body: '' };
+    if (blob && req.method === 'GET')
+      return {
+        status: 302,
+        headers: { location: `${origin}/rails/active_storage/disk/${blob[2]}/${blob[3]}` },
+        body: '',
+      };
     const disk = /^\/rails\/active_storage\/disk\/([^/]+)\/(.+)$/.exec(req.path);
     if (disk && req.method === 'GET') {
       const name = decodeURIComponent(disk[2] as string);
       const ext = name.split('.').pop()?.toLowerCase() ?? '';
-      const types: Record<string, string> = { jpg: 'image/jpeg', jpeg: 'image/jpeg', png: 'image/png', ogg: 'audio/ogg', mp4: 'video/mp4', pdf: 'application/pdf' };
-      return { status: 200, headers: { 'content-type': types[ext] ?? 'application/octet-stream' }, body: Buffer.from(`sandbox attachment ${disk[1]} ${name}\n`) };
+      const types: Record<string, string> = {
+        jpg: 'image/jpeg',
+        jpeg: 'image/jpeg',
+        png: 'image/png',
+        ogg: 'audio/ogg',
+        mp4: 'video/mp4',
+        pdf: 'application/pdf',
+      };
+      return {
+        status: 200,
+        headers: { 'content-type': types[ext] ?? 'application/octet-stream' },
+        body: Buffer.from(`sandbox attachment ${disk[1]} ${name}\n`),
+      };
     }
 
     const isProfile = req.path === '/api/v1/profile';
@@ -485,7 +582,11 @@ export async function startChatwoot(opts: ChatwootOptions): Promise<ChatwootSim>
     if (/^contacts\/\d+\/conversations$/.test(rest)) return 'contact_conversations';
     if (/^contacts\/\d+$/.test(rest)) return 'contact';
     if (rest.startsWith('webhooks')) return 'webhooks';
-    return rest.split('/')[0] === 'conversations' ? (rest === 'conversations' ? 'conversations' : `conversations/${rest.split('/')[1]}`) : (rest.split('/')[0] ?? 'other');
+    return rest.split('/')[0] === 'conversations'
+      ? rest === 'conversations'
+        ? 'conversations'
+        : `conversations/${rest.split('/')[1]}`
+      : (rest.split('/')[0] ?? 'other');
   }
 
   function snapshot(o: { messages?: boolean } = {}): ChatwootSnapshot {
@@ -525,10 +626,15 @@ export async function startChatwoot(opts: ChatwootOptions): Promise<ChatwootSim>
       handle,
       group,
       fault5xx: (v) =>
-        v === 0 ? json(500, { status: 500, error: 'Internal Server Error' }) : v === 1 ? html(502, NGINX_502) : html(503, NGINX_503),
+        v === 0
+          ? json(500, { status: 500, error: 'Internal Server Error' })
+          : v === 1
+            ? html(502, NGINX_502)
+            : html(503, NGINX_503),
       fault429: throttled,
       control: (req, sub) => {
-        if (sub === 'snapshot' && req.method === 'GET') return json(200, snapshot({ messages: req.query.get('messages') !== 'false' }));
+        if (sub === 'snapshot' && req.method === 'GET')
+          return json(200, snapshot({ messages: req.query.get('messages') !== 'false' }));
         if (sub === 'mutate' && req.method === 'POST') {
           const body = readJson(req);
           const steps = Number(req.query.get('steps') ?? body.steps ?? 1);
@@ -542,7 +648,7 @@ export async function startChatwoot(opts: ChatwootOptions): Promise<ChatwootSim>
   );
   origin = await host.listen(opts.port ?? 0);
 
-  return {
+  return track<ChatwootSim>({
     url: origin,
     origin,
     model,
@@ -563,5 +669,5 @@ export async function startChatwoot(opts: ChatwootOptions): Promise<ChatwootSim>
       },
       idle: () => webhooks.idle(),
     },
-  };
+  });
 }

@@ -55,7 +55,9 @@ export interface WebhookInput {
   secret?: string;
 }
 
-export type WebhookValidation = { ok: true; webhook: ChatwootWebhook } | { ok: false; message: string; attributes: string[] };
+export type WebhookValidation =
+  | { ok: true; webhook: ChatwootWebhook }
+  | { ok: false; message: string; attributes: string[] };
 
 /** Signature as the receiver must compute it. */
 export function signChatwootWebhook(secret: string, timestamp: number | string, body: string): string {
@@ -84,7 +86,11 @@ export class ChatwootWebhooks {
     return this.hooks.find((h) => h.accountId === accountId && h.id === id);
   }
 
-  private validate(accountId: number, input: Partial<WebhookInput>, selfId?: number): { message: string; attributes: string[] } | null {
+  private validate(
+    accountId: number,
+    input: Partial<WebhookInput>,
+    selfId?: number,
+  ): { message: string; attributes: string[] } | null {
     const errors: string[] = [];
     const attrs: string[] = [];
     let urlOk = false;
@@ -120,7 +126,8 @@ export class ChatwootWebhooks {
     if (err) return { ok: false, ...err };
     const account = this.model.accountsById.get(accountId);
     const id = this.nextId++;
-    const secret = input.secret ?? account?.webhookSecret ?? rngFor(this.model.seed, 'cw-webhook-secret', id).base58(24);
+    const secret =
+      input.secret ?? account?.webhookSecret ?? rngFor(this.model.seed, 'cw-webhook-secret', id).base58(24);
     const webhook: ChatwootWebhook = {
       id,
       accountId,
@@ -160,7 +167,15 @@ export class ChatwootWebhooks {
   }
 
   json(h: ChatwootWebhook): Record<string, unknown> {
-    return { id: h.id, url: h.url, account_id: h.accountId, name: h.name, subscriptions: h.subscriptions, inbox: null, secret: h.secret };
+    return {
+      id: h.id,
+      url: h.url,
+      account_id: h.accountId,
+      name: h.name,
+      subscriptions: h.subscriptions,
+      inbox: null,
+      secret: h.secret,
+    };
   }
 
   /** Resolves when every delivery started so far has finished (or timed out). */
@@ -183,7 +198,11 @@ export class ChatwootWebhooks {
         break;
       case 'conversation_updated':
       case 'conversation_status_changed':
-        payload = { ...this.renderer.conversationPush(e.conversation), event: e.event, changed_attributes: e.changed ?? [] };
+        payload = {
+          ...this.renderer.conversationPush(e.conversation),
+          event: e.event,
+          changed_attributes: e.changed ?? [],
+        };
         break;
       case 'contact_created':
         payload = { ...this.renderer.contactWebhook(e.contact), event: e.event };

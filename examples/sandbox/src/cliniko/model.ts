@@ -2,7 +2,15 @@
  * Cliniko ground truth: one practice per API-key user. Ids are 18-digit strings (int64 above 2^53),
  * family members get consecutive ids, so parsing ids as JS numbers merges different patients.
  */
-import { type Person, clinikoPhoneText, clinikoStyleId, generatePeople, randomPhone, type TenantProfile, tenantProfile } from '../common/people.ts';
+import {
+  clinikoPhoneText,
+  clinikoStyleId,
+  generatePeople,
+  type Person,
+  randomPhone,
+  type TenantProfile,
+  tenantProfile,
+} from '../common/people.ts';
 import { type Rng, rngFor } from '../common/prng.ts';
 import { DAY, HOUR, MINUTE, SECOND, SimClock } from '../common/time.ts';
 
@@ -187,7 +195,13 @@ export function keyShard(apiKey: string): string | null {
   return m ? (m[1] as string).toLowerCase() : null;
 }
 
-const COUNTRY_NAME: Record<string, string> = { AU: 'Australia', NZ: 'New Zealand', ID: 'Indonesia', GB: 'United Kingdom', US: 'United States' };
+const COUNTRY_NAME: Record<string, string> = {
+  AU: 'Australia',
+  NZ: 'New Zealand',
+  ID: 'Indonesia',
+  GB: 'United Kingdom',
+  US: 'United States',
+};
 
 export class ClinikoModel {
   readonly seed: number;
@@ -246,7 +260,13 @@ export class ClinikoModel {
     practice.businesses.push({
       id: clinikoStyleId(used, opened, rng),
       name: profile.name,
-      address1: rng.pick(['12 Jl. Pantai Batu Bolong', '88 Campbell Pde', '201 Ponsonby Rd', '310 Brunswick St', '45 Queen St']),
+      address1: rng.pick([
+        '12 Jl. Pantai Batu Bolong',
+        '88 Campbell Pde',
+        '201 Ponsonby Rd',
+        '310 Brunswick St',
+        '45 Queen St',
+      ]),
       city: profile.city,
       state: profile.state,
       postCode: profile.postCode,
@@ -260,7 +280,14 @@ export class ClinikoModel {
     });
     if (rng.chance(0.3)) {
       const t = opened + rng.int(100, 500) * DAY;
-      practice.businesses.push({ ...(practice.businesses[0] as ClBusiness), id: clinikoStyleId(used, t, rng), name: `${profile.name} (Mobile)`, address1: 'Mobile service', createdAtMs: t, updatedAtMs: t });
+      practice.businesses.push({
+        ...(practice.businesses[0] as ClBusiness),
+        id: clinikoStyleId(used, t, rng),
+        name: `${profile.name} (Mobile)`,
+        address1: 'Mobile service',
+        createdAtMs: t,
+        updatedAtMs: t,
+      });
     }
     const pracNames: Array<[string, string, string]> = [
       ['Dr', 'Hannah', 'Okafor'],
@@ -330,9 +357,12 @@ export class ClinikoModel {
     const cc = practice.profile.countryCode;
     if (p.mobile) phones.push({ phone_type: 'Mobile', number: clinikoPhoneText(p.mobile, cc, rng) });
     if (p.landline) phones.push({ phone_type: 'Home', number: clinikoPhoneText(p.landline, cc, rng) });
-    if (rng.chance(0.06)) phones.push({ phone_type: 'Work', number: clinikoPhoneText(randomPhone(rng, p.country, 'landline'), cc, rng) });
+    if (rng.chance(0.06))
+      phones.push({ phone_type: 'Work', number: clinikoPhoneText(randomPhone(rng, p.country, 'landline'), cc, rng) });
     const created = p.clinikoCreatedAtMs;
-    const updated = rng.chance(0.3) ? Math.max(created, now - rng.int(1, 30 * 24) * HOUR) : Math.min(now - HOUR, created + rng.int(0, 200) * DAY);
+    const updated = rng.chance(0.3)
+      ? Math.max(created, now - rng.int(1, 30 * 24) * HOUR)
+      : Math.min(now - HOUR, created + rng.int(0, 200) * DAY);
     const archived = rng.chance(0.06) ? Math.max(updated, created + DAY) : null;
     const deleted = archived === null && rng.chance(0.01) ? Math.max(updated, created + DAY) : null;
     return {
@@ -356,7 +386,9 @@ export class ClinikoModel {
       countryCode: p.country === 'UK' ? 'GB' : p.country,
       timeZone: rng.chance(0.5) ? practice.profile.timeZone : null,
       phones,
-      notes: rng.chance(0.2) ? rng.pick(['Prefers afternoon appointments', 'Surfer, left shoulder history', 'Pays by card']) : '',
+      notes: rng.chance(0.2)
+        ? rng.pick(['Prefers afternoon appointments', 'Surfer, left shoulder history', 'Pays by card'])
+        : '',
       appointmentNotes: '',
       occupation: p.occupation,
       emergencyContact: rng.chance(0.3) ? `Partner ${rng.pick(['Sam', 'Alex', 'Jo'])} ${p.lastName}` : '',
@@ -392,7 +424,9 @@ export class ClinikoModel {
     const past = ends < now;
     let updated = past ? Math.min(now - MINUTE, ends + rng.int(5, 600) * MINUTE) : created + rng.int(0, 3) * DAY;
     updated = Math.min(Math.max(updated, created), now - SECOND);
-    const cancelled = rng.chance(0.1) ? Math.min(now - MINUTE, Math.max(created + HOUR, starts - rng.int(1, 72) * HOUR)) : null;
+    const cancelled = rng.chance(0.1)
+      ? Math.min(now - MINUTE, Math.max(created + HOUR, starts - rng.int(1, 72) * HOUR))
+      : null;
     const dna = past && cancelled === null && rng.chance(0.06);
     const deleted = rng.chance(0.015) ? Math.min(now - MINUTE, updated + rng.int(1, 48) * HOUR) : null;
     const appt: ClAppointment = {
@@ -404,7 +438,9 @@ export class ClinikoModel {
       archivedAtMs: null,
       cancelledAtMs: cancelled,
       deletedAtMs: deleted,
-      cancellationNote: cancelled ? rng.pick(['', 'Called to cancel', 'Cancelled via SMS reply', 'Flight changed']) : null,
+      cancellationNote: cancelled
+        ? rng.pick(['', 'Called to cancel', 'Cancelled via SMS reply', 'Flight changed'])
+        : null,
       cancellationReason: cancelled ? rng.pick([10, 20, 30, 31, 40, 50, 60]) : null,
       didNotArrive: dna,
       patientArrived: past && cancelled === null && !dna,
@@ -480,7 +516,12 @@ export class ClinikoModel {
           firstName: first,
           lastName: last,
           preferredFirstName: null,
-          email: prng.chance(0.7) ? `${first.toLowerCase().normalize('NFD').replace(/[^a-z]/g, '')}.${prng.int(10, 99)}@gmail.com` : null,
+          email: prng.chance(0.7)
+            ? `${first
+                .toLowerCase()
+                .normalize('NFD')
+                .replace(/[^a-z]/g, '')}.${prng.int(10, 99)}@gmail.com`
+            : null,
           dob: prng.chance(0.8) ? `19${prng.int(50, 99)}-0${prng.int(1, 9)}-1${prng.int(0, 9)}` : null,
           sex: null,
           genderIdentity: null,
@@ -519,8 +560,13 @@ export class ClinikoModel {
           const mobile = p.phones.find((x) => x.phone_type === 'Mobile');
           if (mobile) mobile.number = num;
           else p.phones.unshift({ phone_type: 'Mobile', number: num });
-        } else if (what === 'email') p.email = `${p.firstName.toLowerCase().normalize('NFD').replace(/[^a-z]/g, '')}.${rng.int(100, 999)}@outlook.com`;
-        else if (what === 'address') p.address1 = `${rng.int(1, 99)} ${rng.pick(['Jl. Raya Canggu', 'Bondi Rd', 'Karangahape Rd', 'Smith St'])}`;
+        } else if (what === 'email')
+          p.email = `${p.firstName
+            .toLowerCase()
+            .normalize('NFD')
+            .replace(/[^a-z]/g, '')}.${rng.int(100, 999)}@outlook.com`;
+        else if (what === 'address')
+          p.address1 = `${rng.int(1, 99)} ${rng.pick(['Jl. Raya Canggu', 'Bondi Rd', 'Karangahape Rd', 'Smith St'])}`;
         else p.notes = `${p.notes} Updated ${new Date(t).toISOString().slice(0, 10)}.`.trim();
         p.updatedAtMs = t;
         return { type: 'patient_updated', userIndex: ui, id: p.id, detail: what };
@@ -584,7 +630,9 @@ export class ClinikoModel {
       }
       case 'reschedule':
       case 'cancel': {
-        const c = practice.appointments.filter((a) => a.deletedAtMs === null && a.cancelledAtMs === null && a.startsAtMs > t);
+        const c = practice.appointments.filter(
+          (a) => a.deletedAtMs === null && a.cancelledAtMs === null && a.startsAtMs > t,
+        );
         if (c.length === 0) return null;
         const a = rng.pick(c);
         if (kind === 'cancel') {
@@ -593,17 +641,27 @@ export class ClinikoModel {
           a.cancellationNote = rng.pick(['', 'Cancelled via SMS reply', 'Called the clinic']);
         } else {
           const dur = a.endsAtMs - a.startsAtMs;
-          a.startsAtMs = Math.floor((a.startsAtMs + rng.int(-3, 7) * DAY + rng.int(1, 8) * HOUR) / (15 * MINUTE)) * 15 * MINUTE;
+          a.startsAtMs =
+            Math.floor((a.startsAtMs + rng.int(-3, 7) * DAY + rng.int(1, 8) * HOUR) / (15 * MINUTE)) * 15 * MINUTE;
           if (a.startsAtMs < t) a.startsAtMs += 7 * DAY;
           a.endsAtMs = a.startsAtMs + dur;
         }
         a.updatedAtMs = t;
-        return { type: kind === 'cancel' ? 'appointment_cancelled' : 'appointment_rescheduled', userIndex: ui, id: a.id };
+        return {
+          type: kind === 'cancel' ? 'appointment_cancelled' : 'appointment_rescheduled',
+          userIndex: ui,
+          id: a.id,
+        };
       }
       case 'dna':
       case 'arrived': {
         const c = practice.appointments.filter(
-          (a) => a.deletedAtMs === null && a.cancelledAtMs === null && a.endsAtMs < t && !a.didNotArrive && !a.patientArrived,
+          (a) =>
+            a.deletedAtMs === null &&
+            a.cancelledAtMs === null &&
+            a.endsAtMs < t &&
+            !a.didNotArrive &&
+            !a.patientArrived,
         );
         if (c.length === 0) return null;
         const a = rng.pick(c);

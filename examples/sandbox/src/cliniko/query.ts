@@ -68,7 +68,8 @@ function badValue(field: string): QueryError {
 export function compileFilter<T>(schema: Schema<T>, f: ParsedFilter): (row: T) => boolean {
   const spec = schema[f.field];
   if (!spec) throw new QueryError(400, NOT_SEARCHABLE);
-  if (!OPS_BY_TYPE[spec.type].includes(f.op)) throw new QueryError(400, `Invalid search operator for column ${f.field}.`);
+  if (!OPS_BY_TYPE[spec.type].includes(f.op))
+    throw new QueryError(400, `Invalid search operator for column ${f.field}.`);
   const get = spec.get;
   if (f.op === '*') {
     if (f.value !== '') throw badValue(f.field);
@@ -222,7 +223,9 @@ export function runList<T>(all: readonly T[], spec: ListSpec<T>, query: URLSearc
   const filters = readFilters(query);
   const preds = filters.map((f) => compileFilter(spec.schema, f));
   const named = new Set(filters.map((f) => f.field));
-  const hidden = spec.hiddenUnlessFiltered.filter((c) => !named.has(c)).map((c) => (spec.schema[c] as FieldSpec<T>).get);
+  const hidden = spec.hiddenUnlessFiltered
+    .filter((c) => !named.has(c))
+    .map((c) => (spec.schema[c] as FieldSpec<T>).get);
   let rows = all.filter((r) => hidden.every((g) => g(r) === null) && preds.every((p) => p(r)));
 
   const sortParam = query.get('sort');
@@ -260,7 +263,14 @@ function positiveInt(v: string | null, dflt: number, name: string): number {
 }
 
 /** `links` for a list: self always; next/previous only when such a page exists. Other params are kept. */
-export function pageLinks(base: string, path: string, query: URLSearchParams, page: number, perPage: number, total: number) {
+export function pageLinks(
+  base: string,
+  path: string,
+  query: URLSearchParams,
+  page: number,
+  perPage: number,
+  total: number,
+) {
   const build = (p: number) => {
     const out = new URLSearchParams();
     out.set('page', String(p));

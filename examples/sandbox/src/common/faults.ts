@@ -1,5 +1,5 @@
-import { Rng, hash32 } from './prng.ts';
 import { FAULT_KINDS, type FaultConfig, type FaultControl, type FaultKind, type FaultState } from '../types.ts';
+import { hash32, Rng } from './prng.ts';
 
 export class FaultController implements FaultControl {
   private rate = 0;

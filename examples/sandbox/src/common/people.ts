@@ -3,7 +3,7 @@
  * user (Cliniko) and page (ManyChat) of a run all draw from pool i, so the same person can show up
  * on several platforms, under slightly different names and phone formats, as in real life.
  */
-import { Rng, rngFor } from './prng.ts';
+import { type Rng, rngFor } from './prng.ts';
 import { DAY, SECOND } from './time.ts';
 
 export type Country = 'AU' | 'NZ' | 'UK' | 'US' | 'ID';
@@ -120,21 +120,121 @@ export function tenantProfile(tenant: number): TenantProfile {
 }
 
 const FIRST_F = [
-  'Olivia', 'Charlotte', 'Amelia', 'Isla', 'Mia', 'Ava', 'Grace', 'Chloé', 'Zoë', 'Renée', 'Siân', 'Niamh', 'Aoife',
-  'Māia', 'Aroha', 'Ngaio', 'Matilda', 'Harper', 'Sophie', 'Lily', 'Léa', 'Anaïs', 'Saoirse', 'Hannah', 'Emily',
-  'Jessica', 'Sarah', 'Priya', 'Mei', 'Ruby', 'Willow', 'Freya', 'Inés', 'Ellie', 'Georgia',
+  'Olivia',
+  'Charlotte',
+  'Amelia',
+  'Isla',
+  'Mia',
+  'Ava',
+  'Grace',
+  'Chloé',
+  'Zoë',
+  'Renée',
+  'Siân',
+  'Niamh',
+  'Aoife',
+  'Māia',
+  'Aroha',
+  'Ngaio',
+  'Matilda',
+  'Harper',
+  'Sophie',
+  'Lily',
+  'Léa',
+  'Anaïs',
+  'Saoirse',
+  'Hannah',
+  'Emily',
+  'Jessica',
+  'Sarah',
+  'Priya',
+  'Mei',
+  'Ruby',
+  'Willow',
+  'Freya',
+  'Inés',
+  'Ellie',
+  'Georgia',
 ] as const;
 const FIRST_M = [
-  'Jack', 'Oliver', 'Noah', 'William', 'Leo', 'Lucas', 'Thomas', 'Henry', 'James', 'Seán', 'Tāne', 'Nikau', 'Liam',
-  'Ethan', 'Mason', 'José', 'Matías', 'Björn', 'François', 'Darragh', 'Eoin', 'Rhys', 'Hemi', 'Arjun', 'Wei', 'Finn',
-  'Hugo', 'Joaquín', 'Callum', 'Ryan', 'Ben', 'Sam',
+  'Jack',
+  'Oliver',
+  'Noah',
+  'William',
+  'Leo',
+  'Lucas',
+  'Thomas',
+  'Henry',
+  'James',
+  'Seán',
+  'Tāne',
+  'Nikau',
+  'Liam',
+  'Ethan',
+  'Mason',
+  'José',
+  'Matías',
+  'Björn',
+  'François',
+  'Darragh',
+  'Eoin',
+  'Rhys',
+  'Hemi',
+  'Arjun',
+  'Wei',
+  'Finn',
+  'Hugo',
+  'Joaquín',
+  'Callum',
+  'Ryan',
+  'Ben',
+  'Sam',
 ] as const;
 const LAST = [
-  'Smith', 'Jones', 'Williams', 'Brown', 'Wilson', 'Taylor', 'Nguyễn', 'Nguyen', 'Tran', "O'Brien", "O'Connor",
-  'Müller', 'García', 'Martínez', 'Kowalski', 'Ó Súilleabháin', 'MacDonald', 'Ngata', 'Te Whare', 'Walker', 'White',
-  'Thompson', 'Chen', 'Wang', 'Patel', 'Singh', 'Kelly', 'Murphy', 'Ryan', 'Campbell', 'Robinson', 'Clarke', 'Hughes',
-  'Lefèvre', 'Søndergaard', 'Jørgensen', 'Dubois', 'Rossi', 'Costa', 'Papadopoulos', 'Horváth', 'Smith-Jones',
-  'van der Berg', 'McKenzie',
+  'Smith',
+  'Jones',
+  'Williams',
+  'Brown',
+  'Wilson',
+  'Taylor',
+  'Nguyễn',
+  'Nguyen',
+  'Tran',
+  "O'Brien",
+  "O'Connor",
+  'Müller',
+  'García',
+  'Martínez',
+  'Kowalski',
+  'Ó Súilleabháin',
+  'MacDonald',
+  'Ngata',
+  'Te Whare',
+  'Walker',
+  'White',
+  'Thompson',
+  'Chen',
+  'Wang',
+  'Patel',
+  'Singh',
+  'Kelly',
+  'Murphy',
+  'Ryan',
+  'Campbell',
+  'Robinson',
+  'Clarke',
+  'Hughes',
+  'Lefèvre',
+  'Søndergaard',
+  'Jørgensen',
+  'Dubois',
+  'Rossi',
+  'Costa',
+  'Papadopoulos',
+  'Horváth',
+  'Smith-Jones',
+  'van der Berg',
+  'McKenzie',
 ] as const;
 const ID_FIRST_F = ['Ni Luh', 'Dewi', 'Ayu', 'Kadek', 'Komang', 'Putu', 'Sari', 'Wulan'] as const;
 const ID_FIRST_M = ['Made', 'Ketut', 'Wayan', 'Agus', 'Nyoman', 'Gede', 'Putu', 'Bayu'] as const;
@@ -148,7 +248,17 @@ const EMAIL_DOMAINS: Record<Country, readonly string[]> = {
   ID: ['gmail.com', 'yahoo.co.id'],
 };
 
-const OCCUPATIONS = ['Teacher', 'Nurse', 'Surf instructor', 'Software engineer', 'Barista', 'Builder', 'Retired', '', ''];
+const OCCUPATIONS = [
+  'Teacher',
+  'Nurse',
+  'Surf instructor',
+  'Software engineer',
+  'Barista',
+  'Builder',
+  'Retired',
+  '',
+  '',
+];
 
 export interface Person {
   idx: number;
@@ -199,14 +309,20 @@ export function randomPhone(rng: Rng, country: Country, kind: 'mobile' | 'landli
   let e164: string;
   switch (country) {
     case 'AU':
-      e164 = kind === 'mobile' ? `+614${rng.digits(8)}` : `+61${rng.pick(['2', '3', '7', '8'])}${rng.int(3, 9)}${rng.digits(7)}`;
+      e164 =
+        kind === 'mobile'
+          ? `+614${rng.digits(8)}`
+          : `+61${rng.pick(['2', '3', '7', '8'])}${rng.int(3, 9)}${rng.digits(7)}`;
       break;
     case 'NZ':
       e164 =
-        kind === 'mobile' ? `+642${rng.pick(['1', '2', '7'])}${rng.digits(7)}` : `+64${rng.pick(['3', '4', '6', '7', '9'])}${rng.int(2, 9)}${rng.digits(6)}`;
+        kind === 'mobile'
+          ? `+642${rng.pick(['1', '2', '7'])}${rng.digits(7)}`
+          : `+64${rng.pick(['3', '4', '6', '7', '9'])}${rng.int(2, 9)}${rng.digits(6)}`;
       break;
     case 'UK':
-      e164 = kind === 'mobile' ? `+447${rng.int(4, 9)}${rng.digits(8)}` : `+4420${rng.pick(['7', '8'])}${rng.digits(7)}`;
+      e164 =
+        kind === 'mobile' ? `+447${rng.int(4, 9)}${rng.digits(8)}` : `+4420${rng.pick(['7', '8'])}${rng.digits(7)}`;
       break;
     case 'US':
       e164 = `+1${rng.int(2, 9)}${rng.digits(2)}${rng.int(2, 9)}${rng.digits(2)}${rng.digits(4)}`;
@@ -224,11 +340,15 @@ export function nationalFormat(p: Phone): string {
   switch (p.country) {
     case 'AU': {
       const n = `0${d.slice(2)}`;
-      return p.kind === 'mobile' ? `${n.slice(0, 4)} ${n.slice(4, 7)} ${n.slice(7)}` : `(${n.slice(0, 2)}) ${n.slice(2, 6)} ${n.slice(6)}`;
+      return p.kind === 'mobile'
+        ? `${n.slice(0, 4)} ${n.slice(4, 7)} ${n.slice(7)}`
+        : `(${n.slice(0, 2)}) ${n.slice(2, 6)} ${n.slice(6)}`;
     }
     case 'NZ': {
       const n = `0${d.slice(2)}`;
-      return p.kind === 'mobile' ? `${n.slice(0, 3)} ${n.slice(3, 6)} ${n.slice(6)}` : `(${n.slice(0, 2)}) ${n.slice(2, 5)} ${n.slice(5)}`;
+      return p.kind === 'mobile'
+        ? `${n.slice(0, 3)} ${n.slice(3, 6)} ${n.slice(6)}`
+        : `(${n.slice(0, 2)}) ${n.slice(2, 5)} ${n.slice(5)}`;
     }
     case 'UK': {
       const n = `0${d.slice(2)}`;
@@ -256,7 +376,8 @@ export function internationalSpaced(p: Phone): string {
 /** The free-text number a clinic typed into Cliniko: national, compact, 61-prefixed without plus, etc. */
 export function clinikoPhoneText(p: Phone, clinicCountry: string, rng: Rng): string {
   const local = p.country === clinicCountry || (p.country === 'UK' && clinicCountry === 'GB');
-  if (!local) return rng.weighted([
+  if (!local)
+    return rng.weighted([
       [internationalSpaced(p), 5],
       [p.e164, 3],
       [p.e164.slice(1), 2],
@@ -270,7 +391,8 @@ export function clinikoPhoneText(p: Phone, clinicCountry: string, rng: Rng): str
 }
 
 function makeId(usedIds: Set<string>, createdMs: number, rng: Rng): string {
-  let id = 700_000_000_000_000_000n + BigInt(Math.floor(createdMs / 1000)) * 100_000_000n + BigInt(rng.int(0, 99_990_000));
+  let id =
+    700_000_000_000_000_000n + BigInt(Math.floor(createdMs / 1000)) * 100_000_000n + BigInt(rng.int(0, 99_990_000));
   while (usedIds.has(id.toString())) id += 7n;
   const s = id.toString();
   usedIds.add(s);
@@ -292,11 +414,15 @@ export function generatePeople(seed: number, tenant: number, count: number, nowM
     const country: Country = head ? head.country : rng.weighted(profile.countryMix);
     const sex: 'Male' | 'Female' = rng.chance(0.55) ? 'Female' : 'Male';
     const isId = country === 'ID';
-    const firstName = isId ? rng.pick(sex === 'Female' ? ID_FIRST_F : ID_FIRST_M) : rng.pick(sex === 'Female' ? FIRST_F : FIRST_M);
+    const firstName = isId
+      ? rng.pick(sex === 'Female' ? ID_FIRST_F : ID_FIRST_M)
+      : rng.pick(sex === 'Female' ? FIRST_F : FIRST_M);
     const lastName = head ? head.lastName : isId ? rng.pick(ID_LAST) : rng.pick(LAST);
     const child = head !== undefined && rng.chance(0.6);
     const birthYear = child ? rng.int(2009, 2019) : rng.int(1944, 2006);
-    const dob = rng.chance(0.9) ? `${birthYear}-${String(rng.int(1, 12)).padStart(2, '0')}-${String(rng.int(1, 28)).padStart(2, '0')}` : null;
+    const dob = rng.chance(0.9)
+      ? `${birthYear}-${String(rng.int(1, 12)).padStart(2, '0')}-${String(rng.int(1, 28)).padStart(2, '0')}`
+      : null;
     const hasEmail = !child && rng.chance(0.78);
     let email: string | null = null;
     let emailAsTyped: string | null = null;
@@ -314,8 +440,11 @@ export function generatePeople(seed: number, tenant: number, count: number, nowM
     }
     const sharesMobile = head !== undefined && head.mobile !== null && (child || rng.chance(0.3));
     const mobile = sharesMobile && head ? head.mobile : rng.chance(0.9) ? randomPhone(rng, country, 'mobile') : null;
-    const landline = head && rng.chance(0.6) ? head.landline : rng.chance(0.18) ? randomPhone(rng, country, 'landline') : null;
-    const firstSeenMs = head ? head.firstSeenMs + rng.int(1, 900) * SECOND : nowMs - rng.int(3, 420) * DAY - rng.int(0, DAY);
+    const landline =
+      head && rng.chance(0.6) ? head.landline : rng.chance(0.18) ? randomPhone(rng, country, 'landline') : null;
+    const firstSeenMs = head
+      ? head.firstSeenMs + rng.int(1, 900) * SECOND
+      : nowMs - rng.int(3, 420) * DAY - rng.int(0, DAY);
     const clinikoCreatedAtMs = head ? head.clinikoCreatedAtMs + rng.int(200, 900) : firstSeenMs + rng.int(0, 6 * DAY);
     let clinikoId: string;
     if (head) {
@@ -350,7 +479,9 @@ export function generatePeople(seed: number, tenant: number, count: number, nowM
       firstSeenMs,
       clinikoCreatedAtMs,
       clinikoId,
-      address1: head ? head.address1 : `${rng.int(1, 240)} ${rng.pick(['Campbell Pde', 'Jl. Batu Bolong', 'Ponsonby Rd', 'Brunswick St', 'Queen St', 'Beach Rd', 'High St'])}`,
+      address1: head
+        ? head.address1
+        : `${rng.int(1, 240)} ${rng.pick(['Campbell Pde', 'Jl. Batu Bolong', 'Ponsonby Rd', 'Brunswick St', 'Queen St', 'Beach Rd', 'High St'])}`,
       city: head ? head.city : profile.city,
       state: head ? head.state : profile.state,
       postCode: head ? head.postCode : profile.postCode,
@@ -375,7 +506,20 @@ export function chatDisplayName(p: Person, rng: Rng): string {
   ]);
 }
 
-const HAIKU_ADJ = ['misty', 'silent', 'autumn', 'hidden', 'bitter', 'frosty', 'wild', 'dawn', 'snowy', 'late', 'quiet', 'ancient'];
+const HAIKU_ADJ = [
+  'misty',
+  'silent',
+  'autumn',
+  'hidden',
+  'bitter',
+  'frosty',
+  'wild',
+  'dawn',
+  'snowy',
+  'late',
+  'quiet',
+  'ancient',
+];
 const HAIKU_NOUN = ['water', 'river', 'frog', 'leaf', 'dew', 'moon', 'pond', 'sun', 'glade', 'meadow', 'paper', 'wave'];
 
 /** Chatwoot names anonymous widget visitors with a haikunator ("misty-water-482"). */

@@ -1,4 +1,10 @@
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { Socket } from 'node:net';
 import type { FaultKind, SimStats } from '../types.ts';
 import { applyFaultCommand, FaultController } from './faults.ts';
@@ -24,7 +30,7 @@ export interface HostHooks {
   /** The platform itself. */
   handle(req: SimRequest): SimResponse | Promise<SimResponse>;
   /** Extra control routes under /__sandbox/ (snapshot, mutate, ...); return undefined for "not mine". */
-  control(req: SimRequest, sub: string): SimResponse | Promise<SimResponse> | undefined;
+  control(req: SimRequest, sub: string): SimResponse | undefined | Promise<SimResponse | undefined>;
   /** Stats bucket for a request. */
   group(req: SimRequest): string;
   /** What an injected 5xx looks like on this platform; `variant` picks 500/502/503 deterministically. */

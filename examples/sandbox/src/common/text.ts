@@ -20,7 +20,7 @@ const INCOMING_EN = [
   'Yes that works',
   'ok 👍',
   'Perfect, thank you!',
-  'Can I claim this on my health fund? I\'m with Bupa',
+  "Can I claim this on my health fund? I'm with Bupa",
   'Could you resend the invoice please? Needs "Surf Rehab" on it for my insurer',
   'Sorry who is this?',
 ];
@@ -31,7 +31,12 @@ const INCOMING_ID = [
   'Bisa jam {time}?',
   'Maaf saya telat 10 menit',
 ];
-const INCOMING_ES = ['Hola! ¿Tienen disponibilidad el {day}?', '¿Cuánto cuesta la consulta?', 'Gracias, nos vemos mañana', 'Perfecto 👌'];
+const INCOMING_ES = [
+  'Hola! ¿Tienen disponibilidad el {day}?',
+  '¿Cuánto cuesta la consulta?',
+  'Gracias, nos vemos mañana',
+  'Perfecto 👌',
+];
 
 const AGENT = [
   'Hi {first}! Sure, we have {time} or {time2} on {day}. Which suits?',
@@ -77,7 +82,8 @@ function fill(t: string, rng: Rng, vars: Record<string, string>): string {
 }
 
 export function incomingText(rng: Rng, lang: Lang): string {
-  const pool = lang === 'id' && rng.chance(0.7) ? INCOMING_ID : lang === 'es' && rng.chance(0.7) ? INCOMING_ES : INCOMING_EN;
+  const pool =
+    lang === 'id' && rng.chance(0.7) ? INCOMING_ID : lang === 'es' && rng.chance(0.7) ? INCOMING_ES : INCOMING_EN;
   return fill(rng.pick(pool), rng, {});
 }
 
