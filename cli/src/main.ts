@@ -46,6 +46,11 @@ const commands: Record<string, Handler> = {
     const { docsCommand } = await import('./commands/docs.ts');
     return docsCommand({ write: !!values.write, check: !!values.check });
   },
+  async demo(args) {
+    const { values } = parse(args, { orgs: { type: 'string' }, scale: { type: 'string' }, json: { type: 'boolean' }, dir: { type: 'string' } });
+    const { demoCommand } = await import('./commands/demo.ts');
+    return demoCommand({ orgs: Number(values.orgs ?? 2), scale: Number(values.scale ?? 1), json: !!values.json, dir: values.dir ?? '.routiq/demo' });
+  },
   async help(args) {
     out(args[0] ? helpFor(args[0]) : HELP);
     return ExitCode.Ok;

@@ -87,7 +87,9 @@ export type AfterFetchHook = (records: unknown[], ctx: HookContext) => unknown[]
 export type AfterMapHook = (
   rows: Array<{ target: string; row: Record<string, unknown> }>,
   ctx: HookContext,
-) => Array<{ target: string; row: Record<string, unknown> }> | Promise<Array<{ target: string; row: Record<string, unknown> }>>;
+) =>
+  | Array<{ target: string; row: Record<string, unknown> }>
+  | Promise<Array<{ target: string; row: Record<string, unknown> }>>;
 export type MatchIdentityHook = (identity: IdentityInput, ctx: MatchContext) => Promise<MatchResult>;
 
 export interface HookKinds {

@@ -23,9 +23,14 @@ export type {
   ReadOnlyDb,
   StoredIdentity,
 } from './hooks.ts';
-export { getHook, listHooks, registerHook } from './registry.ts';
-export { isE164, normalizePhone } from './phone/index.ts';
-export type { NormalizedPhone, NormalizePhoneOptions, PhoneFailureReason } from './phone/index.ts';
 export { matchIdentity } from './identity/match.ts';
+export type { NormalizedPhone, NormalizePhoneOptions, PhoneFailureReason } from './phone/index.ts';
+export { isE164, normalizePhone } from './phone/index.ts';
+export { getHook, listHooks, registerHook } from './registry.ts';
 
-registerHook('identity.match', 'match_identity', matchIdentity, 'Cross-platform patient matching: cross-refs, email, phone + name, scored fallback.');
+registerHook(
+  'identity.match',
+  'match_identity',
+  matchIdentity,
+  'Cross-platform patient matching: cross-refs, email, phone + name, scored fallback.',
+);

@@ -72,20 +72,26 @@ class SpecDoc {
     if (ref === 'template') return 'template';
     if (ref === 'jsonata') return 'JSONata';
     if ('const' in schema) return `${code(JSON.stringify(schema.const))} (constant)`;
-    if (Array.isArray(schema.enum)) return `one of ${schema.enum.map((v) => code(JSON.stringify(v).replace(/^"|"$/g, ''))).join(', ')}`;
+    if (Array.isArray(schema.enum))
+      return `one of ${schema.enum.map((v) => code(JSON.stringify(v).replace(/^"|"$/g, ''))).join(', ')}`;
     if (Array.isArray(schema.oneOf)) {
       const v = this.variants(schema);
       if (v.length) return `one of the types ${v.map((x) => code(x)).join(', ')}${link}`;
     }
     if (Array.isArray(schema.anyOf)) return (schema.anyOf as Schema[]).map((x) => this.typeText(x)).join(' or ');
-    const types = Array.isArray(schema.type) ? (schema.type as string[]) : typeof schema.type === 'string' ? [schema.type] : [];
+    const types = Array.isArray(schema.type)
+      ? (schema.type as string[])
+      : typeof schema.type === 'string'
+        ? [schema.type]
+        : [];
     if (!types.length) return 'any';
     const parts = types.map((t) => {
       if (t === 'array') {
         const items = isObj(schema.items) ? schema.items : undefined;
         if (!items) return 'list';
         const it = this.resolve(items).schema;
-        if (isObj(it.properties) || (Array.isArray(it.oneOf) && this.variants(it).length)) return `list of objects${link}`;
+        if (isObj(it.properties) || (Array.isArray(it.oneOf) && this.variants(it).length))
+          return `list of objects${link}`;
         const inner = this.typeText(items);
         return `list of ${/^(string|integer|number|boolean)$/.test(inner) ? `${inner}s` : inner}`;
       }
@@ -143,7 +149,10 @@ class SpecDoc {
     const desc = this.describe(s);
     if (desc) body.push(desc);
     const branches = Array.isArray(s.oneOf) ? (s.oneOf as Schema[]) : [];
-    if (branches.length && branches.every((b) => Object.keys(b).every((k) => k === 'required' || k === 'description'))) {
+    if (
+      branches.length &&
+      branches.every((b) => Object.keys(b).every((k) => k === 'required' || k === 'description'))
+    ) {
       const keys = branches.flatMap((b) => (b.required as string[] | undefined) ?? []);
       body.push(`Exactly one of ${keys.map((k) => code(k)).join(', ')} is required.`);
     }
@@ -154,7 +163,10 @@ class SpecDoc {
         const anchor = this.anchorOf.get(`${at}#${v}`);
         return [anchor ? `[${code(v)}](#${anchor})` : code(v), typeof t.description === 'string' ? t.description : ''];
       });
-      body.push(`Set ${code('type')} to choose a variant; each takes its own keys.`, table(['type', 'Description'], rows));
+      body.push(
+        `Set ${code('type')} to choose a variant; each takes its own keys.`,
+        table(['type', 'Description'], rows),
+      );
     } else if (isObj(s.properties)) {
       body.push(this.propertyTable(s, at));
     }
@@ -215,7 +227,12 @@ function unifiedTables(anchors: string[]): string[] {
   const lines: string[] = [];
   for (const f of files) {
     const s = loadSchema(`unified/${f}`);
-    const x = (s['x-routiq'] ?? {}) as { table?: string; natural_key?: string[]; references?: Record<string, string>; mappable?: boolean };
+    const x = (s['x-routiq'] ?? {}) as {
+      table?: string;
+      natural_key?: string[];
+      references?: Record<string, string>;
+      mappable?: boolean;
+    };
     const name = String(s.title ?? f.replace('.schema.json', ''));
     anchors.push(name);
     lines.push(`### ${code(name)}`, '');
@@ -224,7 +241,12 @@ function unifiedTables(anchors: string[]): string[] {
     if (x.mappable === false) facts.push('not a mapping target (written by the engine)');
     lines.push(`${facts.join('; ')}.`, '');
     if (x.references && Object.keys(x.references).length) {
-      lines.push(`References: ${Object.entries(x.references).map(([k, v]) => `${code(k)} → ${code(v)}`).join(', ')}.`, '');
+      lines.push(
+        `References: ${Object.entries(x.references)
+          .map(([k, v]) => `${code(k)} → ${code(v)}`)
+          .join(', ')}.`,
+        '',
+      );
     }
     const required = new Set((s.required as string[] | undefined) ?? []);
     const nestedTables: string[] = [];
@@ -232,14 +254,21 @@ function unifiedTables(anchors: string[]): string[] {
       let type = fieldType(p);
       const items = isObj(p.items) ? p.items : undefined;
       if (p.type === 'array' && items && isObj(items.properties)) {
-        type = `list of objects (${Object.keys(items.properties).map((c) => code(c)).join(', ')})`;
+        type = `list of objects (${Object.keys(items.properties)
+          .map((c) => code(c))
+          .join(', ')})`;
         const req = new Set((items.required as string[] | undefined) ?? []);
         nestedTables.push(
           `${code(`${name}.${k}[]`)}:`,
           '',
           table(
             ['Field', 'Type', 'Required', 'Description'],
-            Object.entries(items.properties as Record<string, Schema>).map(([c, cp]) => [code(c), fieldType(cp), req.has(c) ? 'yes' : '', String(cp.description ?? '')]),
+            Object.entries(items.properties as Record<string, Schema>).map(([c, cp]) => [
+              code(c),
+              fieldType(cp),
+              req.has(c) ? 'yes' : '',
+              String(cp.description ?? ''),
+            ]),
           ),
           '',
         );
@@ -290,7 +319,15 @@ export function connectorSpecDoc(): string {
     ),
     '',
   );
-  lines.push('## Unified targets', '', 'What `map[].target` writes to. A mapping expression returns one row or a list of rows with these fields.', '');
+  lines.push(
+    '## Unified targets',
+    '',
+    'What `map[].target` writes to. A mapping expression returns one row or a list of rows with these fields.',
+    '',
+  );
   lines.push(...unifiedTables([]));
-  return `${lines.join('\n').replace(/\n{3,}/g, '\n\n').trimEnd()}\n`;
+  return `${lines
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trimEnd()}\n`;
 }

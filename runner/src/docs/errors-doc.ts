@@ -4,15 +4,24 @@ import { codes } from '../errors/registry.ts';
 import { code, table } from './markdown.ts';
 
 const GROUPS: Array<{ prefix: string; title: string; intro: string }> = [
-  { prefix: 'RQ1', title: 'RQ1xxx: configuration', intro: 'The config file (`config/<env>.yaml`), environment variables and connection settings.' },
+  {
+    prefix: 'RQ1',
+    title: 'RQ1xxx: configuration',
+    intro: 'The config file (`config/<env>.yaml`), environment variables and connection settings.',
+  },
   {
     prefix: 'RQ2',
     title: 'RQ2xxx: connector specs',
-    intro: 'Reported by `routiq lint` as `file:line:col CODE message`. Errors make it exit 1; warnings are printed but do not fail it.',
+    intro:
+      'Reported by `routiq lint` as `file:line:col CODE message`. Errors make it exit 1; warnings are printed but do not fail it.',
   },
   { prefix: 'RQ3', title: 'RQ3xxx: HTTP and platforms', intro: 'Talking to the platforms during a sync.' },
   { prefix: 'RQ4', title: 'RQ4xxx: database', intro: 'The database holding the unified schema.' },
-  { prefix: 'RQ5', title: 'RQ5xxx: records and dead letters', intro: 'Per-record failures; the record goes to the dead-letter queue and can be replayed.' },
+  {
+    prefix: 'RQ5',
+    title: 'RQ5xxx: records and dead letters',
+    intro: 'Per-record failures; the record goes to the dead-letter queue and can be replayed.',
+  },
   { prefix: 'RQ6', title: 'RQ6xxx: command line', intro: 'Using the `routiq` command.' },
 ];
 

@@ -2,7 +2,10 @@
 
 /** A table cell: no line breaks, pipes escaped. */
 export function cell(s: string): string {
-  return s.replace(/\r?\n+/g, ' ').replace(/\|/g, '\\|').trim();
+  return s
+    .replace(/\r?\n+/g, ' ')
+    .replace(/\|/g, '\\|')
+    .trim();
 }
 
 export function table(header: string[], rows: string[][]): string {

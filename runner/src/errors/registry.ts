@@ -15,35 +15,143 @@ export interface CodeInfo {
 }
 
 const coreCodes = {
-  RQ1001: { name: 'config.file_not_found', title: 'The configuration file does not exist', hint: 'Check ROUTIQ_ENV / --config; files live in config/<env>.yaml.' },
-  RQ1002: { name: 'config.yaml_invalid', title: 'The configuration file is not valid YAML', hint: 'Fix the syntax at the reported line and column.' },
-  RQ1003: { name: 'config.invalid_value', title: 'A configuration value is invalid', hint: 'Fix the key named in the message; see docs/configuration.md for allowed values.' },
-  RQ1004: { name: 'config.env_missing', title: 'A ${VAR} reference names an environment variable that is not set', hint: 'Export the variable (see .env.example) or remove the reference.' },
-  RQ1005: { name: 'config.env_invalid', title: 'An environment variable has an invalid value', hint: 'Fix the variable; .env.example lists every variable and its format.' },
-  RQ1006: { name: 'config.unknown_connector', title: 'A connection names a connector that does not exist', hint: 'Use one of the folders under connectors/ (routiq connectors list).' },
-  RQ1007: { name: 'config.connection_invalid', title: "A connection's settings do not match its connector's connection schema", hint: "Fix the named setting; the connector's README lists its settings." },
-  RQ1008: { name: 'config.unknown_org', title: 'No organization with that id is configured', hint: 'Check --org against the organizations in the config file.' },
-  RQ2000: { name: 'spec.load_failed', title: 'A connector spec could not be loaded', hint: 'Run `routiq lint <path>` for the full list of findings.' },
-  RQ3001: { name: 'http.transient', title: 'A transient platform failure (5xx, timeout, reset, truncated body) outlasted the retries', hint: 'The run stopped before its deadline; the next run resumes from the last checkpoint.' },
-  RQ3002: { name: 'http.rate_limited', title: 'The platform kept rate-limiting past the run deadline', hint: 'Lower the connection budget or run less often; nothing was lost, the next run resumes.' },
-  RQ3003: { name: 'http.auth', title: 'The platform rejected the credentials (401/403)', hint: "Fix the connection's secret; the connection is paused until then." },
-  RQ3004: { name: 'http.permanent', title: 'The platform rejected a request permanently (4xx)', hint: 'Inspect the dead letter (routiq dlq show) and fix the spec or the connection settings.' },
-  RQ3005: { name: 'http.insecure', title: 'Plain http or a TLS version below the minimum was refused', hint: 'Use https, or set allow_insecure_http / tls.min_version on the connection (logged as a warning).' },
-  RQ3006: { name: 'http.bad_body', title: 'The platform answered with a body that is not the JSON the spec expects', hint: 'Usually transient (truncated); otherwise check records/pagination paths in the spec.' },
-  RQ3007: { name: 'http.pagination_loop', title: 'Pagination returned the same page twice', hint: 'Check the stream pagination stop condition in the spec.' },
-  RQ3008: { name: 'http.circuit_open', title: 'The connection failed repeatedly and its circuit is open', hint: 'It is retried automatically after the cool-down; see routiq status.' },
-  RQ4001: { name: 'db.connect_failed', title: 'Could not connect to the database', hint: 'Check DATABASE_URL, or unset it to use the embedded database.' },
-  RQ4002: { name: 'db.schema_newer', title: 'The database schema is newer than this version of routiq knows', hint: 'Upgrade routiq; it refuses to run against migrations it does not know.' },
+  RQ1001: {
+    name: 'config.file_not_found',
+    title: 'The configuration file does not exist',
+    hint: 'Check ROUTIQ_ENV / --config; files live in config/<env>.yaml.',
+  },
+  RQ1002: {
+    name: 'config.yaml_invalid',
+    title: 'The configuration file is not valid YAML',
+    hint: 'Fix the syntax at the reported line and column.',
+  },
+  RQ1003: {
+    name: 'config.invalid_value',
+    title: 'A configuration value is invalid',
+    hint: 'Fix the key named in the message; see docs/configuration.md for allowed values.',
+  },
+  RQ1004: {
+    name: 'config.env_missing',
+    title: 'A ${VAR} reference names an environment variable that is not set',
+    hint: 'Export the variable (see .env.example) or remove the reference.',
+  },
+  RQ1005: {
+    name: 'config.env_invalid',
+    title: 'An environment variable has an invalid value',
+    hint: 'Fix the variable; .env.example lists every variable and its format.',
+  },
+  RQ1006: {
+    name: 'config.unknown_connector',
+    title: 'A connection names a connector that does not exist',
+    hint: 'Use one of the folders under connectors/ (routiq connectors list).',
+  },
+  RQ1007: {
+    name: 'config.connection_invalid',
+    title: "A connection's settings do not match its connector's connection schema",
+    hint: "Fix the named setting; the connector's README lists its settings.",
+  },
+  RQ1008: {
+    name: 'config.unknown_org',
+    title: 'No organization with that id is configured',
+    hint: 'Check --org against the organizations in the config file.',
+  },
+  RQ2000: {
+    name: 'spec.load_failed',
+    title: 'A connector spec could not be loaded',
+    hint: 'Run `routiq lint <path>` for the full list of findings.',
+  },
+  RQ3001: {
+    name: 'http.transient',
+    title: 'A transient platform failure (5xx, timeout, reset, truncated body) outlasted the retries',
+    hint: 'The run stopped before its deadline; the next run resumes from the last checkpoint.',
+  },
+  RQ3002: {
+    name: 'http.rate_limited',
+    title: 'The platform kept rate-limiting past the run deadline',
+    hint: 'Lower the connection budget or run less often; nothing was lost, the next run resumes.',
+  },
+  RQ3003: {
+    name: 'http.auth',
+    title: 'The platform rejected the credentials (401/403)',
+    hint: "Fix the connection's secret; the connection is paused until then.",
+  },
+  RQ3004: {
+    name: 'http.permanent',
+    title: 'The platform rejected a request permanently (4xx)',
+    hint: 'Inspect the dead letter (routiq dlq show) and fix the spec or the connection settings.',
+  },
+  RQ3005: {
+    name: 'http.insecure',
+    title: 'Plain http or a TLS version below the minimum was refused',
+    hint: 'Use https, or set allow_insecure_http / tls.min_version on the connection (logged as a warning).',
+  },
+  RQ3006: {
+    name: 'http.bad_body',
+    title: 'The platform answered with a body that is not the JSON the spec expects',
+    hint: 'Usually transient (truncated); otherwise check records/pagination paths in the spec.',
+  },
+  RQ3007: {
+    name: 'http.pagination_loop',
+    title: 'Pagination returned the same page twice',
+    hint: 'Check the stream pagination stop condition in the spec.',
+  },
+  RQ3008: {
+    name: 'http.circuit_open',
+    title: 'The connection failed repeatedly and its circuit is open',
+    hint: 'It is retried automatically after the cool-down; see routiq status.',
+  },
+  RQ4001: {
+    name: 'db.connect_failed',
+    title: 'Could not connect to the database',
+    hint: 'Check DATABASE_URL, or unset it to use the embedded database.',
+  },
+  RQ4002: {
+    name: 'db.schema_newer',
+    title: 'The database schema is newer than this version of routiq knows',
+    hint: 'Upgrade routiq; it refuses to run against migrations it does not know.',
+  },
   RQ4003: { name: 'db.schema_outdated', title: 'The database schema is not migrated', hint: 'Run `routiq migrate`.' },
-  RQ4004: { name: 'db.embedded_locked', title: 'The embedded database directory is in use by another process', hint: 'Stop the other routiq process, or set DATABASE_URL to share a PostgreSQL server between processes.' },
-  RQ4005: { name: 'db.run_in_progress', title: 'Another sync run for this organization and connector is in progress', hint: 'Wait for it; a run that died is closed automatically once its heartbeat is stale.' },
-  RQ5001: { name: 'record.mapping_failed', title: 'A record could not be mapped (JSONata error)', hint: 'Fix the mapping, then `routiq dlq replay`.' },
-  RQ5002: { name: 'record.validation_failed', title: 'A mapped record does not match the unified schema', hint: 'Fix the mapping or the source data, then `routiq dlq replay`.' },
-  RQ5003: { name: 'record.hook_failed', title: 'A hook threw while handling a record', hint: 'See the stack in the dead letter; fix the hook, then replay.' },
-  RQ5004: { name: 'record.write_failed', title: 'A record could not be written (constraint violation)', hint: 'See the dead letter details; fix the mapping, then replay.' },
-  RQ5005: { name: 'webhook.rejected', title: 'A webhook payload was rejected (signature, token or shape)', hint: 'Check the shared secret configured for the connection.' },
+  RQ4004: {
+    name: 'db.embedded_locked',
+    title: 'The embedded database directory is in use by another process',
+    hint: 'Stop the other routiq process, or set DATABASE_URL to share a PostgreSQL server between processes.',
+  },
+  RQ4005: {
+    name: 'db.run_in_progress',
+    title: 'Another sync run for this organization and connector is in progress',
+    hint: 'Wait for it; a run that died is closed automatically once its heartbeat is stale.',
+  },
+  RQ5001: {
+    name: 'record.mapping_failed',
+    title: 'A record could not be mapped (JSONata error)',
+    hint: 'Fix the mapping, then `routiq dlq replay`.',
+  },
+  RQ5002: {
+    name: 'record.validation_failed',
+    title: 'A mapped record does not match the unified schema',
+    hint: 'Fix the mapping or the source data, then `routiq dlq replay`.',
+  },
+  RQ5003: {
+    name: 'record.hook_failed',
+    title: 'A hook threw while handling a record',
+    hint: 'See the stack in the dead letter; fix the hook, then replay.',
+  },
+  RQ5004: {
+    name: 'record.write_failed',
+    title: 'A record could not be written (constraint violation)',
+    hint: 'See the dead letter details; fix the mapping, then replay.',
+  },
+  RQ5005: {
+    name: 'webhook.rejected',
+    title: 'A webhook payload was rejected (signature, token or shape)',
+    hint: 'Check the shared secret configured for the connection.',
+  },
   RQ6001: { name: 'cli.usage', title: 'The command line is invalid', hint: 'Run `routiq help <command>`.' },
-  RQ6002: { name: 'cli.internal', title: 'An unexpected internal error', hint: 'Please report it with the log (correlation id) attached.' },
+  RQ6002: {
+    name: 'cli.internal',
+    title: 'An unexpected internal error',
+    hint: 'Please report it with the log (correlation id) attached.',
+  },
 } as const satisfies Record<string, CodeInfo>;
 
 export const codes: Readonly<Record<string, CodeInfo>> = { ...coreCodes, ...lintCodes };
@@ -54,7 +162,11 @@ export class RoutiqError extends Error {
   readonly code: string;
   readonly where: string | undefined;
   readonly details: Record<string, unknown> | undefined;
-  constructor(code: CoreCode, message: string, opts: { where?: string; details?: Record<string, unknown>; cause?: unknown } = {}) {
+  constructor(
+    code: CoreCode,
+    message: string,
+    opts: { where?: string; details?: Record<string, unknown>; cause?: unknown } = {},
+  ) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'RoutiqError';
     this.code = code;

@@ -39,7 +39,14 @@ export function lintConfigText(text: string, file: string, opts: LintConfigOptio
     unknownVariant: 'RQ1003',
     invalidValue: 'RQ1003',
   };
-  schemaFindings(validateAgainst('config.schema.json', structuredClone(data)), prepared('config.schema.json').schema, data, src, out, codes);
+  schemaFindings(
+    validateAgainst('config.schema.json', structuredClone(data)),
+    prepared('config.schema.json').schema,
+    data,
+    src,
+    out,
+    codes,
+  );
 
   const cache = new Map<string, ConnectorSettings | null>();
   const orgIds = new Map<string, number>();
@@ -49,7 +56,13 @@ export function lintConfigText(text: string, file: string, opts: LintConfigOptio
       const prev = orgIds.get(o.id);
       if (prev !== undefined) {
         const p = ['organizations', i, 'id'];
-        out.add('RQ1003', 'error', src.valuePos(p), p, `organizations[${i}].id ${show(o.id)} is used twice (first by organizations[${prev}])`);
+        out.add(
+          'RQ1003',
+          'error',
+          src.valuePos(p),
+          p,
+          `organizations[${i}].id ${show(o.id)} is used twice (first by organizations[${prev}])`,
+        );
       } else orgIds.set(o.id, i);
     }
     const names = new Map<string, number>();
@@ -60,9 +73,16 @@ export function lintConfigText(text: string, file: string, opts: LintConfigOptio
       const prev = names.get(name);
       const p = ['organizations', i, 'connections', j];
       if (prev !== undefined) {
-        out.add('RQ1003', 'error', src.keyPos(p), p, `${`organizations[${i}].connections[${j}]`}: connection name ${show(name)} is used twice; set a distinct name`);
+        out.add(
+          'RQ1003',
+          'error',
+          src.keyPos(p),
+          p,
+          `${`organizations[${i}].connections[${j}]`}: connection name ${show(name)} is used twice; set a distinct name`,
+        );
       } else names.set(name, j);
-      if (opts.connectorsDir && typeof c.connector === 'string') checkConnection(c, p, opts.connectorsDir, src, out, cache);
+      if (opts.connectorsDir && typeof c.connector === 'string')
+        checkConnection(c, p, opts.connectorsDir, src, out, cache);
     });
   });
   return normalizeFindings(out.list);
@@ -74,7 +94,11 @@ interface ConnectorSettings {
 }
 
 /** The connection settings a connector declares, or null when it does not exist. */
-function connectorSettings(dir: string, connector: string, cache: Map<string, ConnectorSettings | null>): ConnectorSettings | null {
+function connectorSettings(
+  dir: string,
+  connector: string,
+  cache: Map<string, ConnectorSettings | null>,
+): ConnectorSettings | null {
   const file = path.join(dir, connector, 'connector.yaml');
   const cached = cache.get(file);
   if (cached !== undefined) return cached;
@@ -105,9 +129,17 @@ function checkConnection(
   const connector = c.connector as string;
   const settings = connectorSettings(dir, connector, cache);
   if (settings === null) {
-    const known = existsSync(dir) ? readdirSync(dir).filter((d) => existsSync(path.join(dir, d, 'connector.yaml'))) : [];
+    const known = existsSync(dir)
+      ? readdirSync(dir).filter((d) => existsSync(path.join(dir, d, 'connector.yaml')))
+      : [];
     const at = [...p, 'connector'];
-    out.add('RQ1006', 'error', src.valuePos(at), at, `connector ${show(connector)} does not exist in ${path.basename(dir)}/${suggestion(connector, known) || (known.length ? `; connectors are ${known.join(', ')}` : '')}`);
+    out.add(
+      'RQ1006',
+      'error',
+      src.valuePos(at),
+      at,
+      `connector ${show(connector)} does not exist in ${path.basename(dir)}/${suggestion(connector, known) || (known.length ? `; connectors are ${known.join(', ')}` : '')}`,
+    );
     return;
   }
   const props = settings.props;
@@ -118,15 +150,33 @@ function checkConnection(
     const at = [...p, 'config', k];
     if (!(k in props)) {
       const names = Object.keys(props).filter((x) => !isSecret(x));
-      out.add('RQ1007', 'error', src.keyPos(at), at, `config.${k} is not a setting of connector ${show(connector)}${suggestion(k, names)}`);
+      out.add(
+        'RQ1007',
+        'error',
+        src.keyPos(at),
+        at,
+        `config.${k} is not a setting of connector ${show(connector)}${suggestion(k, names)}`,
+      );
     } else if (isSecret(k)) {
-      out.add('RQ1007', 'error', src.keyPos(at), at, `${k} is a secret of connector ${show(connector)}: put it under secrets: as \${ENV_VAR}, never in config:`);
+      out.add(
+        'RQ1007',
+        'error',
+        src.keyPos(at),
+        at,
+        `${k} is a secret of connector ${show(connector)}: put it under secrets: as \${ENV_VAR}, never in config:`,
+      );
     } else {
       const want = (props[k] as Obj).type;
       const got = typeof v === 'number' ? (Number.isInteger(v) ? 'integer' : 'number') : typeof v;
       const ok = want === got || (want === 'number' && got === 'integer');
       if (typeof want === 'string' && !ok) {
-        out.add('RQ1007', 'error', src.valuePos(at), at, `config.${k} must be ${want === 'integer' ? 'an integer' : `a ${want}`}, got ${show(v)}`);
+        out.add(
+          'RQ1007',
+          'error',
+          src.valuePos(at),
+          at,
+          `config.${k} must be ${want === 'integer' ? 'an integer' : `a ${want}`}, got ${show(v)}`,
+        );
       }
     }
   }
@@ -134,13 +184,33 @@ function checkConnection(
     const at = [...p, 'secrets', k];
     if (!(k in props)) {
       const names = Object.keys(props).filter(isSecret);
-      out.add('RQ1007', 'error', src.keyPos(at), at, `secrets.${k} is not a setting of connector ${show(connector)}${suggestion(k, names)}`);
+      out.add(
+        'RQ1007',
+        'error',
+        src.keyPos(at),
+        at,
+        `secrets.${k} is not a setting of connector ${show(connector)}${suggestion(k, names)}`,
+      );
     } else if (!isSecret(k)) {
-      out.add('RQ1007', 'error', src.keyPos(at), at, `${k} is not a secret of connector ${show(connector)}: put it under config:`);
+      out.add(
+        'RQ1007',
+        'error',
+        src.keyPos(at),
+        at,
+        `${k} is not a secret of connector ${show(connector)}: put it under config:`,
+      );
     }
   }
-  const missing = settings.required.filter((k) => !(k in config) && !(k in secrets) && !(isObj(props[k]) && 'default' in (props[k] as Obj)));
+  const missing = settings.required.filter(
+    (k) => !(k in config) && !(k in secrets) && !(isObj(props[k]) && 'default' in (props[k] as Obj)),
+  );
   if (missing.length) {
-    out.add('RQ1007', 'error', src.keyPos(p), p, `connection to ${show(connector)} is missing required setting${missing.length > 1 ? 's' : ''} ${missing.map((m) => `${isSecret(m) ? 'secrets' : 'config'}.${m}`).join(', ')}`);
+    out.add(
+      'RQ1007',
+      'error',
+      src.keyPos(p),
+      p,
+      `connection to ${show(connector)} is missing required setting${missing.length > 1 ? 's' : ''} ${missing.map((m) => `${isSecret(m) ? 'secrets' : 'config'}.${m}`).join(', ')}`,
+    );
   }
 }

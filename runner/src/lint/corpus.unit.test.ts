@@ -6,8 +6,12 @@ import { lintSpecText } from './index.ts';
 const here = import.meta.dirname;
 const brokenDir = path.join(here, 'fixtures/broken');
 const validDir = path.join(here, 'fixtures/valid');
-const broken = readdirSync(brokenDir).filter((f) => f.endsWith('.yaml')).sort();
-const valid = readdirSync(validDir).filter((f) => f.endsWith('.yaml')).sort();
+const broken = readdirSync(brokenDir)
+  .filter((f) => f.endsWith('.yaml'))
+  .sort();
+const valid = readdirSync(validDir)
+  .filter((f) => f.endsWith('.yaml'))
+  .sort();
 
 /** `# expect: RQ2010 9:1` lines at the top of a fixture. */
 function expectations(text: string): string[] {
@@ -30,7 +34,9 @@ describe('broken spec corpus', () => {
     const text = readFileSync(path.join(brokenDir, f), 'utf8');
     const findings = lintSpecText(text, f);
     const got = findings.map((x) => `${x.code} ${x.line}:${x.col}`).sort();
-    expect(got, findings.map((x) => `${x.line}:${x.col} ${x.code} ${x.message}`).join('\n')).toEqual(expectations(text));
+    expect(got, findings.map((x) => `${x.line}:${x.col} ${x.code} ${x.message}`).join('\n')).toEqual(
+      expectations(text),
+    );
     for (const x of findings) {
       expect(x.file).toBe(f);
       expect(x.message.length).toBeGreaterThan(10);
@@ -39,7 +45,9 @@ describe('broken spec corpus', () => {
 
   it('covers every lint error code except the ones that need no fixture', async () => {
     const { lintCodes } = await import('../errors/lint-codes.ts');
-    const used = new Set(broken.flatMap((f) => expectations(readFileSync(path.join(brokenDir, f), 'utf8')).map((e) => e.split(' ')[0])));
+    const used = new Set(
+      broken.flatMap((f) => expectations(readFileSync(path.join(brokenDir, f), 'utf8')).map((e) => e.split(' ')[0])),
+    );
     const missing = Object.keys(lintCodes).filter((c) => !used.has(c));
     expect(missing).toEqual([]);
   });
@@ -49,7 +57,9 @@ describe('valid fixtures', () => {
   it('has the Chatwoot- and Cliniko-like fixtures with the schema modeline', () => {
     expect(valid).toEqual(expect.arrayContaining(['chatwoot.yaml', 'cliniko.yaml']));
     for (const f of valid) {
-      expect(readFileSync(path.join(validDir, f), 'utf8').split('\n')[0]).toBe('# yaml-language-server: $schema=../../../../../schemas/connector.schema.json');
+      expect(readFileSync(path.join(validDir, f), 'utf8').split('\n')[0]).toBe(
+        '# yaml-language-server: $schema=../../../../../schemas/connector.schema.json',
+      );
     }
   });
 
@@ -68,7 +78,10 @@ describe('messages', () => {
       ['unknown-pagination-key.yaml', /unknown key "page_size" in streams\[0\]\.pagination; did you mean "size"\?/],
       ['key-of-other-variant.yaml', /"path" .*belongs to type next_link/],
       ['bad-enum-order.yaml', /"ascending" is not one of asc, desc, none; did you mean asc\?/],
-      ['bad-pagination-type.yaml', /pagination type "next-link" is not one of none, page_number, offset, cursor, next_link, id_window; did you mean next_link\?/],
+      [
+        'bad-pagination-type.yaml',
+        /pagination type "next-link" is not one of none, page_number, offset, cursor, next_link, id_window; did you mean next_link\?/,
+      ],
       ['unknown-binding.yaml', /unknown binding \$secret; did you mean \$secrets\?/],
       ['unknown-function.yaml', /unknown function \$strng\(\); did you mean \$string\(\)\?/],
       ['config-undeclared.yaml', /did you mean \$config\.base_url\?/],
@@ -76,12 +89,22 @@ describe('messages', () => {
       ['unknown-identity-hook.yaml', /did you mean "identity\.match"\?/],
       ['unknown-target-field.yaml', /unknown field "phone_number"; did you mean "phone"\?/],
     ];
-    for (const [f, re] of cases) expect(lint(f).map((x) => x.message).join('\n'), f).toMatch(re);
+    for (const [f, re] of cases)
+      expect(
+        lint(f)
+          .map((x) => x.message)
+          .join('\n'),
+        f,
+      ).toMatch(re);
   });
 
   it('says what type was expected and what was found', () => {
-    expect(lint('wrong-type-integer.yaml')[0]?.message).toBe('streams[0].pagination.size must be an integer, got string "50"');
-    expect(lint('wrong-type-version-number.yaml')[0]?.message).toMatch(/must be a string .*got number 1\.0 \(quote it: "1\.0"\)/);
+    expect(lint('wrong-type-integer.yaml')[0]?.message).toBe(
+      'streams[0].pagination.size must be an integer, got string "50"',
+    );
+    expect(lint('wrong-type-version-number.yaml')[0]?.message).toMatch(
+      /must be a string .*got number 1\.0 \(quote it: "1\.0"\)/,
+    );
     expect(lint('wrong-type-streams-mapping.yaml')[0]?.message).toBe('streams must be a list of mappings, got mapping');
   });
 
@@ -98,7 +121,9 @@ describe('messages', () => {
   it('checks hooks against the registry it is given', () => {
     const text = readFileSync(path.join(brokenDir, 'unknown-hook.yaml'), 'utf8');
     expect(lintSpecText(text, 'x.yaml', { hooks: [{ name: 'contacts.dedupe', kind: 'after_fetch' }] })).toEqual([]);
-    expect(lintSpecText(text, 'x.yaml', { hooks: [{ name: 'contacts.dedupe', kind: 'after_map' }] }).map((f) => f.code)).toEqual(['RQ2054']);
+    expect(
+      lintSpecText(text, 'x.yaml', { hooks: [{ name: 'contacts.dedupe', kind: 'after_map' }] }).map((f) => f.code),
+    ).toEqual(['RQ2054']);
   });
 });
 

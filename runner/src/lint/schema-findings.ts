@@ -5,15 +5,7 @@
  */
 import type { ErrorObject } from 'ajv';
 import { type Findings, show } from './finding.ts';
-import {
-  branchTypes,
-  discriminatedBranch,
-  exprKind,
-  jsonType,
-  type Schema,
-  schemaAt,
-  typeAccepts,
-} from './schema.ts';
+import { branchTypes, discriminatedBranch, exprKind, jsonType, type Schema, schemaAt, typeAccepts } from './schema.ts';
 import { formatPath, type Path, type SourceFile } from './source.ts';
 import { suggestion } from './suggest.ts';
 
@@ -44,7 +36,8 @@ function toPath(instancePath: string, data: unknown): Array<string | number> {
 
 function dataAt(data: unknown, path: Path): unknown {
   let cur = data;
-  for (const seg of path) cur = cur && typeof cur === 'object' ? (cur as Record<string | number, unknown>)[seg] : undefined;
+  for (const seg of path)
+    cur = cur && typeof cur === 'object' ? (cur as Record<string | number, unknown>)[seg] : undefined;
   return cur;
 }
 
@@ -79,7 +72,10 @@ function nouns(s: Schema): string[] {
 
 /** "template string" → "template strings", "string matching X" → "strings matching X". */
 const plural = (n: string): string =>
-  n.replace(/^(.*?\S)(\s+matching .*|\s*\(.*\))?$/, (_m, a: string, rest: string | undefined) => `${a.endsWith('s') ? a : `${a}s`}${rest ?? ''}`);
+  n.replace(
+    /^(.*?\S)(\s+matching .*|\s*\(.*\))?$/,
+    (_m, a: string, rest: string | undefined) => `${a.endsWith('s') ? a : `${a}s`}${rest ?? ''}`,
+  );
 
 /** "a template string", "an integer", "a list of …" for messages. */
 export function describeSchema(s: Schema): string {
@@ -106,6 +102,7 @@ const PATTERN_HINTS: Record<string, string> = {
   '^[a-z][a-z0-9_]*$': 'must be lower-case letters, digits or _, starting with a letter',
   '^\\d+\\.\\d+\\.\\d+$': 'must be a version like 1.0.0',
   '^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)+$': 'must be a hook name like area.verb (e.g. identity.match)',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: ${VAR} is config-file syntax, not a JS template
   '^\\$\\{[A-Z_][A-Z0-9_]*\\}$': 'must be an ${ENV_VAR} reference (secret values never appear in the config file)',
   '^[1-5]xx$': 'must be a status class like 5xx',
   '^[A-Z]{2}$': 'must be a two-letter country code like AU',
@@ -129,7 +126,8 @@ export function schemaFindings(
   const handled = new Set<ErrorObject>();
   const isSuppressed = (e: ErrorObject): boolean =>
     suppressed.some(
-      (s) => (e.instancePath === s.inst || e.instancePath.startsWith(`${s.inst}/`)) && e.schemaPath.startsWith(s.prefix),
+      (s) =>
+        (e.instancePath === s.inst || e.instancePath.startsWith(`${s.inst}/`)) && e.schemaPath.startsWith(s.prefix),
     );
   const add = (code: string, pos: { line: number; col: number }, path: Path, message: string): void =>
     out.add(code, 'error', pos, path, message);
@@ -152,7 +150,12 @@ export function schemaFindings(
       const keys = branches.flatMap((b) => (b.required as string[] | undefined) ?? []);
       const present = keys.filter((k) => k in (value as Record<string, unknown>));
       if (present.length > 1) {
-        add(codes.invalidValue, src.keyPos([...path, present[1] as string]), [...path, present[1] as string], `${label} takes only one of ${keys.join(', ')}, not ${present.join(' and ')}`);
+        add(
+          codes.invalidValue,
+          src.keyPos([...path, present[1] as string]),
+          [...path, present[1] as string],
+          `${label} takes only one of ${keys.join(', ')}, not ${present.join(' and ')}`,
+        );
       } else {
         add(codes.missingKey, src.keyPos(path), path, `${label} needs one of ${keys.map((k) => show(k)).join(', ')}`);
       }
@@ -160,25 +163,49 @@ export function schemaFindings(
       keep = discriminatedBranch(branches, value);
       if (keep < 0) {
         if (!value || typeof value !== 'object' || Array.isArray(value)) {
-          add(codes.wrongType, src.valuePos(path), path, `${label} must be a mapping with a type (one of ${variants.join(', ')}), got ${gotText(value, src.rawText(path))}`);
+          add(
+            codes.wrongType,
+            src.valuePos(path),
+            path,
+            `${label} must be a mapping with a type (one of ${variants.join(', ')}), got ${gotText(value, src.rawText(path))}`,
+          );
         } else if (!('type' in value)) {
-          add(codes.unknownVariant, src.keyPos(path), [...path, 'type'], `${label} needs a type: one of ${variants.join(', ')}`);
+          add(
+            codes.unknownVariant,
+            src.keyPos(path),
+            [...path, 'type'],
+            `${label} needs a type: one of ${variants.join(', ')}`,
+          );
         } else {
           const t = (value as Record<string, unknown>).type;
           const hint = typeof t === 'string' ? suggestion(t, variants, '') : '';
           const what = path[path.length - 1] === undefined ? 'type' : `${String(path[path.length - 1])} type`;
-          add(codes.unknownVariant, src.valuePos([...path, 'type']), [...path, 'type'], `${what} ${show(t)} is not one of ${variants.join(', ')}${hint}`);
+          add(
+            codes.unknownVariant,
+            src.valuePos([...path, 'type']),
+            [...path, 'type'],
+            `${what} ${show(t)} is not one of ${variants.join(', ')}${hint}`,
+          );
         }
       }
     } else {
       const matching = branches.map((b, i) => (typeAccepts(b, value) ? i : -1)).filter((i) => i >= 0);
       if (matching.length === 1) keep = matching[0] as number;
       else {
-        add(codes.wrongType, src.valuePos(path), path, `${label} must be ${describeSchema({ anyOf: branches })}, got ${gotText(value, src.rawText(path))}`);
+        add(
+          codes.wrongType,
+          src.valuePos(path),
+          path,
+          `${label} must be ${describeSchema({ anyOf: branches })}, got ${gotText(value, src.rawText(path))}`,
+        );
       }
     }
     if (keep < 0) suppressed.push({ inst: e.instancePath, prefix: `${e.schemaPath}/` });
-    else branches.forEach((_, i) => i !== keep && suppressed.push({ inst: e.instancePath, prefix: `${e.schemaPath}/${i}/` }));
+    else {
+      for (let i = 0; i < branches.length; i++) {
+        if (i !== keep) suppressed.push({ inst: e.instancePath, prefix: `${e.schemaPath}/${i}/` });
+      }
+    }
   }
 
   for (const e of errors) {
@@ -206,7 +233,9 @@ export function schemaFindings(
       }
       case 'required': {
         const key = String(params.missingProperty);
-        const msg = path.length ? `${label} is missing required key ${show(key)}` : `missing required top-level key ${show(key)}`;
+        const msg = path.length
+          ? `${label} is missing required key ${show(key)}`
+          : `missing required top-level key ${show(key)}`;
         add(codes.missingKey, src.keyPos(path), [...path, key], msg);
         break;
       }
@@ -223,35 +252,77 @@ export function schemaFindings(
       case 'enum': {
         const allowed = (params.allowedValues as unknown[]).map((v) => (v === null ? 'null' : String(v)));
         const hint = typeof value === 'string' ? suggestion(value, allowed, '') : '';
-        add(codes.badEnum, src.valuePos(path), path, `${label} ${show(value)} is not one of ${allowed.join(', ')}${hint}`);
+        add(
+          codes.badEnum,
+          src.valuePos(path),
+          path,
+          `${label} ${show(value)} is not one of ${allowed.join(', ')}${hint}`,
+        );
         break;
       }
       case 'const':
-        add(codes.badEnum, src.valuePos(path), path, `${label} must be ${JSON.stringify(params.allowedValue)}, got ${show(value)}`);
+        add(
+          codes.badEnum,
+          src.valuePos(path),
+          path,
+          `${label} must be ${JSON.stringify(params.allowedValue)}, got ${show(value)}`,
+        );
         break;
       case 'pattern': {
         const pattern = String(params.pattern);
         const hint = PATTERN_HINTS[pattern];
-        add(codes.invalidValue, src.valuePos(path), path, `${label} ${show(value)} ${hint ?? `does not match the pattern ${pattern}`}`);
+        add(
+          codes.invalidValue,
+          src.valuePos(path),
+          path,
+          `${label} ${show(value)} ${hint ?? `does not match the pattern ${pattern}`}`,
+        );
         break;
       }
       case 'format':
-        add(codes.invalidValue, src.valuePos(path), path, `${label} ${show(value)} is not a valid ${String(params.format)}`);
+        add(
+          codes.invalidValue,
+          src.valuePos(path),
+          path,
+          `${label} ${show(value)} is not a valid ${String(params.format)}`,
+        );
         break;
       case 'minimum':
       case 'maximum':
       case 'exclusiveMinimum':
       case 'exclusiveMaximum':
-        add(codes.invalidValue, src.valuePos(path), path, `${label} must be ${String(params.comparison)} ${String(params.limit)}, got ${show(value)}`);
+        add(
+          codes.invalidValue,
+          src.valuePos(path),
+          path,
+          `${label} must be ${String(params.comparison)} ${String(params.limit)}, got ${show(value)}`,
+        );
         break;
       case 'minLength':
-        add(codes.invalidValue, src.valuePos(path), path, params.limit === 1 ? `${label} must not be empty` : `${label} must be at least ${String(params.limit)} characters long`);
+        add(
+          codes.invalidValue,
+          src.valuePos(path),
+          path,
+          params.limit === 1
+            ? `${label} must not be empty`
+            : `${label} must be at least ${String(params.limit)} characters long`,
+        );
         break;
       case 'maxLength':
-        add(codes.invalidValue, src.valuePos(path), path, `${label} must be at most ${String(params.limit)} characters long`);
+        add(
+          codes.invalidValue,
+          src.valuePos(path),
+          path,
+          `${label} must be at most ${String(params.limit)} characters long`,
+        );
         break;
       case 'minItems':
-        add(codes.invalidValue, src.valuePos(path), path, `${label} must have at least ${String(params.limit)} item${params.limit === 1 ? '' : 's'}`);
+        add(
+          codes.invalidValue,
+          src.valuePos(path),
+          path,
+          `${label} must have at least ${String(params.limit)} item${params.limit === 1 ? '' : 's'}`,
+        );
         break;
       default:
         add(codes.invalidValue, src.valuePos(path), path, `${label} ${e.message ?? 'is invalid'}`);

@@ -149,7 +149,7 @@ export function exprSites(schema: Schema, data: unknown): ExprSite[] {
       const extra = typeof s.additionalProperties === 'object' ? (s.additionalProperties as Schema) : undefined;
       for (const [k, v] of Object.entries(d)) walk(props[k] ?? extra, v, [...path, k]);
     } else if (Array.isArray(d) && s.items && typeof s.items === 'object') {
-      d.forEach((v, i) => walk(s.items as Schema, v, [...path, i]));
+      for (const [i, v] of d.entries()) walk(s.items as Schema, v, [...path, i]);
     }
   };
   walk(schema, data, []);
@@ -158,6 +158,6 @@ export function exprSites(schema: Schema, data: unknown): ExprSite[] {
 
 function collectStrings(d: unknown, path: Array<string | number>, out: ExprSite[]): void {
   if (typeof d === 'string') out.push({ path, kind: 'template', value: d });
-  else if (Array.isArray(d)) d.forEach((v, i) => collectStrings(v, [...path, i], out));
+  else if (Array.isArray(d)) for (const [i, v] of d.entries()) collectStrings(v, [...path, i], out);
   else if (d && typeof d === 'object') for (const [k, v] of Object.entries(d)) collectStrings(v, [...path, k], out);
 }

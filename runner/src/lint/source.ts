@@ -4,7 +4,7 @@
  * Builds on util/yaml-source.ts (parsing + LineCounter positions).
  */
 import { isAlias, isMap, isNode, isPair, isScalar, isSeq, type Node, type Pair, Scalar } from 'yaml';
-import { parseYamlSource, type Position, type YamlSource } from '../util/yaml-source.ts';
+import { type Position, parseYamlSource, type YamlSource } from '../util/yaml-source.ts';
 
 export type Path = ReadonlyArray<string | number>;
 

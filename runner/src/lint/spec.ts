@@ -60,7 +60,12 @@ export function lintSpecText(text: string, file: string, opts: LintSpecOptions =
   if (yamlFindings(src, out, { syntax: 'RQ2001', duplicateKey: 'RQ2002' })) return normalizeFindings(out.list);
   const data = src.value;
   if (!isObj(data)) {
-    out.lint('RQ2003', src.keyPos([]), [], data == null ? 'the file is empty' : 'the top level must be a mapping of keys (spec_version, name, …)');
+    out.lint(
+      'RQ2003',
+      src.keyPos([]),
+      [],
+      data == null ? 'the file is empty' : 'the top level must be a mapping of keys (spec_version, name, …)',
+    );
     return normalizeFindings(out.list);
   }
   const { schema } = prepared('connector.schema.json');
@@ -70,7 +75,15 @@ export function lintSpecText(text: string, file: string, opts: LintSpecOptions =
 }
 
 /** Where an expression is evaluated, which decides the bindings it gets. */
-type Area = 'request' | 'pagination' | 'incremental' | 'mapping' | 'data' | 'webhook_verify' | 'webhook_data' | 'errors';
+type Area =
+  | 'request'
+  | 'pagination'
+  | 'incremental'
+  | 'mapping'
+  | 'data'
+  | 'webhook_verify'
+  | 'webhook_data'
+  | 'errors';
 
 interface SiteInfo {
   site: ExprSite;
@@ -159,7 +172,12 @@ class SpecRules {
     asArr(asObj(this.data.connection).required).forEach((name, i) => {
       if (typeof name === 'string' && !(name in this.props)) {
         const path = ['connection', 'required', i];
-        this.lint('RQ2034', this.src.valuePos(path), path, `connection.required names ${show(name)}, which connection.properties does not declare${suggestion(name, Object.keys(this.props))}`);
+        this.lint(
+          'RQ2034',
+          this.src.valuePos(path),
+          path,
+          `connection.required names ${show(name)}, which connection.properties does not declare${suggestion(name, Object.keys(this.props))}`,
+        );
       }
     });
   }
@@ -198,7 +216,12 @@ class SpecRules {
           : /^Expected "[}\])]", got/.test(r.error.message)
             ? ' (a missing comma before it?)'
             : '';
-        this.lint('RQ2020', this.src.posInString(site.path, r.error.offset), site.path, `${label}: JSONata does not compile: ${r.error.message}${hint}`);
+        this.lint(
+          'RQ2020',
+          this.src.posInString(site.path, r.error.offset),
+          site.path,
+          `${label}: JSONata does not compile: ${r.error.message}${hint}`,
+        );
         return;
       }
       info.asts.push({ ast: r.ast, offset: 0 });
@@ -211,13 +234,23 @@ class SpecRules {
       for (const part of t.parts) {
         if (!part.expr) {
           info.ok = false;
-          this.lint('RQ2021', this.src.posInString(site.path, part.offset), site.path, `${label}: empty template part "{{ }}"`);
+          this.lint(
+            'RQ2021',
+            this.src.posInString(site.path, part.offset),
+            site.path,
+            `${label}: empty template part "{{ }}"`,
+          );
           continue;
         }
         const r = compile(part.expr);
         if (r.error) {
           info.ok = false;
-          this.lint('RQ2021', this.src.posInString(site.path, part.offset + r.error.offset), site.path, `${label}: template part {{ ${part.expr} }} does not compile: ${r.error.message}`);
+          this.lint(
+            'RQ2021',
+            this.src.posInString(site.path, part.offset + r.error.offset),
+            site.path,
+            `${label}: template part {{ ${part.expr} }} does not compile: ${r.error.message}`,
+          );
           continue;
         }
         info.asts.push({ ast: r.ast, offset: part.offset });
@@ -240,7 +273,12 @@ class SpecRules {
           this.lint('RQ2022', pos, site.path, `unknown function ${v}()${s ? `; did you mean $${s}()?` : ''}`);
         } else {
           const s = didYouMean(use.name, known);
-          this.lint('RQ2022', pos, site.path, `unknown binding ${v}${s ? `; did you mean $${s}?` : `; bindings are ${KNOWN_BINDINGS.map((b) => `$${b}`).join(', ')}`}`);
+          this.lint(
+            'RQ2022',
+            pos,
+            site.path,
+            `unknown binding ${v}${s ? `; did you mean $${s}?` : `; bindings are ${KNOWN_BINDINGS.map((b) => `$${b}`).join(', ')}`}`,
+          );
         }
         continue;
       }
@@ -251,13 +289,24 @@ class SpecRules {
     }
   }
 
-  private scope(name: string, area: Area, stream: number | undefined, pos: { line: number; col: number }, path: Path): void {
+  private scope(
+    name: string,
+    area: Area,
+    stream: number | undefined,
+    pos: { line: number; col: number },
+    path: Path,
+  ): void {
     const s = stream === undefined ? undefined : this.streams[stream];
     const v = `$${name}`;
     switch (name) {
       case 'secrets':
         if (area === 'mapping' || area === 'data' || area === 'webhook_data' || area === 'errors') {
-          this.lint('RQ2025', pos, path, `$secrets in ${formatPath(path)} would copy a secret into stored rows or logs; use secrets only in requests and webhook verification`);
+          this.lint(
+            'RQ2025',
+            pos,
+            path,
+            `$secrets in ${formatPath(path)} would copy a secret into stored rows or logs; use secrets only in requests and webhook verification`,
+          );
         }
         return;
       case 'parent':
@@ -269,8 +318,11 @@ class SpecRules {
       case 'cursor':
       case 'cursor_iso':
       case 'cursor_unix':
-        if (!s || !s.incremental || !(area === 'request' || area === 'pagination' || area === 'incremental')) {
-          const why = s && !s.incremental ? `stream ${show(s.name)} has no incremental` : 'it is bound only in the requests of incremental streams';
+        if (!s?.incremental || !(area === 'request' || area === 'pagination' || area === 'incremental')) {
+          const why =
+            s && !s.incremental
+              ? `stream ${show(s.name)} has no incremental`
+              : 'it is bound only in the requests of incremental streams';
           this.lint('RQ2023', pos, path, `${v} is never bound here (${why})`);
         }
         return;
@@ -299,18 +351,38 @@ class SpecRules {
   private secretRef(name: string, pos: { line: number; col: number }, path: Path): void {
     if (!(name in this.props)) {
       const secrets = Object.keys(this.props).filter((k) => this.isSecret(k));
-      this.lint('RQ2030', pos, path, `$secrets.${name} is not declared in connection.properties${alternatives('$secrets.', name, secrets, 'secret settings')}`);
+      this.lint(
+        'RQ2030',
+        pos,
+        path,
+        `$secrets.${name} is not declared in connection.properties${alternatives('$secrets.', name, secrets, 'secret settings')}`,
+      );
     } else if (!this.isSecret(name)) {
-      this.lint('RQ2031', pos, path, `$secrets.${name}: connection property ${show(name)} is not declared secret: true (read it as $config.${name}, or mark it secret)`);
+      this.lint(
+        'RQ2031',
+        pos,
+        path,
+        `$secrets.${name}: connection property ${show(name)} is not declared secret: true (read it as $config.${name}, or mark it secret)`,
+      );
     }
   }
 
   private configRef(name: string, pos: { line: number; col: number }, path: Path): void {
     if (!(name in this.props)) {
       const config = Object.keys(this.props).filter((k) => !this.isSecret(k));
-      this.lint('RQ2033', pos, path, `$config.${name} is not declared in connection.properties${alternatives('$config.', name, config, 'settings')}`);
+      this.lint(
+        'RQ2033',
+        pos,
+        path,
+        `$config.${name} is not declared in connection.properties${alternatives('$config.', name, config, 'settings')}`,
+      );
     } else if (this.isSecret(name)) {
-      this.lint('RQ2032', pos, path, `$config.${name} is a secret: read it as $secrets.${name} (secrets come from environment variables, never from the config file)`);
+      this.lint(
+        'RQ2032',
+        pos,
+        path,
+        `$config.${name} is a secret: read it as $secrets.${name} (secrets come from environment variables, never from the config file)`,
+      );
     }
   }
 
@@ -325,7 +397,12 @@ class SpecRules {
       const info = this.site(['auth', field]);
       if (!info?.ok || info.unknownBinding) continue;
       if (!info.refs.has('secrets') && !info.refs.has('config')) {
-        this.lint('RQ2040', this.src.valuePos(['auth', field]), ['auth', field], `auth.${field} is a literal credential; reference a secret setting, e.g. "{{ $secrets.api_token }}"`);
+        this.lint(
+          'RQ2040',
+          this.src.valuePos(['auth', field]),
+          ['auth', field],
+          `auth.${field} is a literal credential; reference a secret setting, e.g. "{{ $secrets.api_token }}"`,
+        );
       }
     }
 
@@ -334,14 +411,29 @@ class SpecRules {
       const name = headerOrParamName(path);
       if (name === undefined || !info.ok || info.unknownBinding) continue;
       const label = formatPath(path);
-      if (CREDENTIAL_NAME.test(name) && info.site.value.trim() !== '' && !info.refs.has('secrets') && !info.refs.has('config')) {
-        this.lint('RQ2040', this.src.valuePos(path), path, `${label} looks like a credential (${show(name)}) but is a literal; reference a secret setting, e.g. "{{ $secrets.api_token }}"`);
+      if (
+        CREDENTIAL_NAME.test(name) &&
+        info.site.value.trim() !== '' &&
+        !info.refs.has('secrets') &&
+        !info.refs.has('config')
+      ) {
+        this.lint(
+          'RQ2040',
+          this.src.valuePos(path),
+          path,
+          `${label} looks like a credential (${show(name)}) but is a literal; reference a secret setting, e.g. "{{ $secrets.api_token }}"`,
+        );
         continue;
       }
       for (const lit of templateLiterals(info.site.value)) {
         const hit = looksLikeCredential(lit.text);
         if (hit) {
-          this.lint('RQ2040', this.src.posInString(path, lit.offset + hit.index), path, `${label} contains ${hit.what} written literally; move it to a secret setting and reference it with $secrets`);
+          this.lint(
+            'RQ2040',
+            this.src.posInString(path, lit.offset + hit.index),
+            path,
+            `${label} contains ${hit.what} written literally; move it to a secret setting and reference it with $secrets`,
+          );
           break;
         }
       }
@@ -354,7 +446,12 @@ class SpecRules {
       const info = this.site(path);
       if (info?.ok && !info.unknownBinding && !info.refs.has('secrets')) {
         const how = info.refs.has('config') ? 'comes from $config (the config file)' : 'is a literal';
-        this.lint('RQ2041', this.src.valuePos(path), path, `webhooks.verify.${field} ${how}; it must reference a secret, e.g. "{{ $secrets.webhook_secret }}"`);
+        this.lint(
+          'RQ2041',
+          this.src.valuePos(path),
+          path,
+          `webhooks.verify.${field} ${how}; it must reference a secret, e.g. "{{ $secrets.webhook_secret }}"`,
+        );
       }
     }
   }
@@ -370,7 +467,12 @@ class SpecRules {
       if (prev === undefined) first.set(name, i);
       else {
         const line = this.src.valuePos(['streams', prev, 'name']).line;
-        this.lint('RQ2052', this.src.valuePos(['streams', i, 'name']), ['streams', i, 'name'], `stream name ${show(name)} is already used by streams[${prev}] (line ${line})`);
+        this.lint(
+          'RQ2052',
+          this.src.valuePos(['streams', i, 'name']),
+          ['streams', i, 'name'],
+          `stream name ${show(name)} is already used by streams[${prev}] (line ${line})`,
+        );
       }
     });
     const parentOf = new Map<number, number>();
@@ -381,7 +483,9 @@ class SpecRules {
       const hook = asStr(asObj(s.parent).webhook);
       if (hook !== undefined && !events.includes(hook)) {
         const path = ['streams', i, 'parent', 'webhook'];
-        const list = events.length ? suggestion(hook, events) || `; webhook events are ${events.join(', ')}` : '; the spec has no webhooks.events';
+        const list = events.length
+          ? suggestion(hook, events) || `; webhook events are ${events.join(', ')}`
+          : '; the spec has no webhooks.events';
         this.lint('RQ2050', this.src.valuePos(path), path, `parent webhook event ${show(hook)} does not exist${list}`);
       }
       const p = asStr(asObj(s.parent).stream);
@@ -390,7 +494,12 @@ class SpecRules {
       const idx = first.get(p);
       if (idx === undefined) {
         const others = [...first.keys()].filter((n) => n !== s.name);
-        this.lint('RQ2050', this.src.valuePos(path), path, `parent stream ${show(p)} does not exist${suggestion(p, others) || (others.length ? `; streams are ${others.join(', ')}` : '')}`);
+        this.lint(
+          'RQ2050',
+          this.src.valuePos(path),
+          path,
+          `parent stream ${show(p)} does not exist${suggestion(p, others) || (others.length ? `; streams are ${others.join(', ')}` : '')}`,
+        );
       } else parentOf.set(i, idx);
     });
     const reported = new Set<number>();
@@ -406,9 +515,14 @@ class SpecRules {
       if (cycle.some((c) => reported.has(c))) continue;
       for (const c of cycle) reported.add(c);
       const at = Math.min(...cycle);
-      const names = [...cycle.slice(cycle.indexOf(at)), ...cycle.slice(0, cycle.indexOf(at)), at].map((c) => String(this.streams[c]?.name));
+      const names = [...cycle.slice(cycle.indexOf(at)), ...cycle.slice(0, cycle.indexOf(at)), at].map((c) =>
+        String(this.streams[c]?.name),
+      );
       const path = ['streams', at, 'parent', 'stream'];
-      const msg = cycle.length === 1 ? `stream ${show(names[0])} is its own parent` : `parent cycle: ${names.join(' → ')} (each stream's parent.stream leads back to itself)`;
+      const msg =
+        cycle.length === 1
+          ? `stream ${show(names[0])} is its own parent`
+          : `parent cycle: ${names.join(' → ')} (each stream's parent.stream leads back to itself)`;
       this.lint('RQ2051', this.src.valuePos(path), path, msg);
     }
   }
@@ -418,10 +532,22 @@ class SpecRules {
     const entry = this.hooks.find((h) => h.name === name);
     if (!entry) {
       const same = this.hooks.filter((h) => h.kind === kind).map((h) => h.name);
-      const registered = same.length ? `; registered ${kind} hooks: ${same.join(', ')}` : `; no ${kind} hooks are registered`;
-      this.lint('RQ2053', this.src.valuePos(path), path, `hook ${show(name)} is not registered in @routiq/sdk${suggestion(name, same) || registered}`);
+      const registered = same.length
+        ? `; registered ${kind} hooks: ${same.join(', ')}`
+        : `; no ${kind} hooks are registered`;
+      this.lint(
+        'RQ2053',
+        this.src.valuePos(path),
+        path,
+        `hook ${show(name)} is not registered in @routiq/sdk${suggestion(name, same) || registered}`,
+      );
     } else if (entry.kind !== kind) {
-      this.lint('RQ2054', this.src.valuePos(path), path, `hook ${show(name)} is registered as a ${entry.kind} hook, not ${kind}`);
+      this.lint(
+        'RQ2054',
+        this.src.valuePos(path),
+        path,
+        `hook ${show(name)} is registered as a ${entry.kind} hook, not ${kind}`,
+      );
     }
   }
 
@@ -443,26 +569,48 @@ class SpecRules {
       const parent = isObj(s.parent) ? s.parent : undefined;
       const pag = asObj(s.pagination);
       if (!inc && !(parent && parent.only_changed !== false)) {
-        this.lint('RQ2070', this.src.keyPos(['streams', i]), ['streams', i], `stream ${name} has no incremental: every run re-reads all of it`);
+        this.lint(
+          'RQ2070',
+          this.src.keyPos(['streams', i]),
+          ['streams', i],
+          `stream ${name} has no incremental: every run re-reads all of it`,
+        );
       }
       // A token API can hand out tokens forever (new token, same or empty data); page/offset/next-link streams
       // end on a short or empty page or a missing link, and the engine stops on a repeated page.
       if (pag.type === 'cursor' && pag.max_pages === undefined && !isObj(pag.stop)) {
         const path = ['streams', i, 'pagination', 'type'];
-        this.lint('RQ2071', this.src.valuePos(path), path, `stream ${name}: cursor pagination has neither max_pages nor stop.when; an API that keeps returning tokens is paged up to the engine's cap of 100000 pages`);
+        this.lint(
+          'RQ2071',
+          this.src.valuePos(path),
+          path,
+          `stream ${name}: cursor pagination has neither max_pages nor stop.when; an API that keeps returning tokens is paged up to the engine's cap of 100000 pages`,
+        );
       }
       if (inc) {
         const send = isObj(inc.send) ? inc.send : undefined;
         // id_window pagination sends the cursor itself (after=<largest id>).
         if (!send && inc.stop_when_older !== true && inc.client_filter !== true && pag.type !== 'id_window') {
-          this.lint('RQ2072', this.src.keyPos(['streams', i, 'incremental']), ['streams', i, 'incremental'], `stream ${name}: the cursor is never sent (incremental.send), nor used to stop (stop_when_older) or filter (client_filter), so every run still reads everything`);
+          this.lint(
+            'RQ2072',
+            this.src.keyPos(['streams', i, 'incremental']),
+            ['streams', i, 'incremental'],
+            `stream ${name}: the cursor is never sent (incremental.send), nor used to stop (stop_when_older) or filter (client_filter), so every run still reads everything`,
+          );
         }
         if (send) {
           const sites = this.sitesUnder(['streams', i, 'incremental', 'send']);
-          const usesCursor = sites.some((x) => x.refs.has('cursor') || x.refs.has('cursor_iso') || x.refs.has('cursor_unix'));
+          const usesCursor = sites.some(
+            (x) => x.refs.has('cursor') || x.refs.has('cursor_iso') || x.refs.has('cursor_unix'),
+          );
           if (!usesCursor && sites.every((x) => x.ok && !x.unknownBinding)) {
             const path = ['streams', i, 'incremental', 'send'];
-            this.lint('RQ2073', this.src.keyPos(path), path, `stream ${name}: incremental.send never uses $cursor, $cursor_iso or $cursor_unix`);
+            this.lint(
+              'RQ2073',
+              this.src.keyPos(path),
+              path,
+              `stream ${name}: incremental.send never uses $cursor, $cursor_iso or $cursor_unix`,
+            );
           }
         }
       }
@@ -474,8 +622,16 @@ class SpecRules {
         const usesParent = sites.some((x) => x.refs.has('parent'));
         if (!usesParent && sites.every((x) => x.ok && !x.unknownBinding)) {
           const path = ['streams', i, 'request'];
-          const of = typeof parent.stream === 'string' ? `stream ${show(parent.stream)}` : `webhook event ${show(parent.webhook)}`;
-          this.lint('RQ2074', this.src.keyPos(path), path, `stream ${name} is a child of ${of} but its request never uses $parent, so every parent sends the same request`);
+          const of =
+            typeof parent.stream === 'string'
+              ? `stream ${show(parent.stream)}`
+              : `webhook event ${show(parent.webhook)}`;
+          this.lint(
+            'RQ2074',
+            this.src.keyPos(path),
+            path,
+            `stream ${name} is a child of ${of} but its request never uses $parent, so every parent sends the same request`,
+          );
         }
       }
     });
@@ -484,13 +640,13 @@ class SpecRules {
   // ---- mappings --------------------------------------------------------------------------------------------
 
   private mappings(): void {
-    this.streams.forEach((s, i) => {
-      asArr(s.map).forEach((m, j) => this.mapping(asObj(m), ['streams', i, 'map', j]));
+    for (const [i, s] of this.streams.entries()) {
+      for (const [j, m] of asArr(s.map).entries()) this.mapping(asObj(m), ['streams', i, 'map', j]);
       this.cursorMapped(s, i);
-    });
-    asArr(asObj(this.data.webhooks).events).forEach((ev, k) => {
-      asArr(asObj(ev).map).forEach((m, j) => this.mapping(asObj(m), ['webhooks', 'events', k, 'map', j]));
-    });
+    }
+    for (const [k, ev] of asArr(asObj(this.data.webhooks).events).entries()) {
+      for (const [j, m] of asArr(asObj(ev).map).entries()) this.mapping(asObj(m), ['webhooks', 'events', k, 'map', j]);
+    }
   }
 
   private mapping(m: Obj, base: Path): void {
@@ -507,10 +663,25 @@ class SpecRules {
         ? naturalKey.filter((k) => k !== 'organization_id' && k !== 'source')
         : ((schema.required as string[] | undefined) ?? []);
     const { objects } = producedObjects(ast);
-    for (const o of objects) this.checkObject(o, schema, required, target, exprPath, m.mode === 'patch' ? ' (patch mappings need the natural key)' : '');
+    for (const o of objects)
+      this.checkObject(
+        o,
+        schema,
+        required,
+        target,
+        exprPath,
+        m.mode === 'patch' ? ' (patch mappings need the natural key)' : '',
+      );
   }
 
-  private checkObject(o: ObjectProducer, schema: Schema, required: readonly string[], label: string, exprPath: Path, requiredNote: string): void {
+  private checkObject(
+    o: ObjectProducer,
+    schema: Schema,
+    required: readonly string[],
+    label: string,
+    exprPath: Path,
+    requiredNote: string,
+  ): void {
     const props = (schema.properties ?? {}) as Record<string, Schema>;
     const names = Object.keys(props);
     const pos = (n: AstNode) => this.src.posInString(exprPath, nodeStart(n));
@@ -530,15 +701,28 @@ class SpecRules {
           if (!prop.enum.includes(lit.value)) {
             const allowed = prop.enum.map((v) => (v === null ? 'null' : String(v)));
             const hint = typeof lit.value === 'string' ? suggestion(lit.value, allowed, '') : '';
-            this.lint('RQ2063', pos(lit.node), exprPath, `mapping to ${label}: ${key} ${show(lit.value)} is not one of ${allowed.join(', ')}${hint}`);
+            this.lint(
+              'RQ2063',
+              pos(lit.node),
+              exprPath,
+              `mapping to ${label}: ${key} ${show(lit.value)} is not one of ${allowed.join(', ')}${hint}`,
+            );
           }
         }
       }
       // Nested objects with a closed schema (e.g. patient_identities.cross_refs[]).
-      const nested = prop.type === 'array' ? (prop.items as Schema | undefined) : prop.type === 'object' ? prop : undefined;
+      const nested =
+        prop.type === 'array' ? (prop.items as Schema | undefined) : prop.type === 'object' ? prop : undefined;
       if (nested?.properties && nested.additionalProperties === false) {
         for (const sub of producedObjects(value).objects) {
-          this.checkObject(sub, nested, (nested.required as string[] | undefined) ?? [], `${label}.${key}`, exprPath, '');
+          this.checkObject(
+            sub,
+            nested,
+            (nested.required as string[] | undefined) ?? [],
+            `${label}.${key}`,
+            exprPath,
+            '',
+          );
         }
       }
     }
@@ -546,7 +730,12 @@ class SpecRules {
       const missing = required.filter((r) => !seen.has(r));
       if (missing.length) {
         const what = missing.length === 1 ? 'field' : 'fields';
-        this.lint('RQ2061', pos(o.node), exprPath, `mapping to ${label} does not write required ${what} ${missing.map((x) => show(x)).join(', ')}${requiredNote}`);
+        this.lint(
+          'RQ2061',
+          pos(o.node),
+          exprPath,
+          `mapping to ${label} does not write required ${what} ${missing.map((x) => show(x)).join(', ')}${requiredNote}`,
+        );
       }
     }
   }
@@ -569,11 +758,18 @@ class SpecRules {
       const exprChains = expr.asts[0] ? fieldChains(expr.asts[0].ast) : [];
       const inputChains = input?.asts[0] ? fieldChains(input.asts[0].ast) : [];
       // With `input: meta.sender`, the expression's `id` reads meta.sender.id of the record.
-      read.push(...(inputChains.length ? inputChains.flatMap((ic) => exprChains.map((ec) => [...ic, ...ec])) : exprChains));
+      read.push(
+        ...(inputChains.length ? inputChains.flatMap((ic) => exprChains.map((ec) => [...ic, ...ec])) : exprChains),
+      );
     }
     if (wanted.some((w) => read.some((r) => containsChain(r, w)))) return;
     const field = String(inc.cursor_field).trim();
-    this.lint('RQ2062', this.src.valuePos(path), path, `cursor field ${show(field)} is not mapped: no mapping of stream ${show(s.name)} reads it (map it to a column or into metadata)`);
+    this.lint(
+      'RQ2062',
+      this.src.valuePos(path),
+      path,
+      `cursor field ${show(field)} is not mapped: no mapping of stream ${show(s.name)} reads it (map it to a column or into metadata)`,
+    );
   }
 
   // ---- other values ----------------------------------------------------------------------------------------
@@ -584,10 +780,16 @@ class SpecRules {
       try {
         new RegExp(v, 'u');
       } catch (e) {
-        this.lint('RQ2080', this.src.valuePos(path), path, `${formatPath(path)} is not a valid regular expression: ${(e as Error).message}`);
+        this.lint(
+          'RQ2080',
+          this.src.valuePos(path),
+          path,
+          `${formatPath(path)} is not a valid regular expression: ${(e as Error).message}`,
+        );
       }
     };
-    for (const [name, p] of Object.entries(this.props)) check(asObj(p).pattern, ['connection', 'properties', name, 'pattern']);
+    for (const [name, p] of Object.entries(this.props))
+      check(asObj(p).pattern, ['connection', 'properties', name, 'pattern']);
     asArr(asObj(this.data.rate_limits).budgets).forEach((b, i) => {
       check(asObj(asObj(b).match).path, ['rate_limits', 'budgets', i, 'match', 'path']);
     });

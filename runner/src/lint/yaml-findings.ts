@@ -24,7 +24,13 @@ export function yamlFindings(src: SourceFile, out: Findings, codes: YamlCodes): 
       const first = firstOccurrence(src, e.pos[0]);
       const key = first?.key ?? src.text.slice(e.pos[0], e.pos[1]).replace(/:.*$/s, '').trim();
       const where = first ? ` (first at line ${src.posOfOffset(first.offset).line})` : '';
-      out.add(codes.duplicateKey, 'error', src.posOfOffset(e.pos[0]), [], `duplicate key ${JSON.stringify(key)}${where}; YAML keeps only the last one`);
+      out.add(
+        codes.duplicateKey,
+        'error',
+        src.posOfOffset(e.pos[0]),
+        [],
+        `duplicate key ${JSON.stringify(key)}${where}; YAML keeps only the last one`,
+      );
       continue;
     }
     if (fatal) continue;
@@ -63,7 +69,11 @@ function unclosedQuoteStart(src: SourceFile, errorOffset: number): number | unde
   visit(src.yaml.doc, {
     Scalar(_key, node) {
       if ((node.type === Scalar.QUOTE_DOUBLE || node.type === Scalar.QUOTE_SINGLE) && node.range) {
-        if (node.range[0] < errorOffset && node.range[1] >= errorOffset && (best === undefined || node.range[0] > best)) {
+        if (
+          node.range[0] < errorOffset &&
+          node.range[1] >= errorOffset &&
+          (best === undefined || node.range[0] > best)
+        ) {
           best = node.range[0];
         }
       }

@@ -9,11 +9,16 @@
  * have the same ground-truth person.
  */
 import type { HookLogger, MatchContext, MatchMethod, ReadOnlyDb } from '../hooks.ts';
-import { generateLabelledSet, type LabelledIdentity, type LabelledSet, toIdentityInput } from './labelled.ts';
-import { Rng } from './labelled.ts';
+import { generateLabelledSet, type LabelledIdentity, type LabelledSet, Rng, toIdentityInput } from './labelled.ts';
 import { decideMatch, matchIdentity } from './match.ts';
 import { MemoryIdentityStore } from './memory-store.ts';
-import { candidateQueryFor, identityKey, normalizeEmail, normalizeIdentityForStorage, prepareIdentity } from './prepare.ts';
+import {
+  candidateQueryFor,
+  identityKey,
+  normalizeEmail,
+  normalizeIdentityForStorage,
+  prepareIdentity,
+} from './prepare.ts';
 import { readIdentitySettings } from './settings.ts';
 
 /**
@@ -186,7 +191,12 @@ export async function evaluateMatching(opts: EvaluateOptions = {}): Promise<Eval
       let r: Awaited<ReturnType<typeof matchIdentity>>;
       if (mergeBridges) {
         const candidates = store.findCandidates(candidateQueryFor(input, set.defaultCountry));
-        const d = decideMatch(prepareIdentity(input, set.defaultCountry), candidates, identitySettings, set.defaultCountry);
+        const d = decideMatch(
+          prepareIdentity(input, set.defaultCountry),
+          candidates,
+          identitySettings,
+          set.defaultCountry,
+        );
         r = d.result;
         bridges = d.bridges;
       } else {

@@ -38,8 +38,6 @@ interface PatientView {
   nameEvidence: boolean;
   /** Name evidence that includes the surname (not just a first name or an initial). */
   fullNameEvidence: boolean;
-  /** Some identity of the patient has an email and it is not the incoming one. */
-  emailDiffers: boolean;
   crossRefDirect: boolean;
   crossRefShared: boolean;
 }
@@ -66,11 +64,13 @@ function view(me: PreparedIdentity, patientId: string, others: PreparedIdentity[
   const dobNear = pairs.some((p) => p.s.features.dateOfBirth === 'near');
   const firstClash = pairs.some((p) => p.s.features.firstName === 'different' && !p.s.features.swappedNames);
   const nameSoft = pairs.some(
-    (p) => p.s.features.firstName === 'similar' || (p.s.features.lastName === 'different' && !p.s.features.swappedNames),
+    (p) =>
+      p.s.features.firstName === 'similar' || (p.s.features.lastName === 'different' && !p.s.features.swappedNames),
   );
   const sameSource = pairs.some((p) => p.s.reasons.includes('conflict:same_source'));
   const clearlyOther = pairs.some(
-    (p) => p.s.features.firstName === 'different' && !p.s.features.swappedNames && p.s.features.firstNameSimilarity < 0.8,
+    (p) =>
+      p.s.features.firstName === 'different' && !p.s.features.swappedNames && p.s.features.firstNameSimilarity < 0.8,
   );
   return {
     patientId,
@@ -85,7 +85,6 @@ function view(me: PreparedIdentity, patientId: string, others: PreparedIdentity[
         firstNameAgrees(p.s.features) &&
         (p.s.features.swappedNames || ['exact', 'typo', 'partial'].includes(p.s.features.lastName)),
     ),
-    emailDiffers: pairs.some((p) => p.s.features.email === 'different'),
     crossRefDirect: pairs.some((p) => me.crossRefKeys.has(p.other.key) || p.other.crossRefKeys.has(me.key)),
     crossRefShared: pairs.some((p) => p.s.features.crossRef),
   };
@@ -100,9 +99,17 @@ function keyCompatible(
   if (v.hard || v.soft) return null;
   const keyPairs = v.pairs.filter((p) => p.s.features[key] === 'equal');
   if (keyPairs.length === 0) return null;
-  // A first name alone ("Nick", "Mia S") is weak: not enough when the patient's email contradicts the incoming
-  // one (a recycled number now used by another Nick).
-  if (v.nameEvidence && (v.fullNameEvidence || !v.emailDiffers)) return 'names';
+  if (v.fullNameEvidence) return 'names';
+  // A first name alone ("Nick", "Mia S") is weak evidence: it must come with an identity that holds the key and
+  // whose email does not contradict the incoming one (a recycled number now used by another Nick).
+  if (
+    v.nameEvidence &&
+    keyPairs.some(
+      (p) => firstNameAgrees(p.s.features) && lastNameAllows(p.s.features) && p.s.features.email !== 'different',
+    )
+  ) {
+    return 'names';
+  }
   if (!owners.has(me.source)) return null;
   const ownerPair = keyPairs.some(
     (p) => owners.has(p.other.source) && (p.s.features.firstName === 'missing' || firstNameAgrees(p.s.features)),
@@ -110,15 +117,26 @@ function keyCompatible(
   return ownerPair ? 'owner' : null;
 }
 
-/** One patient, or null when several qualify and none is a clear winner. */
+/** No identity of one patient conflicts (hard or soft) with an identity of the other. */
+function compatiblePatients(a: PatientView, b: PatientView): boolean {
+  return a.pairs.every((x) => b.pairs.every((y) => scorePrepared(x.other, y.other).conflict === 'none'));
+}
+
+/**
+ * One patient among those that qualify at a rule, or 'ambiguous'. Several qualify either because one person
+ * was split earlier (their identities arrived with no key in common) or because two people fit (a father and
+ * son with the same name on a shared landline). The first case is told apart by the patients being mutually
+ * compatible: then the best-scoring one is taken (the others are reported as bridges). Otherwise a patient is
+ * taken only if it scores ≥ merge and every other one scores below review.
+ */
 function pickOne(views: PatientView[], settings: IdentitySettings): PatientView | null | 'ambiguous' {
   if (views.length === 0) return null;
   if (views.length === 1) return views[0]!;
-  const sorted = [...views].sort((a, b) => b.best.score - a.best.score);
+  const sorted = [...views].sort((a, b) => b.best.score - a.best.score || a.patientId.localeCompare(b.patientId));
   const [top, second] = sorted;
-  if (top && second && top.best.score >= settings.mergeThreshold && second.best.score < settings.reviewThreshold) {
-    return top;
-  }
+  if (!top || !second) return 'ambiguous';
+  if (top.best.score >= settings.mergeThreshold && second.best.score < settings.reviewThreshold) return top;
+  if (sorted.every((v, i) => sorted.slice(i + 1).every((w) => compatiblePatients(v, w)))) return top;
   return 'ambiguous';
 }
 
@@ -151,12 +169,12 @@ export function decideMatch(
   const firmlyLinked = (v: PatientView): boolean =>
     ((v.crossRefDirect || v.crossRefShared) && !v.crossRefVeto) ||
     scoredOk(v) ||
-    keyCompatible(identity, v, 'email', owners) === 'names' ||
-    keyCompatible(identity, v, 'phone', owners) === 'names';
+    keyCompatible(identity, v, 'email', owners) !== null ||
+    keyCompatible(identity, v, 'phone', owners) !== null;
   const decided = (chosen: PatientView, method: MatchMethod, confidence: number, detail: string): MatchDecision => {
     const bridges = views
       .filter((v) => v !== chosen && firmlyLinked(v))
-      .filter((v) => v.pairs.every((y) => chosen.pairs.every((x) => scorePrepared(x.other, y.other).conflict !== 'hard')))
+      .filter((v) => compatiblePatients(v, chosen))
       .map((v) => v.patientId);
     return {
       result: result(chosen.patientId, method, confidence),
@@ -220,7 +238,12 @@ export const matchIdentity: MatchIdentityHook = async (identity, ctx) => {
   const candidates = await ctx.findCandidates(query);
   const decision = decideMatch(me, candidates, settings, ctx.defaultCountry);
   ctx.logger.debug(
-    { source: identity.source, externalId: identity.externalId, method: decision.result.method, detail: decision.detail },
+    {
+      source: identity.source,
+      externalId: identity.externalId,
+      method: decision.result.method,
+      detail: decision.detail,
+    },
     'identity matched',
   );
   return decision.result;

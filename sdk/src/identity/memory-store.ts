@@ -72,7 +72,8 @@ export class MemoryIdentityStore {
       collect(`k:${k}`);
       collect(`x:${k}`);
     }
-    if (query.lastNameDob) collect(`ld:${query.lastNameDob.lastName.trim().toLowerCase()}|${query.lastNameDob.dateOfBirth}`);
+    if (query.lastNameDob)
+      collect(`ld:${query.lastNameDob.lastName.trim().toLowerCase()}|${query.lastNameDob.dateOfBirth}`);
     return [...keys].map((k) => this.byKey.get(k)!).map((s) => ({ ...s }));
   }
 

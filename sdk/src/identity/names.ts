@@ -19,7 +19,23 @@ const SPECIAL_LETTERS: Readonly<Record<string, string>> = {
 const TITLES = new Set(['mr', 'mrs', 'ms', 'miss', 'mx', 'dr', 'prof', 'sir', 'dame', 'rev', 'fr']);
 const SUFFIXES = new Set(['jr', 'jnr', 'sr', 'snr', 'ii', 'iii', 'iv']);
 /** Surname particles ignored when comparing surnames token by token ("van der Berg" ~ "Berg"). */
-const PARTICLES = new Set(['van', 'von', 'der', 'den', 'de', 'la', 'le', 'da', 'di', 'del', 'dos', 'das', 'du', 'bin', 'binti']);
+const PARTICLES = new Set([
+  'van',
+  'von',
+  'der',
+  'den',
+  'de',
+  'la',
+  'le',
+  'da',
+  'di',
+  'del',
+  'dos',
+  'das',
+  'du',
+  'bin',
+  'binti',
+]);
 
 /**
  * Fold a name to lower-case ASCII letters and single spaces: accents dropped (`José` → `jose`, `Nguyễn` →

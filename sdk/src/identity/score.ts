@@ -123,7 +123,10 @@ function surnameFirst(n: PreparedName): PreparedName | null {
   return prepareName(n.tokens[n.tokens.length - 1], n.tokens.slice(0, -1).join(' '));
 }
 
-function compareNames(a: PreparedName, b: PreparedName): { first: FirstNameLevel; last: LastNameLevel; swapped: boolean } {
+function compareNames(
+  a: PreparedName,
+  b: PreparedName,
+): { first: FirstNameLevel; last: LastNameLevel; swapped: boolean } {
   const first = compareFirstNames(a, b);
   const last = compareLastNames(a, b);
   if (AGREEING_FIRST.has(first) && last !== 'different') return { first, last, swapped: false };
@@ -145,7 +148,8 @@ export function scorePrepared(a: PreparedIdentity, b: PreparedIdentity): PairSco
   const swappedNames = names.swapped;
   const features: PairFeatures = {
     firstName: names.first,
-    firstNameSimilarity: a.name.first && b.name.first ? Math.round(jaroWinkler(a.name.first, b.name.first) * 1000) / 1000 : 0,
+    firstNameSimilarity:
+      a.name.first && b.name.first ? Math.round(jaroWinkler(a.name.first, b.name.first) * 1000) / 1000 : 0,
     lastName: names.last,
     swappedNames,
     dateOfBirth: compareDob(a.dateOfBirth, b.dateOfBirth),
@@ -254,7 +258,8 @@ export function explainScore(s: PairScore): string[] {
   if (f.phone !== 'missing') lines.push(f.phone === 'equal' ? 'same phone' : 'different phones');
   lines.push(DOB_TEXT[f.dateOfBirth], FIRST_TEXT[f.firstName], LAST_TEXT[f.lastName]);
   if (f.swappedNames) lines.push('first and last names are swapped on one side');
-  if (s.reasons.includes('conflict:same_source')) lines.push('two records of the same platform, only one with a date of birth');
+  if (s.reasons.includes('conflict:same_source'))
+    lines.push('two records of the same platform, only one with a date of birth');
   return lines;
 }
 

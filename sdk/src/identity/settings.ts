@@ -28,7 +28,10 @@ function unit(value: unknown): number | undefined {
  * `{ merge_threshold?: number, review_threshold?: number, owner_sources?: string[] }`.
  * Out-of-range values fall back to the defaults with a warning; review is clamped to at most merge.
  */
-export function readIdentitySettings(settings: Readonly<Record<string, unknown>>, logger?: HookLogger): IdentitySettings {
+export function readIdentitySettings(
+  settings: Readonly<Record<string, unknown>>,
+  logger?: HookLogger,
+): IdentitySettings {
   const raw = settings.identity;
   if (raw === undefined || raw === null) return { ...DEFAULT_IDENTITY_SETTINGS };
   if (typeof raw !== 'object') {
@@ -47,7 +50,10 @@ export function readIdentitySettings(settings: Readonly<Record<string, unknown>>
   const mergeThreshold = merge ?? DEFAULT_IDENTITY_SETTINGS.mergeThreshold;
   let reviewThreshold = review ?? DEFAULT_IDENTITY_SETTINGS.reviewThreshold;
   if (reviewThreshold > mergeThreshold) {
-    logger?.warn({ reviewThreshold, mergeThreshold }, 'settings.identity.review_threshold above merge_threshold; clamped');
+    logger?.warn(
+      { reviewThreshold, mergeThreshold },
+      'settings.identity.review_threshold above merge_threshold; clamped',
+    );
     reviewThreshold = mergeThreshold;
   }
   const owner = s.owner_sources;

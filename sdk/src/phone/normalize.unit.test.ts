@@ -27,7 +27,13 @@ describe('normalizePhone: empty and invalid input', () => {
   it.each(['0412 345 67', '0512 345 678', '+0412345678', '99999999999999999', '+61 1234 5678 9999'])(
     '%j is invalid and never guessed',
     (raw) => {
-      expect(normalizePhone(raw, AU)).toMatchObject({ raw, e164: null, valid: false, country: null, reason: 'invalid' });
+      expect(normalizePhone(raw, AU)).toMatchObject({
+        raw,
+        e164: null,
+        valid: false,
+        country: null,
+        reason: 'invalid',
+      });
     },
   );
 
