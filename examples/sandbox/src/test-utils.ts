@@ -16,13 +16,20 @@ export interface Received {
 }
 
 /** A local HTTP receiver (webhooks, External Requests). `respond` decides status and delay per request. */
-export async function startReceiver(respond: (r: Received, n: number) => { status?: number; delayMs?: number; body?: string } = () => ({})) {
+export async function startReceiver(
+  respond: (r: Received, n: number) => { status?: number; delayMs?: number; body?: string } = () => ({}),
+) {
   const received: Received[] = [];
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const r: Received = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
+      const r: Received = {
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString('utf8'),
+      };
       received.push(r);
       const out = respond(r, received.length);
       const send = () => {
@@ -46,4 +53,9 @@ export async function startReceiver(respond: (r: Received, n: number) => { statu
         server.close(() => r());
       }),
   };
+}
+
+/** Replaces the sim's origin (random port) so snapshots of two sims can be compared. */
+export function portless<T>(value: T, origin: string): unknown {
+  return JSON.parse(JSON.stringify(value).replaceAll(origin, 'http://sandbox'));
 }

@@ -135,7 +135,7 @@ const defs = {
   RQ2053: {
     name: 'spec.unknown_hook',
     title: 'A hook is not registered in @routiq/sdk',
-    hint: 'Register it with registerHook() in the SDK, or fix the name (`routiq hooks list`).',
+    hint: 'Fix the name (the message lists the registered hooks of that kind), or register the hook with registerHook() in @routiq/sdk.',
   },
   RQ2054: {
     name: 'spec.hook_wrong_kind',

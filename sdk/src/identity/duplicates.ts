@@ -144,3 +144,4 @@ export function findLikelyDuplicatesWithStats(
   );
   return { duplicates, stats };
 }
+

@@ -19,6 +19,7 @@ import {
   normalizeIdentityForStorage,
   prepareIdentity,
 } from './prepare.ts';
+import { planPatientMerges } from './reconcile.ts';
 import { readIdentitySettings } from './settings.ts';
 
 /**
@@ -42,6 +43,12 @@ export interface EvaluateOptions {
    * merge them. Uses `decideMatch` directly, since `MatchResult` cannot carry the bridges. Default false.
    */
   mergeBridges?: boolean;
+  /**
+   * After all identities are in, run the reconcile job (`planPatientMerges`: the same rules re-run on every
+   * stored identity) and merge what it proposes. Needs no hook-contract change, only an engine operation that
+   * moves identity links between patients. Default false.
+   */
+  reconcile?: boolean;
 }
 
 export interface PairCounts {
@@ -61,6 +68,9 @@ export interface EvaluationResult {
   mergeBridges: boolean;
   /** Patient merges performed because an identity bridged two patients (only with `mergeBridges`). */
   bridgeMerges: number;
+  reconcile: boolean;
+  /** Patient merges applied by the reconcile pass (only with `reconcile`). */
+  reconcileMerges: number;
   people: number;
   identities: number;
   identitiesBySource: Record<string, number>;
@@ -217,6 +227,14 @@ export async function evaluateMatching(opts: EvaluateOptions = {}): Promise<Eval
       bridgeMerges++;
     }
   }
+  const reconcile = opts.reconcile ?? false;
+  let reconcileMerges = 0;
+  if (reconcile) {
+    for (const m of planPatientMerges(store.all(), { defaultCountry: set.defaultCountry, settings: ctx.settings })) {
+      store.relink(m.from, m.into);
+      reconcileMerges++;
+    }
+  }
   const patientOf = ids.map((l) => store.get(l.source, l.externalId)!.patientId);
 
   // Pairwise counts via the patient × person contingency table.
@@ -283,6 +301,8 @@ export async function evaluateMatching(opts: EvaluateOptions = {}): Promise<Eval
     order,
     mergeBridges,
     bridgeMerges,
+    reconcile,
+    reconcileMerges,
     people: set.people.length,
     identities: ids.length,
     identitiesBySource,
@@ -322,7 +342,7 @@ function pct(x: number): string {
 
 export function formatReport(r: Omit<EvaluationResult, 'report'>, examples = 5): string {
   const lines = [
-    `identity matching evaluation (seed ${r.seed}, ${r.order} order${r.mergeBridges ? `, bridge merges ${r.bridgeMerges}` : ''})`,
+    `identity matching evaluation (seed ${r.seed}, ${r.order} order${r.mergeBridges ? `, bridge merges ${r.bridgeMerges}` : ''}${r.reconcile ? `, reconcile merges ${r.reconcileMerges}` : ''})`,
     `  people ${r.people}, identities ${r.identities} (${Object.entries(r.identitiesBySource)
       .map(([s, n]) => `${s} ${n}`)
       .join(', ')}), patients created ${r.patients}`,

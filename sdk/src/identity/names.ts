@@ -69,6 +69,8 @@ export interface PreparedName {
   /** Folded surname with particles removed and tokens joined by a space; null when unknown. */
   last: string | null;
   lastTokens: string[];
+  /** Surname as written, particles included, without spaces (`van der Berg` → `vanderberg`). */
+  lastFull: string | null;
   /** First letter of the surname as written, particles included (`van der Berg` → `v`). */
   lastInitial: string | null;
 }
@@ -107,6 +109,7 @@ export function prepareName(
     firstTokens,
     last: lastKept.length > 0 ? lastKept.join(' ') : null,
     lastTokens: lastKept,
+    lastFull: lastTokens.length > 0 ? lastTokens.join('') : null,
     lastInitial: lastTokens[0]?.[0] ?? null,
   };
 }
@@ -356,7 +359,9 @@ const KEY_POSITION: ReadonlyMap<string, readonly [number, number]> = (() => {
   const map = new Map<string, readonly [number, number]>();
   ['qwertyuiop', 'asdfghjkl', 'zxcvbnm'].forEach((row, y) => {
     const offset = [0, 0.25, 0.75][y]!;
-    [...row].forEach((c, x) => map.set(c, [x + offset, y]));
+    [...row].forEach((c, x) => {
+      map.set(c, [x + offset, y]);
+    });
   });
   return map;
 })();
@@ -421,8 +426,8 @@ function isSurnameTypo(a: string, b: string): boolean {
 function compareGiven(a: string, b: string): Exclude<FirstNameLevel, 'other_token' | 'missing'> {
   if (a === b) return 'exact';
   if (a.length === 1 || b.length === 1) return a[0] === b[0] ? 'initial' : 'different';
-  if (areNicknames(a, b)) return 'nickname';
   if (isGivenNameTypo(a, b)) return 'typo';
+  if (areNicknames(a, b)) return 'nickname';
   return jaroWinkler(a, b) >= 0.88 ? 'similar' : 'different';
 }
 
@@ -445,7 +450,8 @@ export function compareLastNames(a: PreparedName, b: PreparedName): LastNameLeve
   if (a.last === b.last) return 'exact';
   const ja = a.lastTokens.join('');
   const jb = b.lastTokens.join('');
-  if (ja === jb) return 'exact'; // "van der Berg" / "Vanderberg", "O Brien" / "OBrien"
+  // "van der Berg" / "Vanderberg", "O Brien" / "OBrien"
+  if (ja === jb || (a.lastFull !== null && a.lastFull === b.lastFull)) return 'exact';
   if (ja.length === 1 || jb.length === 1) {
     const [single, full, fullInitial] = ja.length === 1 ? [ja, jb, b.lastInitial] : [jb, ja, a.lastInitial];
     return single === full[0] || single === fullInitial ? 'initial' : 'different';

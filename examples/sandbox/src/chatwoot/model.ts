@@ -267,6 +267,8 @@ export interface ChatwootModelOptions {
   scale: number;
   nowMs: number;
   accounts: ChatwootAccountConfig[];
+  /** Every new message bumps conversations.updated_at (`belongs_to :conversation, touch: true`). Default false. */
+  touchConversationOnMessage?: boolean;
 }
 
 export class ChatwootModel {
@@ -292,12 +294,14 @@ export class ChatwootModel {
   private heapSeq = 0;
   private stepNo = 0;
   listener: ((e: CwEvent) => void) | undefined;
+  private readonly touchOnMessage: boolean;
 
   constructor(opts: ChatwootModelOptions) {
     this.seed = opts.seed;
     this.scale = opts.scale;
     this.clock = new SimClock(opts.nowMs);
     this.genNowMs = opts.nowMs;
+    this.touchOnMessage = opts.touchConversationOnMessage ?? false;
     this.generate(opts.accounts);
   }
 
@@ -556,8 +560,14 @@ export class ChatwootModel {
 
     for (const p of pending) this.deriveConversation(p.conv);
     for (const account of this.accounts) {
+      const byContact = new Map<number, CwConversation[]>();
+      for (const cv of account.conversations) {
+        const list = byContact.get(cv.contactId);
+        if (list) list.push(cv);
+        else byContact.set(cv.contactId, [cv]);
+      }
       for (const c of account.contacts) {
-        const convs = account.conversations.filter((cv) => cv.contactId === c.id);
+        const convs = byContact.get(c.id) ?? [];
         let last: number | null = null;
         for (const cv of convs) {
           for (let j = cv.baseCount - 1; j >= 0; j--) {
@@ -760,7 +770,7 @@ export class ChatwootModel {
     conv.lastActivityAtMs = last;
     conv.waitingSinceMs = waiting;
     conv.firstReplyCreatedAtMs = firstReply;
-    conv.updatedAtUs = usFromMs(updated, rng);
+    conv.updatedAtUs = usFromMs(this.touchOnMessage ? Math.max(updated, last) : updated, rng);
     const seen = conv.status === 'open' && rng.chance(0.5) ? lastAgent : last;
     conv.agentLastSeenAtMs = seen === null ? null : Math.min(now, seen + rng.int(0, 30 * MINUTE));
     conv.assigneeLastSeenAtMs = conv.assigneeId === null ? null : conv.agentLastSeenAtMs;
@@ -1171,6 +1181,7 @@ export class ChatwootModel {
     m.updatedAtMs = t;
     if (m.status === 'read') m.status = 'sent';
     conv.extra.push(m);
+    if (this.touchOnMessage) conv.updatedAtUs = Math.max(usFromMs(t, rng), conv.updatedAtUs + 1);
     return m;
   }
 

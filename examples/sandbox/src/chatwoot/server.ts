@@ -36,6 +36,12 @@ export interface ChatwootOptions extends SimOptions {
   };
   /** WEBHOOK_TIMEOUT. Default 5000 ms. */
   webhookTimeoutMs?: number;
+  /**
+   * Default false, as the reference notes say (a new message does not move conversations.updated_at unless
+   * waiting_since / first_reply_created_at change). Set true to model `belongs_to :conversation, touch: true`,
+   * which some Chatwoot versions' Message model declares. See README "Open questions".
+   */
+  touchConversationOnMessage?: boolean;
 }
 
 export interface ChatwootSnapshot {
@@ -129,6 +135,9 @@ export async function startChatwoot(opts: ChatwootOptions): Promise<ChatwootSim>
     scale: opts.scale ?? 1,
     nowMs: resolveNow(opts.now),
     accounts: opts.accounts,
+    ...(opts.touchConversationOnMessage !== undefined
+      ? { touchConversationOnMessage: opts.touchConversationOnMessage }
+      : {}),
   });
   let origin = '';
   const renderer = new ChatwootRenderer(model, () => origin);

@@ -21,7 +21,10 @@ async function setup(opts: { timeoutMs?: number; respond?: Parameters<typeof sta
     accounts: [{ accountId: 3, token: TOKEN, name: 'Surf Rehab' }],
     ...(opts.timeoutMs ? { webhookTimeoutMs: opts.timeoutMs } : {}),
   });
-  cleanups.push(() => sim.close(), () => receiver.close());
+  cleanups.push(
+    () => sim.close(),
+    () => receiver.close(),
+  );
   return { receiver, sim };
 }
 
@@ -35,9 +38,15 @@ describe('chatwoot webhooks', () => {
     });
     expect(res.status).toBe(200);
     const body = (await res.json()) as Json;
-    expect(body.payload.webhook).toMatchObject({ url: `${receiver.url}/hook`, account_id: 3, subscriptions: ['message_created', 'contact_updated'] });
+    expect(body.payload.webhook).toMatchObject({
+      url: `${receiver.url}/hook`,
+      account_id: 3,
+      subscriptions: ['message_created', 'contact_updated'],
+    });
     expect(body.payload.webhook.secret).toMatch(/^[1-9A-Za-z]{24}$/);
-    const list = (await (await fetch(`${sim.url}/api/v1/accounts/3/webhooks`, { headers: { api_access_token: TOKEN } })).json()) as Json;
+    const list = (await (
+      await fetch(`${sim.url}/api/v1/accounts/3/webhooks`, { headers: { api_access_token: TOKEN } })
+    ).json()) as Json;
     expect(list.payload.webhooks).toHaveLength(1);
 
     const dup = await fetch(`${sim.url}/api/v1/accounts/3/webhooks`, {
@@ -58,7 +67,11 @@ describe('chatwoot webhooks', () => {
 
   it('signs every delivery: sha256=HMAC(secret, "<ts>.<body>"), with timestamp and delivery id', async () => {
     const { sim, receiver } = await setup();
-    const hook = sim.webhooks.subscribe(3, { url: `${receiver.url}/hook`, subscriptions: [...ALLOWED_WEBHOOK_EVENTS], secret: 'shh-secret' });
+    const hook = sim.webhooks.subscribe(3, {
+      url: `${receiver.url}/hook`,
+      subscriptions: [...ALLOWED_WEBHOOK_EVENTS],
+      secret: 'shh-secret',
+    });
     sim.mutate(8);
     await sim.webhooks.idle();
     expect(receiver.received.length).toBeGreaterThan(5);
@@ -105,7 +118,13 @@ describe('chatwoot webhooks', () => {
     const { sim, receiver } = await setup();
     sim.webhooks.subscribe(3, {
       url: `${receiver.url}/hook`,
-      subscriptions: ['contact_created', 'contact_updated', 'conversation_created', 'conversation_status_changed', 'conversation_updated'],
+      subscriptions: [
+        'contact_created',
+        'contact_updated',
+        'conversation_created',
+        'conversation_status_changed',
+        'conversation_updated',
+      ],
     });
     sim.mutate(40);
     await sim.webhooks.idle();
@@ -121,7 +140,10 @@ describe('chatwoot webhooks', () => {
   });
 
   it('delivers once, with no retry on 500 and a timeout', async () => {
-    const { sim, receiver } = await setup({ timeoutMs: 200, respond: (_r, n) => (n % 2 === 0 ? { status: 500 } : { delayMs: 600 }) });
+    const { sim, receiver } = await setup({
+      timeoutMs: 200,
+      respond: (_r, n) => (n % 2 === 0 ? { status: 500 } : { delayMs: 600 }),
+    });
     sim.webhooks.subscribe(3, { url: `${receiver.url}/hook`, subscriptions: ['message_created'] });
     sim.mutate(10);
     await sim.webhooks.idle();
@@ -135,8 +157,15 @@ describe('chatwoot webhooks', () => {
 
   it('uses the account webhookSecret for webhooks created without one', async () => {
     const receiver = await startReceiver();
-    const sim = await startChatwoot({ seed: 4, now: NOW, accounts: [{ accountId: 3, token: TOKEN, webhookSecret: 'acct-secret' }] });
-    cleanups.push(() => sim.close(), () => receiver.close());
+    const sim = await startChatwoot({
+      seed: 4,
+      now: NOW,
+      accounts: [{ accountId: 3, token: TOKEN, webhookSecret: 'acct-secret' }],
+    });
+    cleanups.push(
+      () => sim.close(),
+      () => receiver.close(),
+    );
     const hook = sim.webhooks.subscribe(3, { url: `${receiver.url}/h`, subscriptions: ['message_created'] });
     expect(hook.secret).toBe('acct-secret');
   });

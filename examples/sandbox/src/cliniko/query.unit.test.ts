@@ -13,9 +13,33 @@ interface Row {
 
 const t = (s: string) => Date.parse(s);
 const rows: Row[] = [
-  { id: 900000000000000001n, created: t('2025-01-01T00:00:00Z'), updated: t('2025-03-01T10:00:00.500Z'), archived: null, name: 'Zoë', dob: '1990-05-02', dna: false },
-  { id: 900000000000000002n, created: t('2025-01-02T00:00:00Z'), updated: t('2025-03-01T10:00:00Z'), archived: t('2025-02-01T00:00:00Z'), name: 'Ana', dob: null, dna: true },
-  { id: 900000000000000003n, created: t('2025-01-02T00:00:00Z'), updated: t('2025-02-01T00:00:00Z'), archived: null, name: 'Bea', dob: '1985-05-30', dna: false },
+  {
+    id: 900000000000000001n,
+    created: t('2025-01-01T00:00:00Z'),
+    updated: t('2025-03-01T10:00:00.500Z'),
+    archived: null,
+    name: 'Zoë',
+    dob: '1990-05-02',
+    dna: false,
+  },
+  {
+    id: 900000000000000002n,
+    created: t('2025-01-02T00:00:00Z'),
+    updated: t('2025-03-01T10:00:00Z'),
+    archived: t('2025-02-01T00:00:00Z'),
+    name: 'Ana',
+    dob: null,
+    dna: true,
+  },
+  {
+    id: 900000000000000003n,
+    created: t('2025-01-02T00:00:00Z'),
+    updated: t('2025-02-01T00:00:00Z'),
+    archived: null,
+    name: 'Bea',
+    dob: '1985-05-30',
+    dna: false,
+  },
 ];
 const spec: ListSpec<Row> = {
   schema: {

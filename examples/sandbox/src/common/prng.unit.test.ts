@@ -36,7 +36,9 @@ describe('people pool', () => {
       expect(BigInt(p.clinikoId) > BigInt(Number.MAX_SAFE_INTEGER)).toBe(true);
     }
     expect(new Set(people.map((p) => p.clinikoId)).size).toBe(people.length);
-    const collisions = people.filter((p, i) => people.some((q, j) => j !== i && Number(q.clinikoId) === Number(p.clinikoId)));
+    const collisions = people.filter((p, i) =>
+      people.some((q, j) => j !== i && Number(q.clinikoId) === Number(p.clinikoId)),
+    );
     expect(collisions.length).toBeGreaterThan(0);
   });
 

@@ -1,0 +1,84 @@
+/**
+ * Offline reconcile job: find patients that should be one.
+ *
+ * Matching is incremental, so arrival order can split a person: their WhatsApp contact (phone) and their
+ * email-channel contact (email) arrive first and become two patients; the Cliniko record that carries both
+ * keys arrives later and can only join one of them (`MatchResult` holds a single patient id). Re-running the
+ * same rules on every stored identity, now that all identities are known, finds those splits.
+ *
+ * For each identity, `decideMatch` runs against the stored identities sharing a key with it (itself excluded);
+ * the patients it links firmly — its decision plus `bridges` — are proposed for merging with its own patient.
+ * A merge is only applied when no identity of one patient conflicts (hard or soft) with any identity of the
+ * other, and groups grow transitively under the same check, so A~B and B~C never pull two different people
+ * together through B. The patient with the smallest id of a group keeps the identities.
+ *
+ * Applying the result needs an engine operation that moves identity links from one patient to another.
+ */
+import type { StoredIdentity } from '../hooks.ts';
+import { decideMatch } from './match.ts';
+import { MemoryIdentityStore } from './memory-store.ts';
+import { candidateQueryFor, normalizeIdentityForStorage, type PreparedIdentity, prepareIdentity } from './prepare.ts';
+import { scorePrepared } from './score.ts';
+import { readIdentitySettings } from './settings.ts';
+
+export interface ReconcileOptions {
+  defaultCountry: string;
+  /** Organization settings (`settings.identity` thresholds), as for `matchIdentity`. */
+  settings?: Readonly<Record<string, unknown>>;
+}
+
+export interface PatientMerge {
+  /** Patient whose identities move. */
+  from: string;
+  /** Patient that keeps them. */
+  into: string;
+  /** The identity whose re-match linked the two, as `source:externalId`. */
+  via: string;
+}
+
+export function planPatientMerges(identities: readonly StoredIdentity[], opts: ReconcileOptions): PatientMerge[] {
+  const settings = readIdentitySettings(opts.settings ?? {});
+  const store = new MemoryIdentityStore();
+  const byPatient = new Map<string, PreparedIdentity[]>();
+  for (const i of identities) {
+    const stored = i.phoneE164 ? i : normalizeIdentityForStorage(i, opts.defaultCountry);
+    store.add(stored);
+    const list = byPatient.get(i.patientId) ?? [];
+    list.push(prepareIdentity(stored, opts.defaultCountry));
+    byPatient.set(i.patientId, list);
+  }
+
+  const rootOf = new Map<string, string>();
+  const members = new Map<string, string[]>();
+  const root = (p: string): string => rootOf.get(p) ?? p;
+  const compatible = (a: string[], b: string[]): boolean => {
+    const ia = a.flatMap((p) => byPatient.get(p) ?? []);
+    const ib = b.flatMap((p) => byPatient.get(p) ?? []);
+    return ia.every((x) => ib.every((y) => scorePrepared(x, y).conflict === 'none'));
+  };
+  const merges: PatientMerge[] = [];
+
+  for (const identity of store.all()) {
+    const candidates = store
+      .findCandidates(candidateQueryFor(identity, opts.defaultCountry))
+      .filter((c) => !(c.source === identity.source && c.externalId === identity.externalId));
+    if (candidates.length === 0) continue;
+    const d = decideMatch(prepareIdentity(identity, opts.defaultCountry), candidates, settings, opts.defaultCountry);
+    const linked = [d.result.patientId, ...d.bridges].filter((p): p is string => p !== null && p !== identity.patientId);
+    for (const other of linked) {
+      const ra = root(identity.patientId);
+      const rb = root(other);
+      if (ra === rb) continue;
+      const ma = members.get(ra) ?? [ra];
+      const mb = members.get(rb) ?? [rb];
+      if (!compatible(ma, mb)) continue;
+      const [into, from] = ra < rb ? [ra, rb] : [rb, ra];
+      const all = [...ma, ...mb];
+      for (const p of all) rootOf.set(p, into);
+      members.set(into, all);
+      members.delete(from);
+      for (const p of from === ra ? ma : mb) merges.push({ from: p, into, via: `${identity.source}:${identity.externalId}` });
+    }
+  }
+  return merges.map((m) => ({ ...m, into: root(m.into) }));
+}
