@@ -43,8 +43,12 @@ export class Migration0001UnifiedSchema extends Migration {
       updated_at timestamptz not null default now(),
       deleted_at timestamptz
     )`);
-    this.addSql('create index patients_org_phone_idx on patients (organization_id, phone_e164) where phone_e164 is not null');
-    this.addSql('create index patients_org_email_idx on patients (organization_id, lower(email)) where email is not null');
+    this.addSql(
+      'create index patients_org_phone_idx on patients (organization_id, phone_e164) where phone_e164 is not null',
+    );
+    this.addSql(
+      'create index patients_org_email_idx on patients (organization_id, lower(email)) where email is not null',
+    );
 
     this.addSql(`create table patient_identities (
       id uuid primary key default gen_random_uuid(),
@@ -70,8 +74,12 @@ export class Migration0001UnifiedSchema extends Migration {
       constraint patient_identities_natural_key unique (organization_id, source, external_id)
     )`);
     this.addSql('create index patient_identities_patient_idx on patient_identities (patient_id)');
-    this.addSql('create index patient_identities_phone_idx on patient_identities (organization_id, phone_e164) where phone_e164 is not null');
-    this.addSql('create index patient_identities_email_idx on patient_identities (organization_id, lower(email)) where email is not null');
+    this.addSql(
+      'create index patient_identities_phone_idx on patient_identities (organization_id, phone_e164) where phone_e164 is not null',
+    );
+    this.addSql(
+      'create index patient_identities_email_idx on patient_identities (organization_id, lower(email)) where email is not null',
+    );
 
     this.addSql(`create table conversations (
       id uuid primary key default gen_random_uuid(),
@@ -112,7 +120,9 @@ export class Migration0001UnifiedSchema extends Migration {
       constraint messages_natural_key unique (organization_id, source, external_id)
     )`);
     this.addSql('create index messages_conversation_idx on messages (conversation_id, sent_at)');
-    this.addSql('create index messages_conversation_ext_idx on messages (organization_id, source, conversation_external_id)');
+    this.addSql(
+      'create index messages_conversation_ext_idx on messages (organization_id, source, conversation_external_id)',
+    );
 
     this.addSql(`create table attachments (
       id uuid primary key default gen_random_uuid(),
@@ -226,7 +236,9 @@ export class Migration0001UnifiedSchema extends Migration {
       error_code text,
       error text
     )`);
-    this.addSql('create index sync_runs_running_idx on sync_runs (organization_id, connection) where status = \'running\'');
+    this.addSql(
+      "create index sync_runs_running_idx on sync_runs (organization_id, connection) where status = 'running'",
+    );
     this.addSql('create index sync_runs_recent_idx on sync_runs (organization_id, started_at desc)');
 
     this.addSql(`create table sync_errors (

@@ -1,4 +1,12 @@
-import { assertMigrated, createLogger, type Database, loadConfig, type Logger, openDatabase, type RoutiqConfig } from '@routiq/runner';
+import {
+  assertMigrated,
+  createLogger,
+  type Database,
+  type Logger,
+  loadConfig,
+  openDatabase,
+  type RoutiqConfig,
+} from '@routiq/runner';
 
 export interface CommandContext {
   config: RoutiqConfig;
@@ -10,8 +18,17 @@ export function loadContext(file: string | undefined): CommandContext {
   return { config, logger: createLogger(config.log.level) };
 }
 
-export async function withDatabase<T>(config: RoutiqConfig, fn: (db: Database) => Promise<T>, opts: { requireMigrated?: boolean } = {}): Promise<T> {
-  const db = await openDatabase({ url: config.database.url, embeddedDir: config.database.embeddedDir, poolMax: config.database.poolMax, schema: config.database.schema });
+export async function withDatabase<T>(
+  config: RoutiqConfig,
+  fn: (db: Database) => Promise<T>,
+  opts: { requireMigrated?: boolean } = {},
+): Promise<T> {
+  const db = await openDatabase({
+    url: config.database.url,
+    embeddedDir: config.database.embeddedDir,
+    poolMax: config.database.poolMax,
+    schema: config.database.schema,
+  });
   try {
     if (opts.requireMigrated !== false) await assertMigrated(db);
     return await fn(db);

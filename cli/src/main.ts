@@ -1,13 +1,17 @@
 import { parseArgs } from 'node:util';
 import { isRoutiqError } from '@routiq/runner';
 import { ExitCode, exitCodeFor } from './exit-codes.ts';
-import { err, out } from './output.ts';
 import { HELP, helpFor } from './help.ts';
+import { err, out } from './output.ts';
 
 // Command modules load on demand: `routiq lint` does not pay for the database driver, and vice versa.
 type Handler = (args: string[]) => Promise<number>;
 
-function parse<T extends Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>>(args: string[], options: T, positionals = false) {
+function parse<T extends Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>>(
+  args: string[],
+  options: T,
+  positionals = false,
+) {
   return parseArgs({ args, options, allowPositionals: positionals, strict: true });
 }
 
@@ -37,7 +41,11 @@ const commands: Record<string, Handler> = {
     });
   },
   async lint(args) {
-    const { values, positionals } = parse(args, { format: { type: 'string', short: 'f' }, json: { type: 'boolean' } }, true);
+    const { values, positionals } = parse(
+      args,
+      { format: { type: 'string', short: 'f' }, json: { type: 'boolean' } },
+      true,
+    );
     const { lintCommand } = await import('./commands/lint.ts');
     return lintCommand({ paths: positionals, format: values.json ? 'json' : (values.format ?? 'text') });
   },
@@ -47,9 +55,19 @@ const commands: Record<string, Handler> = {
     return docsCommand({ write: !!values.write, check: !!values.check });
   },
   async demo(args) {
-    const { values } = parse(args, { orgs: { type: 'string' }, scale: { type: 'string' }, json: { type: 'boolean' }, dir: { type: 'string' } });
+    const { values } = parse(args, {
+      orgs: { type: 'string' },
+      scale: { type: 'string' },
+      json: { type: 'boolean' },
+      dir: { type: 'string' },
+    });
     const { demoCommand } = await import('./commands/demo.ts');
-    return demoCommand({ orgs: Number(values.orgs ?? 2), scale: Number(values.scale ?? 1), json: !!values.json, dir: values.dir ?? '.routiq/demo' });
+    return demoCommand({
+      orgs: Number(values.orgs ?? 2),
+      scale: Number(values.scale ?? 1),
+      json: !!values.json,
+      dir: values.dir ?? '.routiq/demo',
+    });
   },
   async help(args) {
     out(args[0] ? helpFor(args[0]) : HELP);

@@ -8,7 +8,16 @@ export function createLogger(level: string, opts: { pretty?: boolean } = {}): Lo
       level,
       base: { service: 'routiq' },
       redact: {
-        paths: ['*.authorization', '*.Authorization', '*.api_access_token', '*.token', '*.secret', '*.secrets', '*.api_key', 'headers.authorization'],
+        paths: [
+          '*.authorization',
+          '*.Authorization',
+          '*.api_access_token',
+          '*.token',
+          '*.secret',
+          '*.secrets',
+          '*.api_key',
+          'headers.authorization',
+        ],
         censor: '***',
       },
       timestamp: pino.stdTimeFunctions.isoTime,

@@ -1,10 +1,10 @@
+import { type ClinikoSim, startCliniko } from '@routiq/sandbox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCliniko, type ClinikoSim } from '@routiq/sandbox';
-import { backends, openTestDb, type TestDb } from '../helpers/db.ts';
-import { blank, CONNECTORS_DIR, connectorRunner, iso } from '../helpers/connectors.ts';
-import { org } from '../helpers/engine.ts';
-import { loadConnector } from '../../runner/src/spec/load.ts';
 import { buildConnectionContext } from '../../runner/src/engine/connection.ts';
+import { loadConnector } from '../../runner/src/spec/load.ts';
+import { blank, CONNECTORS_DIR, connectorRunner, iso } from '../helpers/connectors.ts';
+import { backends, openTestDb, type TestDb } from '../helpers/db.ts';
+import { org } from '../helpers/engine.ts';
 
 /**
  * Issue #5: full sync, the source changes, incremental sync → the database equals the simulator's state
@@ -28,15 +28,33 @@ describe.each(kinds)('Cliniko connector against the simulator (%s)', (kind) => {
   });
 
   it('mirrors patients, appointments, practitioners and appointment types exactly across full and incremental syncs', async () => {
-    const r = connectorRunner(t.db, 'org_cliniko_e2e', { connector: 'cliniko', config: { base_url: sim.url, contact_email: 'ops@routiq.example' }, secrets: { api_key: '${CLINIKO_KEY}' } }, { CLINIKO_KEY: API_KEY });
+    const r = connectorRunner(
+      t.db,
+      'org_cliniko_e2e',
+      {
+        connector: 'cliniko',
+        config: { base_url: sim.url, contact_email: 'ops@routiq.example' },
+        secrets: { api_key: '${CLINIKO_KEY}' },
+      },
+      { CLINIKO_KEY: API_KEY },
+    );
     const first = await r.sync();
     expect(first.status, JSON.stringify(first.streams)).toBe('succeeded');
     const deletedBeforeFirstSync = new Set(
-      sim.snapshot().users[0]!.patients.filter((p) => p.deleted_at).map((p) => String(p.id)),
+      sim
+        .snapshot()
+        .users[0]!.patients.filter((p) => p.deleted_at)
+        .map((p) => String(p.id)),
     );
     // Mutate until every kind of change has happened at least once (deterministic for the seed), syncing after each round.
     const seen: Record<string, number> = {};
-    const wanted = ['patient_archived', 'patient_deleted', 'patient_updated', 'appointment_cancelled', 'appointment_deleted'];
+    const wanted = [
+      'patient_archived',
+      'patient_deleted',
+      'patient_updated',
+      'appointment_cancelled',
+      'appointment_deleted',
+    ];
     for (let round = 0; round < 20 && !wanted.every((k) => seen[k]); round++) {
       const m = sim.mutate(5);
       for (const [k, v] of Object.entries(m.counts)) seen[k] = (seen[k] ?? 0) + v;
@@ -84,7 +102,9 @@ describe.each(kinds)('Cliniko connector against the simulator (%s)', (kind) => {
       if (p.deleted_at) deleted++;
     }
     expect(archived, 'archived patients').toBeGreaterThan(0);
-    expect(deleted, `patients deleted after the first sync (before: ${deletedBeforeFirstSync.size})`).toBeGreaterThan(0);
+    expect(deleted, `patients deleted after the first sync (before: ${deletedBeforeFirstSync.size})`).toBeGreaterThan(
+      0,
+    );
 
     // appointments: cancelled, did-not-arrive, arrived and deleted all reflected as soft state
     const appts = await q<Record<string, unknown>>(
@@ -99,7 +119,13 @@ describe.each(kinds)('Cliniko connector against the simulator (%s)', (kind) => {
       const row = apptById.get(String(a.id));
       if (a.deleted_at && !row) continue; // deleted before the first sync: never visible
       expect(row, `appointment ${String(a.id)}`).toBeDefined();
-      const status = a.cancelled_at ? 'cancelled' : a.did_not_arrive === true ? 'did_not_arrive' : a.patient_arrived === true ? 'arrived' : 'booked';
+      const status = a.cancelled_at
+        ? 'cancelled'
+        : a.did_not_arrive === true
+          ? 'did_not_arrive'
+          : a.patient_arrived === true
+            ? 'arrived'
+            : 'booked';
       statuses.add(status);
       const link = (k: string) => idOf((a[k] as { links?: { self?: string } } | undefined)?.links?.self);
       expect({
@@ -135,13 +161,23 @@ describe.each(kinds)('Cliniko connector against the simulator (%s)', (kind) => {
     expect(statuses).toEqual(new Set(['booked', 'cancelled', 'did_not_arrive', 'arrived']));
     expect(appts.length).toBe(apptById.size);
 
-    const pracs = await q<{ external_id: string; active: boolean }>('select external_id, active from practitioners where organization_id = ? order by external_id', [org]);
-    expect(pracs.map((p) => [p.external_id, p.active])).toEqual(
-      [...snap.practitioners].sort((a, b) => String(a.id).localeCompare(String(b.id))).map((p) => [String(p.id), p.active !== false]),
+    const pracs = await q<{ external_id: string; active: boolean }>(
+      'select external_id, active from practitioners where organization_id = ? order by external_id',
+      [org],
     );
-    const types = await q<{ external_id: string; name: string; archived_at: unknown }>('select external_id, name, archived_at from appointment_types where organization_id = ? order by external_id', [org]);
+    expect(pracs.map((p) => [p.external_id, p.active])).toEqual(
+      [...snap.practitioners]
+        .sort((a, b) => String(a.id).localeCompare(String(b.id)))
+        .map((p) => [String(p.id), p.active !== false]),
+    );
+    const types = await q<{ external_id: string; name: string; archived_at: unknown }>(
+      'select external_id, name, archived_at from appointment_types where organization_id = ? order by external_id',
+      [org],
+    );
     expect(types.map((x) => [x.external_id, x.name, iso(x.archived_at)])).toEqual(
-      [...snap.appointment_types].sort((a, b) => String(a.id).localeCompare(String(b.id))).map((x) => [String(x.id), x.name, iso(x.archived_at)]),
+      [...snap.appointment_types]
+        .sort((a, b) => String(a.id).localeCompare(String(b.id)))
+        .map((x) => [String(x.id), x.name, iso(x.archived_at)]),
     );
 
     // An unchanged source: one request per stream, nothing written.
@@ -154,7 +190,9 @@ describe.each(kinds)('Cliniko connector against the simulator (%s)', (kind) => {
   it('derives the shard from the key suffix (default au1) when no base_url is set', async () => {
     const { spec } = loadConnector(CONNECTORS_DIR, 'cliniko');
     const ctx = async (key: string) => {
-      const o = org('org_shard', [{ connector: 'cliniko', config: { contact_email: 'ops@routiq.example' }, secrets: { api_key: '${K}' } }]);
+      const o = org('org_shard', [
+        { connector: 'cliniko', config: { contact_email: 'ops@routiq.example' }, secrets: { api_key: '${K}' } },
+      ]);
       return (await buildConnectionContext(spec, o, o.connections[0]!, { api_key: key })).baseUrl;
     };
     expect(await ctx('MxJrZXkiOiI1Njd1amJmZTQ1NyJ9-au2')).toBe('https://api.au2.cliniko.com/v1');
@@ -164,10 +202,21 @@ describe.each(kinds)('Cliniko connector against the simulator (%s)', (kind) => {
   });
 
   it('is refused by the platform without a contact email in the User-Agent', async () => {
-    const r = connectorRunner(t.db, 'org_cliniko_ua', { connector: 'cliniko', config: { base_url: sim.url, contact_email: 'ops@routiq.example', app_name: 'x' }, secrets: { api_key: '${K}' } }, { K: API_KEY });
+    const r = connectorRunner(
+      t.db,
+      'org_cliniko_ua',
+      {
+        connector: 'cliniko',
+        config: { base_url: sim.url, contact_email: 'ops@routiq.example', app_name: 'x' },
+        secrets: { api_key: '${K}' },
+      },
+      { K: API_KEY },
+    );
     const ok = await r.sync();
     expect(ok.status).toBe('succeeded');
-    const res = await fetch(`${sim.url}/patients`, { headers: { Authorization: `Basic ${Buffer.from(`${API_KEY}:`).toString('base64')}`, 'User-Agent': 'NoEmail' } });
+    const res = await fetch(`${sim.url}/patients`, {
+      headers: { Authorization: `Basic ${Buffer.from(`${API_KEY}:`).toString('base64')}`, 'User-Agent': 'NoEmail' },
+    });
     expect(res.status).toBeGreaterThanOrEqual(400);
   });
 });

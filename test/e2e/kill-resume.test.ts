@@ -51,9 +51,16 @@ streams:
             "content": body, "sent_at": $fromMillis(created_at * 1000) }
 `;
 
-function run(args: string[], env: NodeJS.ProcessEnv, killAfterMs?: number): Promise<{ code: number | null; signal: string | null; stderr: string }> {
+function run(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  killAfterMs?: number,
+): Promise<{ code: number | null; signal: string | null; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     const timer = killAfterMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), killAfterMs);
@@ -127,17 +134,27 @@ describe.each(kinds)('SIGKILL at random points, 20 times (%s)', (kind) => {
       const convs = await db.query<{ external_id: string; inbox: string; last_activity_at: string }>(
         "select external_id, inbox, to_char(last_activity_at at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') as last_activity_at from conversations where organization_id = 'org_kill' order by external_id",
       );
-      const expectedConvs = [...api.items].sort((a, b) => a.id.localeCompare(b.id)).map((i) => ({ external_id: i.id, inbox: i.name, last_activity_at: i.updated_at }));
+      const expectedConvs = [...api.items]
+        .sort((a, b) => a.id.localeCompare(b.id))
+        .map((i) => ({ external_id: i.id, inbox: i.name, last_activity_at: i.updated_at }));
       expect(convs).toEqual(expectedConvs);
       const msgs = await db.query<{ external_id: string; conversation_external_id: string; content: string }>(
         "select external_id, conversation_external_id, content from messages where organization_id = 'org_kill' order by external_id::bigint",
       );
-      expect(msgs).toEqual(api.notes.map((n) => ({ external_id: String(n.id), conversation_external_id: n.item_id, content: n.body })));
-      const unlinked = await db.query<{ n: string }>("select count(*)::text as n from messages where organization_id = 'org_kill' and conversation_id is null");
+      expect(msgs).toEqual(
+        api.notes.map((n) => ({ external_id: String(n.id), conversation_external_id: n.item_id, content: n.body })),
+      );
+      const unlinked = await db.query<{ n: string }>(
+        "select count(*)::text as n from messages where organization_id = 'org_kill' and conversation_id is null",
+      );
       expect(unlinked[0]?.n).toBe('0');
-      const running = await db.query<{ n: string }>("select count(*)::text as n from sync_runs where status = 'running'");
+      const running = await db.query<{ n: string }>(
+        "select count(*)::text as n from sync_runs where status = 'running'",
+      );
       expect(running[0]?.n).toBe('0');
-      const abandoned = await db.query<{ n: string }>("select count(*)::text as n from sync_runs where status = 'abandoned'");
+      const abandoned = await db.query<{ n: string }>(
+        "select count(*)::text as n from sync_runs where status = 'abandoned'",
+      );
       expect(Number(abandoned[0]?.n)).toBeGreaterThan(0);
     } finally {
       await db.close();

@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { openDatabase, type Database } from '../../runner/src/db/database.ts';
+import { type Database, openDatabase } from '../../runner/src/db/database.ts';
 import { migrate } from '../../runner/src/db/migrate.ts';
 
 /**
  * Test databases. Every test file gets its own database: a fresh in-memory PGlite, and (when the
  * PostgreSQL server of the CI machine is reachable) a freshly created database on it, dropped afterwards.
  */
-export const PG_ADMIN_URL = process.env.ROUTIQ_TEST_PG_URL ?? process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';
+export const PG_ADMIN_URL =
+  process.env.ROUTIQ_TEST_PG_URL ?? process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';
 
 let reachable: boolean | undefined;
 export async function postgresReachable(): Promise<boolean> {
@@ -37,7 +38,10 @@ export interface TestDb {
 }
 
 /** Create an empty database of the given kind (not migrated). */
-export async function createTestDatabase(kind: 'embedded' | 'postgres', opts: { dir?: string } = {}): Promise<{ url: string | undefined; embeddedDir: string; drop(): Promise<void> }> {
+export async function createTestDatabase(
+  kind: 'embedded' | 'postgres',
+  opts: { dir?: string } = {},
+): Promise<{ url: string | undefined; embeddedDir: string; drop(): Promise<void> }> {
   if (kind === 'embedded') return { url: undefined, embeddedDir: opts.dir ?? 'memory://', drop: async () => {} };
   const name = `routiq_t_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: PG_ADMIN_URL });

@@ -14,27 +14,50 @@ export function connectorsDir(specs: Record<string, string>): string {
   return dir;
 }
 
-export function testConfig(dir: string, orgs: OrganizationConfig[], runner: Partial<RoutiqConfig['runner']> = {}): RoutiqConfig {
+export function testConfig(
+  dir: string,
+  orgs: OrganizationConfig[],
+  runner: Partial<RoutiqConfig['runner']> = {},
+): RoutiqConfig {
   return {
     file: 'test',
     env: 'test',
     database: { embeddedDir: 'memory://', poolMax: 4, schema: 'public' },
     log: { level: 'silent', pretty: false },
     http: { timeoutMs: 5000, minTlsVersion: 'TLSv1.3' },
-    runner: { batchSize: 500, concurrency: 4, heartbeatSeconds: 5, staleAfterSeconds: 60, deadlineSeconds: 120, maxRetries: 5, rawRetentionDays: 30, ...runner },
+    runner: {
+      batchSize: 500,
+      concurrency: 4,
+      heartbeatSeconds: 5,
+      staleAfterSeconds: 60,
+      deadlineSeconds: 120,
+      maxRetries: 5,
+      rawRetentionDays: 30,
+      ...runner,
+    },
     connectorsDir: dir,
     organizations: orgs,
   };
 }
 
-export function org(id: string, connections: Array<Partial<ConnectionConfig> & { connector: string }>): OrganizationConfig {
+export function org(
+  id: string,
+  connections: Array<Partial<ConnectionConfig> & { connector: string }>,
+): OrganizationConfig {
   return {
     id,
     name: `Org ${id}`,
     defaultCountry: 'AU',
     timezone: 'Australia/Sydney',
     settings: {},
-    connections: connections.map((c) => ({ name: c.connector, enabled: true, config: {}, secrets: {}, allowInsecureHttp: false, ...c })),
+    connections: connections.map((c) => ({
+      name: c.connector,
+      enabled: true,
+      config: {},
+      secrets: {},
+      allowInsecureHttp: false,
+      ...c,
+    })),
   };
 }
 

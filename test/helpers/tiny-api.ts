@@ -49,7 +49,9 @@ export async function startTinyApi(o: TinyApiOptions = {}): Promise<TinyApi> {
   }));
   let noteId = 1000;
   const notes: Note[] = [];
-  for (const it of items) for (let k = 0; k < (o.notesPerItem ?? 0); k++) notes.push({ id: noteId++, item_id: it.id, body: `note ${k}`, created_at: 1_760_000_000 + noteId });
+  for (const it of items)
+    for (let k = 0; k < (o.notesPerItem ?? 0); k++)
+      notes.push({ id: noteId++, item_id: it.id, body: `note ${k}`, created_at: 1_760_000_000 + noteId });
   const requests = new Map<string, number>();
   let throttle = 0;
   let fail = 0;
@@ -79,7 +81,10 @@ export async function startTinyApi(o: TinyApiOptions = {}): Promise<TinyApi> {
     requests.set(url.pathname, (requests.get(url.pathname) ?? 0) + 1);
     const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
       const text = typeof body === 'string' ? body : JSON.stringify(body);
-      res.writeHead(status, { 'content-type': typeof body === 'string' ? 'text/plain' : 'application/json', ...headers });
+      res.writeHead(status, {
+        'content-type': typeof body === 'string' ? 'text/plain' : 'application/json',
+        ...headers,
+      });
       res.end(text);
     };
     const respond = () => {
@@ -88,7 +93,8 @@ export async function startTinyApi(o: TinyApiOptions = {}): Promise<TinyApi> {
         req.on('data', (c) => (data += c));
         req.on('end', () => {
           const f = new URLSearchParams(data);
-          if (f.get('client_secret') === secret && f.get('grant_type') === 'client_credentials') send(200, { access_token: 'tok-from-oauth', expires_in: 3600 });
+          if (f.get('client_secret') === secret && f.get('grant_type') === 'client_credentials')
+            send(200, { access_token: 'tok-from-oauth', expires_in: 3600 });
           else send(401, { error: 'invalid_client' });
         });
         return;
@@ -103,7 +109,9 @@ export async function startTinyApi(o: TinyApiOptions = {}): Promise<TinyApi> {
       }
       if (!authorized(req, url)) return send(401, { error: 'Invalid Access Token' });
       const since = url.searchParams.get('updated_since');
-      const list = items.filter((i) => !since || i.updated_at > since).sort((a, b) => a.updated_at.localeCompare(b.updated_at));
+      const list = items
+        .filter((i) => !since || i.updated_at > since)
+        .sort((a, b) => a.updated_at.localeCompare(b.updated_at));
       const num = (k: string, d: number) => Number(url.searchParams.get(k) ?? d);
       const m = /^\/items\/([^/]+)\/notes$/.exec(url.pathname);
       if (m) {
@@ -131,13 +139,20 @@ export async function startTinyApi(o: TinyApiOptions = {}): Promise<TinyApi> {
         }
         case '/items/link': {
           const p = num('page', 1);
-          const nextUrl = p * 10 < list.length ? `${url.pathname}?page=${p + 1}${since ? `&updated_since=${encodeURIComponent(since)}` : ''}` : undefined;
-          return send(200, { items: list.slice((p - 1) * 10, p * 10), links: nextUrl ? { next: `http://${req.headers.host}${nextUrl}` } : {} });
+          const nextUrl =
+            p * 10 < list.length
+              ? `${url.pathname}?page=${p + 1}${since ? `&updated_since=${encodeURIComponent(since)}` : ''}`
+              : undefined;
+          return send(200, {
+            items: list.slice((p - 1) * 10, p * 10),
+            links: nextUrl ? { next: `http://${req.headers.host}${nextUrl}` } : {},
+          });
         }
         case '/items/header': {
           const p = num('page', 1);
           const h: Record<string, string> = {};
-          if (p * 10 < list.length) h.link = `<http://${req.headers.host}/items/header?page=${p + 1}${since ? `&updated_since=${encodeURIComponent(since)}` : ''}>; rel="next"`;
+          if (p * 10 < list.length)
+            h.link = `<http://${req.headers.host}/items/header?page=${p + 1}${since ? `&updated_since=${encodeURIComponent(since)}` : ''}>; rel="next"`;
           return send(200, list.slice((p - 1) * 10, p * 10), h);
         }
         default:
@@ -167,7 +182,8 @@ export async function startTinyApi(o: TinyApiOptions = {}): Promise<TinyApi> {
       for (const it of items) if (ids.includes(it.id)) it.updated_at = new Date(now).toISOString();
     },
     addNotes(itemId, n) {
-      for (let k = 0; k < n; k++) notes.push({ id: noteId++, item_id: itemId, body: `late ${k}`, created_at: 1_770_000_000 + noteId });
+      for (let k = 0; k < n; k++)
+        notes.push({ id: noteId++, item_id: itemId, body: `late ${k}`, created_at: 1_770_000_000 + noteId });
     },
     close: () =>
       new Promise((r) => {

@@ -1,6 +1,14 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { type ConnectionSummary, createLogger, type Database, loadConfig, migrate, openDatabase, syncAll } from '@routiq/runner';
+import {
+  type ConnectionSummary,
+  createLogger,
+  type Database,
+  loadConfig,
+  migrate,
+  openDatabase,
+  syncAll,
+} from '@routiq/runner';
 import { startSandbox } from '@routiq/sandbox';
 import { startWebhookReceiver } from '../demo/receiver.ts';
 import { ExitCode } from '../exit-codes.ts';
@@ -79,7 +87,15 @@ export async function demoCommand(a: DemoArgs): Promise<number> {
       const org = config.organizations[i]!;
       sandbox.chatwoot.webhooks.subscribe(t.chatwoot.accountId, {
         url: `${receiver.url}/webhooks/${org.id}/chatwoot`,
-        subscriptions: ['message_created', 'message_updated', 'conversation_created', 'conversation_updated', 'conversation_status_changed', 'contact_created', 'contact_updated'],
+        subscriptions: [
+          'message_created',
+          'message_updated',
+          'conversation_created',
+          'conversation_updated',
+          'conversation_status_changed',
+          'contact_created',
+          'contact_updated',
+        ],
         secret: t.chatwoot.webhookSecret,
       });
       sandbox.manychat.setAutomation(t.manychat.pageId, {
@@ -90,7 +106,11 @@ export async function demoCommand(a: DemoArgs): Promise<number> {
       // ManyChat keeps no history we could fetch: the demo's first messages arrive as pushes.
       const page = sandbox.manychat.snapshot().pages.find((p) => p.page_id === t.manychat.pageId);
       for (const s of (page?.subscribers ?? []).slice(0, 12)) {
-        await sandbox.manychat.simulateInbound({ pageId: t.manychat.pageId, subscriberId: String(s.id), text: 'Hi, can I book a session this week?' });
+        await sandbox.manychat.simulateInbound({
+          pageId: t.manychat.pageId,
+          subscriberId: String(s.id),
+          text: 'Hi, can I book a session this week?',
+        });
       }
     }
 
@@ -101,13 +121,47 @@ export async function demoCommand(a: DemoArgs): Promise<number> {
     await Promise.all([sandbox.chatwoot.webhooks.idle(), sandbox.manychat.idle()]);
     err('incremental sync …');
     const incremental = await syncAll(db, config, {}, logger, env);
-    const counts = await tableCounts(db, config.organizations.map((o) => o.id));
+    const counts = await tableCounts(
+      db,
+      config.organizations.map((o) => o.id),
+    );
     const hooks = receiver.stats();
     if (a.json) {
-      out(JSON.stringify({ full: full.map(toJson), incremental: incremental.map(toJson), tables: counts, webhooks: hooks }, null, 2));
+      out(
+        JSON.stringify(
+          { full: full.map(toJson), incremental: incremental.map(toJson), tables: counts, webhooks: hooks },
+          null,
+          2,
+        ),
+      );
     } else {
       out(`== Full sync ==\n${formatSummaries(full)}\n\n== Incremental sync ==\n${formatSummaries(incremental)}\n`);
-      out(`== Unified tables per organization ==\n${table(counts.map((c) => [c.organization_id, c.patients, c.identities, c.conversations, c.messages, c.attachments, c.appointments, c.dead_letters].map((v) => String(v ?? ""))), ['organization', 'patients', 'identities', 'conversations', 'messages', 'attachments', 'appointments', 'dead letters'])}`);
+      out(
+        `== Unified tables per organization ==\n${table(
+          counts.map((c) =>
+            [
+              c.organization_id,
+              c.patients,
+              c.identities,
+              c.conversations,
+              c.messages,
+              c.attachments,
+              c.appointments,
+              c.dead_letters,
+            ].map((v) => String(v ?? '')),
+          ),
+          [
+            'organization',
+            'patients',
+            'identities',
+            'conversations',
+            'messages',
+            'attachments',
+            'appointments',
+            'dead letters',
+          ],
+        )}`,
+      );
       out(`\nwebhooks received: ${hooks.received} (${hooks.rejected} rejected)`);
       out(`database: ${config.database.embeddedDir}  config: ${path.relative(process.cwd(), configFile)}`);
     }

@@ -12,7 +12,11 @@ export async function migrateCommand(o: { config?: string | undefined; json: boo
       if (o.json) out(JSON.stringify({ database: db.describe, applied: r.applied, already_applied: r.alreadyApplied }));
       else {
         err(`database: ${db.describe}`);
-        out(r.applied.length ? `applied ${r.applied.length} migration(s): ${r.applied.join(', ')}` : 'schema is up to date; nothing to apply');
+        out(
+          r.applied.length
+            ? `applied ${r.applied.length} migration(s): ${r.applied.join(', ')}`
+            : 'schema is up to date; nothing to apply',
+        );
       }
       return ExitCode.Ok;
     },

@@ -68,7 +68,9 @@ export function formatSummaries(summaries: ConnectionSummary[]): string {
       x.deadLetters,
       `${(x.durationMs / 1000).toFixed(1)}s`,
     ]);
-    blocks.push(`${head}\n${table(rows, ['stream', 'status', 'pages', 'records', 'inserted', 'updated', 'unchanged', 'dead', 'time'])}${s.error ? `\n  error ${s.errorCode}: ${s.error}` : ''}`);
+    blocks.push(
+      `${head}\n${table(rows, ['stream', 'status', 'pages', 'records', 'inserted', 'updated', 'unchanged', 'dead', 'time'])}${s.error ? `\n  error ${s.errorCode}: ${s.error}` : ''}`,
+    );
   }
   return blocks.join('\n\n');
 }

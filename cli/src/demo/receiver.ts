@@ -21,7 +21,16 @@ export async function startWebhookReceiver(db: Database, config: RoutiqConfig, l
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       received++;
-      ingestWebhook({ db, config, org, conn, headers: req.headers, rawBody: Buffer.concat(chunks).toString('utf8'), logger, env })
+      ingestWebhook({
+        db,
+        config,
+        org,
+        conn,
+        headers: req.headers,
+        rawBody: Buffer.concat(chunks).toString('utf8'),
+        logger,
+        env,
+      })
         .then((r) => {
           res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: r.status }));
         })
@@ -29,7 +38,9 @@ export async function startWebhookReceiver(db: Database, config: RoutiqConfig, l
           rejected++;
           const status = isRoutiqError(err) && err.code === 'RQ5005' ? 401 : 500;
           logger.warn({ err: { message: (err as Error).message } }, 'webhook not ingested');
-          res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ error: (err as Error).message }));
+          res
+            .writeHead(status, { 'content-type': 'application/json' })
+            .end(JSON.stringify({ error: (err as Error).message }));
         });
     });
   });

@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import configSchema from '@routiq/schemas/config.schema.json' with { type: 'json' };
 import { Ajv, type ErrorObject } from 'ajv';
 import addFormatsModule from 'ajv-formats';
-import configSchema from '@routiq/schemas/config.schema.json' with { type: 'json' };
 import { RoutiqError } from '../errors/registry.ts';
 import { parseYamlSource } from '../util/yaml-source.ts';
 import type { ConnectionConfig, OrganizationConfig, RoutiqConfig } from './types.ts';
@@ -68,34 +68,52 @@ export function loadConfig(opts: LoadConfigOptions = {}): RoutiqConfig {
     if (v === undefined || v === '') continue;
     const keys = keyPath.split('.');
     let obj = merged as Record<string, unknown>;
-    for (const k of keys.slice(0, -1)) obj = (obj[k] ??= {}) as Record<string, unknown>;
+    for (const k of keys.slice(0, -1)) {
+      obj[k] ??= {};
+      obj = obj[k] as Record<string, unknown>;
+    }
     const leaf = keys[keys.length - 1] as string;
-    obj[leaf] = /^\d+$/.test(v) && keyPath.endsWith('_max') ? Number(v) : /^\d+$/.test(v) && keyPath.endsWith('_ms') ? Number(v) : v;
+    obj[leaf] =
+      /^\d+$/.test(v) && keyPath.endsWith('_max')
+        ? Number(v)
+        : /^\d+$/.test(v) && keyPath.endsWith('_ms')
+          ? Number(v)
+          : v;
     fromEnv.set(keyPath, name);
   }
   const envErrors = validate(merged);
   if (envErrors.length) {
-    throw configError(envErrors, (p, which) => {
-      const key = p.join('.');
-      const v = fromEnv.get(key);
-      return v ? `environment variable ${v}` : `${rel}:${fmtPos(src.positionOf(p, which))}`;
-    }, 'RQ1005');
+    throw configError(
+      envErrors,
+      (p, which) => {
+        const key = p.join('.');
+        const v = fromEnv.get(key);
+        return v ? `environment variable ${v}` : `${rel}:${fmtPos(src.positionOf(p, which))}`;
+      },
+      'RQ1005',
+    );
   }
 
   const c = merged as any;
   const orgIds = new Set<string>();
   const organizations: OrganizationConfig[] = (c.organizations as any[]).map((o, i) => {
     if (orgIds.has(o.id)) {
-      throw new RoutiqError('RQ1003', `organizations[${i}].id "${o.id}" is used twice`, { where: `${rel}:${fmtPos(src.positionOf(['organizations', i, 'id']))}` });
+      throw new RoutiqError('RQ1003', `organizations[${i}].id "${o.id}" is used twice`, {
+        where: `${rel}:${fmtPos(src.positionOf(['organizations', i, 'id']))}`,
+      });
     }
     orgIds.add(o.id);
     const names = new Set<string>();
     const connections: ConnectionConfig[] = (o.connections as any[]).map((cn, j) => {
       const name = cn.name ?? cn.connector;
       if (names.has(name)) {
-        throw new RoutiqError('RQ1003', `organizations[${i}].connections[${j}]: connection name "${name}" is used twice; set a distinct name`, {
-          where: `${rel}:${fmtPos(src.positionOf(['organizations', i, 'connections', j]))}`,
-        });
+        throw new RoutiqError(
+          'RQ1003',
+          `organizations[${i}].connections[${j}]: connection name "${name}" is used twice; set a distinct name`,
+          {
+            where: `${rel}:${fmtPos(src.positionOf(['organizations', i, 'connections', j]))}`,
+          },
+        );
       }
       names.add(name);
       return {
@@ -109,7 +127,14 @@ export function loadConfig(opts: LoadConfigOptions = {}): RoutiqConfig {
         ...(cn.streams ? { streams: cn.streams } : {}),
       };
     });
-    return { id: o.id, name: o.name, defaultCountry: o.default_country, timezone: o.timezone, settings: o.settings, connections };
+    return {
+      id: o.id,
+      name: o.name,
+      defaultCountry: o.default_country,
+      timezone: o.timezone,
+      settings: o.settings,
+      connections,
+    };
   });
 
   const d = c.database ?? {};
@@ -142,13 +167,21 @@ export function loadConfig(opts: LoadConfigOptions = {}): RoutiqConfig {
 }
 
 /** Resolve a connection's ${ENV} secret references. Missing variables are an error naming the variable. */
-export function resolveSecrets(conn: ConnectionConfig, orgId: string, env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+export function resolveSecrets(
+  conn: ConnectionConfig,
+  orgId: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, ref] of Object.entries(conn.secrets)) {
     const name = ref.slice(2, -1);
     const v = env[name];
     if (v === undefined || v === '') {
-      throw new RoutiqError('RQ1004', `secret "${k}" of connection ${orgId}/${conn.name} references \${${name}}, which is not set`, { where: name });
+      throw new RoutiqError(
+        'RQ1004',
+        `secret "${k}" of connection ${orgId}/${conn.name} references \${${name}}, which is not set`,
+        { where: name },
+      );
     }
     out[k] = v;
   }
@@ -159,7 +192,11 @@ function fmtPos(p: { line: number; col: number }): string {
   return `${p.line}:${p.col}`;
 }
 
-function configError(errors: ErrorObject[], where: (p: string[], which: 'key' | 'value') => string, code: 'RQ1003' | 'RQ1005' = 'RQ1003'): RoutiqError {
+function configError(
+  errors: ErrorObject[],
+  where: (p: string[], which: 'key' | 'value') => string,
+  code: 'RQ1003' | 'RQ1005' = 'RQ1003',
+): RoutiqError {
   const lines = errors
     .filter((e) => e.keyword !== 'if')
     .map((e) => {

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -26,7 +26,9 @@ describe('loadConfig', () => {
 
   it('names the bad key, the file and its line:col', () => {
     const cwd = dirWith({ 'config/development.yaml': 'runner:\n  batch_size: 0\n' });
-    expect(() => loadConfig({ cwd, env: {} })).toThrowError(/config\/development\.yaml:2:15: runner\.batch_size must be >= 1/);
+    expect(() => loadConfig({ cwd, env: {} })).toThrowError(
+      /config\/development\.yaml:2:15: runner\.batch_size must be >= 1/,
+    );
   });
 
   it('reports an unknown key with its position', () => {
@@ -42,7 +44,9 @@ describe('loadConfig', () => {
 
   it('reports every bad value, not just the first', () => {
     const cwd = dirWith({ 'config/development.yaml': 'log:\n  level: loud\nrunner:\n  concurrency: -1\n' });
-    expect(() => loadConfig({ cwd, env: {} })).toThrowError(/log\.level must be one of[\s\S]*runner\.concurrency must be >= 1/);
+    expect(() => loadConfig({ cwd, env: {} })).toThrowError(
+      /log\.level must be one of[\s\S]*runner\.concurrency must be >= 1/,
+    );
   });
 
   it('environment variables override the file and are named when invalid', () => {
@@ -51,16 +55,22 @@ describe('loadConfig', () => {
       log: { level: 'warn' },
       database: { url: 'postgresql://x@h/db' },
     });
-    expect(() => loadConfig({ cwd, env: { DATABASE_URL: 'mysql://nope' } })).toThrowError(/environment variable DATABASE_URL: database\.url must match/);
+    expect(() => loadConfig({ cwd, env: { DATABASE_URL: 'mysql://nope' } })).toThrowError(
+      /environment variable DATABASE_URL: database\.url must match/,
+    );
   });
 
   it('refuses a literal secret and resolves ${ENV} references lazily', () => {
     const bad = dirWith({
-      'c.yaml': 'organizations:\n  - id: org_1\n    name: A\n    connections:\n      - connector: cliniko\n        secrets:\n          api_key: abc123\n',
+      'c.yaml':
+        'organizations:\n  - id: org_1\n    name: A\n    connections:\n      - connector: cliniko\n        secrets:\n          api_key: abc123\n',
     });
-    expect(() => loadConfig({ cwd: bad, file: 'c.yaml', env: {} })).toThrowError(/c\.yaml:7:20: organizations\.0\.connections\.0\.secrets\.api_key must match/);
+    expect(() => loadConfig({ cwd: bad, file: 'c.yaml', env: {} })).toThrowError(
+      /c\.yaml:7:20: organizations\.0\.connections\.0\.secrets\.api_key must match/,
+    );
     const ok = dirWith({
-      'c.yaml': 'organizations:\n  - id: org_1\n    name: A\n    connections:\n      - connector: cliniko\n        secrets:\n          api_key: ${CLINIKO_KEY}\n',
+      'c.yaml':
+        'organizations:\n  - id: org_1\n    name: A\n    connections:\n      - connector: cliniko\n        secrets:\n          api_key: ${CLINIKO_KEY}\n',
     });
     const c = loadConfig({ cwd: ok, file: 'c.yaml', env: {} });
     const conn = c.organizations[0]!.connections[0]!;

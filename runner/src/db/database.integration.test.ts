@@ -1,13 +1,26 @@
+import { migrations } from '@routiq/migrations';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends, openTestDb, type TestDb } from '../../../test/helpers/db.ts';
 import { migrate } from './migrate.ts';
-import { migrations } from '@routiq/migrations';
 
 const kinds = await backends();
 
 const TABLES = [
-  'organizations', 'patients', 'patient_identities', 'conversations', 'messages', 'attachments', 'appointments',
-  'practitioners', 'appointment_types', 'sync_state', 'sync_runs', 'sync_errors', 'service_health', 'audit_log', 'raw_records',
+  'organizations',
+  'patients',
+  'patient_identities',
+  'conversations',
+  'messages',
+  'attachments',
+  'appointments',
+  'practitioners',
+  'appointment_types',
+  'sync_state',
+  'sync_runs',
+  'sync_errors',
+  'service_health',
+  'audit_log',
+  'raw_records',
 ];
 
 describe.each(kinds)('database on %s', (kind) => {
@@ -25,7 +38,7 @@ describe.each(kinds)('database on %s', (kind) => {
     const second = await migrate(t.db);
     expect(second.applied).toEqual([]);
     const rows = await t.db.query<{ table_name: string }>(
-      "select table_name from information_schema.tables where table_schema = current_schema() order by 1",
+      'select table_name from information_schema.tables where table_schema = current_schema() order by 1',
     );
     const names = rows.map((r) => r.table_name);
     for (const table of TABLES) expect(names).toContain(table);
@@ -35,7 +48,9 @@ describe.each(kinds)('database on %s', (kind) => {
     const rows = await t.db.query<{ table_name: string; column_name: string; data_type: string; is_nullable: string }>(
       "select table_name, column_name, data_type, is_nullable from information_schema.columns where table_schema = current_schema() and column_name in ('organization_id', 'external_id')",
     );
-    const tenant = rows.filter((r) => r.column_name === 'organization_id' && !['audit_log', 'service_health'].includes(r.table_name));
+    const tenant = rows.filter(
+      (r) => r.column_name === 'organization_id' && !['audit_log', 'service_health'].includes(r.table_name),
+    );
     expect(tenant.length).toBeGreaterThanOrEqual(12);
     for (const r of tenant) {
       expect(r.data_type).toBe('text');
@@ -45,7 +60,9 @@ describe.each(kinds)('database on %s', (kind) => {
   });
 
   it('an upsert of the same natural key twice leaves one row', async () => {
-    await t.db.query("insert into organizations (id, name) values ('org_upsert', 'Upsert clinic') on conflict (id) do nothing");
+    await t.db.query(
+      "insert into organizations (id, name) values ('org_upsert', 'Upsert clinic') on conflict (id) do nothing",
+    );
     const upsert = (content: string) =>
       t.db.query(
         `insert into conversations (organization_id, source, external_id, status) values (?, ?, ?, ?)

@@ -1,8 +1,8 @@
-import { MikroORM, type EntityManager } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
-import { migrations, MIGRATIONS_TABLE } from '@routiq/migrations';
+import { type EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import { MIGRATIONS_TABLE, migrations } from '@routiq/migrations';
 import { RoutiqError } from '../errors/registry.ts';
-import { startEmbedded, type EmbeddedDb } from './embedded.ts';
+import { type EmbeddedDb, startEmbedded } from './embedded.ts';
 import { entities } from './entities.ts';
 
 export interface DatabaseOptions {
@@ -44,7 +44,14 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
       pool: { min: 0, max: embedded ? 1 : (opts.poolMax ?? 10) },
       driverOptions: schema !== 'public' ? { connection: { options: `-c search_path=${schema}` } } : {},
       extensions: [Migrator],
-      migrations: { migrationsList: migrations, tableName: MIGRATIONS_TABLE, transactional: true, allOrNothing: true, snapshot: false, silent: true },
+      migrations: {
+        migrationsList: migrations,
+        tableName: MIGRATIONS_TABLE,
+        transactional: true,
+        allOrNothing: true,
+        snapshot: false,
+        silent: true,
+      },
       allowGlobalContext: false,
       debug: false,
       ensureDatabase: false,
@@ -52,7 +59,11 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
     await orm.em.getConnection().execute('select 1');
   } catch (err) {
     await embedded?.close();
-    throw new RoutiqError('RQ4001', `could not connect to ${embedded ? `the embedded database (${embedded.dataDir})` : redact(url)}: ${(err as Error).message}`, { cause: err });
+    throw new RoutiqError(
+      'RQ4001',
+      `could not connect to ${embedded ? `the embedded database (${embedded.dataDir})` : redact(url)}: ${(err as Error).message}`,
+      { cause: err },
+    );
   }
   const describe = embedded ? `embedded PostgreSQL (PGlite) at ${embedded.dataDir}` : redact(url);
   return {

@@ -33,7 +33,9 @@ export async function startEmbedded(dataDir: string): Promise<EmbeddedDb> {
     db = await PGlite.create(inMemory ? undefined : dataDir);
   } catch (err) {
     if (lockFile) rmSync(lockFile, { force: true });
-    throw new RoutiqError('RQ4001', `could not open the embedded database at ${dataDir}: ${(err as Error).message}`, { cause: err });
+    throw new RoutiqError('RQ4001', `could not open the embedded database at ${dataDir}: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 1 });
   await server.start();
@@ -56,7 +58,9 @@ function takeLock(lockFile: string, dataDir: string): void {
   if (existsSync(lockFile)) {
     const pid = Number(readFileSync(lockFile, 'utf8').trim());
     if (pid && pid !== process.pid && isAlive(pid)) {
-      throw new RoutiqError('RQ4004', `the embedded database ${dataDir} is in use by process ${pid}`, { where: lockFile });
+      throw new RoutiqError('RQ4004', `the embedded database ${dataDir} is in use by process ${pid}`, {
+        where: lockFile,
+      });
     }
     // A stale lock from a process that died (e.g. SIGKILL): PGlite recovers the directory on open.
   }

@@ -1,4 +1,4 @@
-import { migrations, MIGRATIONS_TABLE } from '@routiq/migrations';
+import { MIGRATIONS_TABLE, migrations } from '@routiq/migrations';
 import { RoutiqError } from '../errors/registry.ts';
 import type { Database } from './database.ts';
 
@@ -21,7 +21,9 @@ async function unknownApplied(db: Database): Promise<{ executed: string[]; unkno
 export async function migrate(db: Database): Promise<MigrateResult> {
   const { executed, unknown } = await unknownApplied(db);
   if (unknown.length) {
-    throw new RoutiqError('RQ4002', `the database has migrations this version does not know: ${unknown.join(', ')}`, { where: db.describe });
+    throw new RoutiqError('RQ4002', `the database has migrations this version does not know: ${unknown.join(', ')}`, {
+      where: db.describe,
+    });
   }
   const migrator = db.orm.getMigrator();
   const done = await migrator.up();
@@ -32,8 +34,11 @@ export async function migrate(db: Database): Promise<MigrateResult> {
 export async function assertMigrated(db: Database): Promise<void> {
   const { executed, unknown } = await unknownApplied(db);
   if (unknown.length) {
-    throw new RoutiqError('RQ4002', `the database has migrations this version does not know: ${unknown.join(', ')}`, { where: db.describe });
+    throw new RoutiqError('RQ4002', `the database has migrations this version does not know: ${unknown.join(', ')}`, {
+      where: db.describe,
+    });
   }
   const pending = migrations.filter((m) => !executed.includes(m.name)).map((m) => m.name);
-  if (pending.length) throw new RoutiqError('RQ4003', `pending migrations: ${pending.join(', ')}`, { where: db.describe });
+  if (pending.length)
+    throw new RoutiqError('RQ4003', `pending migrations: ${pending.join(', ')}`, { where: db.describe });
 }

@@ -1,4 +1,4 @@
-import { unifiedSchema, UNIFIED_TARGETS, type UnifiedTarget } from '@routiq/schemas';
+import { UNIFIED_TARGETS, type UnifiedTarget, unifiedSchema } from '@routiq/schemas';
 
 export interface Column {
   name: string;

@@ -1,6 +1,6 @@
 import got from 'got';
-import { RoutiqError } from '../errors/registry.ts';
 import type { ConnectionConfig, OrganizationConfig } from '../config/types.ts';
+import { RoutiqError } from '../errors/registry.ts';
 import type { AuthSpec, ConnectorSpec, Headers, Params, RequestSpec } from '../spec/types.ts';
 import { type Bindings, render, renderString } from './expr.ts';
 
@@ -27,26 +27,45 @@ export async function buildConnectionContext(
   const props = spec.connection.properties;
   for (const key of Object.keys(conn.config)) {
     const p = props[key];
-    if (!p) throw new RoutiqError('RQ1007', `config.${key} is not a setting of connector ${spec.name} (settings: ${Object.keys(props).join(', ')})`, { where });
-    if (p.secret) throw new RoutiqError('RQ1007', `${key} is a secret: put it under secrets: as a \${ENV_VAR} reference, not under config:`, { where });
+    if (!p)
+      throw new RoutiqError(
+        'RQ1007',
+        `config.${key} is not a setting of connector ${spec.name} (settings: ${Object.keys(props).join(', ')})`,
+        { where },
+      );
+    if (p.secret)
+      throw new RoutiqError(
+        'RQ1007',
+        `${key} is a secret: put it under secrets: as a \${ENV_VAR} reference, not under config:`,
+        { where },
+      );
   }
   for (const key of Object.keys(secrets)) {
     const p = props[key];
-    if (!p?.secret) throw new RoutiqError('RQ1007', `secrets.${key} is not a secret setting of connector ${spec.name}`, { where });
+    if (!p?.secret)
+      throw new RoutiqError('RQ1007', `secrets.${key} is not a secret setting of connector ${spec.name}`, { where });
   }
   for (const [key, p] of Object.entries(props)) {
     const v = p.secret ? secrets[key] : (conn.config[key] ?? p.default);
     if (v === undefined || v === '') {
       if (spec.connection.required?.includes(key)) {
-        throw new RoutiqError('RQ1007', `${p.secret ? 'secrets' : 'config'}.${key} is required by connector ${spec.name}${p.description ? ` (${p.description})` : ''}`, { where });
+        throw new RoutiqError(
+          'RQ1007',
+          `${p.secret ? 'secrets' : 'config'}.${key} is required by connector ${spec.name}${p.description ? ` (${p.description})` : ''}`,
+          { where },
+        );
       }
       continue;
     }
     checkType(key, v, p.type, where);
-    if (p.enum && !p.enum.includes(v)) throw new RoutiqError('RQ1007', `${key} must be one of ${p.enum.join(', ')}`, { where });
-    if (p.pattern && !new RegExp(p.pattern).test(String(v))) throw new RoutiqError('RQ1007', `${key} does not match ${p.pattern}`, { where });
-    if (p.format === 'uri' && !URL.canParse(String(v))) throw new RoutiqError('RQ1007', `${key} must be a URL, got "${String(v)}"`, { where });
-    if (p.format === 'email' && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(String(v))) throw new RoutiqError('RQ1007', `${key} must be an email address`, { where });
+    if (p.enum && !p.enum.includes(v))
+      throw new RoutiqError('RQ1007', `${key} must be one of ${p.enum.join(', ')}`, { where });
+    if (p.pattern && !new RegExp(p.pattern).test(String(v)))
+      throw new RoutiqError('RQ1007', `${key} does not match ${p.pattern}`, { where });
+    if (p.format === 'uri' && !URL.canParse(String(v)))
+      throw new RoutiqError('RQ1007', `${key} must be a URL, got "${String(v)}"`, { where });
+    if (p.format === 'email' && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(String(v)))
+      throw new RoutiqError('RQ1007', `${key} must be an email address`, { where });
     if (!p.secret) config[key] = v;
   }
   const bindings: Bindings = {
@@ -56,19 +75,30 @@ export async function buildConnectionContext(
     connector: spec.name,
   };
   const baseUrl = (await renderString(spec.base_url, bindings)).replace(/\/+$/, '');
-  if (!URL.canParse(baseUrl)) throw new RoutiqError('RQ1007', `base_url renders to "${baseUrl}", which is not a URL`, { where });
+  if (!URL.canParse(baseUrl))
+    throw new RoutiqError('RQ1007', `base_url renders to "${baseUrl}", which is not a URL`, { where });
   bindings.base_url = baseUrl;
   return { org, conn, spec, config, secrets, baseUrl, bindings };
 }
 
 function checkType(key: string, v: unknown, type: string, where: string): void {
   const ok =
-    type === 'string' ? typeof v === 'string' : type === 'boolean' ? typeof v === 'boolean' : type === 'integer' ? Number.isInteger(v) : typeof v === 'number';
+    type === 'string'
+      ? typeof v === 'string'
+      : type === 'boolean'
+        ? typeof v === 'boolean'
+        : type === 'integer'
+          ? Number.isInteger(v)
+          : typeof v === 'number';
   if (!ok) throw new RoutiqError('RQ1007', `${key} must be a ${type}, got ${JSON.stringify(v)}`, { where });
 }
 
 /** Render params: list values repeat the parameter; null/empty renders are dropped. */
-export async function renderParams(params: Params | undefined, b: Bindings, out: Array<[string, string]>): Promise<void> {
+export async function renderParams(
+  params: Params | undefined,
+  b: Bindings,
+  out: Array<[string, string]>,
+): Promise<void> {
   for (const [k, raw] of Object.entries(params ?? {})) {
     const values = Array.isArray(raw) ? raw : [raw];
     for (const v of values) {
@@ -89,7 +119,12 @@ export async function renderHeaders(h: Headers | undefined, b: Bindings, out: Re
 const tokenCache = new Map<string, { token: string; expires: number }>();
 
 /** Apply the auth spec to a request. */
-export async function applyAuth(auth: AuthSpec, b: Bindings, headers: Record<string, string>, params: Array<[string, string]>): Promise<void> {
+export async function applyAuth(
+  auth: AuthSpec,
+  b: Bindings,
+  headers: Record<string, string>,
+  params: Array<[string, string]>,
+): Promise<void> {
   switch (auth.type) {
     case 'none':
       return;
@@ -127,10 +162,17 @@ export async function applyAuth(auth: AuthSpec, b: Bindings, headers: Record<str
         form.grant_type = 'refresh_token';
         form.refresh_token = await renderString(auth.refresh_token, b);
       }
-      const res = await got.post(tokenUrl, { form, throwHttpErrors: false, timeout: { request: 30_000 }, retry: { limit: 1 } });
-      if (res.statusCode >= 400) throw new RoutiqError('RQ3004', `token endpoint answered HTTP ${res.statusCode}`, { where: tokenUrl });
+      const res = await got.post(tokenUrl, {
+        form,
+        throwHttpErrors: false,
+        timeout: { request: 30_000 },
+        retry: { limit: 1 },
+      });
+      if (res.statusCode >= 400)
+        throw new RoutiqError('RQ3004', `token endpoint answered HTTP ${res.statusCode}`, { where: tokenUrl });
       const body = JSON.parse(res.body) as { access_token?: string; expires_in?: number };
-      if (!body.access_token) throw new RoutiqError('RQ3004', 'token endpoint returned no access_token', { where: tokenUrl });
+      if (!body.access_token)
+        throw new RoutiqError('RQ3004', 'token endpoint returned no access_token', { where: tokenUrl });
       tokenCache.set(key, { token: body.access_token, expires: Date.now() + (body.expires_in ?? 3600) * 1000 });
       headers.Authorization = `Bearer ${body.access_token}`;
       return;
@@ -144,6 +186,6 @@ export function mergeRequest(spec: ConnectorSpec, req: RequestSpec): RequestSpec
     ...req,
     headers: { ...(spec.request?.headers ?? {}), ...(req.headers ?? {}) },
     params: { ...(spec.request?.params ?? {}), ...(req.params ?? {}) },
-    ...(req.timeout_ms ?? spec.request?.timeout_ms ? { timeout_ms: req.timeout_ms ?? spec.request?.timeout_ms } : {}),
+    ...((req.timeout_ms ?? spec.request?.timeout_ms) ? { timeout_ms: req.timeout_ms ?? spec.request?.timeout_ms } : {}),
   } as RequestSpec;
 }

@@ -58,7 +58,8 @@ const AUTHS: Record<string, string> = {
   query: 'auth: { type: api_key, in: query, name: api_key, value: "{{ $secrets.secret }}" }',
   bearer: 'auth: { type: bearer, token: "{{ $secrets.secret }}" }',
   basic: 'auth: { type: basic, username: "{{ $secrets.secret }}" }',
-  oauth2: 'auth: { type: oauth2_client_credentials, token_url: "{{ $config.base_url }}/oauth/token", client_id: routiq, client_secret: "{{ $secrets.secret }}" }',
+  oauth2:
+    'auth: { type: oauth2_client_credentials, token_url: "{{ $config.base_url }}/oauth/token", client_id: routiq, client_secret: "{{ $secrets.secret }}" }',
 };
 
 function itemsSpec(name: string, pagination: string, auth = 'auth: { type: none }'): string {
@@ -87,14 +88,16 @@ describe.each(kinds)('engine on %s', (kind) => {
       const o = org(`org_${style}`, [{ connector: name, config: { base_url: api.url } }]);
       const config = testConfig(dir, [o]);
       const first = await syncConnection({ db: t.db, config, org: o, conn: o.connections[0]!, logger: silentLogger });
-      expect(first.status, JSON.stringify(first.streams)).toBe("succeeded");
+      expect(first.status, JSON.stringify(first.streams)).toBe('succeeded');
       expect(first.streams[0]).toMatchObject({ records: 57, inserted: 57, deadLetters: 0 });
       const rows = await t.db.query<{ external_id: string; display_name: string }>(
         'select external_id, display_name from practitioners where organization_id = ? order by external_id',
         [o.id],
       );
       expect(rows.map((r) => r.external_id)).toEqual(api.items.map((i) => i.id).sort());
-      expect(rows.map((r) => r.display_name)).toEqual([...api.items].sort((a, b) => a.id.localeCompare(b.id)).map((i) => i.name));
+      expect(rows.map((r) => r.display_name)).toEqual(
+        [...api.items].sort((a, b) => a.id.localeCompare(b.id)).map((i) => i.name),
+      );
 
       const before = api.total();
       const second = await syncConnection({ db: t.db, config, org: o, conn: o.connections[0]!, logger: silentLogger });
@@ -106,9 +109,15 @@ describe.each(kinds)('engine on %s', (kind) => {
       api.items[3]!.name = 'renamed';
       const third = await syncConnection({ db: t.db, config, org: o, conn: o.connections[0]!, logger: silentLogger });
       expect(third.streams[0]).toMatchObject({ records: 2, inserted: 0 });
-      const renamed = await t.db.query<{ display_name: string }>('select display_name from practitioners where organization_id = ? and external_id = ?', [o.id, api.items[3]!.id]);
+      const renamed = await t.db.query<{ display_name: string }>(
+        'select display_name from practitioners where organization_id = ? and external_id = ?',
+        [o.id, api.items[3]!.id],
+      );
       expect(renamed[0]?.display_name).toBe('renamed');
-      const count = await t.db.query<{ n: string }>('select count(*)::text as n from practitioners where organization_id = ?', [o.id]);
+      const count = await t.db.query<{ n: string }>(
+        'select count(*)::text as n from practitioners where organization_id = ?',
+        [o.id],
+      );
       expect(count[0]?.n).toBe('57');
     });
   });
@@ -123,12 +132,28 @@ describe.each(kinds)('engine on %s', (kind) => {
     it('authenticates with the secret from the environment and fails cleanly with a wrong one', async () => {
       const name = `auth_${style}`;
       const dir = connectorsDir({ [name]: itemsSpec(name, PAGINATIONS.page_number!, auth) });
-      const o = org(`org_auth_${style}`, [{ connector: name, config: { base_url: api.url }, secrets: { secret: '${TINY_SECRET}' } }]);
+      const o = org(`org_auth_${style}`, [
+        { connector: name, config: { base_url: api.url }, secrets: { secret: '${TINY_SECRET}' } },
+      ]);
       const config = testConfig(dir, [o]);
-      const bad = await syncConnection({ db: t.db, config, org: o, conn: o.connections[0]!, logger: silentLogger, env: { TINY_SECRET: 'wrong' } });
+      const bad = await syncConnection({
+        db: t.db,
+        config,
+        org: o,
+        conn: o.connections[0]!,
+        logger: silentLogger,
+        env: { TINY_SECRET: 'wrong' },
+      });
       expect(bad.status).toBe('failed');
       expect(bad.errorCode).toMatch(/RQ3003|RQ3004/);
-      const good = await syncConnection({ db: t.db, config, org: o, conn: o.connections[0]!, logger: silentLogger, env: { TINY_SECRET: 'right-secret' } });
+      const good = await syncConnection({
+        db: t.db,
+        config,
+        org: o,
+        conn: o.connections[0]!,
+        logger: silentLogger,
+        env: { TINY_SECRET: 'right-secret' },
+      });
       expect(good.status).toBe('succeeded');
       expect(good.streams[0]?.records).toBe(12);
     });
@@ -182,7 +207,7 @@ streams:
       const config = testConfig(dir, [o]);
       const run = () => syncConnection({ db: t.db, config, org: o, conn: o.connections[0]!, logger: silentLogger });
       const first = await run();
-      expect(first.status, JSON.stringify(first.streams)).toBe("succeeded");
+      expect(first.status, JSON.stringify(first.streams)).toBe('succeeded');
       const msgs = await t.db.query<{ n: string; linked: string }>(
         'select count(*)::text as n, count(conversation_id)::text as linked from messages where organization_id = ?',
         [o.id],
@@ -202,7 +227,10 @@ streams:
       expect(third.streams.find((s) => s.stream === 'notes')).toMatchObject({ partitions: 1, inserted: 13 });
       // after=<cursor>: a full page of 10, then a short page of 3
       expect((api.requests.get(`/items/${item.id}/notes`) ?? 0) - reqBefore).toBe(2);
-      const total = await t.db.query<{ n: string }>('select count(*)::text as n from messages where organization_id = ?', [o.id]);
+      const total = await t.db.query<{ n: string }>(
+        'select count(*)::text as n from messages where organization_id = ?',
+        [o.id],
+      );
       expect(total[0]?.n).toBe(String(api.notes.length));
     });
   });
@@ -229,15 +257,32 @@ streams:
 `;
       const dir = connectorsDir({ strict: spec });
       const o = org('org_strict', [{ connector: 'strict', config: { base_url: api.url } }]);
-      const r = await syncConnection({ db: t.db, config: testConfig(dir, [o]), org: o, conn: o.connections[0]!, logger: silentLogger });
+      const r = await syncConnection({
+        db: t.db,
+        config: testConfig(dir, [o]),
+        org: o,
+        conn: o.connections[0]!,
+        logger: silentLogger,
+      });
       expect(r.status).toBe('succeeded');
       expect(r.streams[0]).toMatchObject({ records: 25, inserted: 24, deadLetters: 1 });
-      const dl = await t.db.query<{ error_class: string; error_code: string; record_key: string; payload: unknown; spec_version: string }>(
+      const dl = await t.db.query<{
+        error_class: string;
+        error_code: string;
+        record_key: string;
+        payload: unknown;
+        spec_version: string;
+      }>(
         'select error_class, error_code, record_key, payload, spec_version from sync_errors where organization_id = ?',
         [o.id],
       );
       expect(dl).toHaveLength(1);
-      expect(dl[0]).toMatchObject({ error_class: 'validation', error_code: 'RQ5002', record_key: api.items[7]!.id, spec_version: '1.0.0' });
+      expect(dl[0]).toMatchObject({
+        error_class: 'validation',
+        error_code: 'RQ5002',
+        record_key: api.items[7]!.id,
+        spec_version: '1.0.0',
+      });
       const payload = typeof dl[0]!.payload === 'string' ? JSON.parse(dl[0]!.payload as string) : dl[0]!.payload;
       expect(payload).toMatchObject({ id: api.items[7]!.id });
     });
@@ -247,16 +292,32 @@ streams:
       const dir = connectorsDir({ [name]: itemsSpec(name, PAGINATIONS.page_number!) });
       const o = org('org_flaky', [{ connector: name, config: { base_url: api.url } }]);
       api.throttleNext(3);
-      const r1 = syncConnection({ db: t.db, config: testConfig(dir, [o]), org: o, conn: o.connections[0]!, logger: silentLogger });
+      const r1 = syncConnection({
+        db: t.db,
+        config: testConfig(dir, [o]),
+        org: o,
+        conn: o.connections[0]!,
+        logger: silentLogger,
+      });
       const r = await r1;
       expect(r.status).toBe('succeeded');
       expect(r.rateLimited).toBe(3);
       expect(r.streams[0]?.records).toBe(25);
       api.failNext(2, 502);
-      const again = await syncConnection({ db: t.db, config: testConfig(dir, [o]), org: o, conn: o.connections[0]!, logger: silentLogger, fullRefresh: true });
+      const again = await syncConnection({
+        db: t.db,
+        config: testConfig(dir, [o]),
+        org: o,
+        conn: o.connections[0]!,
+        logger: silentLogger,
+        fullRefresh: true,
+      });
       expect(again.status).toBe('succeeded');
       expect(again.streams[0]?.records).toBe(25);
-      const n = await t.db.query<{ n: string }>('select count(*)::text as n from practitioners where organization_id = ?', [o.id]);
+      const n = await t.db.query<{ n: string }>(
+        'select count(*)::text as n from practitioners where organization_id = ?',
+        [o.id],
+      );
       expect(n[0]?.n).toBe('25');
     });
   });

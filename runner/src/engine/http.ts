@@ -64,7 +64,12 @@ export interface HttpClientOptions {
   deadline: number;
   /** Limiters to pass for a request path (declared budgets). */
   limitersFor: (path: string) => SlidingWindowLimiter[];
-  onRequest?: (info: { url: string; status: number | undefined; ms: number; failure?: FailureClass | undefined }) => void;
+  onRequest?: (info: {
+    url: string;
+    status: number | undefined;
+    ms: number;
+    failure?: FailureClass | undefined;
+  }) => void;
   log?: { warn(obj: object, msg: string): void; debug(obj: object, msg: string): void };
 }
 
@@ -82,9 +87,22 @@ export function isLoopback(hostname: string): boolean {
 /** Plain http is refused unless the host is loopback or the connection explicitly allows it. */
 export function assertTransportAllowed(url: URL, allowInsecureHttp: boolean): void {
   if (url.protocol === 'https:') return;
-  if (url.protocol !== 'http:') throw new HttpFailure('permanent', `unsupported protocol ${url.protocol} in ${url.origin}`, undefined, undefined, 'RQ3005');
+  if (url.protocol !== 'http:')
+    throw new HttpFailure(
+      'permanent',
+      `unsupported protocol ${url.protocol} in ${url.origin}`,
+      undefined,
+      undefined,
+      'RQ3005',
+    );
   if (!isLoopback(url.hostname) && !allowInsecureHttp) {
-    throw new HttpFailure('permanent', `plain http to ${url.host} is refused; use https or set allow_insecure_http on the connection`, undefined, undefined, 'RQ3005');
+    throw new HttpFailure(
+      'permanent',
+      `plain http to ${url.host} is refused; use https or set allow_insecure_http on the connection`,
+      undefined,
+      undefined,
+      'RQ3005',
+    );
   }
 }
 
@@ -110,7 +128,9 @@ export class HttpClient {
       maxRetryTime: Math.max(0, this.o.deadline - Date.now()),
       shouldConsumeRetry: ({ error }) => !(error instanceof HttpFailure && error.failureClass === 'rate_limited'),
       shouldRetry: ({ error }) =>
-        error instanceof HttpFailure && (error.failureClass === 'transient' || error.failureClass === 'rate_limited') && Date.now() < this.o.deadline,
+        error instanceof HttpFailure &&
+        (error.failureClass === 'transient' || error.failureClass === 'rate_limited') &&
+        Date.now() < this.o.deadline,
       onFailedAttempt: async ({ error }) => {
         if (!(error instanceof HttpFailure)) return;
         if (error.failureClass !== 'transient' && error.failureClass !== 'rate_limited') return;
@@ -124,7 +144,16 @@ export class HttpClient {
           wait = Math.random() * cap;
         }
         wait = Math.min(wait, Math.max(0, this.o.deadline - Date.now()));
-        this.o.log?.debug({ url: redactUrl(req.url), attempt, failure: error.failureClass, status: error.status, waitMs: Math.round(wait) }, 'retrying request');
+        this.o.log?.debug(
+          {
+            url: redactUrl(req.url),
+            attempt,
+            failure: error.failureClass,
+            status: error.status,
+            waitMs: Math.round(wait),
+          },
+          'retrying request',
+        );
         await new Promise((r) => setTimeout(r, wait));
       },
     });
@@ -150,7 +179,13 @@ export class HttpClient {
         responseType: 'text',
       });
       status = res.statusCode;
-      const response: HttpResponse = { status, headers: res.headers, bodyText: res.body, body: undefined, url: res.url };
+      const response: HttpResponse = {
+        status,
+        headers: res.headers,
+        bodyText: res.body,
+        body: undefined,
+        url: res.url,
+      };
       const ctype = String(res.headers['content-type'] ?? '');
       let parsed: unknown;
       let parseError: string | undefined;
@@ -165,7 +200,14 @@ export class HttpClient {
       const verdict = await this.classify(response, parseError);
       this.o.onRequest?.({ url: req.url, status, ms: Date.now() - started, failure: verdict.failure });
       if (verdict.failure) {
-        throw new HttpFailure(verdict.failure, verdict.message, status, verdict.waitMs, verdict.code, res.body.slice(0, 2000));
+        throw new HttpFailure(
+          verdict.failure,
+          verdict.message,
+          status,
+          verdict.waitMs,
+          verdict.code,
+          res.body.slice(0, 2000),
+        );
       }
       if (verdict.ignore) response.body = undefined;
       return response;
@@ -197,13 +239,18 @@ export class HttpClient {
     const text = message ?? summarize(res);
     switch (action) {
       case 'success':
-        if (parseError) return { failure: 'transient', message: `response body is not valid JSON (${parseError})`, code: 'RQ3006' };
+        if (parseError)
+          return { failure: 'transient', message: `response body is not valid JSON (${parseError})`, code: 'RQ3006' };
         return { message: '' };
       case 'ignore':
         return { message: '', ignore: true };
       case 'rate_limited': {
         const waitMs = this.waitHint(res);
-        return { failure: 'rate_limited', message: `rate limited (HTTP ${res.status}): ${text}`, ...(waitMs !== undefined ? { waitMs } : {}) };
+        return {
+          failure: 'rate_limited',
+          message: `rate limited (HTTP ${res.status}): ${text}`,
+          ...(waitMs !== undefined ? { waitMs } : {}),
+        };
       }
       default:
         return { failure: action, message: `HTTP ${res.status}: ${text}` };
@@ -241,7 +288,11 @@ export class HttpClient {
 async function ruleMatches(rule: ErrorRule, res: HttpResponse): Promise<boolean> {
   if (rule.status !== undefined) {
     const st = rule.status;
-    const ok = Array.isArray(st) ? st.includes(res.status) : typeof st === 'number' ? st === res.status : String(res.status)[0] === st[0];
+    const ok = Array.isArray(st)
+      ? st.includes(res.status)
+      : typeof st === 'number'
+        ? st === res.status
+        : String(res.status)[0] === st[0];
     if (!ok) return false;
   }
   if (rule.body_contains !== undefined && !res.bodyText.includes(rule.body_contains)) return false;

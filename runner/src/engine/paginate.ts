@@ -53,14 +53,25 @@ export async function* paginate(o: PaginateOptions): AsyncGenerator<Page> {
     const response = await o.client.request(request);
     const hash = createHash('sha1').update(response.bodyText).digest('hex');
     if (prevHash === hash && response.bodyText.length > 2) {
-      throw new HttpFailure('permanent', `pagination returned the same page twice (${request.url})`, response.status, undefined, 'RQ3007');
+      throw new HttpFailure(
+        'permanent',
+        `pagination returned the same page twice (${request.url})`,
+        response.status,
+        undefined,
+        'RQ3007',
+      );
     }
     prevHash = hash;
     const records = await extractRecords(response.body, o.records);
     yield { number: n, records, response, request };
     if (!records.length) return;
     if (o.stopAfter?.(records)) return;
-    const b = { ...o.bindings, response: { status: response.status, headers: response.headers, body: response.body }, records, page: n };
+    const b = {
+      ...o.bindings,
+      response: { status: response.status, headers: response.headers, body: response.body },
+      records,
+      page: n,
+    };
     if (p.stop?.when && (await evaluate(p.stop.when, response.body, b))) return;
 
     switch (p.type) {

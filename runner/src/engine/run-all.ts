@@ -12,10 +12,19 @@ export interface SyncFilter {
 }
 
 /** One pass over every matching organization and connection, one after another. */
-export async function syncAll(db: Database, config: RoutiqConfig, filter: SyncFilter, logger: Logger, env?: NodeJS.ProcessEnv): Promise<ConnectionSummary[]> {
+export async function syncAll(
+  db: Database,
+  config: RoutiqConfig,
+  filter: SyncFilter,
+  logger: Logger,
+  env?: NodeJS.ProcessEnv,
+): Promise<ConnectionSummary[]> {
   const orgs = config.organizations.filter((o) => !filter.org || o.id === filter.org);
   if (filter.org && !orgs.length) {
-    throw new RoutiqError('RQ1008', `organization "${filter.org}" is not in ${config.file} (configured: ${config.organizations.map((o) => o.id).join(', ') || 'none'})`);
+    throw new RoutiqError(
+      'RQ1008',
+      `organization "${filter.org}" is not in ${config.file} (configured: ${config.organizations.map((o) => o.id).join(', ') || 'none'})`,
+    );
   }
   const out: ConnectionSummary[] = [];
   for (const org of orgs) {

@@ -1,16 +1,23 @@
+import { type UnifiedTarget, unifiedSchema } from '@routiq/schemas';
+import { getHook, type HookContext, type HookRequest, type MatchIdentityHook } from '@routiq/sdk';
 import { Ajv, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import pLimit from 'p-limit';
 import type { Logger } from 'pino';
-import { unifiedSchema, type UnifiedTarget } from '@routiq/schemas';
-import { getHook, type HookContext, type HookRequest, type MatchIdentityHook } from '@routiq/sdk';
 import { resolveSecrets } from '../config/load.ts';
 import type { ConnectionConfig, OrganizationConfig, RoutiqConfig } from '../config/types.ts';
 import type { Database } from '../db/database.ts';
 import { isRoutiqError, RoutiqError } from '../errors/registry.ts';
 import { loadConnector } from '../spec/load.ts';
 import type { ConnectorSpec, MappingSpec, StreamSpec } from '../spec/types.ts';
-import { applyAuth, buildConnectionContext, type ConnectionContext, mergeRequest, renderHeaders, renderParams } from './connection.ts';
+import {
+  applyAuth,
+  buildConnectionContext,
+  type ConnectionContext,
+  mergeRequest,
+  renderHeaders,
+  renderParams,
+} from './connection.ts';
 import { durationMs } from './durations.ts';
 import { type Bindings, evaluate, renderString } from './expr.ts';
 import { HttpClient, HttpFailure, type HttpRequest } from './http.ts';
@@ -93,7 +100,8 @@ export async function transaction<T>(db: Database, fn: (q: Querier) => Promise<T
   return db.em().transactional(async (em) => {
     const conn = em.getConnection();
     const ctx = em.getTransactionContext();
-    const q: Querier = async <R>(sql: string, params: readonly unknown[] = []) => (await conn.execute(sql, params as unknown[], 'all', ctx)) as R[];
+    const q: Querier = async <R>(sql: string, params: readonly unknown[] = []) =>
+      (await conn.execute(sql, params as unknown[], 'all', ctx)) as R[];
     return fn(q);
   });
 }
@@ -101,7 +109,8 @@ export async function transaction<T>(db: Database, fn: (q: Querier) => Promise<T
 function readOnly(q: Querier): HookContext['db'] {
   return {
     query: (sql, params) => {
-      if (!/^\s*(select|with)\b/i.test(sql)) return Promise.reject(new Error('hooks have read-only database access (SELECT/WITH only)'));
+      if (!/^\s*(select|with)\b/i.test(sql))
+        return Promise.reject(new Error('hooks have read-only database access (SELECT/WITH only)'));
       return q(sql, params ?? []);
     },
   };
@@ -126,7 +135,11 @@ function cursorBindings(v: CursorValue | undefined, type: string): Bindings {
   const iso = type === 'integer' ? undefined : (toIso(v) ?? undefined);
   const isoSeconds = iso?.replace(/\.\d{3}Z$/, 'Z');
   const unix = iso ? Math.floor(Date.parse(iso) / 1000) : undefined;
-  return { cursor: type === 'datetime' ? isoSeconds : v, cursor_iso: isoSeconds, cursor_unix: type === 'integer' ? v : unix };
+  return {
+    cursor: type === 'datetime' ? isoSeconds : v,
+    cursor_iso: isoSeconds,
+    cursor_unix: type === 'integer' ? v : unix,
+  };
 }
 
 /** Streams in dependency order: parents before children. */
@@ -164,7 +177,12 @@ export async function syncConnection(o: SyncConnectionOptions): Promise<Connecti
     staleAfterSeconds: config.runner.staleAfterSeconds,
     heartbeatSeconds: config.runner.heartbeatSeconds,
   });
-  const log = o.logger.child({ correlation_id: run.correlationId, org: org.id, connection: conn.name, connector: spec.name });
+  const log = o.logger.child({
+    correlation_id: run.correlationId,
+    org: org.id,
+    connection: conn.name,
+    connector: spec.name,
+  });
   // Budget keys declared as templates (e.g. a group of connections sharing one Cliniko user) are rendered once.
   const budgetKeys = new Map<string, string>();
   const budgetLimits = new Map<string, number>();
@@ -173,7 +191,8 @@ export async function syncConnection(o: SyncConnectionOptions): Promise<Connecti
     budgetLimits.set(b.name, await renderNumber(b.requests, cctx.bindings, `rate_limits.budgets[${b.name}].requests`));
   }
   const dw = spec.rate_limits?.default_wait_ms;
-  const defaultWaitMs = dw === undefined ? undefined : await renderNumber(dw, cctx.bindings, 'rate_limits.default_wait_ms');
+  const defaultWaitMs =
+    dw === undefined ? undefined : await renderNumber(dw, cctx.bindings, 'rate_limits.default_wait_ms');
   const engine = new ConnectionRun(o, cctx, run, log, { budgetKeys, budgetLimits, defaultWaitMs });
   log.info({ full_refresh: !!o.fullRefresh }, 'sync started');
   const summaries: StreamSummary[] = [];
@@ -188,22 +207,38 @@ export async function syncConnection(o: SyncConnectionOptions): Promise<Connecti
       }
       const sum = await engine.runStreamOrChildren(s);
       summaries.push(sum);
-      if (sum.status === 'failed' && sum.errorCode === 'RQ3003') fatal = { message: sum.error ?? 'authentication failed', code: 'RQ3003' };
+      if (sum.status === 'failed' && sum.errorCode === 'RQ3003')
+        fatal = { message: sum.error ?? 'authentication failed', code: 'RQ3003' };
     }
     await transaction(db, (q) => relink(q, org.id, spec.name));
   } catch (err) {
-    fatal = { message: safeMessage(err), code: isRoutiqError(err) ? err.code : ((err as { code?: string }).code ?? 'RQ6002') };
+    fatal = {
+      message: safeMessage(err),
+      code: isRoutiqError(err) ? err.code : ((err as { code?: string }).code ?? 'RQ6002'),
+    };
     log.error({ err }, 'sync aborted');
   }
   const failed = summaries.filter((s) => s.status === 'failed').length;
-  const status: ConnectionSummary['status'] = fatal ? 'failed' : failed === 0 ? 'succeeded' : failed === summaries.length ? 'failed' : 'partial';
+  const status: ConnectionSummary['status'] = fatal
+    ? 'failed'
+    : failed === 0
+      ? 'succeeded'
+      : failed === summaries.length
+        ? 'failed'
+        : 'partial';
   const totals = summaries.reduce(
-    (a, s) => ({ records: a.records + s.records, written: a.written + s.inserted + s.updated, dead: a.dead + s.deadLetters }),
+    (a, s) => ({
+      records: a.records + s.records,
+      written: a.written + s.inserted + s.updated,
+      dead: a.dead + s.deadLetters,
+    }),
     { records: 0, written: 0, dead: 0 },
   );
   const firstError = fatal ?? summaries.find((s) => s.status === 'failed');
-  const errMessage = fatal?.message ?? (firstError && 'error' in firstError ? (firstError as StreamSummary).error : undefined);
-  const errCode = fatal?.code ?? (firstError && 'errorCode' in firstError ? (firstError as StreamSummary).errorCode : undefined);
+  const errMessage =
+    fatal?.message ?? (firstError && 'error' in firstError ? (firstError as StreamSummary).error : undefined);
+  const errCode =
+    fatal?.code ?? (firstError && 'errorCode' in firstError ? (firstError as StreamSummary).errorCode : undefined);
   await finishRun(db, run, {
     status,
     requests: engine.requests,
@@ -229,7 +264,17 @@ export async function syncConnection(o: SyncConnectionOptions): Promise<Connecti
     ...(errMessage ? { error: errMessage } : {}),
     ...(errCode ? { errorCode: errCode } : {}),
   };
-  log.info({ status, requests: engine.requests, rate_limited: engine.rateLimited, records: totals.records, written: totals.written, dead_letters: totals.dead }, 'sync finished');
+  log.info(
+    {
+      status,
+      requests: engine.requests,
+      rate_limited: engine.rateLimited,
+      records: totals.records,
+      written: totals.written,
+      dead_letters: totals.dead,
+    },
+    'sync finished',
+  );
   return summary;
 }
 
@@ -250,7 +295,18 @@ async function renderNumber(v: number | string, b: Bindings, where: string): Pro
 }
 
 function emptySummary(stream: string): StreamSummary {
-  return { stream, status: 'ok', pages: 0, records: 0, inserted: 0, updated: 0, unchanged: 0, deadLetters: 0, partitions: 0, durationMs: 0 };
+  return {
+    stream,
+    status: 'ok',
+    pages: 0,
+    records: 0,
+    inserted: 0,
+    updated: 0,
+    unchanged: 0,
+    deadLetters: 0,
+    partitions: 0,
+    durationMs: 0,
+  };
 }
 
 class ConnectionRun {
@@ -272,9 +328,13 @@ class ConnectionRun {
     this.spec = c.spec;
     const spec = c.spec;
     const minTls = c.conn.minTlsVersion ?? o.config.http.minTlsVersion;
-    if (minTls !== o.config.http.minTlsVersion) log.warn({ min_tls_version: minTls }, 'TLS minimum lowered for this connection');
+    if (minTls !== o.config.http.minTlsVersion)
+      log.warn({ min_tls_version: minTls }, 'TLS minimum lowered for this connection');
     if (c.conn.allowInsecureHttp) log.warn('plain http to non-loopback hosts is allowed for this connection');
-    const budgets = (spec.rate_limits?.budgets ?? []).map((b) => ({ b, re: b.match?.path ? new RegExp(b.match.path) : undefined }));
+    const budgets = (spec.rate_limits?.budgets ?? []).map((b) => ({
+      b,
+      re: b.match?.path ? new RegExp(b.match.path) : undefined,
+    }));
     this.client = new HttpClient({
       minTlsVersion: minTls,
       allowInsecureHttp: c.conn.allowInsecureHttp,
@@ -341,9 +401,20 @@ class ConnectionRun {
       sum.status = 'failed';
       sum.error = safeMessage(err);
       sum.errorCode = (err as { code?: string }).code ?? 'RQ6002';
-      this.log.error({ stream: s.name, err: { message: sum.error, code: sum.errorCode } }, 'stream failed; its checkpoint is kept');
+      this.log.error(
+        { stream: s.name, err: { message: sum.error, code: sum.errorCode } },
+        'stream failed; its checkpoint is kept',
+      );
       if (err instanceof HttpFailure && err.failureClass === 'permanent') {
-        await this.deadLetter(null, s.name, 'permanent', err.code, err.message, { status: err.status, body: err.responseBody }, null);
+        await this.deadLetter(
+          null,
+          s.name,
+          'permanent',
+          err.code,
+          err.message,
+          { status: err.status, body: err.responseBody },
+          null,
+        );
         sum.deadLetters++;
       }
     }
@@ -356,7 +427,10 @@ class ConnectionRun {
     const db = this.o.db;
     const key = [this.c.org.id, this.c.conn.name, s.name];
     // Partitions that failed in an earlier run get another chance now.
-    await db.query("update sync_state set status = 'pending' where organization_id = ? and connector = ? and stream = ? and status = 'error'", key);
+    await db.query(
+      "update sync_state set status = 'pending' where organization_id = ? and connector = ? and stream = ? and status = 'error'",
+      key,
+    );
     const limit = pLimit(this.o.config.runner.concurrency);
     let fatal: unknown;
     let after = '';
@@ -379,11 +453,19 @@ class ConnectionRun {
             } catch (err) {
               if (err instanceof HttpFailure && err.failureClass === 'permanent') {
                 // One parent's children are unreachable (e.g. 404): dead-letter it, keep going with the others.
-                await this.deadLetter(null, s.name, 'permanent', err.code, err.message, { status: err.status, body: err.responseBody, partition: r.partition }, r.partition);
-                await db.query("update sync_state set status = 'error', errors_count = errors_count + 1 where organization_id = ? and connector = ? and stream = ? and partition = ?", [
-                  ...key,
+                await this.deadLetter(
+                  null,
+                  s.name,
+                  'permanent',
+                  err.code,
+                  err.message,
+                  { status: err.status, body: err.responseBody, partition: r.partition },
                   r.partition,
-                ]);
+                );
+                await db.query(
+                  "update sync_state set status = 'error', errors_count = errors_count + 1 where organization_id = ? and connector = ? and stream = ? and partition = ?",
+                  [...key, r.partition],
+                );
                 sum.deadLetters++;
               } else {
                 fatal ??= err;
@@ -405,7 +487,9 @@ class ConnectionRun {
       stateKey,
     );
     const rawCursor = st[0]?.cursor;
-    const stored = (typeof rawCursor === 'string' ? JSON.parse(rawCursor) : rawCursor)?.value as CursorValue | undefined;
+    const stored = (typeof rawCursor === 'string' ? JSON.parse(rawCursor) : rawCursor)?.value as
+      | CursorValue
+      | undefined;
     let startCursor: CursorValue | undefined = this.o.fullRefresh ? undefined : stored;
     if (startCursor === undefined && inc?.start) {
       const v = await renderString(inc.start, this.c.bindings);
@@ -455,7 +539,11 @@ class ConnectionRun {
       }
       sum.records += records.length;
       const { rows, dead, parents } = await this.mapRecords(s, records, parent);
-      if (pageMax !== undefined && (maxCursor === undefined || compareCursor(pageMax, maxCursor, inc?.type ?? 'datetime') > 0)) maxCursor = pageMax;
+      if (
+        pageMax !== undefined &&
+        (maxCursor === undefined || compareCursor(pageMax, maxCursor, inc?.type ?? 'datetime') > 0)
+      )
+        maxCursor = pageMax;
       const checkpointNow = inc?.order === 'asc';
       const batchSize = this.o.config.runner.batchSize;
       await transaction(db, async (q) => {
@@ -471,14 +559,21 @@ class ConnectionRun {
         for (const d of dead) await this.deadLetterQ(q, d.record, s.name, d.cls, d.code, d.message, d.details, d.key);
         sum.deadLetters += dead.length;
         await this.storeRaw(q, s.name, parents);
-        if (checkpointNow && maxCursor !== undefined) await this.saveCursor(q, stateKey, maxCursor, 'running', records.length);
+        if (checkpointNow && maxCursor !== undefined)
+          await this.saveCursor(q, stateKey, maxCursor, 'running', records.length);
       });
     }
     // End of stream/partition: the cursor for unsorted or newest-first feeds is promoted only now.
     await transaction(db, (q) => this.saveCursor(q, stateKey, maxCursor, 'idle', 0, true));
   }
 
-  private async buildRequest(s: StreamSpec, b: Bindings, hasCursor: boolean, extra: Array<[string, string]>, follow?: string): Promise<HttpRequest> {
+  private async buildRequest(
+    s: StreamSpec,
+    b: Bindings,
+    hasCursor: boolean,
+    extra: Array<[string, string]>,
+    follow?: string,
+  ): Promise<HttpRequest> {
     const req = mergeRequest(this.spec, s.request);
     const headers: Record<string, string> = {};
     const params: Array<[string, string]> = [];
@@ -491,7 +586,8 @@ class ConnectionRun {
       await renderParams(req.params, b, params);
       if (hasCursor && s.incremental?.send?.params) await renderParams(s.incremental.send.params, b, params);
       const overridden = new Set(extra.map(([k]) => k));
-      for (let i = params.length - 1; i >= 0; i--) if (overridden.has((params[i] as [string, string])[0])) params.splice(i, 1);
+      for (let i = params.length - 1; i >= 0; i--)
+        if (overridden.has((params[i] as [string, string])[0])) params.splice(i, 1);
       params.push(...extra);
     }
     await renderHeaders(req.headers, b, headers);
@@ -508,7 +604,13 @@ class ConnectionRun {
     if (s.hooks?.before_request) {
       const h = getHook(s.hooks.before_request, 'before_request');
       if (h) {
-        const hr: HookRequest = { method: out.method, url: out.url, headers: out.headers, searchParams: out.searchParams, ...(out.body !== undefined ? { body: out.body } : {}) };
+        const hr: HookRequest = {
+          method: out.method,
+          url: out.url,
+          headers: out.headers,
+          searchParams: out.searchParams,
+          ...(out.body !== undefined ? { body: out.body } : {}),
+        };
         const r = await h(hr, this.hookContext(this.o.db.query.bind(this.o.db) as Querier, s.name));
         out = { ...out, ...r };
       }
@@ -533,15 +635,33 @@ class ConnectionRun {
 
   /** Map raw records to unified rows; a record that fails goes to the dead-letter list, the others go on. */
   async mapRecords(s: StreamSpec, records: unknown[], parent: unknown) {
-    return mapRecords(this.spec, s.name, s.map, s.primary_key, records, { ...this.c.bindings, parent }, s.hooks?.after_map, (q) => this.hookContext(q, s.name), this.o.db);
+    return mapRecords(
+      this.spec,
+      s.name,
+      s.map,
+      s.primary_key,
+      records,
+      { ...this.c.bindings, parent },
+      s.hooks?.after_map,
+      (q) => this.hookContext(q, s.name),
+      this.o.db,
+    );
   }
 
-  private async markChildren(q: Querier, s: StreamSpec, parents: ParentInfo[], changed: Map<UnifiedTarget, Set<string>>): Promise<void> {
+  private async markChildren(
+    q: Querier,
+    s: StreamSpec,
+    parents: ParentInfo[],
+    changed: Map<UnifiedTarget, Set<string>>,
+  ): Promise<void> {
     const kids = this.children.get(s.name);
     if (!kids?.length) return;
     for (const child of kids) {
       for (const p of parents) {
-        const isChanged = this.o.fullRefresh || child.parent?.only_changed === false || p.produced.some(([t, id]) => changed.get(t)?.has(id));
+        const isChanged =
+          this.o.fullRefresh ||
+          child.parent?.only_changed === false ||
+          p.produced.some(([t, id]) => changed.get(t)?.has(id));
         if (!isChanged) continue;
         const k = await evaluate(child.parent?.key ?? 'id', p.raw);
         if (k === undefined || k === null) continue;
@@ -551,18 +671,23 @@ class ConnectionRun {
           [this.c.org.id, this.c.conn.name, child.name, String(k), JSON.stringify({ parent: p.raw })],
         );
         if (this.o.fullRefresh) {
-          await q('update sync_state set cursor = null where organization_id = ? and connector = ? and stream = ? and partition = ?', [
-            this.c.org.id,
-            this.c.conn.name,
-            child.name,
-            String(k),
-          ]);
+          await q(
+            'update sync_state set cursor = null where organization_id = ? and connector = ? and stream = ? and partition = ?',
+            [this.c.org.id, this.c.conn.name, child.name, String(k)],
+          );
         }
       }
     }
   }
 
-  private async saveCursor(q: Querier, key: string[], cursor: CursorValue | undefined, status: string, processed: number, done = false): Promise<void> {
+  private async saveCursor(
+    q: Querier,
+    key: string[],
+    cursor: CursorValue | undefined,
+    status: string,
+    processed: number,
+    done = false,
+  ): Promise<void> {
     await q(
       `insert into sync_state (organization_id, connector, stream, partition, cursor, status, last_sync_timestamp, last_successful_sync, records_processed)
        values (?, ?, ?, ?, ?::jsonb, ?, now(), ${done ? 'now()' : 'null'}, ?)
@@ -582,7 +707,15 @@ class ConnectionRun {
     if (!list.length) return;
     const params: unknown[] = [];
     const tuples = list.map((p) => {
-      params.push(this.c.org.id, this.spec.name, stream, p.key, p.hash, this.spec.version, JSON.stringify(p.raw).replaceAll('\\u0000', ''));
+      params.push(
+        this.c.org.id,
+        this.spec.name,
+        stream,
+        p.key,
+        p.hash,
+        this.spec.version,
+        JSON.stringify(p.raw).replaceAll('\\u0000', ''),
+      );
       return '(?, ?, ?, ?, ?, ?, ?::jsonb)';
     });
     await q(
@@ -594,15 +727,45 @@ class ConnectionRun {
     );
   }
 
-  private async deadLetter(record: unknown, stream: string, cls: string, code: string, message: string, details: unknown, key: string | null): Promise<void> {
+  private async deadLetter(
+    record: unknown,
+    stream: string,
+    cls: string,
+    code: string,
+    message: string,
+    details: unknown,
+    key: string | null,
+  ): Promise<void> {
     await transaction(this.o.db, (q) => this.deadLetterQ(q, record, stream, cls, code, message, details, key));
   }
 
-  private async deadLetterQ(q: Querier, record: unknown, stream: string, cls: string, code: string, message: string, details: unknown, key: string | null): Promise<void> {
+  private async deadLetterQ(
+    q: Querier,
+    record: unknown,
+    stream: string,
+    cls: string,
+    code: string,
+    message: string,
+    details: unknown,
+    key: string | null,
+  ): Promise<void> {
     await q(
       `insert into sync_errors (organization_id, connector, connection, stream, sync_run_id, error_class, error_code, message, details, record_key, payload, spec_version)
        values (?, ?, ?, ?, ?::uuid, ?, ?, ?, ?::jsonb, ?, ?::jsonb, ?)`,
-      [this.c.org.id, this.spec.name, this.c.conn.name, stream, this.run.id, cls, code, message, JSON.stringify(details ?? {}), key, record === null ? null : JSON.stringify(record), this.spec.version],
+      [
+        this.c.org.id,
+        this.spec.name,
+        this.c.conn.name,
+        stream,
+        this.run.id,
+        cls,
+        code,
+        message,
+        JSON.stringify(details ?? {}),
+        key,
+        record === null ? null : JSON.stringify(record),
+        this.spec.version,
+      ],
     );
   }
 }
@@ -655,16 +818,33 @@ export async function mapRecords(
           const clean = stripUndefined(row);
           const v = validatorFor(m.target);
           // patch rows carry only the fields they change
-          const ok = (m.mode ?? 'upsert') === 'patch' ? typeof clean.external_id === 'string' && clean.external_id !== '' : v(clean);
+          const ok =
+            (m.mode ?? 'upsert') === 'patch'
+              ? typeof clean.external_id === 'string' && clean.external_id !== ''
+              : v(clean);
           if (!ok) {
             const errs = (v.errors ?? []).map((e) => `${e.instancePath || '(row)'} ${e.message}`);
-            failed = { record: raw, key, cls: 'validation', code: 'RQ5002', message: `${stream} → ${m.target}: ${errs.join('; ') || 'external_id missing'}`, details: { target: m.target, row: clean, errors: errs } };
+            failed = {
+              record: raw,
+              key,
+              cls: 'validation',
+              code: 'RQ5002',
+              message: `${stream} → ${m.target}: ${errs.join('; ') || 'external_id missing'}`,
+              details: { target: m.target, row: clean, errors: errs },
+            };
             break;
           }
           produced.push({ target: m.target, mode: m.mode ?? 'upsert', row: clean, sourceHash: hash });
         }
       } catch (err) {
-        failed = { record: raw, key, cls: 'mapping', code: 'RQ5001', message: `${stream} → ${m.target}: ${(err as Error).message}`, details: { target: m.target, position: (err as { position?: number }).position } };
+        failed = {
+          record: raw,
+          key,
+          cls: 'mapping',
+          code: 'RQ5001',
+          message: `${stream} → ${m.target}: ${(err as Error).message}`,
+          details: { target: m.target, position: (err as { position?: number }).position },
+        };
       }
       if (failed) break;
     }
@@ -681,9 +861,21 @@ export async function mapRecords(
             produced.map((p) => ({ target: p.target, row: p.row })),
             hookCtx(db.query.bind(db) as Querier),
           );
-          final = r.map((x) => ({ target: x.target as UnifiedTarget, mode: 'upsert' as const, row: x.row, sourceHash: hash }));
+          final = r.map((x) => ({
+            target: x.target as UnifiedTarget,
+            mode: 'upsert' as const,
+            row: x.row,
+            sourceHash: hash,
+          }));
         } catch (err) {
-          dead.push({ record: raw, key, cls: 'hook', code: 'RQ5003', message: `${stream}: hook ${afterMap} failed: ${(err as Error).message}`, details: { stack: (err as Error).stack } });
+          dead.push({
+            record: raw,
+            key,
+            cls: 'hook',
+            code: 'RQ5003',
+            message: `${stream}: hook ${afterMap} failed: ${(err as Error).message}`,
+            details: { stack: (err as Error).stack },
+          });
           continue;
         }
       }

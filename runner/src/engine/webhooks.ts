@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { Logger } from 'pino';
 import { getHook, type HookContext, type MatchIdentityHook } from '@routiq/sdk';
+import type { Logger } from 'pino';
 import { resolveSecrets } from '../config/load.ts';
 import type { ConnectionConfig, OrganizationConfig, RoutiqConfig } from '../config/types.ts';
 import type { Database } from '../db/database.ts';
@@ -37,7 +37,8 @@ export interface IngestOptions {
 
 function lowerHeaders(h: IngestOptions['headers']): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(h)) if (v !== undefined) out[k.toLowerCase()] = Array.isArray(v) ? v.join(',') : v;
+  for (const [k, v] of Object.entries(h))
+    if (v !== undefined) out[k.toLowerCase()] = Array.isArray(v) ? v.join(',') : v;
   return out;
 }
 
@@ -47,7 +48,14 @@ function safeEqual(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-async function verify(v: WebhookVerify, headers: Record<string, string>, query: Record<string, string>, raw: string, b: Bindings, now: number): Promise<void> {
+async function verify(
+  v: WebhookVerify,
+  headers: Record<string, string>,
+  query: Record<string, string>,
+  raw: string,
+  b: Bindings,
+  now: number,
+): Promise<void> {
   const reject = (why: string) => {
     throw new RoutiqError('RQ5005', `webhook rejected: ${why}`);
   };
@@ -67,7 +75,8 @@ async function verify(v: WebhookVerify, headers: Record<string, string>, query: 
       if (v.timestamp_header) {
         const ts = Number(headers[v.timestamp_header.toLowerCase()]);
         if (!Number.isFinite(ts)) reject(`missing ${v.timestamp_header}`);
-        if (Math.abs(now / 1000 - ts) > (v.tolerance_seconds ?? 300)) reject('timestamp outside the allowed window (replay?)');
+        if (Math.abs(now / 1000 - ts) > (v.tolerance_seconds ?? 300))
+          reject('timestamp outside the allowed window (replay?)');
       }
       const message = v.message ? await renderString(v.message, { ...b, headers, body_raw: raw }) : raw;
       const expected = (v.prefix ?? '') + createHmac('sha256', secret).update(message).digest('hex');
@@ -104,7 +113,10 @@ export async function ingestWebhook(o: IngestOptions): Promise<WebhookResult> {
     organizationId: o.org.id,
     connector: spec.name,
     logger: log,
-    db: { query: (sql, params) => (/^\s*(select|with)\b/i.test(sql) ? q(sql, params ?? []) : Promise.reject(new Error('read-only'))) },
+    db: {
+      query: (sql, params) =>
+        /^\s*(select|with)\b/i.test(sql) ? q(sql, params ?? []) : Promise.reject(new Error('read-only')),
+    },
     settings: o.org.settings,
     defaultCountry: o.org.defaultCountry,
   });
@@ -117,26 +129,52 @@ export async function ingestWebhook(o: IngestOptions): Promise<WebhookResult> {
     const recs = ev.records ? await evaluate(ev.records, payload, bindings) : payload;
     const records = recs === undefined || recs === null ? [] : Array.isArray(recs) ? recs : [recs];
     result.records += records.length;
-    const mapped = await mapRecords(spec, `webhook:${ev.name}`, ev.map, undefined, records, bindings, undefined, hookCtx, o.db);
+    const mapped = await mapRecords(
+      spec,
+      `webhook:${ev.name}`,
+      ev.map,
+      undefined,
+      records,
+      bindings,
+      undefined,
+      hookCtx,
+      o.db,
+    );
     const prio = (o.org.settings.identity as { source_priority?: string[] } | undefined)?.source_priority;
     await transaction(o.db, async (q) => {
-      const res = await writeRows(q, {
-        organizationId: o.org.id,
-        source: spec.name,
-        specVersion: spec.version,
-        stream: `webhook:${ev.name}`,
-        runId: null,
-        defaultCountry: o.org.defaultCountry,
-        matchIdentity: match,
-        hookContext: hookCtx,
-        sourcePriority: prio ?? ['cliniko', 'chatwoot', 'manychat'],
-      }, mapped.rows);
+      const res = await writeRows(
+        q,
+        {
+          organizationId: o.org.id,
+          source: spec.name,
+          specVersion: spec.version,
+          stream: `webhook:${ev.name}`,
+          runId: null,
+          defaultCountry: o.org.defaultCountry,
+          matchIdentity: match,
+          hookContext: hookCtx,
+          sourcePriority: prio ?? ['cliniko', 'chatwoot', 'manychat'],
+        },
+        mapped.rows,
+      );
       result.written += res.inserted + res.updated;
       for (const d of mapped.dead) {
         await q(
           `insert into sync_errors (organization_id, connector, connection, stream, error_class, error_code, message, details, record_key, payload, spec_version)
            values (?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?::jsonb, ?)`,
-          [o.org.id, spec.name, o.conn.name, `webhook:${ev.name}`, d.cls, d.code, d.message, JSON.stringify(d.details ?? {}), d.key, JSON.stringify(d.record), spec.version],
+          [
+            o.org.id,
+            spec.name,
+            o.conn.name,
+            `webhook:${ev.name}`,
+            d.cls,
+            d.code,
+            d.message,
+            JSON.stringify(d.details ?? {}),
+            d.key,
+            JSON.stringify(d.record),
+            spec.version,
+          ],
         );
       }
       result.deadLetters += mapped.dead.length;

@@ -96,7 +96,15 @@ export async function writeRows(q: Querier, ctx: WriteContext, rows: MappedRow[]
     groups.set(k, [...(groups.get(k) ?? []), r]);
   }
   // Identities first so references resolve in the same transaction; then parents before children.
-  const order: UnifiedTarget[] = ['patient_identities', 'practitioners', 'appointment_types', 'conversations', 'appointments', 'messages', 'attachments'];
+  const order: UnifiedTarget[] = [
+    'patient_identities',
+    'practitioners',
+    'appointment_types',
+    'conversations',
+    'appointments',
+    'messages',
+    'attachments',
+  ];
   for (const target of order) {
     for (const mode of ['upsert', 'patch'] as const) {
       const g = groups.get(`${target}|${mode}`);
@@ -117,7 +125,12 @@ export async function writeRows(q: Querier, ctx: WriteContext, rows: MappedRow[]
   return result;
 }
 
-function valuesClause(batch: MappedRow[], ctx: WriteContext, cols: Column[], extra: (r: MappedRow) => Array<string | null> = () => []): {
+function valuesClause(
+  batch: MappedRow[],
+  ctx: WriteContext,
+  cols: Column[],
+  extra: (r: MappedRow) => Array<string | null> = () => [],
+): {
   sql: string;
   params: Array<string | null>;
 } {
@@ -127,7 +140,9 @@ function valuesClause(batch: MappedRow[], ctx: WriteContext, cols: Column[], ext
     const vals = [
       ctx.organizationId,
       ctx.source,
-      ...cols.map((c) => lit(r.row[c.name], c) ?? (JSON_DEFAULT.has(c.name) ? '{}' : c.name === 'cross_refs' ? '[]' : null)),
+      ...cols.map(
+        (c) => lit(r.row[c.name], c) ?? (JSON_DEFAULT.has(c.name) ? '{}' : c.name === 'cross_refs' ? '[]' : null),
+      ),
       r.sourceHash,
       ...extra(r),
     ];
@@ -168,7 +183,12 @@ on conflict (organization_id, source, external_id) do update set
 where (${cols.map((c) => `t.${c.name}`).join(', ')}, t.spec_version) is distinct from (${cols.map((c) => `excluded.${c.name}`).join(', ')}, excluded.spec_version)
    ${info.references.map((r) => `or (t.${r.column} is null and excluded.${r.column} is not null)`).join(' ')}
 returning t.external_id, (t.xmax = 0) as inserted`;
-  const rows = await q<{ external_id: string; inserted: boolean }>(sql, [ctx.specVersion, ctx.stream, ctx.runId, ...v.params]);
+  const rows = await q<{ external_id: string; inserted: boolean }>(sql, [
+    ctx.specVersion,
+    ctx.stream,
+    ctx.runId,
+    ...v.params,
+  ]);
   const inserted = rows.filter((r) => r.inserted === true || (r.inserted as unknown) === 't').length;
   return { inserted, updated: rows.length - inserted, keys: rows.map((r) => r.external_id) };
 }
@@ -190,7 +210,12 @@ where t.organization_id = v.organization_id and t.source = v.source and t.extern
   and (${setCols.map((c) => `t.${c.name}`).join(', ')}) is distinct from (${setCols.map((c) => `v.${c.name}::${c.sqlType}`).join(', ')})
 returning t.external_id`;
   const rows = await q<{ external_id: string }>(sql, [ctx.specVersion, ctx.runId, ...v.params]);
-  if (target === 'patient_identities' && rows.length) await refreshPatients(q, ctx, rows.map((r) => r.external_id));
+  if (target === 'patient_identities' && rows.length)
+    await refreshPatients(
+      q,
+      ctx,
+      rows.map((r) => r.external_id),
+    );
   return { inserted: 0, updated: rows.length, keys: rows.map((r) => r.external_id) };
 }
 
@@ -239,18 +264,36 @@ async function upsertIdentities(q: Querier, ctx: WriteContext, batch: MappedRow[
     if (known.has(key)) continue;
     const ph = phones.get(key) ?? { e164: null, valid: false };
     const input = identityInput(ctx, r.row, ph.e164);
-    const mctx: MatchContext = { ...ctx.hookContext(q), findCandidates: (query) => findCandidates(q, ctx.organizationId, query, { source: ctx.source, externalId: key }) };
+    const mctx: MatchContext = {
+      ...ctx.hookContext(q),
+      findCandidates: (query) => findCandidates(q, ctx.organizationId, query, { source: ctx.source, externalId: key }),
+    };
     const match = await ctx.matchIdentity(input, mctx);
     let patientId = match.patientId;
     if (!patientId) {
       const created = await q<{ id: string }>(
         `insert into patients (organization_id, first_name, last_name, display_name, email, phone_e164, date_of_birth, primary_source)
          values (?, ?, ?, ?, ?, ?, ?::date, ?) returning id`,
-        [ctx.organizationId, input.firstName ?? null, input.lastName ?? null, input.displayName ?? null, input.email ?? null, ph.e164, input.dateOfBirth ?? null, ctx.source],
+        [
+          ctx.organizationId,
+          input.firstName ?? null,
+          input.lastName ?? null,
+          input.displayName ?? null,
+          input.email ?? null,
+          ph.e164,
+          input.dateOfBirth ?? null,
+          ctx.source,
+        ],
       );
       patientId = (created[0] as { id: string }).id;
     }
-    const v = valuesClause([r], ctx, cols, () => [ph.e164, String(ph.valid), patientId, match.method, String(match.confidence)]);
+    const v = valuesClause([r], ctx, cols, () => [
+      ph.e164,
+      String(ph.valid),
+      patientId,
+      match.method,
+      String(match.confidence),
+    ]);
     await q(
       `insert into patient_identities (organization_id, source, ${cols.map((c) => c.name).join(', ')}, source_hash, phone_e164, phone_valid, patient_id, match_method, match_confidence, spec_version, stream, last_sync_run_id)
        select v.organization_id, v.source, ${cols.map((c) => `v.${c.name}::${c.sqlType}`).join(', ')}, v.source_hash, v.phone_e164, v.phone_valid::boolean, v.patient_id::uuid, v.match_method, v.match_confidence::numeric, ?, ?, ?::uuid
@@ -283,14 +326,21 @@ async function upsertIdentities(q: Querier, ctx: WriteContext, batch: MappedRow[
     );
     updated = rows.length;
     changedKeys.push(...rows.map((r) => r.external_id));
-    if (rows.length) await refreshPatients(q, ctx, rows.map((r) => r.external_id));
+    if (rows.length)
+      await refreshPatients(
+        q,
+        ctx,
+        rows.map((r) => r.external_id),
+      );
   }
   return { inserted, updated, keys: changedKeys };
 }
 
 /** The unified patient takes its fields from its highest-priority identity. */
 async function promotePatient(q: Querier, ctx: WriteContext, patientId: string, externalId: string): Promise<void> {
-  const cur = await q<{ primary_source: string | null }>('select primary_source from patients where id = ?', [patientId]);
+  const cur = await q<{ primary_source: string | null }>('select primary_source from patients where id = ?', [
+    patientId,
+  ]);
   const prio = (s: string | null) => {
     const i = s ? ctx.sourcePriority.indexOf(s) : -1;
     return i === -1 ? ctx.sourcePriority.length : i;
@@ -335,7 +385,12 @@ interface IdentityRow {
 export async function findCandidates(
   q: Querier,
   organizationId: string,
-  query: { phonesE164: string[]; emails: string[]; crossRefs: Array<{ source: string; externalId: string }>; lastNameDob?: { lastName: string; dateOfBirth: string } | undefined },
+  query: {
+    phonesE164: string[];
+    emails: string[];
+    crossRefs: Array<{ source: string; externalId: string }>;
+    lastNameDob?: { lastName: string; dateOfBirth: string } | undefined;
+  },
   self?: { source: string; externalId: string },
 ): Promise<StoredIdentity[]> {
   const ors: string[] = [];
@@ -378,10 +433,12 @@ export async function findCandidates(
     phoneRaw: r.phone,
     phoneE164: r.phone_e164,
     dateOfBirth: r.date_of_birth,
-    crossRefs: (typeof r.cross_refs === 'string' ? JSON.parse(r.cross_refs) : r.cross_refs).map((c: { source: string; external_id: string }) => ({
-      source: c.source,
-      externalId: c.external_id,
-    })),
+    crossRefs: (typeof r.cross_refs === 'string' ? JSON.parse(r.cross_refs) : r.cross_refs).map(
+      (c: { source: string; external_id: string }) => ({
+        source: c.source,
+        externalId: c.external_id,
+      }),
+    ),
   }));
 }
 

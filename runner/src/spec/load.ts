@@ -20,9 +20,14 @@ export function loadSpecFile(file: string): LoadedSpec {
   const rel = path.relative(process.cwd(), abs) || abs;
   const errors = lintSpecText(text, rel).filter((f) => f.severity === 'error');
   if (errors.length) {
-    const list = errors.slice(0, 10).map((f) => `  ${f.file}:${f.line}:${f.col} ${f.code} ${f.message}`).join('\n');
+    const list = errors
+      .slice(0, 10)
+      .map((f) => `  ${f.file}:${f.line}:${f.col} ${f.code} ${f.message}`)
+      .join('\n');
     const more = errors.length > 10 ? `\n  … and ${errors.length - 10} more (run routiq lint ${rel})` : '';
-    throw new RoutiqError('RQ2000', `connector spec ${rel} has ${errors.length} error(s):\n${list}${more}`, { where: rel });
+    throw new RoutiqError('RQ2000', `connector spec ${rel} has ${errors.length} error(s):\n${list}${more}`, {
+      where: rel,
+    });
   }
   const spec = parseYamlSource(text, rel).value as ConnectorSpec;
   return { spec, file: rel };
@@ -32,7 +37,11 @@ export function loadConnector(connectorsDir: string, name: string): LoadedSpec {
   const file = path.join(connectorsDir, name, 'connector.yaml');
   if (!existsSync(file)) {
     const known = listConnectors(connectorsDir);
-    throw new RoutiqError('RQ1006', `connector "${name}" does not exist in ${connectorsDir} (known: ${known.join(', ') || 'none'})`, { where: file });
+    throw new RoutiqError(
+      'RQ1006',
+      `connector "${name}" does not exist in ${connectorsDir} (known: ${known.join(', ') || 'none'})`,
+      { where: file },
+    );
   }
   const st = readFileSync(file).length;
   const hit = cache.get(file);

@@ -15,8 +15,20 @@ export type AuthSpec =
   | { type: 'api_key'; in?: 'header' | 'query'; name: string; value: Template }
   | { type: 'bearer'; token: Template }
   | { type: 'basic'; username: Template; password?: Template }
-  | { type: 'oauth2_client_credentials'; token_url: Template; client_id: Template; client_secret: Template; scopes?: string[] }
-  | { type: 'oauth2_refresh_token'; token_url: Template; client_id: Template; client_secret?: Template; refresh_token: Template };
+  | {
+      type: 'oauth2_client_credentials';
+      token_url: Template;
+      client_id: Template;
+      client_secret: Template;
+      scopes?: string[];
+    }
+  | {
+      type: 'oauth2_refresh_token';
+      token_url: Template;
+      client_id: Template;
+      client_secret?: Template;
+      refresh_token: Template;
+    };
 
 interface PaginationCommon {
   max_pages?: number;
@@ -110,7 +122,15 @@ export interface ConnectionPropertySpec {
 
 export type WebhookVerify =
   | { type: 'none' }
-  | { type: 'hmac_sha256'; header: string; prefix?: string; secret: Template; message?: Template; timestamp_header?: string; tolerance_seconds?: number }
+  | {
+      type: 'hmac_sha256';
+      header: string;
+      prefix?: string;
+      secret: Template;
+      message?: Template;
+      timestamp_header?: string;
+      tolerance_seconds?: number;
+    }
   | { type: 'shared_token'; header?: string; query?: string; token: Template };
 
 export interface WebhookEventSpec {

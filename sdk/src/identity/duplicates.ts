@@ -144,4 +144,3 @@ export function findLikelyDuplicatesWithStats(
   );
   return { duplicates, stats };
 }
-

@@ -115,7 +115,12 @@ describe('matchIdentity: cross-references', () => {
       crossRefs: [{ source: 'cliniko', externalId: '555' }],
     };
     const r = await match(
-      { source: 'chatwoot', externalId: '91', displayName: 'Hannah Nowak', crossRefs: [{ source: 'cliniko', externalId: '555' }] },
+      {
+        source: 'chatwoot',
+        externalId: '91',
+        displayName: 'Hannah Nowak',
+        crossRefs: [{ source: 'cliniko', externalId: '555' }],
+      },
       [other],
     );
     expect(r).toMatchObject({ patientId: 'p3', method: 'cross_ref' });
@@ -139,7 +144,13 @@ describe('matchIdentity: cross-references', () => {
 describe('matchIdentity: email', () => {
   it('matches case- and whitespace-insensitively with compatible names', async () => {
     const r = await match(
-      { source: 'manychat', externalId: 'm1', firstName: 'Sarah', lastName: 'Smith', email: '  Sarah.Smith@GMAIL.com ' },
+      {
+        source: 'manychat',
+        externalId: 'm1',
+        firstName: 'Sarah',
+        lastName: 'Smith',
+        email: '  Sarah.Smith@GMAIL.com ',
+      },
       [mum],
     );
     expect(r).toMatchObject({ patientId: 'p_mum', method: 'email' });
@@ -163,18 +174,31 @@ describe('matchIdentity: email', () => {
 
 describe('matchIdentity: phone', () => {
   it('matches the E.164 form of a national Cliniko number with a nickname', async () => {
-    const r = await match({ source: 'chatwoot', externalId: 'c1', displayName: 'Bob Smith', phoneE164: '+61412345678' }, family);
+    const r = await match(
+      { source: 'chatwoot', externalId: 'c1', displayName: 'Bob Smith', phoneE164: '+61412345678' },
+      family,
+    );
     expect(r).toMatchObject({ patientId: 'p_dad', method: 'phone' });
   });
 
   it('matches a WhatsApp first-name-only profile to the right family member', async () => {
-    const r = await match({ source: 'manychat', externalId: 'm2', firstName: 'Sarah', phoneRaw: '61412345678' }, family);
+    const r = await match(
+      { source: 'manychat', externalId: 'm2', firstName: 'Sarah', phoneRaw: '61412345678' },
+      family,
+    );
     expect(r).toMatchObject({ patientId: 'p_mum', method: 'phone' });
   });
 
   it('shared family phone + different first name → no merge', async () => {
     const r = await match(
-      { source: 'cliniko', externalId: '104', firstName: 'Liam', lastName: 'Smith', phoneRaw: FAMILY_PHONE, dateOfBirth: '2018-01-20' },
+      {
+        source: 'cliniko',
+        externalId: '104',
+        firstName: 'Liam',
+        lastName: 'Smith',
+        phoneRaw: FAMILY_PHONE,
+        dateOfBirth: '2018-01-20',
+      },
       family,
     );
     expect(r).toMatchObject({ patientId: null, method: 'new' });
@@ -182,7 +206,14 @@ describe('matchIdentity: phone', () => {
 
   it('shared family phone + same name + different date of birth (father and son) → no merge', async () => {
     const r = await match(
-      { source: 'cliniko', externalId: '105', firstName: 'Robert', lastName: 'Smith', phoneRaw: FAMILY_PHONE, dateOfBirth: '2010-06-01' },
+      {
+        source: 'cliniko',
+        externalId: '105',
+        firstName: 'Robert',
+        lastName: 'Smith',
+        phoneRaw: FAMILY_PHONE,
+        dateOfBirth: '2010-06-01',
+      },
       family,
     );
     expect(r).toMatchObject({ patientId: null, method: 'new' });
@@ -234,7 +265,10 @@ describe('matchIdentity: phone', () => {
       dateOfBirth: '1965-03-02',
     };
     const jr: StoredIdentity = { ...sr, patientId: 'p_jr', externalId: '201', dateOfBirth: '2001-08-14' };
-    const r = await match({ source: 'chatwoot', externalId: 'c9', displayName: 'John Carter', phoneE164: '+61395615011' }, [sr, jr]);
+    const r = await match(
+      { source: 'chatwoot', externalId: 'c9', displayName: 'John Carter', phoneE164: '+61395615011' },
+      [sr, jr],
+    );
     expect(r).toMatchObject({ patientId: null, method: 'new' });
   });
 
@@ -250,19 +284,34 @@ describe('matchIdentity: phone', () => {
       dateOfBirth: '1979-06-24',
     };
     const r = await match(
-      { source: 'manychat', externalId: 'm3', firstName: 'Nick', email: 'nicholassmith@bigpond.com', phoneRaw: '61425794603' },
+      {
+        source: 'manychat',
+        externalId: 'm3',
+        firstName: 'Nick',
+        email: 'nicholassmith@bigpond.com',
+        phoneRaw: '61425794603',
+      },
       [oldOwner],
     );
     expect(r).toMatchObject({ patientId: null, method: 'new' });
   });
 
   it('reads a surname-first profile name', async () => {
-    const r = await match({ source: 'manychat', externalId: 'm4', firstName: 'Smith', lastName: 'Sarah', phoneRaw: '+61412345678' }, family);
+    const r = await match(
+      { source: 'manychat', externalId: 'm4', firstName: 'Smith', lastName: 'Sarah', phoneRaw: '+61412345678' },
+      family,
+    );
     expect(r).toMatchObject({ patientId: 'p_mum', method: 'phone' });
   });
 
   it("links a nameless WhatsApp subscriber to the same number's Chatwoot contact (owner sources)", async () => {
-    const contact: StoredIdentity = { patientId: 'p_c', source: 'chatwoot', externalId: 'c2', displayName: 'Zoë K', phoneE164: '+61433111222' };
+    const contact: StoredIdentity = {
+      patientId: 'p_c',
+      source: 'chatwoot',
+      externalId: 'c2',
+      displayName: 'Zoë K',
+      phoneE164: '+61433111222',
+    };
     const r = await match({ source: 'manychat', externalId: 'm5', phoneRaw: '61433111222' }, [contact]);
     expect(r).toMatchObject({ patientId: 'p_c', method: 'phone' });
     expect(r.confidence).toBeGreaterThanOrEqual(0.8);
@@ -275,7 +324,10 @@ describe('matchIdentity: phone', () => {
 
   it('the legacy trap: an Indonesian number at an AU clinic is queried as +62, not +6162', async () => {
     const { ctx, queries } = setup([]);
-    await matchIdentity({ source: 'cliniko', externalId: '9', firstName: 'Made', lastName: 'Wijaya', phoneRaw: '6281234567890' }, ctx);
+    await matchIdentity(
+      { source: 'cliniko', externalId: '9', firstName: 'Made', lastName: 'Wijaya', phoneRaw: '6281234567890' },
+      ctx,
+    );
     expect(queries[0]?.phonesE164).toEqual(['+6281234567890']);
   });
 });
@@ -317,7 +369,10 @@ describe('matchIdentity: scored fallback and settings', () => {
   });
 
   it('new patient with full confidence when nothing shares a key', async () => {
-    const r = await match({ source: 'chatwoot', externalId: 'x', displayName: 'Nobody', phoneE164: '+61400000001' }, family);
+    const r = await match(
+      { source: 'chatwoot', externalId: 'x', displayName: 'Nobody', phoneE164: '+61400000001' },
+      family,
+    );
     expect(r).toEqual({ patientId: null, method: 'new', confidence: 1 });
   });
 
@@ -330,7 +385,9 @@ describe('matchIdentity: scored fallback and settings', () => {
       reviewThreshold: 0.7,
     });
     expect(readIdentitySettings({ identity: { merge_threshold: 7 } }, logger).mergeThreshold).toBe(0.9);
-    expect(readIdentitySettings({ identity: { merge_threshold: 0.7, review_threshold: 0.8 } }, logger).reviewThreshold).toBe(0.7);
+    expect(
+      readIdentitySettings({ identity: { merge_threshold: 0.7, review_threshold: 0.8 } }, logger).reviewThreshold,
+    ).toBe(0.7);
     expect(readIdentitySettings({ identity: 'high' }, logger)).toEqual(DEFAULT_IDENTITY_SETTINGS);
     expect(warn).toHaveBeenCalledTimes(3);
   });
@@ -372,8 +429,20 @@ describe('candidate query', () => {
 
 describe('decideMatch bridges', () => {
   it('reports a second patient the identity links just as firmly', () => {
-    const whatsapp: StoredIdentity = { patientId: 'pA', source: 'chatwoot', externalId: '1', displayName: 'Mark Patel', phoneE164: '+61413845011' };
-    const emailContact: StoredIdentity = { patientId: 'pB', source: 'chatwoot', externalId: '2', displayName: 'Mark Patel', email: 'markpatel@bigpond.com' };
+    const whatsapp: StoredIdentity = {
+      patientId: 'pA',
+      source: 'chatwoot',
+      externalId: '1',
+      displayName: 'Mark Patel',
+      phoneE164: '+61413845011',
+    };
+    const emailContact: StoredIdentity = {
+      patientId: 'pB',
+      source: 'chatwoot',
+      externalId: '2',
+      displayName: 'Mark Patel',
+      email: 'markpatel@bigpond.com',
+    };
     const incoming: IdentityInput = {
       source: 'cliniko',
       externalId: '9',
@@ -391,8 +460,19 @@ describe('decideMatch bridges', () => {
 });
 
 describe('scorePair and explain', () => {
-  const cliniko: IdentityInput = { source: 'cliniko', externalId: '1', firstName: 'Robert', lastName: 'Smith', phoneRaw: '0412 345 678' };
-  const chatwoot: IdentityInput = { source: 'chatwoot', externalId: '2', displayName: 'bob smith', phoneE164: '+61412345678' };
+  const cliniko: IdentityInput = {
+    source: 'cliniko',
+    externalId: '1',
+    firstName: 'Robert',
+    lastName: 'Smith',
+    phoneRaw: '0412 345 678',
+  };
+  const chatwoot: IdentityInput = {
+    source: 'chatwoot',
+    externalId: '2',
+    displayName: 'bob smith',
+    phoneE164: '+61412345678',
+  };
 
   it('is pure and symmetric', () => {
     const a = scorePair(cliniko, chatwoot, { defaultCountry: 'AU' });

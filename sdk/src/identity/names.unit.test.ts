@@ -37,7 +37,11 @@ describe('foldName', () => {
 
 describe('prepareName', () => {
   it('uses first/last when given and drops titles and suffixes', () => {
-    expect(n('Dr. Mary Jane', 'Smith Jr')).toMatchObject({ first: 'mary', firstTokens: ['mary', 'jane'], last: 'smith' });
+    expect(n('Dr. Mary Jane', 'Smith Jr')).toMatchObject({
+      first: 'mary',
+      firstTokens: ['mary', 'jane'],
+      last: 'smith',
+    });
   });
 
   it('splits display names, including "Last, First"', () => {

@@ -7,10 +7,13 @@
  * same rules on every stored identity, now that all identities are known, finds those splits.
  *
  * For each identity, `decideMatch` runs against the stored identities sharing a key with it (itself excluded);
- * the patients it links firmly — its decision plus `bridges` — are proposed for merging with its own patient.
- * A merge is only applied when no identity of one patient conflicts (hard or soft) with any identity of the
- * other, and groups grow transitively under the same check, so A~B and B~C never pull two different people
- * together through B. The patient with the smallest id of a group keeps the identities.
+ * the patients it links firmly — its decision plus `bridges` — are links from its own patient. Two patients
+ * are merged only when the link goes both ways (an identity of A links B and an identity of B links A): a
+ * first-name-only "Mei" that is ambiguous between two clinic records named Mei links neither, even if one of
+ * those records, seen from its side, links "Mei". A merge also needs every identity of one patient to be
+ * conflict-free (hard or soft) against every identity of the other; groups grow transitively under the same
+ * check, so A~B and B~C never pull two different people together through B. The patient with the smallest id
+ * of a group keeps the identities.
  *
  * Applying the result needs an engine operation that moves identity links from one patient to another.
  */
@@ -57,6 +60,7 @@ export function planPatientMerges(identities: readonly StoredIdentity[], opts: R
     return ia.every((x) => ib.every((y) => scorePrepared(x, y).conflict === 'none'));
   };
   const merges: PatientMerge[] = [];
+  const links = new Map<string, string>(); // "from\u0000to" → via
 
   for (const identity of store.all()) {
     const candidates = store
@@ -64,21 +68,33 @@ export function planPatientMerges(identities: readonly StoredIdentity[], opts: R
       .filter((c) => !(c.source === identity.source && c.externalId === identity.externalId));
     if (candidates.length === 0) continue;
     const d = decideMatch(prepareIdentity(identity, opts.defaultCountry), candidates, settings, opts.defaultCountry);
-    const linked = [d.result.patientId, ...d.bridges].filter((p): p is string => p !== null && p !== identity.patientId);
+    const linked = [d.result.patientId, ...d.bridges].filter(
+      (p): p is string => p !== null && p !== identity.patientId,
+    );
     for (const other of linked) {
-      const ra = root(identity.patientId);
-      const rb = root(other);
-      if (ra === rb) continue;
-      const ma = members.get(ra) ?? [ra];
-      const mb = members.get(rb) ?? [rb];
-      if (!compatible(ma, mb)) continue;
-      const [into, from] = ra < rb ? [ra, rb] : [rb, ra];
-      const all = [...ma, ...mb];
-      for (const p of all) rootOf.set(p, into);
-      members.set(into, all);
-      members.delete(from);
-      for (const p of from === ra ? ma : mb) merges.push({ from: p, into, via: `${identity.source}:${identity.externalId}` });
+      const key = `${identity.patientId}\u0000${other}`;
+      if (!links.has(key)) links.set(key, `${identity.source}:${identity.externalId}`);
     }
+  }
+
+  const pairs = [...links.keys()]
+    .map((k) => k.split('\u0000') as [string, string])
+    .filter(([a, b]) => a < b && links.has(`${b}\u0000${a}`))
+    .sort(([a1, b1], [a2, b2]) => a1.localeCompare(a2) || b1.localeCompare(b2));
+  for (const [a, b] of pairs) {
+    const via = links.get(`${a}\u0000${b}`)!;
+    const ra = root(a);
+    const rb = root(b);
+    if (ra === rb) continue;
+    const ma = members.get(ra) ?? [ra];
+    const mb = members.get(rb) ?? [rb];
+    if (!compatible(ma, mb)) continue;
+    const [into, from] = ra < rb ? [ra, rb] : [rb, ra];
+    const all = [...ma, ...mb];
+    for (const p of all) rootOf.set(p, into);
+    members.set(into, all);
+    members.delete(from);
+    for (const p of from === ra ? ma : mb) merges.push({ from: p, into, via });
   }
   return merges.map((m) => ({ ...m, into: root(m.into) }));
 }
