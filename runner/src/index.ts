@@ -8,7 +8,7 @@ export type { SyncFilter } from './engine/run-all.ts';
 export { syncAll } from './engine/run-all.ts';
 export { closeDeadRuns } from './engine/runs.ts';
 export type { ConnectionSummary, StreamSummary } from './engine/sync.ts';
-export { ensureOrganization, syncConnection, transaction } from './engine/sync.ts';
+export { ensureOrganization, safeMessage, syncConnection, transaction } from './engine/sync.ts';
 export type { IngestOptions, WebhookResult } from './engine/webhooks.ts';
 export { ingestWebhook } from './engine/webhooks.ts';
 export type { CodeInfo } from './errors/registry.ts';

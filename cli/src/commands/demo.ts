@@ -129,7 +129,12 @@ export async function demoCommand(a: DemoArgs): Promise<number> {
     if (a.json) {
       out(
         JSON.stringify(
-          { full: full.map(toJson), incremental: incremental.map(toJson), tables: counts, webhooks: hooks },
+          {
+            full: full.map(toJson),
+            incremental: incremental.map(toJson),
+            tables: counts,
+            webhooks: { received: hooks.received, rejected: hooks.rejected },
+          },
           null,
           2,
         ),

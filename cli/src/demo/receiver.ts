@@ -1,6 +1,13 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type Database, ingestWebhook, isRoutiqError, type Logger, type RoutiqConfig } from '@routiq/runner';
+import {
+  type Database,
+  ingestWebhook,
+  isRoutiqError,
+  type Logger,
+  type RoutiqConfig,
+  safeMessage,
+} from '@routiq/runner';
 
 /**
  * A minimal webhook endpoint for the demo: POST /webhooks/<org>/<connection>. The service mode will mount the
@@ -9,6 +16,7 @@ import { type Database, ingestWebhook, isRoutiqError, type Logger, type RoutiqCo
 export async function startWebhookReceiver(db: Database, config: RoutiqConfig, logger: Logger, env: NodeJS.ProcessEnv) {
   let received = 0;
   let rejected = 0;
+  const errors: string[] = [];
   const server = http.createServer((req, res) => {
     const m = /^\/webhooks\/([^/]+)\/([^/?]+)/.exec(req.url ?? '');
     const org = m ? config.organizations.find((o) => o.id === decodeURIComponent(m[1] ?? '')) : undefined;
@@ -36,11 +44,12 @@ export async function startWebhookReceiver(db: Database, config: RoutiqConfig, l
         })
         .catch((err) => {
           rejected++;
+          if (errors.length < 20) errors.push(safeMessage(err));
           const status = isRoutiqError(err) && err.code === 'RQ5005' ? 401 : 500;
-          logger.warn({ err: { message: (err as Error).message } }, 'webhook not ingested');
+          logger.warn({ err: { message: safeMessage(err) } }, 'webhook not ingested');
           res
             .writeHead(status, { 'content-type': 'application/json' })
-            .end(JSON.stringify({ error: (err as Error).message }));
+            .end(JSON.stringify({ error: status === 401 ? safeMessage(err) : 'internal error; see the service log' }));
         });
     });
   });
@@ -48,7 +57,7 @@ export async function startWebhookReceiver(db: Database, config: RoutiqConfig, l
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
-    stats: () => ({ received, rejected }),
+    stats: () => ({ received, rejected, errors: [...errors] }),
     close: () =>
       new Promise<void>((r) => {
         server.closeAllConnections();

@@ -242,6 +242,9 @@ function identityInput(ctx: WriteContext, row: Record<string, unknown>, e164: st
 async function upsertIdentities(q: Querier, ctx: WriteContext, batch: MappedRow[]) {
   const cols = presentColumns(targetInfo('patient_identities').columns, batch);
   const keys = batch.map((r) => String(r.row.external_id));
+  // Identity resolution is serialized per organization (until commit): two writers (a sync and a webhook, or two
+  // instances) must not both create the same identity, nor two patients for one person seen on two platforms.
+  await q('select pg_advisory_xact_lock(hashtext(?))', [`routiq:identity:${ctx.organizationId}`]);
   const existing = await q<{ external_id: string }>(
     `select external_id from patient_identities where organization_id = ? and source = ? and external_id in (${keys.map(() => '?').join(', ')})`,
     [ctx.organizationId, ctx.source, ...keys],

@@ -1,7 +1,7 @@
 /**
  * Offline quality evaluation of `matchIdentity` on the labelled set from `labelled.ts`.
  *
- * Identities arrive one at a time, in the generator's shuffled order, and go through the same steps as in the
+ * Identities arrive one at a time (order: see `EvaluationOrder`) and go through the same steps as in the
  * engine: an existing (source, externalId) link is reused; otherwise `matchIdentity` runs against an in-memory
  * store whose `findCandidates` mirrors the SQL query, the returned patient id (or a fresh one) is assigned,
  * and the identity is stored with its normalised phone. Quality is then measured on pairs of identities:
@@ -86,7 +86,10 @@ export interface EvaluationResult {
   sharedPhoneWrongMerges: number;
   /** Same, for any two different people of one household (shared phone or shared email). */
   householdWrongMerges: number;
-  /** True pairs connected through shared keys (phone, email, cross-ref, surname+DOB): an upper bound for recall. */
+  /**
+   * True pairs connected through shared keys (phone, email, cross-ref, surname+DOB) in the ground truth: a
+   * rough ceiling for recall (approximate: the matcher also folds accents, which this count does not).
+   */
   linkablePairs: number;
   methods: Record<MatchMethod, number>;
   falseMerges: ErrorExample[];
@@ -345,9 +348,9 @@ export function formatReport(r: Omit<EvaluationResult, 'report'>, examples = 5):
     `identity matching evaluation (seed ${r.seed}, ${r.order} order${r.mergeBridges ? `, bridge merges ${r.bridgeMerges}` : ''}${r.reconcile ? `, reconcile merges ${r.reconcileMerges}` : ''})`,
     `  people ${r.people}, identities ${r.identities} (${Object.entries(r.identitiesBySource)
       .map(([s, n]) => `${s} ${n}`)
-      .join(', ')}), patients created ${r.patients}`,
+      .join(', ')}), patients ${r.patients}`,
     `  pairs: true ${r.pairs.truePairs}, predicted ${r.pairs.predictedPairs}, correct ${r.pairs.truePositives}, linkable by keys ${r.linkablePairs}`,
-    `  precision ${pct(r.precision)}  recall ${pct(r.recall)}  F1 ${pct(r.f1)}  (recall ceiling ${pct(r.pairs.truePairs ? r.linkablePairs / r.pairs.truePairs : 1)})`,
+    `  precision ${pct(r.precision)}  recall ${pct(r.recall)}  F1 ${pct(r.f1)}  (true pairs sharing a key: ${pct(r.pairs.truePairs ? r.linkablePairs / r.pairs.truePairs : 1)})`,
     `  wrong merges: shared-phone pairs ${r.sharedPhoneWrongMerges}, same-household pairs ${r.householdWrongMerges}, patients with >1 person ${r.falseMerges.length}`,
     `  methods: ${Object.entries(r.methods)
       .map(([m, n]) => `${m} ${n}`)

@@ -13,10 +13,15 @@
  *     of birth or a clearly different first name. A family sharing one phone therefore never merges: same
  *     phone + different first name or different DOB is a different person. The only name-less link is between
  *     two "owner" sources (Chatwoot, ManyChat: the account holder's own WhatsApp/Messenger number).
- *  4. scored: best pairwise score ≥ settings.identity.merge_threshold with no conflict at all.
+ *     A first name alone (no surname) is enough only when the identity holding the phone/email does not
+ *     carry a different email (a recycled number now used by another "Nick").
+ *  4. scored: best pairwise score ≥ settings.identity.merge_threshold, some name agreement, no conflict at all
+ *     (mostly duplicate Cliniko registrations found through surname + date of birth).
  *  5. new: no unique patient. A best score in [review, merge) is left for duplicate detection.
- * When two or more patients qualify at a step, one is taken only if it scores ≥ merge and every other one
- * scores below review; otherwise the identity is ambiguous and gets a new patient (never a coin toss).
+ * When two or more patients qualify at a step: if they are mutually compatible (one person split by arrival
+ * order) the best-scoring one is taken and the others are reported as `bridges`; otherwise one is taken only
+ * if it scores ≥ merge and every other one scores below review, else the identity is ambiguous and gets a new
+ * patient (never a coin toss).
  */
 import type { MatchIdentityHook, MatchMethod, MatchResult, StoredIdentity } from '../hooks.ts';
 import { candidateQueryFor, type PreparedIdentity, prepareIdentity } from './prepare.ts';
@@ -31,8 +36,6 @@ interface PatientView {
   best: PairScore;
   /** Different DOB, or a clearly different first name that no identity of the patient outweighs. */
   hard: boolean;
-  /** Vetoes a cross-reference: different DOB, or a first name far from every name of the patient. */
-  crossRefVeto: boolean;
   /** DOB one digit off; same-source record without equal DOB; only similar/contradicting names. */
   soft: boolean;
   nameEvidence: boolean;
@@ -68,16 +71,11 @@ function view(me: PreparedIdentity, patientId: string, others: PreparedIdentity[
       p.s.features.firstName === 'similar' || (p.s.features.lastName === 'different' && !p.s.features.swappedNames),
   );
   const sameSource = pairs.some((p) => p.s.reasons.includes('conflict:same_source'));
-  const clearlyOther = pairs.some(
-    (p) =>
-      p.s.features.firstName === 'different' && !p.s.features.swappedNames && p.s.features.firstNameSimilarity < 0.8,
-  );
   return {
     patientId,
     pairs,
     best,
     hard: dobDifferent || (firstClash && !nameEvidence),
-    crossRefVeto: dobDifferent || (clearlyOther && !nameEvidence),
     soft: dobNear || sameSource || (nameSoft && !nameEvidence),
     nameEvidence,
     fullNameEvidence: pairs.some(
@@ -167,7 +165,7 @@ export function decideMatch(
   const scoredOk = (v: PatientView): boolean =>
     !v.hard && !v.soft && v.nameEvidence && v.best.conflict === 'none' && v.best.score >= settings.mergeThreshold;
   const firmlyLinked = (v: PatientView): boolean =>
-    ((v.crossRefDirect || v.crossRefShared) && !v.crossRefVeto) ||
+    ((v.crossRefDirect || v.crossRefShared) && !v.hard) ||
     scoredOk(v) ||
     keyCompatible(identity, v, 'email', owners) !== null ||
     keyCompatible(identity, v, 'phone', owners) !== null;
@@ -184,14 +182,14 @@ export function decideMatch(
   };
 
   // 1. cross-reference
-  const crossRefs = views.filter((v) => (v.crossRefDirect || v.crossRefShared) && !v.crossRefVeto);
+  const crossRefs = views.filter((v) => (v.crossRefDirect || v.crossRefShared) && !v.hard);
   const direct = crossRefs.filter((v) => v.crossRefDirect);
   const xr = pickOne(direct.length > 0 ? direct : crossRefs, settings);
   if (xr && xr !== 'ambiguous') {
     return decided(xr, 'cross_ref', Math.max(0.99, xr.best.score), `cross_ref → ${xr.patientId}`);
   }
   if (xr === 'ambiguous') ambiguous.push('cross_ref');
-  const vetoed = views.filter((v) => (v.crossRefDirect || v.crossRefShared) && v.crossRefVeto).length;
+  const vetoed = views.filter((v) => (v.crossRefDirect || v.crossRefShared) && v.hard).length;
 
   // 2. email, 3. phone
   for (const [key, method] of [

@@ -144,6 +144,11 @@ export interface CwConversation {
   assigneeId: number | null;
   teamId: number | null;
   status: ConvStatus;
+  /** Status when the generated history was written: lazily rendered messages depend on it, never on the live status. */
+  baseStatus: ConvStatus;
+  /** Assignee and contact first name at creation, for the same reason. */
+  baseAssigneeId: number | null;
+  baseFirstName: string;
   priority: Priority | null;
   labels: string[];
   createdAtMs: number;
@@ -702,6 +707,9 @@ export class ChatwootModel {
       assigneeId: assigned ? rng.pick(account.agents).id : null,
       teamId: rng.chance(0.5) ? rng.pick(account.teams).id : null,
       status,
+      baseAssigneeId: null,
+      baseFirstName: contact.name.split(' ')[0] ?? contact.name,
+      baseStatus: status,
       priority: rng.chance(0.7) ? null : rng.pick(['low', 'medium', 'high', 'urgent'] as const),
       labels,
       createdAtMs: t0,
@@ -722,6 +730,7 @@ export class ChatwootModel {
       extra: [],
       deleted: false,
     };
+    conv.baseAssigneeId = conv.assigneeId;
     return { conv, kinds, times };
   }
 
@@ -859,10 +868,10 @@ export class ChatwootModel {
     now: number;
   }): CwMessage {
     const { account, inbox, contact, conv, id, t, kind, rng } = a;
-    const first = contact.name.split(' ')[0] ?? contact.name;
+    const first = conv.baseFirstName;
     const agent =
-      conv.assigneeId !== null && rng.chance(0.8)
-        ? (account.agents.find((x) => x.id === conv.assigneeId) as CwAgent)
+      conv.baseAssigneeId !== null && rng.chance(0.8)
+        ? (account.agents.find((x) => x.id === conv.baseAssigneeId) as CwAgent)
         : rng.pick(account.agents);
     const wa = inbox.channelType === 'Channel::Whatsapp';
     const msg: CwMessage = {
@@ -947,7 +956,7 @@ export class ChatwootModel {
       case 'activity': {
         const other = rng.pick(account.agents);
         const resolvedEnd =
-          conv.status === 'resolved' && (id === this.lastBaseId(conv) || id === this.lastBaseId(conv, 1));
+          conv.baseStatus === 'resolved' && (id === this.lastBaseId(conv) || id === this.lastBaseId(conv, 1));
         msg.content = resolvedEnd
           ? `Conversation was marked resolved by ${agent.name}`
           : rng.weighted([
@@ -960,7 +969,7 @@ export class ChatwootModel {
         break;
       }
       case 'template': {
-        if (conv.status === 'resolved' && id === this.lastBaseId(conv)) {
+        if (conv.baseStatus === 'resolved' && id === this.lastBaseId(conv)) {
           msg.contentType = 'input_csat';
           msg.content = 'Please rate this conversation';
         } else {
@@ -1346,6 +1355,9 @@ export class ChatwootModel {
       assigneeId: null,
       teamId: null,
       status: inbox.hasBot ? 'pending' : 'open',
+      baseAssigneeId: null,
+      baseFirstName: contact.name.split(' ')[0] ?? contact.name,
+      baseStatus: inbox.hasBot ? 'pending' : 'open',
       priority: null,
       labels: [],
       createdAtMs: t,
@@ -1366,6 +1378,7 @@ export class ChatwootModel {
       extra: [],
       deleted: false,
     };
+    conv.baseAssigneeId = conv.assigneeId;
     account.conversations.push(conv);
     this.convByDbId.set(conv.dbId, conv);
     this.emit({ event: 'conversation_created', account, conversation: conv });

@@ -1,0 +1,110 @@
+import { describe, expect, it } from 'vitest';
+import { normalizePhone } from '../phone/normalize.ts';
+import { DEFAULT_LABELLED_SEED, generateLabelledSet, Rng, toIdentityInput } from './labelled.ts';
+
+const set = generateLabelledSet();
+
+describe('generateLabelledSet', () => {
+  it('is deterministic for a seed and differs across seeds', () => {
+    const again = generateLabelledSet({ seed: DEFAULT_LABELLED_SEED });
+    expect(again.identities).toEqual(set.identities);
+    const other = generateLabelledSet({ seed: 7 });
+    expect(other.identities.slice(0, 20)).not.toEqual(set.identities.slice(0, 20));
+  });
+
+  it('has ≥ 2,000 identities for ~1,000 people on the three platforms', () => {
+    expect(set.identities.length).toBeGreaterThanOrEqual(2000);
+    expect(set.people.length).toBeGreaterThanOrEqual(800);
+    expect(set.people.length).toBeLessThanOrEqual(1010);
+    const sources = new Set(set.identities.map((i) => i.source));
+    expect([...sources].sort()).toEqual(['chatwoot', 'cliniko', 'manychat']);
+    const keys = new Set(set.identities.map((i) => `${i.source}:${i.externalId}`));
+    expect(keys.size).toBe(set.identities.length);
+    const people = new Set(set.people.map((p) => p.id));
+    for (const i of set.identities) expect(people.has(i.personId)).toBe(true);
+  });
+
+  it('contains the noise the matcher must survive', () => {
+    const tags = new Map<string, number>();
+    for (const i of set.identities) for (const t of i.tags) tags.set(t, (tags.get(t) ?? 0) + 1);
+    for (const t of [
+      'typo',
+      'nickname',
+      'first_only',
+      'initial',
+      'lower',
+      'emoji',
+      'swapped',
+      'nameless',
+      'shared_phone',
+      'twin',
+      'namesake',
+      'recycled_number',
+      'changed_number',
+      'cliniko_duplicate',
+      'cross_ref',
+      'guardian_ref',
+      'email_channel',
+    ]) {
+      expect(tags.get(t) ?? 0, t).toBeGreaterThan(0);
+    }
+    const byPerson = new Map<string, Set<string>>();
+    for (const i of set.identities) byPerson.set(i.personId, (byPerson.get(i.personId) ?? new Set()).add(i.source));
+    expect([...byPerson.values()].filter((s) => s.size === 1).length).toBeGreaterThan(100); // single-platform people
+    expect(set.identities.some((i) => i.email && i.email !== i.email.trim().toLowerCase())).toBe(true);
+    expect(set.identities.some((i) => /[áéíóúëøłđ]/i.test(`${i.firstName}${i.lastName}${i.displayName}`))).toBe(true);
+  });
+
+  it('renders phones in formats that normalise back to the truth', () => {
+    const cliniko = set.identities.filter((i) => i.source === 'cliniko' && i.phoneRaw);
+    expect(new Set(cliniko.map((i) => i.phoneRaw!.replace(/\d/g, '9'))).size).toBeGreaterThan(15);
+    expect(cliniko.some((i) => /^61\d{9}$/.test(i.phoneRaw!))).toBe(true); // country code without plus
+    expect(cliniko.some((i) => /^62\d+$/.test(i.phoneRaw!.replace(/\D/g, '')))).toBe(true); // Indonesian
+    let wrong = 0;
+    for (const i of set.identities) {
+      if (!i.phoneRaw) continue;
+      const r = normalizePhone(i.phoneRaw, { defaultCountry: 'AU', countryHint: i.countryHint ?? null });
+      if (r.e164 !== i.truePhoneE164) wrong++;
+    }
+    expect(wrong).toBe(0);
+  });
+
+  it('shares phones inside households: different first names, or different dates of birth', () => {
+    const owners = new Map<string, Set<string>>();
+    for (const i of set.identities) {
+      if (!i.truePhoneE164) continue;
+      owners.set(i.truePhoneE164, (owners.get(i.truePhoneE164) ?? new Set()).add(i.personId));
+    }
+    const shared = [...owners.values()].filter((s) => s.size > 1);
+    expect(shared.length).toBeGreaterThan(100);
+    const people = new Map(set.people.map((p) => [p.id, p]));
+    const twins = set.people.filter((p) =>
+      set.people.some((q) => q !== p && q.householdId === p.householdId && q.dateOfBirth === p.dateOfBirth),
+    );
+    expect(twins.length).toBeGreaterThan(0);
+    const namesakes = set.people.filter((p) => p.householdKind === 'namesake');
+    expect(namesakes.length).toBeGreaterThan(0);
+    expect(people.size).toBe(set.people.length);
+  });
+
+  it('strips the labels for the matcher', () => {
+    const input = toIdentityInput(set.identities[0]!);
+    expect(input).not.toHaveProperty('personId');
+    expect(input).not.toHaveProperty('tags');
+    expect(input).not.toHaveProperty('truePhoneE164');
+  });
+});
+
+describe('Rng', () => {
+  it('is a deterministic uniform generator', () => {
+    const a = new Rng(1);
+    const b = new Rng(1);
+    const xs = Array.from({ length: 1000 }, () => a.next());
+    expect(xs).toEqual(Array.from({ length: 1000 }, () => b.next()));
+    expect(Math.min(...xs)).toBeGreaterThanOrEqual(0);
+    expect(Math.max(...xs)).toBeLessThan(1);
+    const mean = xs.reduce((s, x) => s + x, 0) / xs.length;
+    expect(mean).toBeGreaterThan(0.45);
+    expect(mean).toBeLessThan(0.55);
+  });
+});
