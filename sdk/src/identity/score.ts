@@ -2,16 +2,18 @@
  * Pairwise identity scoring, shared by the matcher (scored fallback, confidences) and duplicate detection.
  *
  * The score is a log-odds sum turned into 0..1 with the logistic function, in the spirit of Fellegi-Sunter:
- * every agreeing field adds evidence, a missing field adds none, a disagreeing field subtracts. Two kinds of
- * disagreement are not left to arithmetic, because a pile of shared contact details must never outweigh them
- * (a family shares phone, email and surname):
+ * every agreeing field adds evidence, a missing field adds none, a disagreeing field subtracts. The prior
+ * (-7) is set so that one shared key plus a full agreeing name clears the default merge threshold (phone +
+ * exact first and last name ≈ 0.97), while a shared key alone (0.05), a key plus a first name only (0.62) or a
+ * phone plus an email without any name (0.82) do not. Two kinds of disagreement are not left to arithmetic,
+ * because a pile of shared contact details must never outweigh them (a family shares phone, email, surname):
  * - hard conflict: different dates of birth, or clearly different first names → score capped at 0.5;
  * - soft conflict: a date of birth one digit off or day/month swapped, a first name that is only similar
  *   (Jaro-Winkler ≥ 0.88 but not a typo or nickname), different surnames, or two records of the same source
  *   where only one has a date of birth and the emails are not equal (a platform keeps one record per person,
  *   so a second record with the same name and phone but no DOB is as likely a namesake father/son as a
- *   duplicate) → capped at 0.85, inside the
- *   default review band; the matcher never auto-merges a pair with any conflict, whatever the thresholds.
+ *   duplicate) → capped at 0.85, inside the default review band.
+ * The matcher never auto-merges a pair with any conflict, whatever the thresholds.
  */
 import type { IdentityInput } from '../hooks.ts';
 import {
