@@ -69,6 +69,16 @@ const commands: Record<string, Handler> = {
       dir: values.dir ?? '.routiq/demo',
     });
   },
+  // These commands parse their own sub-commands and options (each module exports run(args)).
+  async dlq(args) {
+    return (await import('./commands/dlq.ts')).run(args);
+  },
+  async status(args) {
+    return (await import('./commands/status.ts')).run(args);
+  },
+  async patients(args) {
+    return (await import('./commands/patients.ts')).run(args);
+  },
   async help(args) {
     out(args[0] ? helpFor(args[0]) : HELP);
     return ExitCode.Ok;
