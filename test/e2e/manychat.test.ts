@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ManyChatSim, startManyChat } from '@routiq/sandbox';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWebhookReceiver } from '../../cli/src/demo/receiver.ts';
 import { blank, connectorRunner, iso } from '../helpers/connectors.ts';
 import { backends, openTestDb, type TestDb } from '../helpers/db.ts';
@@ -31,7 +31,11 @@ describe.each(kinds)('ManyChat connector against the simulator (%s)', (kind) => 
     const r = connectorRunner(
       t.db,
       'org_manychat_e2e',
-      { connector: 'manychat', config: { base_url: sim.url }, secrets: { api_key: '${MC_KEY}', webhook_token: '${MC_HOOK}' } },
+      {
+        connector: 'manychat',
+        config: { base_url: sim.url },
+        secrets: { api_key: '${MC_KEY}', webhook_token: '${MC_HOOK}' },
+      },
       env,
     );
     const receiver = await startWebhookReceiver(t.db, r.config, silentLogger, env);
@@ -39,14 +43,28 @@ describe.each(kinds)('ManyChat connector against the simulator (%s)', (kind) => 
       const url = `${receiver.url}/webhooks/${r.org.id}/manychat`;
       const subs = sim.snapshot().pages[0]!.subscribers.slice(0, 10);
       // A wrong token is refused and writes nothing.
-      const bad = await sim.externalRequest({ pageId: PAGE, subscriberId: String(subs[0]!.id), url, headers: { 'X-Routiq-Token': 'nope' }, text: 'hello' });
+      const bad = await sim.externalRequest({
+        pageId: PAGE,
+        subscriberId: String(subs[0]!.id),
+        url,
+        headers: { 'X-Routiq-Token': 'nope' },
+        text: 'hello',
+      });
       expect(bad.status).toBe(401);
-      const none = await t.db.query<{ n: string }>('select count(*)::text as n from messages where organization_id = ?', [r.org.id]);
+      const none = await t.db.query<{ n: string }>(
+        'select count(*)::text as n from messages where organization_id = ?',
+        [r.org.id],
+      );
       expect(none[0]?.n).toBe('0');
 
       sim.setAutomation(PAGE, { url, headers: { 'X-Routiq-Token': env.MC_HOOK }, template: 'full_contact' });
       for (const [i, s] of subs.entries()) {
-        const res = await sim.simulateInbound({ pageId: PAGE, subscriberId: String(s.id), text: `Message ${i} — can I book?`, ...(i % 2 ? { template: 'custom' as const } : {}) });
+        const res = await sim.simulateInbound({
+          pageId: PAGE,
+          subscriberId: String(s.id),
+          text: `Message ${i} — can I book?`,
+          ...(i % 2 ? { template: 'custom' as const } : {}),
+        });
         expect(res?.status, res?.responseBody).toBe(200);
       }
       sim.mutate(5);
@@ -58,14 +76,24 @@ describe.each(kinds)('ManyChat connector against the simulator (%s)', (kind) => 
 
       const pushed = sim.externalRequests.filter((x) => x.status === 200);
       const q = t.db.query.bind(t.db);
-      const msgs = await q<{ external_id: string; content: string; sent_at: unknown; sender_type: string; direction: string; conversation_id: string | null }>(
+      const msgs = await q<{
+        external_id: string;
+        content: string;
+        sent_at: unknown;
+        sender_type: string;
+        direction: string;
+        conversation_id: string | null;
+      }>(
         'select external_id, content, sent_at, sender_type, direction, conversation_id from messages where organization_id = ? order by external_id',
         [r.org.id],
       );
       const expected = new Map<string, { content: string; sent_at: string | null }>();
       for (const p of pushed) {
         const body = JSON.parse(p.requestBody) as Record<string, unknown>;
-        const user = (typeof body.data === 'string' ? JSON.parse(body.data) : body.id ? body : body.data) as Record<string, unknown>;
+        const user = (typeof body.data === 'string' ? JSON.parse(body.data) : body.id ? body : body.data) as Record<
+          string,
+          unknown
+        >;
         const text = (body.text ?? user.last_input_text) as string;
         const at = user.last_interaction as string;
         expected.set(`${p.subscriberId}:${Date.parse(at)}`, { content: text, sent_at: iso(at) });
@@ -73,12 +101,20 @@ describe.each(kinds)('ManyChat connector against the simulator (%s)', (kind) => 
       expect(msgs.map((m) => [m.external_id, m.content, iso(m.sent_at)])).toEqual(
         [...expected.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, v.content, v.sent_at]),
       );
-      expect(msgs.every((m) => m.sender_type === 'patient' && m.direction === 'inbound' && m.conversation_id !== null)).toBe(true);
+      expect(
+        msgs.every((m) => m.sender_type === 'patient' && m.direction === 'inbound' && m.conversation_id !== null),
+      ).toBe(true);
 
       // Every pushed subscriber was enriched from getInfo, exactly once per push.
       const snap = sim.snapshot().pages[0]!.subscribers;
       const pushedIds = new Set(pushed.map((p) => p.subscriberId));
-      const ids = await q<{ external_id: string; first_name: string | null; last_name: string | null; email: string | null; phone: string | null }>(
+      const ids = await q<{
+        external_id: string;
+        first_name: string | null;
+        last_name: string | null;
+        email: string | null;
+        phone: string | null;
+      }>(
         "select external_id, first_name, last_name, email, phone from patient_identities where organization_id = ? and source = 'manychat' order by external_id",
         [r.org.id],
       );

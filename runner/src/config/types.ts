@@ -33,6 +33,10 @@ export interface RoutiqConfig {
     staleAfterSeconds: number;
     deadlineSeconds: number;
     maxRetries: number;
+    retryWindowSeconds: number;
+    sharedRateLimits: boolean;
+    breakerThreshold: number;
+    breakerCooldownSeconds: number;
     rawRetentionDays: number;
   };
   connectorsDir: string;

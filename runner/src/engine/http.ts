@@ -4,7 +4,7 @@ import got, { type Method } from 'got';
 import pRetry from 'p-retry';
 import type { ErrorAction, ErrorRule } from '../spec/types.ts';
 import { evaluate } from './expr.ts';
-import type { SlidingWindowLimiter } from './ratelimit.ts';
+import type { Limiter } from './ratelimit.ts';
 
 export type FailureClass = 'transient' | 'rate_limited' | 'auth' | 'permanent';
 
@@ -62,8 +62,13 @@ export interface HttpClientOptions {
   retry: { maxRetries: number; baseDelayMs: number; maxDelayMs: number };
   /** Epoch ms after which no retry starts (the run deadline). */
   deadline: number;
+  /** How long one request keeps being retried through an outage (ms). */
+  retryWindowMs: number;
+  /** Injectable clock and sleep (tests ride out a simulated 15-minute outage in virtual time). */
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
   /** Limiters to pass for a request path (declared budgets). */
-  limitersFor: (path: string) => SlidingWindowLimiter[];
+  limitersFor: (path: string) => Limiter[];
   onRequest?: (info: {
     url: string;
     status: number | undefined;
@@ -113,6 +118,9 @@ export class HttpClient {
   async request(req: HttpRequest): Promise<HttpResponse> {
     const url = new URL(req.url);
     assertTransportAllowed(url, this.o.allowInsecureHttp);
+    const now = this.o.now ?? Date.now;
+    const sleep = this.o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+    const giveUpAt = Math.min(this.o.deadline, now() + this.o.retryWindowMs);
     let attempt = 0;
     const run = async (): Promise<HttpResponse> => {
       attempt++;
@@ -121,16 +129,15 @@ export class HttpClient {
     };
     return pRetry(run, {
       retries: this.o.retry.maxRetries,
-      // Our own delays (full jitter + server hints) are awaited in onFailedAttempt.
+      // Our own delays (full jitter + server hints) are awaited in onFailedAttempt; the give-up time is ours too.
       minTimeout: 0,
       maxTimeout: 0,
       randomize: false,
-      maxRetryTime: Math.max(0, this.o.deadline - Date.now()),
       shouldConsumeRetry: ({ error }) => !(error instanceof HttpFailure && error.failureClass === 'rate_limited'),
       shouldRetry: ({ error }) =>
         error instanceof HttpFailure &&
         (error.failureClass === 'transient' || error.failureClass === 'rate_limited') &&
-        Date.now() < this.o.deadline,
+        now() < giveUpAt,
       onFailedAttempt: async ({ error }) => {
         if (!(error instanceof HttpFailure)) return;
         if (error.failureClass !== 'transient' && error.failureClass !== 'rate_limited') return;
@@ -138,12 +145,13 @@ export class HttpClient {
         if (error.failureClass === 'rate_limited') {
           wait = error.waitMs ?? this.o.signals.defaultWaitMs ?? 1000 * 2 ** Math.min(attempt, 6);
           // Everyone on these budgets waits, not only this request.
-          for (const l of this.o.limitersFor(url.pathname)) l.pauseUntil(Date.now() + wait);
+          for (const l of this.o.limitersFor(url.pathname)) l.pauseUntil(now() + wait);
         } else {
+          // Full jitter: uniformly random up to the exponential cap.
           const cap = Math.min(this.o.retry.maxDelayMs, this.o.retry.baseDelayMs * 2 ** (attempt - 1));
           wait = Math.random() * cap;
         }
-        wait = Math.min(wait, Math.max(0, this.o.deadline - Date.now()));
+        wait = Math.max(0, Math.min(wait, giveUpAt - now()));
         this.o.log?.debug(
           {
             url: redactUrl(req.url),
@@ -154,7 +162,7 @@ export class HttpClient {
           },
           'retrying request',
         );
-        await new Promise((r) => setTimeout(r, wait));
+        await sleep(wait);
       },
     });
   }

@@ -5,7 +5,13 @@
  * connection of this process (Cliniko's 200/min is per user, across keys).
  * Across several processes the budget must be shared through Postgres (see docs/resilience.md).
  */
-export class SlidingWindowLimiter {
+/** Paces requests on one budget. */
+export interface Limiter {
+  acquire(): Promise<void>;
+  pauseUntil(until: number): void;
+}
+
+export class SlidingWindowLimiter implements Limiter {
   private readonly starts: number[] = [];
   private pausedUntil = 0;
   private chain: Promise<void> = Promise.resolve();

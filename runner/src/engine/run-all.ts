@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 import type { RoutiqConfig } from '../config/types.ts';
 import type { Database } from '../db/database.ts';
-import { RoutiqError } from '../errors/registry.ts';
-import { type ConnectionSummary, syncConnection } from './sync.ts';
+import { isRoutiqError, RoutiqError } from '../errors/registry.ts';
+import { type ConnectionSummary, safeMessage, syncConnection } from './sync.ts';
 
 export interface SyncFilter {
   org?: string | undefined;
@@ -31,19 +31,54 @@ export async function syncAll(
     for (const conn of org.connections) {
       if (!conn.enabled) continue;
       if (filter.connector && conn.connector !== filter.connector && conn.name !== filter.connector) continue;
-      out.push(
-        await syncConnection({
-          db,
-          config,
-          org,
-          conn,
-          streams: filter.stream ? [filter.stream] : undefined,
-          fullRefresh: !!filter.fullRefresh,
-          logger,
-          ...(env ? { env } : {}),
-        }),
-      );
+      try {
+        out.push(
+          await syncConnection({
+            db,
+            config,
+            org,
+            conn,
+            streams: filter.stream ? [filter.stream] : undefined,
+            fullRefresh: !!filter.fullRefresh,
+            logger,
+            ...(env ? { env } : {}),
+          }),
+        );
+      } catch (err) {
+        // One connection that cannot start (paused circuit, missing secret, bad settings) does not stop the others.
+        const code = isRoutiqError(err) ? err.code : 'RQ6002';
+        if (code.startsWith('RQ4')) throw err; // the database itself: nothing else can run either
+        logger.error(
+          { org: org.id, connection: conn.name, error_code: code, err: { message: safeMessage(err) } },
+          'connection not synced',
+        );
+        out.push(notStarted(org.id, conn.name, conn.connector, code, safeMessage(err)));
+      }
     }
   }
   return out;
+}
+
+function notStarted(
+  organizationId: string,
+  connection: string,
+  connector: string,
+  errorCode: string,
+  error: string,
+): ConnectionSummary {
+  return {
+    organizationId,
+    connection,
+    connector,
+    specVersion: '',
+    runId: '',
+    correlationId: '',
+    status: 'failed',
+    requests: 0,
+    rateLimited: 0,
+    durationMs: 0,
+    streams: [],
+    error,
+    errorCode,
+  };
 }

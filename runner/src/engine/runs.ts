@@ -9,6 +9,9 @@ export interface RunHandle {
   stopHeartbeat(): void;
 }
 
+/** Runs this process has open: a 'running' row with our pid that is not here was left by an earlier failure. */
+const activeRuns = new Set<string>();
+
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -88,6 +91,7 @@ export async function startRun(
       o.specVersion,
     ],
   );
+  activeRuns.add(id);
   const timer = setInterval(() => {
     db.query("update sync_runs set heartbeat_at = now() where id = ?::uuid and status = 'running'", [id]).catch(
       () => {},
@@ -110,21 +114,37 @@ export async function finishRun(
     errorCode?: string | undefined;
     error?: string | undefined;
   },
+  opts: { retryForMs?: number } = {},
 ): Promise<void> {
   run.stopHeartbeat();
-  await db.query(
-    `update sync_runs set status = ?, finished_at = now(), heartbeat_at = now(), requests = ?, records_processed = ?, records_written = ?,
-       dead_letters = ?, counts = ?::jsonb, error_code = ?, error = ? where id = ?::uuid`,
-    [
-      r.status,
-      r.requests,
-      r.recordsProcessed,
-      r.recordsWritten,
-      r.deadLetters,
-      JSON.stringify(r.counts),
-      r.errorCode ?? null,
-      r.error ?? null,
-      run.id,
-    ],
-  );
+  // The database may be the thing that failed (restart, failover): keep trying for a while, so the run is
+  // closed by us rather than later as 'abandoned'.
+  const until = Date.now() + (opts.retryForMs ?? 30_000);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await db.query(
+        `update sync_runs set status = ?, finished_at = now(), heartbeat_at = now(), requests = ?, records_processed = ?, records_written = ?,
+           dead_letters = ?, counts = ?::jsonb, error_code = ?, error = ? where id = ?::uuid`,
+        [
+          r.status,
+          r.requests,
+          r.recordsProcessed,
+          r.recordsWritten,
+          r.deadLetters,
+          JSON.stringify(r.counts),
+          r.errorCode ?? null,
+          r.error ?? null,
+          run.id,
+        ],
+      );
+      activeRuns.delete(run.id);
+      return;
+    } catch (err) {
+      if (Date.now() > until) {
+        activeRuns.delete(run.id);
+        throw err;
+      }
+      await new Promise((res) => setTimeout(res, Math.min(5000, 250 * 2 ** attempt)));
+    }
+  }
 }

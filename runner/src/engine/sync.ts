@@ -10,6 +10,7 @@ import type { Database } from '../db/database.ts';
 import { isRoutiqError, RoutiqError } from '../errors/registry.ts';
 import { loadConnector } from '../spec/load.ts';
 import type { ConnectorSpec, MappingSpec, StreamSpec } from '../spec/types.ts';
+import { assertCircuitClosed, credentialFingerprint, recordRunOutcome } from './breaker.ts';
 import {
   applyAuth,
   buildConnectionContext,
@@ -22,7 +23,8 @@ import { durationMs } from './durations.ts';
 import { type Bindings, evaluate, renderString } from './expr.ts';
 import { HttpClient, HttpFailure, type HttpRequest } from './http.ts';
 import { paginate } from './paginate.ts';
-import { limiterFor } from './ratelimit.ts';
+import { type Limiter, limiterFor } from './ratelimit.ts';
+import { PgSlidingWindowLimiter } from './ratelimit-pg.ts';
 import { finishRun, type RunHandle, startRun } from './runs.ts';
 import { hashRecord, type MappedRow, type Querier, relink, toIso, writeRows } from './writer.ts';
 
@@ -168,6 +170,8 @@ export async function syncConnection(o: SyncConnectionOptions): Promise<Connecti
   const secrets = resolveSecrets(conn, org.id, o.env);
   const cctx = await buildConnectionContext(spec, org, conn, secrets);
   await ensureOrganization(db, org);
+  const credential = credentialFingerprint(secrets);
+  await assertCircuitClosed(db, org.id, conn.name, credential);
   const run = await startRun(db, {
     organizationId: org.id,
     connector: spec.name,
@@ -249,6 +253,20 @@ export async function syncConnection(o: SyncConnectionOptions): Promise<Connecti
     errorCode: errCode,
     error: errMessage,
   });
+  const breaker = await recordRunOutcome(
+    db,
+    org.id,
+    conn.name,
+    { ok: status === 'succeeded', errorCode: errCode, error: errMessage, credential },
+    { threshold: config.runner.breakerThreshold, cooldownSeconds: config.runner.breakerCooldownSeconds },
+  ).catch(() => undefined);
+  if (breaker?.pausedUntil) {
+    // An alert: a person may be needed (credentials), or the platform is down for longer than the retries cover.
+    log.error(
+      { alert: true, paused_until: breaker.pausedUntil, error_code: errCode },
+      'connection paused by its circuit breaker',
+    );
+  }
   const summary: ConnectionSummary = {
     organizationId: org.id,
     connection: conn.name,
@@ -350,6 +368,7 @@ class ConnectionRun {
         maxDelayMs: spec.retry?.max_delay_ms ?? 60_000,
       },
       deadline: Date.now() + o.config.runner.deadlineSeconds * 1000,
+      retryWindowMs: o.config.runner.retryWindowSeconds * 1000,
       limitersFor: (p) =>
         budgets
           .filter(({ re }) => !re || re.test(p))
@@ -361,7 +380,7 @@ class ConnectionRun {
                 : scope === 'connection'
                   ? `${c.org.id}/${c.conn.name}`
                   : (budgetKeys.get(b.name) ?? `${spec.name}:${Object.values(c.secrets).join('|')}`);
-            return limiterFor(`${spec.name}:${b.name}:${key}`, budgetLimits.get(b.name) ?? 1, b.per_seconds * 1000);
+            return this.limiter(`${spec.name}:${b.name}:${key}`, budgetLimits.get(b.name) ?? 1, b.per_seconds * 1000);
           }),
       onRequest: ({ status, failure }) => {
         this.requests++;
@@ -377,6 +396,21 @@ class ConnectionRun {
     for (const s of spec.streams) {
       if (s.parent?.stream) this.children.set(s.parent.stream, [...(this.children.get(s.parent.stream) ?? []), s]);
     }
+  }
+
+  private readonly limiters = new Map<string, Limiter>();
+
+  /** Budgets are shared through PostgreSQL between processes on a server; in-process on the embedded database. */
+  private limiter(key: string, limit: number, windowMs: number): Limiter {
+    if (this.o.db.kind !== 'postgres' || !this.o.config.runner.sharedRateLimits)
+      return limiterFor(key, limit, windowMs);
+    const id = `${key}|${limit}|${windowMs}`;
+    let l = this.limiters.get(id);
+    if (!l) {
+      l = new PgSlidingWindowLimiter(this.o.db, key, limit, windowMs);
+      this.limiters.set(id, l);
+    }
+    return l;
   }
 
   private hookContext(q: Querier, stream?: string): HookContext {

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { RoutiqError } from '../errors/registry.ts';
 import { lintSpecText } from '../lint/index.ts';
@@ -10,7 +10,8 @@ export interface LoadedSpec {
   file: string;
 }
 
-const cache = new Map<string, { mtime: number; loaded: LoadedSpec }>();
+// Keyed by the file's mtime and size: a spec fixed on disk is picked up by the next load (e.g. before a DLQ replay).
+const cache = new Map<string, { version: string; loaded: LoadedSpec }>();
 
 /** Load and fully lint a spec; any error finding refuses it (a bad spec never half-runs). */
 export function loadSpecFile(file: string): LoadedSpec {
@@ -43,11 +44,12 @@ export function loadConnector(connectorsDir: string, name: string): LoadedSpec {
       { where: file },
     );
   }
-  const st = readFileSync(file).length;
+  const st = statSync(file);
+  const version = `${st.mtimeMs}:${st.size}`;
   const hit = cache.get(file);
-  if (hit && hit.mtime === st) return hit.loaded;
+  if (hit && hit.version === version) return hit.loaded;
   const loaded = loadSpecFile(file);
-  cache.set(file, { mtime: st, loaded });
+  cache.set(file, { version, loaded });
   return loaded;
 }
 

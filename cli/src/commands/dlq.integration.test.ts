@@ -1,0 +1,240 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectorsDir } from '../../../test/helpers/engine.ts';
+import { startTinyApi, type TinyApi } from '../../../test/helpers/tiny-api.ts';
+
+/**
+ * `routiq dlq …` and `routiq status` as a user runs them: a child process per command, on an embedded database
+ * directory named in the config file. Spawned asynchronously: the tiny API lives in this process.
+ */
+const BIN = path.resolve(import.meta.dirname, '../../bin/routiq.mjs');
+
+const spec = (status: string, version: string) => `spec_version: 1
+name: strict
+version: ${version}
+connection:
+  properties:
+    base_url: { type: string, format: uri }
+  required: [base_url]
+base_url: "{{ $config.base_url }}"
+auth: { type: none }
+streams:
+  - name: items
+    request: { path: /items/page }
+    records: data
+    pagination: { type: page_number, size_param: per_page, size: 10 }
+    map:
+      - target: appointments
+        expression: |
+          { "external_id": id, "status": ${status}, "notes": name }
+`;
+const BROKEN = spec('$contains(name, "Item 4 ") ? name : "booked"', '1.0.0');
+const FIXED = spec('"booked"', '1.0.1');
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+describe('routiq dlq and status (CLI, embedded database)', () => {
+  let api: TinyApi;
+  let tmp: string;
+  let dir: string;
+  let configFile: string;
+
+  const routiq = (...args: string[]): Promise<Result> =>
+    new Promise((resolve) => {
+      execFile(
+        process.execPath,
+        [BIN, ...args, '--config', configFile],
+        {
+          cwd: tmp,
+          env: {
+            ...process.env,
+            DATABASE_URL: '',
+            ROUTIQ_DB_DIR: '',
+            ROUTIQ_CONNECTORS_DIR: '',
+            ROUTIQ_LOG_LEVEL: '',
+            ROUTIQ_ENV: '',
+          },
+          timeout: 60_000,
+        },
+        (error, stdout, stderr) => {
+          const code = error ? (typeof error.code === 'number' ? error.code : 70) : 0;
+          resolve({ code, stdout, stderr });
+        },
+      );
+    });
+  const json = (r: Result) => {
+    try {
+      return JSON.parse(r.stdout);
+    } catch {
+      throw new Error(`not JSON (exit ${r.code}):\n${r.stdout}\n--- stderr:\n${r.stderr}`);
+    }
+  };
+
+  beforeAll(async () => {
+    api = await startTinyApi({ items: 12 });
+    tmp = mkdtempSync(path.join(tmpdir(), 'routiq-cli-dlq-'));
+    dir = connectorsDir({ strict: BROKEN });
+    configFile = path.join(tmp, 'routiq.yaml');
+    writeFileSync(
+      configFile,
+      `database:
+  embedded_dir: ${JSON.stringify(path.join(tmp, 'db'))}
+log:
+  level: silent
+connectors_dir: ${JSON.stringify(dir)}
+organizations:
+  - id: org_cli
+    name: CLI clinic
+    connections:
+      - connector: strict
+        config: { base_url: ${JSON.stringify(api.url)} }
+`,
+    );
+    const m = await routiq('migrate');
+    expect(m.code, m.stderr).toBe(0);
+    const s = await routiq('sync', '--json');
+    expect(s.code, s.stderr + s.stdout).toBe(0);
+    expect(json(s).runs[0].streams[0]).toMatchObject({ records: 12, dead_letters: 1 });
+  });
+  afterAll(async () => {
+    await api?.close();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  let id: string;
+
+  it('dlq list --json prints the open dead letters (without payloads)', async () => {
+    const r = await routiq('dlq', 'list', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const body = json(r);
+    expect(body).toMatchObject({ count: 1, total: 1 });
+    expect(body.dead_letters[0]).toMatchObject({
+      organization_id: 'org_cli',
+      connector: 'strict',
+      stream: 'items',
+      error_class: 'validation',
+      error_code: 'RQ5002',
+      record_key: api.items[4]!.id,
+      retry_count: 0,
+      resolved: false,
+    });
+    expect(body.dead_letters[0]).not.toHaveProperty('payload');
+    id = body.dead_letters[0].id;
+
+    const filtered = json(await routiq('dlq', 'list', '--json', '--class', 'mapping'));
+    expect(filtered.count).toBe(0);
+    const older = json(await routiq('dlq', 'list', '--json', '--older-than', '1h', '--org', 'org_cli'));
+    expect(older.count).toBe(0);
+    const text = await routiq('dlq', 'list', '--newer-than', '1d');
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/^id\s+org\s+connector\s+stream\s+class\s+code\s+age\s+retries\s+message/);
+    expect(text.stdout).toContain(id);
+  });
+
+  it('usage errors exit 2 with RQ6001 on stderr (before any database is opened)', async () => {
+    const cases = [
+      ['dlq', 'list', '--class', 'bogus'],
+      ['dlq', 'list', '--older-than', 'soon'],
+      ['dlq', 'list', '--limit', '0'],
+      ['dlq', 'list', '--frobnicate'],
+      ['dlq', 'show', 'not-a-uuid'],
+      ['dlq', 'show'],
+      ['dlq', 'replay'],
+      ['dlq', 'replay', 'not-a-uuid'],
+      ['dlq', 'resolve', id],
+      ['dlq', 'explode'],
+      ['dlq'],
+      ['status', 'extra'],
+    ];
+    // In parallel: none of them may touch the embedded database (a second process would be refused with RQ4004).
+    const results = await Promise.all(cases.map((args) => routiq(...args)));
+    results.forEach((r, i) => {
+      const args = cases[i]!.join(' ');
+      expect(r.code, `${args}: ${r.stderr}`).toBe(2);
+      expect(r.stderr, args).toMatch(/^RQ6001 /);
+      expect(r.stdout, args).toBe('');
+    });
+  });
+
+  it('dlq show prints everything, payload included', async () => {
+    const r = await routiq('dlq', 'show', id, '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(json(r)).toMatchObject({ id, payload: { id: api.items[4]!.id, name: api.items[4]!.name } });
+    const text = await routiq('dlq', 'show', id);
+    expect(text.stdout).toContain('payload:');
+    expect(text.stdout).toContain(JSON.stringify(api.items[4]!.id));
+    const missing = await routiq('dlq', 'show', '00000000-0000-4000-8000-000000000000');
+    expect(missing.code).toBe(1);
+  });
+
+  it('dlq replay exits 1 while the record still fails, 0 once the spec is fixed; a second replay is a no-op', async () => {
+    const failing = await routiq('dlq', 'replay', '--org', 'org_cli', '--json');
+    expect(failing.code, failing.stderr).toBe(1);
+    expect(json(failing).outcomes).toEqual([
+      expect.objectContaining({ id, status: 'failed', code: 'RQ5002', retry_count: 1 }),
+    ]);
+
+    writeFileSync(path.join(dir, 'strict', 'connector.yaml'), FIXED);
+    const dry = await routiq('dlq', 'replay', '--org', 'org_cli', '--dry-run', '--json');
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(json(dry)).toMatchObject({ dry_run: true, outcomes: [{ id, status: 'replayed', dry_run: true, rows: 1 }] });
+    expect(json(await routiq('dlq', 'list', '--json')).count).toBe(1);
+
+    const ok = await routiq('dlq', 'replay', id, '--json');
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(json(ok).outcomes).toEqual([
+      expect.objectContaining({ id, status: 'replayed', written: { inserted: 1, updated: 0, unchanged: 0 } }),
+    ]);
+    expect(json(await routiq('dlq', 'list', '--json')).count).toBe(0);
+    const all = json(await routiq('dlq', 'list', '--json', '--all'));
+    expect(all.dead_letters[0]).toMatchObject({ id, resolved: true, resolution: 'replayed' });
+
+    const again = await routiq('dlq', 'replay', id, '--json');
+    expect(again.code).toBe(0);
+    expect(json(again).outcomes).toEqual([expect.objectContaining({ id, status: 'skipped' })]);
+    const none = await routiq('dlq', 'replay', '--org', 'org_cli', '--json');
+    expect(none.code).toBe(0);
+    expect(json(none).outcomes).toEqual([]);
+  });
+
+  it('dlq resolve needs a reason and reports letters already resolved', async () => {
+    const r = await routiq('dlq', 'resolve', id, '--reason', 'done by hand', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(json(r)).toEqual({ resolved: [], skipped: [{ id, reason: 'already resolved' }] });
+  });
+
+  it('status --json: last run, checkpoints and open dead letters per organization and connection', async () => {
+    const r = await routiq('status', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const body = json(r);
+    expect(body.organizations).toHaveLength(1);
+    const c = body.organizations[0].connections[0];
+    expect(body.organizations[0]).toMatchObject({ id: 'org_cli', name: 'CLI clinic', configured: true });
+    expect(c).toMatchObject({
+      connection: 'strict',
+      connector: 'strict',
+      last_run: { status: 'succeeded', records: 12, written: 11, dead_letters: 1 },
+      running: [],
+      open_dead_letters: 0,
+      streams: [{ stream: 'items', status: 'idle', pending_partitions: 0, error_partitions: 0 }],
+    });
+    expect(c.last_run.correlation_id).toMatch(/^sync-/);
+    expect(c.last_run.duration_ms).toBeGreaterThanOrEqual(0);
+
+    const text = await routiq('status');
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain('org_cli — CLI clinic');
+    expect(text.stdout).toMatch(/last run: succeeded .* 12 records, 11 written, 1 dead letter/);
+
+    const unknown = await routiq('status', '--org', 'org_nope');
+    expect(unknown.code).toBe(3);
+    expect(unknown.stderr).toMatch(/^RQ1008 /);
+  });
+});

@@ -1,0 +1,539 @@
+import type { UnifiedTarget } from '@routiq/schemas';
+import { getHook, type HookContext, type MatchIdentityHook } from '@routiq/sdk';
+import type { Logger } from 'pino';
+import { resolveSecrets } from '../config/load.ts';
+import type { ConnectionConfig, OrganizationConfig, RoutiqConfig } from '../config/types.ts';
+import type { Database } from '../db/database.ts';
+import { buildConnectionContext, type ConnectionContext } from '../engine/connection.ts';
+import { type Bindings, evaluate } from '../engine/expr.ts';
+import { mapRecords, safeMessage, transaction } from '../engine/sync.ts';
+import { hashRecord, type MappedRow, type Querier, relink, type WriteResult, writeRows } from '../engine/writer.ts';
+import { isRoutiqError, RoutiqError } from '../errors/registry.ts';
+import { loadConnector } from '../spec/load.ts';
+import type { ConnectorSpec, MappingSpec, StreamSpec } from '../spec/types.ts';
+import { type DeadLetterFilter, RECORD_CLASSES, REQUEST_CLASSES } from './filter.ts';
+import { audit, type DeadLetter, listDeadLetters, markResolved } from './store.ts';
+
+export type ReplayStatus =
+  /** Mapped, validated and written with the current spec; the letter is resolved. */
+  | 'replayed'
+  /** A request-level letter: its partition is pending again (the next sync fetches it); resolved. */
+  | 'requeued'
+  /** A newer dead letter of the same record, or a later successful sync of it, makes this one moot; resolved. */
+  | 'superseded'
+  /** Still failing with the current spec: retry_count + 1, reason updated, still open. */
+  | 'failed'
+  /** Already resolved: nothing done. */
+  | 'skipped'
+  /** No payload and no partition to re-fetch (e.g. a whole stream's request failed): the next sync retries it. */
+  | 'not_replayable'
+  /** The letter's organization, connection, connector or stream cannot be loaded now: nothing done. */
+  | 'error'
+  /** No dead letter has this id. */
+  | 'not_found';
+
+export interface ReplayOutcome {
+  id: string;
+  organizationId: string | null;
+  connector: string | null;
+  connection: string | null;
+  stream: string | null;
+  errorClass: string | null;
+  status: ReplayStatus;
+  /** Set by a dry run: the status says what would happen; nothing was written. */
+  dryRun?: true;
+  /** Unified rows the record maps to now (record letters). */
+  rows?: number;
+  written?: { inserted: number; updated: number; unchanged: number };
+  /** The failure (failed, error) or the reason (skipped, not_replayable, superseded). */
+  code?: string;
+  message?: string;
+  retryCount?: number;
+}
+
+export interface ReplayOptions {
+  logger: Logger;
+  /** Where ${ENV} secrets of the connections are read (default process.env). */
+  env?: NodeJS.ProcessEnv | undefined;
+  /** Who replays, for audit_log. */
+  actor: string;
+  /** Map and validate, report what would happen, write nothing. */
+  dryRun?: boolean | undefined;
+}
+
+const DEFAULT_SOURCE_PRIORITY = ['cliniko', 'chatwoot', 'manychat'];
+
+interface Target {
+  /** The mappings of the stream (or webhook event) as the current spec has them. */
+  maps: MappingSpec[];
+  primaryKey: string | undefined;
+  afterMap: string | undefined;
+  bindings: Bindings;
+  /** Streams that take their partitions from records of this one. */
+  children: StreamSpec[];
+  webhook: boolean;
+}
+
+interface Ctx {
+  org: OrganizationConfig;
+  conn: ConnectionConfig;
+  spec: ConnectorSpec;
+  cctx: ConnectionContext;
+  matchIdentity: MatchIdentityHook;
+  log: Logger;
+}
+
+type CtxResult = { ok: true; ctx: Ctx } | { ok: false; code: string; message: string };
+
+/**
+ * Replay dead letters with the CURRENT spec of their connector. Record letters (mapping, validation, hook, write)
+ * are mapped, validated and upserted again; request letters of a child partition re-mark the partition pending.
+ * Idempotent: resolved letters are skipped and upserts compare before they write. Given a filter, only open
+ * letters are considered (oldest first); given ids, every id gets an outcome.
+ */
+export async function replayDeadLetters(
+  db: Database,
+  config: RoutiqConfig,
+  target: string[] | DeadLetterFilter,
+  o: ReplayOptions,
+): Promise<ReplayOutcome[]> {
+  const byIds = Array.isArray(target);
+  const letters = byIds
+    ? await listDeadLetters(db, { ids: target }, { order: 'oldest' })
+    : await listDeadLetters(db, { ...target, resolved: false }, { order: 'oldest' });
+  const outcomes: ReplayOutcome[] = [];
+  if (byIds) {
+    const found = new Set(letters.map((l) => l.id));
+    for (const id of target.map((x) => x.toLowerCase()))
+      if (!found.has(id))
+        outcomes.push({
+          id,
+          organizationId: null,
+          connector: null,
+          connection: null,
+          stream: null,
+          errorClass: null,
+          status: 'not_found',
+          message: 'no dead letter has this id',
+        });
+  }
+  const contexts = new Map<string, Promise<CtxResult>>();
+  const relinks = new Map<string, { org: string; source: string }>();
+  for (const letter of letters) {
+    let outcome: ReplayOutcome;
+    try {
+      outcome = await replayOne(db, config, letter, o, contexts);
+    } catch (err) {
+      // A database failure outside the per-letter handling: report it, keep going with the others.
+      outcome = {
+        ...base(letter),
+        status: 'error',
+        code: isRoutiqError(err) ? err.code : 'RQ6002',
+        message: safeMessage(err),
+      };
+    }
+    if (o.dryRun) outcome.dryRun = true;
+    if (outcome.status === 'replayed' && !o.dryRun)
+      relinks.set(`${letter.organizationId}\u0000${letter.connector}`, {
+        org: letter.organizationId,
+        source: letter.connector,
+      });
+    outcomes.push(outcome);
+  }
+  // Rows whose referenced record arrived later get linked (once per organization and connector; idempotent).
+  for (const r of relinks.values()) await transaction(db, (q) => relink(q, r.org, r.source));
+  const counts: Record<string, number> = {};
+  for (const x of outcomes) counts[x.status] = (counts[x.status] ?? 0) + 1;
+  o.logger.info({ dry_run: !!o.dryRun, letters: outcomes.length, ...counts }, 'dead-letter replay finished');
+  return outcomes;
+}
+
+function base(l: DeadLetter): ReplayOutcome {
+  return {
+    id: l.id,
+    organizationId: l.organizationId,
+    connector: l.connector,
+    connection: l.connection,
+    stream: l.stream,
+    errorClass: l.errorClass,
+    status: 'skipped',
+  };
+}
+
+async function replayOne(
+  db: Database,
+  config: RoutiqConfig,
+  l: DeadLetter,
+  o: ReplayOptions,
+  contexts: Map<string, Promise<CtxResult>>,
+): Promise<ReplayOutcome> {
+  const out = base(l);
+  if (l.resolved) return { ...out, status: 'skipped', message: `already resolved (${l.resolution ?? 'no reason'})` };
+  const partition = typeof l.details.partition === 'string' ? l.details.partition : undefined;
+  if ((REQUEST_CLASSES as readonly string[]).includes(l.errorClass)) {
+    if (partition === undefined || !l.stream)
+      return {
+        ...out,
+        status: 'not_replayable',
+        message:
+          'a request-level dead letter of a whole stream: the next sync requests it again; resolve it once handled',
+      };
+    return requeue(db, l, l.stream, partition, o, out);
+  }
+  if (!(RECORD_CLASSES as readonly string[]).includes(l.errorClass) || l.payload === null || !l.stream)
+    return { ...out, status: 'not_replayable', message: 'the dead letter has no record payload to replay' };
+
+  // A newer open letter of the same record carries the newer payload: this one is moot.
+  if (l.recordKey !== null) {
+    const newer = await db.query<{ id: string }>(
+      `select n.id from sync_errors n, sync_errors e
+       where e.id = ?::uuid and n.organization_id = e.organization_id and n.connection = e.connection
+         and n.stream = e.stream and n.record_key = e.record_key and not n.resolved
+         and n.error_class in (${RECORD_CLASSES.map(() => '?').join(', ')})
+         and (n.created_at, n.id) > (e.created_at, e.id)
+       order by n.created_at desc limit 1`,
+      [l.id, ...RECORD_CLASSES],
+    );
+    const by = newer[0]?.id;
+    if (by) return supersede(db, l, o, out, `a newer dead letter of the same record (${by})`, { superseded_by: by });
+  }
+
+  const key = `${l.organizationId}\u0000${l.connection}`;
+  let pending = contexts.get(key);
+  if (!pending) {
+    pending = loadContext(config, l, o);
+    contexts.set(key, pending);
+  }
+  const c = await pending;
+  if (!c.ok) return { ...out, status: 'error', code: c.code, message: c.message };
+  const { ctx } = c;
+  const t = await targetFor(db, ctx, l.stream, partition);
+  if ('error' in t) return { ...out, status: 'error', code: 'RQ2000', message: t.error };
+
+  // The record was fetched and mapped successfully after this letter was written (e.g. a full refresh with the
+  // fixed spec): writing the old payload now would roll the row back.
+  if (!t.webhook && l.recordKey !== null) {
+    const later = await db.query<{ x: number }>(
+      `select 1 as x from raw_records r, sync_errors e
+       where e.id = ?::uuid and r.organization_id = e.organization_id and r.source = e.connector and r.stream = e.stream
+         and r.external_id = e.record_key and r.fetched_at > e.created_at`,
+      [l.id],
+    );
+    if (later.length)
+      return supersede(db, l, o, out, 'the record was synced successfully after this dead letter', {
+        superseded_by: 'sync',
+      });
+  }
+
+  const raw = l.payload;
+  const hookCtx = (q: Querier): HookContext => hookContext(ctx, q, l.stream ?? undefined);
+  let mapped: Awaited<ReturnType<typeof mapRecords>>;
+  try {
+    mapped = await mapRecords(ctx.spec, l.stream, t.maps, t.primaryKey, [raw], t.bindings, t.afterMap, hookCtx, db);
+  } catch (err) {
+    mapped = {
+      rows: [],
+      parents: [],
+      dead: [
+        {
+          record: raw,
+          key: l.recordKey,
+          cls: 'mapping',
+          code: 'RQ5001',
+          message: `${l.stream}: ${safeMessage(err)}`,
+          details: {},
+        },
+      ],
+    };
+  }
+  const dead = mapped.dead[0];
+  if (dead) {
+    if (o.dryRun) return { ...out, status: 'failed', code: dead.code, message: dead.message };
+    return fail(db, l, ctx.spec, o, out, dead.cls, dead.code, dead.message, dead.details);
+  }
+  const rows = mapped.rows;
+  if (o.dryRun) return { ...out, status: 'replayed', rows: rows.length };
+  try {
+    return await transaction(db, async (q) => {
+      const lock = await q<{ resolved: boolean | string }>(
+        'select resolved from sync_errors where id = ?::uuid for update',
+        [l.id],
+      );
+      const st = lock[0]?.resolved;
+      if (st === undefined || st === true || st === 't')
+        return { ...out, status: 'skipped' as const, message: 'resolved by someone else meanwhile' };
+      const res: WriteResult = rows.length
+        ? await writeRows(q, writeContext(ctx, l.stream as string), rows)
+        : { inserted: 0, updated: 0, unchanged: 0, changed: new Map() };
+      await markChildren(q, ctx, t, raw, rows, res.changed);
+      if (!t.webhook) await storeRaw(q, config, ctx, l.stream as string, l.recordKey, raw);
+      await markResolved(q, l.id, 'replayed', o.actor, 'dlq.replay', {
+        outcome: 'replayed',
+        spec_version: ctx.spec.version,
+        rows: rows.length,
+        inserted: res.inserted,
+        updated: res.updated,
+      });
+      return {
+        ...out,
+        status: 'replayed' as const,
+        rows: rows.length,
+        written: { inserted: res.inserted, updated: res.updated, unchanged: res.unchanged },
+      };
+    });
+  } catch (err) {
+    // e.g. a constraint the unified schema's JSON Schema does not express: the transaction rolled back.
+    return fail(db, l, ctx.spec, o, out, 'write', 'RQ5004', `${l.stream}: ${safeMessage(err)}`, {});
+  }
+}
+
+async function supersede(
+  db: Database,
+  l: DeadLetter,
+  o: ReplayOptions,
+  out: ReplayOutcome,
+  why: string,
+  details: Record<string, unknown>,
+): Promise<ReplayOutcome> {
+  if (o.dryRun) return { ...out, status: 'superseded', message: why };
+  const done = await transaction(db, (q) =>
+    markResolved(q, l.id, 'superseded', o.actor, 'dlq.replay', { outcome: 'superseded', reason: why, ...details }),
+  );
+  return done
+    ? { ...out, status: 'superseded', message: why }
+    : { ...out, status: 'skipped', message: 'resolved by someone else meanwhile' };
+}
+
+async function requeue(
+  db: Database,
+  l: DeadLetter,
+  stream: string,
+  partition: string,
+  o: ReplayOptions,
+  out: ReplayOutcome,
+): Promise<ReplayOutcome> {
+  // sync_state.connector holds the connection name (one state per connection of an organization).
+  const key = [l.organizationId, l.connection, stream, partition];
+  const where = 'organization_id = ? and connector = ? and stream = ? and partition = ?';
+  const missing = {
+    ...out,
+    status: 'error' as const,
+    code: 'RQ5004',
+    message: `partition ${partition} of stream ${stream} is no longer tracked in sync_state; resolve the letter instead`,
+  };
+  if (o.dryRun) {
+    const rows = await db.query(`select 1 as x from sync_state where ${where}`, key);
+    return rows.length ? { ...out, status: 'requeued', message: `partition ${partition} would be pending` } : missing;
+  }
+  return transaction(db, async (q) => {
+    const lock = await q<{ resolved: boolean | string }>(
+      'select resolved from sync_errors where id = ?::uuid for update',
+      [l.id],
+    );
+    const st = lock[0]?.resolved;
+    if (st === undefined || st === true || st === 't')
+      return { ...out, status: 'skipped' as const, message: 'resolved by someone else meanwhile' };
+    const upd = await q(
+      `update sync_state set status = 'pending', updated_at = now() where ${where} returning partition`,
+      key,
+    );
+    if (!upd.length) return missing;
+    await markResolved(q, l.id, 'requeued', o.actor, 'dlq.replay', { outcome: 'requeued', partition });
+    return {
+      ...out,
+      status: 'requeued' as const,
+      message: `partition ${partition} is pending; the next sync fetches it`,
+    };
+  });
+}
+
+async function fail(
+  db: Database,
+  l: DeadLetter,
+  spec: ConnectorSpec,
+  o: ReplayOptions,
+  out: ReplayOutcome,
+  cls: string,
+  code: string,
+  message: string,
+  details: unknown,
+): Promise<ReplayOutcome> {
+  const prev = l.details;
+  const next: Record<string, unknown> = {
+    ...(details && typeof details === 'object' && !Array.isArray(details) ? (details as Record<string, unknown>) : {}),
+    // What the letter first failed with, kept across retries; the partition feeds $parent on the next replay.
+    first_error: prev.first_error ?? { error_code: l.errorCode, message: l.message, spec_version: l.specVersion },
+    ...(prev.partition !== undefined ? { partition: prev.partition } : {}),
+    replayed_at: new Date().toISOString(),
+  };
+  const r = await transaction(db, async (q) => {
+    const rows = await q<{ retry_count: number | string; organization_id: string }>(
+      `update sync_errors set retry_count = retry_count + 1, error_class = ?, error_code = ?, message = ?, details = ?::jsonb,
+         spec_version = ?, updated_at = now()
+       where id = ?::uuid and not resolved returning retry_count, organization_id`,
+      [cls, code, message, JSON.stringify(next), spec.version, l.id],
+    );
+    const row = rows[0];
+    if (row)
+      await audit(q, o.actor, 'dlq.replay', l.id, row.organization_id, {
+        outcome: 'failed',
+        error_code: code,
+        spec_version: spec.version,
+      });
+    return row;
+  });
+  if (!r) return { ...out, status: 'skipped', message: 'resolved by someone else meanwhile' };
+  return { ...out, errorClass: cls, status: 'failed', code, message, retryCount: Number(r.retry_count) };
+}
+
+async function loadContext(config: RoutiqConfig, l: DeadLetter, o: ReplayOptions): Promise<CtxResult> {
+  const org = config.organizations.find((x) => x.id === l.organizationId);
+  if (!org) return { ok: false, code: 'RQ1008', message: `organization ${l.organizationId} is not in ${config.file}` };
+  const conn = org.connections.find((x) => x.name === l.connection);
+  if (!conn)
+    return {
+      ok: false,
+      code: 'RQ1006',
+      message: `organization ${org.id} has no connection named ${l.connection} in ${config.file}`,
+    };
+  try {
+    const { spec } = loadConnector(config.connectorsDir, conn.connector);
+    const secrets = resolveSecrets(conn, org.id, o.env ?? process.env);
+    const cctx = await buildConnectionContext(spec, org, conn, secrets);
+    const hookName = spec.identity?.match_identity ?? 'identity.match';
+    const matchIdentity = getHook(hookName, 'match_identity');
+    if (!matchIdentity) throw new RoutiqError('RQ2000', `identity hook "${hookName}" is not registered`);
+    const log = o.logger.child({ org: org.id, connection: conn.name, connector: spec.name, dlq_replay: true });
+    return { ok: true, ctx: { org, conn, spec, cctx, matchIdentity, log } };
+  } catch (err) {
+    return { ok: false, code: isRoutiqError(err) ? err.code : 'RQ6002', message: safeMessage(err) };
+  }
+}
+
+/** The stream (or `webhook:<event>`) of a letter in the current spec, with the bindings its mapping sees. */
+async function targetFor(
+  db: Database,
+  ctx: Ctx,
+  stream: string,
+  partition: string | undefined,
+): Promise<Target | { error: string }> {
+  const { spec } = ctx;
+  if (stream.startsWith('webhook:')) {
+    const name = stream.slice('webhook:'.length);
+    const ev = spec.webhooks?.events.find((e) => e.name === name);
+    if (!ev) return { error: `connector ${spec.name} ${spec.version} has no webhook event "${name}" any more` };
+    return {
+      maps: ev.map,
+      primaryKey: undefined,
+      afterMap: undefined,
+      bindings: { ...ctx.cctx.bindings, headers: {} },
+      children: spec.streams.filter((s) => s.parent?.webhook === name),
+      webhook: true,
+    };
+  }
+  const s = spec.streams.find((x) => x.name === stream);
+  if (!s) return { error: `connector ${spec.name} ${spec.version} has no stream "${stream}" any more` };
+  let parent: unknown;
+  if (s.parent && partition !== undefined) {
+    const rows = await db.query<{ parent: unknown }>(
+      `select metadata->'parent' as parent from sync_state
+       where organization_id = ? and connector = ? and stream = ? and partition = ?`,
+      [ctx.org.id, ctx.conn.name, s.name, partition],
+    );
+    const p = rows[0]?.parent;
+    parent = typeof p === 'string' ? JSON.parse(p) : (p ?? undefined);
+  }
+  return {
+    maps: s.map,
+    primaryKey: s.primary_key,
+    afterMap: s.hooks?.after_map,
+    bindings: { ...ctx.cctx.bindings, parent },
+    children: spec.streams.filter((x) => x.parent?.stream === s.name),
+    webhook: false,
+  };
+}
+
+function hookContext(ctx: Ctx, q: Querier, stream: string | undefined): HookContext {
+  return {
+    organizationId: ctx.org.id,
+    connector: ctx.spec.name,
+    ...(stream ? { stream } : {}),
+    logger: ctx.log,
+    db: {
+      query: (sql, params) =>
+        /^\s*(select|with)\b/i.test(sql)
+          ? q(sql, params ?? [])
+          : Promise.reject(new Error('hooks have read-only database access (SELECT/WITH only)')),
+    },
+    settings: ctx.org.settings,
+    defaultCountry: ctx.org.defaultCountry,
+  };
+}
+
+function writeContext(ctx: Ctx, stream: string) {
+  const prio = (ctx.org.settings.identity as { source_priority?: string[] } | undefined)?.source_priority;
+  return {
+    organizationId: ctx.org.id,
+    source: ctx.spec.name,
+    specVersion: ctx.spec.version,
+    stream,
+    // Not written by a sync run (as for webhooks); the audit_log row says who replayed it.
+    runId: null,
+    defaultCountry: ctx.org.defaultCountry,
+    matchIdentity: ctx.matchIdentity,
+    hookContext: (q: Querier) => hookContext(ctx, q, stream),
+    sourcePriority: prio ?? DEFAULT_SOURCE_PRIORITY,
+  };
+}
+
+/** As a sync does: a replayed parent marks its child partitions pending in the same transaction. */
+async function markChildren(
+  q: Querier,
+  ctx: Ctx,
+  t: Target,
+  raw: unknown,
+  rows: MappedRow[],
+  changed: Map<UnifiedTarget, Set<string>>,
+): Promise<void> {
+  for (const child of t.children) {
+    if (!t.webhook) {
+      const isChanged =
+        child.parent?.only_changed === false || rows.some((r) => changed.get(r.target)?.has(String(r.row.external_id)));
+      if (!isChanged) continue;
+    }
+    const k = await evaluate(child.parent?.key ?? 'id', raw, t.bindings).catch(() => undefined);
+    if (k === undefined || k === null || k === '') continue;
+    await q(
+      `insert into sync_state (organization_id, connector, stream, partition, status, metadata) values (?, ?, ?, ?, 'pending', ?::jsonb)
+       on conflict (organization_id, connector, stream, partition) do update set status = 'pending', metadata = excluded.metadata, updated_at = now()`,
+      [ctx.org.id, ctx.conn.name, child.name, String(k), JSON.stringify({ parent: raw })],
+    );
+  }
+}
+
+/** Lineage: the raw payload of the replayed record, as a sync stores it. */
+async function storeRaw(
+  q: Querier,
+  config: RoutiqConfig,
+  ctx: Ctx,
+  stream: string,
+  key: string | null,
+  raw: unknown,
+): Promise<void> {
+  if (config.runner.rawRetentionDays <= 0 || key === null) return;
+  await q(
+    `insert into raw_records (organization_id, source, stream, external_id, source_hash, spec_version, payload) values (?, ?, ?, ?, ?, ?, ?::jsonb)
+     on conflict (organization_id, source, stream, external_id) do update set source_hash = excluded.source_hash,
+       spec_version = excluded.spec_version, payload = excluded.payload, fetched_at = now()
+     where raw_records.source_hash is distinct from excluded.source_hash`,
+    [
+      ctx.org.id,
+      ctx.spec.name,
+      stream,
+      key,
+      hashRecord(raw),
+      ctx.spec.version,
+      JSON.stringify(raw).replaceAll('\\u0000', ''),
+    ],
+  );
+}
