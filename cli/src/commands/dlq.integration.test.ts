@@ -40,7 +40,7 @@ interface Result {
   stderr: string;
 }
 
-describe('routiq dlq and status (CLI, embedded database)', () => {
+describe('routiq dlq and status (CLI, embedded database)', { timeout: 180_000 }, () => {
   let api: TinyApi;
   let tmp: string;
   let dir: string;
@@ -222,6 +222,7 @@ organizations:
       connector: 'strict',
       last_run: { status: 'succeeded', records: 12, written: 11, dead_letters: 1 },
       running: [],
+      health: { status: 'ok', paused: false },
       open_dead_letters: 0,
       streams: [{ stream: 'items', status: 'idle', pending_partitions: 0, error_partitions: 0 }],
     });

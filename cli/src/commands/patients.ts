@@ -22,6 +22,9 @@ import { loadContext, withDatabase } from '../context.ts';
 import { ExitCode } from '../exit-codes.ts';
 import { err, out, table } from '../output.ts';
 
+/** Quality gate of `routiq patients evaluate`. */
+export const MIN_F1 = 0.99;
+
 export const PATIENTS_HELP = `Usage: routiq patients <sub-command> [options]
 
   duplicates --org ID [--limit N] [--json]
@@ -34,19 +37,16 @@ export const PATIENTS_HELP = `Usage: routiq patients <sub-command> [options]
       Re-run the matching rules over all stored identities and merge patients split by arrival order.
   evaluate [--seed N] [--size N] [--order shuffled|backfill|cliniko_first] [--json]
       Matching quality on the generated labelled set (matcher + reconcile): precision, recall, F1, wrong merges.
-      Exit 1 when F1 < ${0.99} or any two people sharing a phone are merged.
+      Exit 1 when F1 < ${MIN_F1} or any two people sharing a phone are merged.
 
 Database sub-commands take --config FILE (default config/<ROUTIQ_ENV>.yaml).
 Data goes to stdout, messages to stderr. Exit codes: 0 ok, 1 evaluation below target, 2 usage, 3 unknown
 organization or patient, 4 database.`;
 
-/** Quality gate of `routiq patients evaluate`. */
-export const MIN_F1 = 0.99;
-
 const ORDERS: readonly EvaluationOrder[] = ['shuffled', 'backfill', 'cliniko_first'];
 
 function usage(message: string): RoutiqError {
-  return new RoutiqError('RQ6001', `${message}\n${PATIENTS_HELP}`);
+  return new RoutiqError('RQ6001', `${message} (usage: routiq patients help)`);
 }
 
 function actor(): string {

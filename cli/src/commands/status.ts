@@ -69,6 +69,17 @@ function connectionJson(c: ConnectionStatus) {
     connector: c.connector,
     configured: c.configured,
     enabled: c.enabled,
+    health: c.health
+      ? {
+          status: c.health.status,
+          paused: c.health.paused,
+          paused_until: c.health.pausedUntil,
+          consecutive_failures: c.health.consecutiveFailures,
+          last_error_code: c.health.lastErrorCode,
+          last_error: c.health.lastError,
+          checked_at: c.health.checkedAt,
+        }
+      : null,
     last_run: c.lastRun ? runJson(c.lastRun) : null,
     running: c.running.map(runJson),
     streams: c.streams.map((s) => ({
@@ -127,6 +138,11 @@ export function format(r: StatusReport): string {
       ].filter(Boolean);
       lines.push(`  ${c.connection}${flags.length ? ` (${flags.join(', ')})` : ''}`);
       lines.push(`    last run: ${c.lastRun ? runLine(c.lastRun) : 'never'}`);
+      const h = c.health;
+      if (h && h.status !== 'ok')
+        lines.push(
+          `    health: ${h.status}${h.paused ? ` — paused until ${h.pausedUntil} (circuit breaker)` : ''}, ${plural(h.consecutiveFailures, 'consecutive failure')}${h.lastErrorCode ? `, last ${h.lastErrorCode}` : ''}`,
+        );
       for (const run of c.running)
         lines.push(
           `    running: since ${run.startedAt} (${secs(run.durationMs)}), heartbeat ${run.heartbeatAt}, ${run.host ?? '?'} pid ${run.pid ?? '?'} [${run.correlationId}]${run.stale ? ' — stale: the next run closes it as abandoned' : ''}`,

@@ -11,6 +11,8 @@ export interface DatabaseOptions {
   embeddedDir?: string;
   poolMax?: number;
   schema?: string;
+  /** Driver warnings (e.g. a connection dropped by a server restart). Default: a JSON line on stderr. */
+  onWarn?: (message: string) => void;
 }
 
 export interface Database {
@@ -57,6 +59,14 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
       ensureDatabase: false,
     });
     await orm.em.getConnection().execute('select 1');
+    // knex prints pool warnings with console.log (stdout, which is for data): route them to stderr.
+    const warn =
+      opts.onWarn ??
+      ((m: string) => process.stderr.write(`${JSON.stringify({ level: 'warn', service: 'routiq', msg: m })}\n`));
+    const client = (
+      orm.em.getConnection().getKnex() as unknown as { client: { logger: { _warn?: (m: string) => void } } }
+    ).client;
+    client.logger._warn = warn;
   } catch (err) {
     await embedded?.close();
     throw new RoutiqError(

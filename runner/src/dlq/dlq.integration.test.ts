@@ -377,6 +377,7 @@ describe.each(kinds)('dead letters on %s', (kind) => {
     expect(a.lastRun).toMatchObject({ status: 'succeeded', records: 25, written: 24, deadLetters: 1 });
     expect(a.lastRun!.correlationId).toMatch(/^sync-/);
     expect(a.running).toEqual([]);
+    expect(a.health).toMatchObject({ status: 'ok', paused: false, consecutiveFailures: 0 });
     expect(a.streams).toEqual([
       expect.objectContaining({ stream: 'items', status: 'idle', partitions: 0, pendingPartitions: 0 }),
     ]);

@@ -62,8 +62,8 @@ export function expandClasses(c: string | string[] | undefined): ErrorClass[] | 
   const out = new Set<ErrorClass>();
   for (const x of list) {
     if (!x) continue;
-    if (x === 'record') RECORD_CLASSES.forEach((k) => out.add(k));
-    else if (x === 'request') REQUEST_CLASSES.forEach((k) => out.add(k));
+    if (x === 'record') for (const k of RECORD_CLASSES) out.add(k);
+    else if (x === 'request') for (const k of REQUEST_CLASSES) out.add(k);
     else if ((ERROR_CLASSES as readonly string[]).includes(x)) out.add(x as ErrorClass);
     else
       throw new RoutiqError(

@@ -12,6 +12,7 @@ export {
 export type { ReplayOptions, ReplayOutcome, ReplayStatus } from './replay.ts';
 export { replayDeadLetters } from './replay.ts';
 export type {
+  ConnectionHealth,
   ConnectionStatus,
   OrganizationStatus,
   RunInfo,

@@ -38,12 +38,25 @@ export interface StreamCheckpoint {
   errorPartitions: number;
 }
 
+/** The connection's circuit breaker (service_health): paused/down connections are skipped until paused_until. */
+export interface ConnectionHealth {
+  status: string;
+  consecutiveFailures: number;
+  pausedUntil: string | null;
+  /** The pause is in force now (paused_until is in the future). */
+  paused: boolean;
+  lastErrorCode: string | null;
+  lastError: string | null;
+  checkedAt: string;
+}
+
 export interface ConnectionStatus {
   connection: string;
   connector: string;
   /** In the configuration file (false: only the database knows it). */
   configured: boolean;
   enabled: boolean | null;
+  health: ConnectionHealth | null;
   lastRun: RunInfo | null;
   running: RunInfo[];
   streams: StreamCheckpoint[];
@@ -133,7 +146,7 @@ export async function getStatus(
 ): Promise<StatusReport> {
   const orgWhere = opts.org === undefined ? '' : ' where organization_id = ?';
   const orgParams = opts.org === undefined ? [] : [opts.org];
-  const [orgRows, lastRuns, running, state, dead] = await Promise.all([
+  const [orgRows, lastRuns, running, state, dead, health] = await Promise.all([
     db.query<{ id: string; name: string }>(
       `select id, name from organizations${opts.org === undefined ? '' : ' where id = ?'} order by id`,
       orgParams,
@@ -182,6 +195,18 @@ export async function getStatus(
        group by organization_id, connector, connection, error_class`,
       orgParams,
     ),
+    db.query<{
+      organization_id: string;
+      connection: string;
+      status: string;
+      details: unknown;
+      checked_at: Date | string;
+      now: Date | string;
+    }>(
+      `select organization_id, connection, status, details, checked_at, now() as now from service_health
+       where component = 'connection'${opts.org === undefined ? '' : ' and organization_id = ?'}`,
+      orgParams,
+    ),
   ]);
 
   const stale = opts.config?.runner.staleAfterSeconds;
@@ -203,6 +228,7 @@ export async function getStatus(
         connector: connector ?? name,
         configured: false,
         enabled: null,
+        health: null,
         lastRun: null,
         running: [],
         streams: [],
@@ -244,6 +270,19 @@ export async function getStatus(
       pendingPartitions: num(s.pending),
       errorPartitions: num(s.errors),
     });
+  }
+  for (const h of health) {
+    const d = (typeof h.details === 'string' ? JSON.parse(h.details) : (h.details ?? {})) as Record<string, unknown>;
+    const until = typeof d.paused_until === 'string' ? d.paused_until : null;
+    conn(h.organization_id, h.connection).health = {
+      status: h.status,
+      consecutiveFailures: num(d.consecutive_failures),
+      pausedUntil: until,
+      paused: until !== null && Date.parse(until) > Date.parse(iso(h.now) as string),
+      lastErrorCode: typeof d.last_error_code === 'string' ? d.last_error_code : null,
+      lastError: typeof d.last_error === 'string' ? d.last_error : null,
+      checkedAt: iso(h.checked_at) as string,
+    };
   }
   for (const d of dead) {
     const c = conn(d.organization_id, d.connection, d.connector);

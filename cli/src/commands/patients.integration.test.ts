@@ -1,0 +1,216 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../../../runner/src/db/database.ts';
+import { migrate } from '../../../runner/src/db/migrate.ts';
+import {
+  createOrganization,
+  patientOf,
+  writeConversation,
+  writeIdentities,
+} from '../../../runner/src/identity/test-support.ts';
+import { backends, createTestDatabase } from '../../../test/helpers/db.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const BIN = path.join(ROOT, 'cli/bin/routiq.mjs');
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function routiq(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const base = { ...process.env };
+    delete base.DATABASE_URL;
+    delete base.ROUTIQ_DB_DIR;
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...base, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('routiq patients evaluate', () => {
+  it('prints precision, recall and F1 of matching + reconcile; F1 ≥ 0.99, no shared-phone wrong merge, exit 0', async () => {
+    const r = await routiq(['patients', 'evaluate', '--json']);
+    expect(r.stderr).toMatch(/^ok: F1/m);
+    expect(r.code).toBe(0);
+    const s = JSON.parse(r.stdout);
+    expect(s).toMatchObject({ seed: 20250627, size: 1000, order: 'shuffled', reconcile: true, passed: true });
+    expect(s.f1).toBeGreaterThanOrEqual(0.99);
+    expect(s.precision).toBe(1);
+    expect(s.recall).toBeGreaterThan(0.98);
+    expect(s.wrong_merges).toEqual({ pairs: 0, patients: 0, shared_phone_pairs: 0, household_pairs: 0 });
+    expect(s.reconcile_merges).toBeGreaterThan(0);
+  });
+
+  it('another seed, as text', async () => {
+    const r = await routiq(['patients', 'evaluate', '--seed', '7', '--size', '400']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^precision 100\.00%$/m);
+    expect(r.stdout).toMatch(/^recall {4}\d+\.\d\d%$/m);
+    expect(r.stdout).toMatch(/^F1 {8}\d+\.\d\d%$/m);
+    expect(r.stdout).toMatch(/among people sharing a phone: 0$/m);
+  });
+
+  it('rejects a bad command line with RQ6001 and exit 2', async () => {
+    for (const args of [
+      ['patients'],
+      ['patients', 'frobnicate'],
+      ['patients', 'evaluate', '--size', '0'],
+      ['patients', 'evaluate', '--order', 'sideways'],
+      ['patients', 'evaluate', '--bogus'],
+      ['patients', 'merge', 'a'],
+      ['patients', 'merge', 'a', 'b', '--org', 'o'],
+      ['patients', 'unmerge', 'not-an-id', '--org', 'o', '--reason', 'r'],
+      ['patients', 'duplicates'],
+    ]) {
+      const r = await routiq(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toMatch(/^RQ6001 /);
+      expect(r.stdout).toBe('');
+    }
+  });
+});
+
+const kinds = await backends();
+
+describe.each(kinds)('routiq patients against a database (%s)', (kind) => {
+  const ORG = 'org_cli';
+  const OTHER = 'org_cli_other';
+  let dir: string;
+  let config: string;
+  let env: NodeJS.ProcessEnv = {};
+  let target: Awaited<ReturnType<typeof createTestDatabase>>;
+  let links: Map<string, string>;
+  let otherPatient: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'routiq-patients-'));
+    target = await createTestDatabase(kind, { dir: path.join(dir, 'db') });
+    config = path.join(dir, 'routiq.yaml');
+    writeFileSync(config, `database:\n  embedded_dir: ${path.join(dir, 'db')}\nlog:\n  level: silent\norganizations: []\n`);
+    if (target.url) env = { DATABASE_URL: target.url };
+    const db = await openDatabase({ url: target.url, embeddedDir: target.embeddedDir });
+    try {
+      await migrate(db);
+      await createOrganization(db, ORG);
+      await createOrganization(db, OTHER);
+      // Alice arrives split (phone-only and email-only contacts, then the clinic record with both);
+      // Michael Johnson / Mike Jonson is a near-duplicate left for review.
+      await writeIdentities(db, ORG, [
+        { source: 'chatwoot', externalId: 'w10', displayName: 'Alice Nguyen', phoneRaw: '+61411111111' },
+        { source: 'chatwoot', externalId: 'w11', displayName: 'Alice Nguyen', email: 'alice@example.com' },
+        {
+          source: 'cliniko',
+          externalId: 'c10',
+          firstName: 'Alice',
+          lastName: 'Nguyen',
+          phoneRaw: '0411 111 111',
+          email: 'alice@example.com',
+          dateOfBirth: '1990-05-05',
+        },
+        {
+          source: 'cliniko',
+          externalId: 'c60',
+          firstName: 'Michael',
+          lastName: 'Johnson',
+          phoneRaw: '0466 666 666',
+          dateOfBirth: '1970-02-02',
+        },
+        {
+          source: 'cliniko',
+          externalId: 'c61',
+          firstName: 'Mike',
+          lastName: 'Jonson',
+          email: 'mj@example.com',
+          dateOfBirth: '1970-02-02',
+        },
+      ]);
+      await writeIdentities(db, OTHER, [
+        { source: 'cliniko', externalId: 'c1', firstName: 'Ann', lastName: 'Other', phoneRaw: '0400 000 001' },
+      ]);
+      await writeConversation(db, ORG, 'chatwoot', 'conv-w10', 'w10');
+      links = await patientOf(db, ORG);
+      otherPatient = (await patientOf(db, OTHER)).get('cliniko:c1')!;
+    } finally {
+      await db.close();
+    }
+  }, 120_000);
+
+  afterAll(async () => {
+    await target?.drop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const db = (args: string[]) => routiq(['patients', ...args, '--config', config], env);
+
+  it('duplicates, reconcile, merge and unmerge', async () => {
+    const dup = await db(['duplicates', '--org', ORG, '--json']);
+    expect(dup.code, dup.stderr).toBe(0);
+    const list = JSON.parse(dup.stdout);
+    const planted = list.duplicates.find(
+      (d: { patient_ids: string[] }) =>
+        d.patient_ids.includes(links.get('cliniko:c60')!) && d.patient_ids.includes(links.get('cliniko:c61')!),
+    );
+    expect(planted.score).toBeGreaterThanOrEqual(0.75);
+    expect(planted.identities).toEqual(
+      expect.arrayContaining([
+        { source: 'cliniko', external_id: 'c60' },
+        { source: 'cliniko', external_id: 'c61' },
+      ]),
+    );
+
+    const dry = await db(['reconcile', '--org', ORG, '--dry-run', '--json']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(JSON.parse(dry.stdout)).toMatchObject({ dry_run: true, merges: [expect.any(Object)] });
+
+    const rec = await db(['reconcile', '--org', ORG, '--json']);
+    expect(rec.code, rec.stderr).toBe(0);
+    const applied = JSON.parse(rec.stdout);
+    expect(applied.merges).toHaveLength(1);
+    expect(applied.merges[0].audit_id).toMatch(/^\d+$/);
+    expect((await db(['reconcile', '--org', ORG, '--json'])).stdout).toMatch(/"merges": \[\]/);
+
+    // Manual merge of the planted pair, then undo it by patient id; cross-organization ids are refused.
+    const from = links.get('cliniko:c61')!;
+    const into = links.get('cliniko:c60')!;
+    const merge = await db(['merge', from, into, '--org', ORG, '--reason', 'same person, typo', '--json']);
+    expect(merge.code, merge.stderr).toBe(0);
+    expect(JSON.parse(merge.stdout)).toMatchObject({ from, into, identity_ids: [expect.any(String)] });
+
+    const again = await db(['merge', from, into, '--org', ORG, '--reason', 'twice']);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/already merged into/);
+
+    const unmerge = await db(['unmerge', from, '--org', ORG, '--reason', 'different people']);
+    expect(unmerge.code, unmerge.stderr).toBe(0);
+    expect(unmerge.stdout).toMatch(/^undid merge #\d+: patient .* is separate from .* again/);
+
+    const cross = await db(['merge', otherPatient, into, '--org', ORG, '--reason', 'x']);
+    expect(cross.code).toBe(3);
+    expect(cross.stderr).toMatch(/^RQ1008 no patient .* in organization "org_cli"/);
+
+    const noOrg = await db(['reconcile', '--org', 'org_missing']);
+    expect(noOrg.code).toBe(3);
+    expect(noOrg.stderr).toMatch(/^RQ1008 no organization "org_missing"/);
+
+    const text = await db(['duplicates', '--org', ORG]);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/^score\s+band\s+patient\s+patient\s+identities\s+why$/m);
+    expect(text.stderr).toMatch(/likely duplicate pair\(s\)/);
+    expect(text.stderr).toMatch(/1 pair\(s\) kept apart by an unmerge not listed/);
+  });
+});

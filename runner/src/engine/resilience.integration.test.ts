@@ -1,0 +1,218 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backends, openTestDb, postgresReachable, type TestDb } from '../../../test/helpers/db.ts';
+import { connectorsDir, org, silentLogger, testConfig } from '../../../test/helpers/engine.ts';
+import { startTinyApi, type TinyApi } from '../../../test/helpers/tiny-api.ts';
+import '@routiq/sdk';
+import { openDatabase } from '../db/database.ts';
+import { HttpClient } from './http.ts';
+import { PgSlidingWindowLimiter } from './ratelimit-pg.ts';
+import { syncAll } from './run-all.ts';
+
+async function server(handler: http.RequestListener) {
+  const s = http.createServer(handler);
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(s.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((r) => s.close(() => r())),
+  };
+}
+
+function client(o: Partial<ConstructorParameters<typeof HttpClient>[0]> = {}) {
+  return new HttpClient({
+    minTlsVersion: 'TLSv1.3',
+    allowInsecureHttp: false,
+    rules: [],
+    signals: {},
+    retry: { maxRetries: 1000, baseDelayMs: 500, maxDelayMs: 60_000 },
+    deadline: Date.now() + 3600_000,
+    retryWindowMs: 1200_000,
+    limitersFor: () => [],
+    ...o,
+  });
+}
+const get = (url: string) => ({ method: 'GET', url, headers: {}, searchParams: [], timeoutMs: 2000 });
+
+describe('HTTP resilience', () => {
+  it('rides out a 15-minute outage without a person (virtual clock)', async () => {
+    let virtual = 0;
+    const outageEnds = 15 * 60_000;
+    const srv = await server((_req, res) => {
+      if (virtual < outageEnds) res.writeHead(503).end('down');
+      else res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+    });
+    let attempts = 0;
+    const c = client({
+      now: () => Date.now() + virtual,
+      sleep: async (ms) => {
+        virtual += ms;
+      },
+      onRequest: () => attempts++,
+    });
+    const res = await c.request(get(srv.url));
+    await srv.close();
+    expect(res.body).toEqual({ ok: true });
+    expect(virtual).toBeGreaterThanOrEqual(outageEnds);
+    expect(attempts).toBeGreaterThan(10);
+  });
+
+  it('gives up at the end of the retry window with a transient error (the checkpoint stays)', async () => {
+    let virtual = 0;
+    const srv = await server((_req, res) => res.writeHead(502).end('bad gateway'));
+    const c = client({
+      retryWindowMs: 60_000,
+      now: () => Date.now() + virtual,
+      sleep: async (ms) => void (virtual += ms),
+    });
+    await expect(c.request(get(srv.url))).rejects.toMatchObject({ failureClass: 'transient', code: 'RQ3001' });
+    await srv.close();
+    expect(virtual).toBeLessThanOrEqual(60_000);
+  });
+
+  it('classifies: 401 → auth (no retry), 404 → permanent, 200 with status:error → permanent by rule, truncated JSON → transient', async () => {
+    let n = 0;
+    const srv = await server((req, res) => {
+      n++;
+      if (req.url === '/401') return res.writeHead(401).end('{"error":"Invalid Access Token"}');
+      if (req.url === '/404') return res.writeHead(404, { 'content-type': 'text/html' }).end('<html>Not found</html>');
+      if (req.url === '/mc')
+        return res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end('{"status":"error","message":"Subscriber does not exist"}');
+      if (req.url === '/trunc' && n < 8)
+        return res.writeHead(200, { 'content-type': 'application/json' }).end('{"payload":[{"id":1},');
+      return res.writeHead(200, { 'content-type': 'application/json' }).end('{"payload":[]}');
+    });
+    const c = client({
+      rules: [{ status: [200, 400], body: "status = 'error'", action: 'permanent', message: 'message' }],
+      sleep: async () => {},
+    });
+    n = 0;
+    await expect(c.request(get(`${srv.url}/401`))).rejects.toMatchObject({ failureClass: 'auth', code: 'RQ3003' });
+    expect(n).toBe(1);
+    await expect(c.request(get(`${srv.url}/404`))).rejects.toMatchObject({ failureClass: 'permanent', status: 404 });
+    await expect(c.request(get(`${srv.url}/mc`))).rejects.toThrow(/Subscriber does not exist/);
+    n = 0;
+    const ok = await c.request(get(`${srv.url}/trunc`));
+    expect(ok.body).toEqual({ payload: [] });
+    await srv.close();
+  });
+
+  it('waits for X-RateLimit-Reset and pauses every request on the budget', async () => {
+    let virtual = 0;
+    let first = true;
+    const resetAt = Math.ceil((Date.now() + 40_000) / 1000);
+    const srv = await server((_req, res) => {
+      if (first) {
+        first = false;
+        return res
+          .writeHead(429, { 'x-ratelimit-reset': String(resetAt), 'content-type': 'text/plain' })
+          .end('Retry later\n');
+      }
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+    const paused: number[] = [];
+    const c = client({
+      signals: { resetHeader: { name: 'X-RateLimit-Reset', format: 'epoch_seconds' } },
+      now: () => Date.now() + virtual,
+      sleep: async (ms) => void (virtual += ms),
+      limitersFor: () => [{ acquire: async () => {}, pauseUntil: (u) => paused.push(u) }],
+    });
+    await c.request(get(srv.url));
+    await srv.close();
+    expect(virtual).toBeGreaterThan(30_000);
+    expect(paused).toHaveLength(1);
+    expect((paused[0] as number) - (Date.now() + virtual)).toBeLessThan(1000);
+  });
+});
+
+const kinds = await backends();
+
+describe.each(kinds)('circuit breaker (%s)', (kind) => {
+  let t: TestDb;
+  let good: TinyApi;
+  let down: Awaited<ReturnType<typeof server>>;
+  beforeAll(async () => {
+    t = await openTestDb(kind);
+    good = await startTinyApi({ items: 5 });
+    down = await server((_req, res) => res.writeHead(503).end('down'));
+  });
+  afterAll(async () => {
+    await good?.close();
+    await down?.close();
+    await t?.drop();
+  });
+
+  it('pauses a connection after repeated failed runs; the other connections keep syncing', async () => {
+    const spec = (name: string) => `spec_version: 1
+name: ${name}
+version: 1.0.0
+connection:
+  properties:
+    base_url: { type: string, format: uri }
+  required: [base_url]
+base_url: "{{ $config.base_url }}"
+auth: { type: none }
+streams:
+  - name: items
+    request: { path: /items/page }
+    records: data
+    pagination: { type: page_number, size_param: per_page, size: 10 }
+    map:
+      - target: practitioners
+        expression: '{ "external_id": id, "display_name": name }'
+`;
+    const dir = connectorsDir({ flaky: spec('flaky'), steady: spec('steady') });
+    const o = org('org_breaker', [
+      { connector: 'flaky', config: { base_url: down.url } },
+      { connector: 'steady', config: { base_url: good.url } },
+    ]);
+    const config = testConfig(dir, [o], { retryWindowSeconds: 1, breakerThreshold: 3, breakerCooldownSeconds: 600 });
+    for (let i = 1; i <= 3; i++) {
+      const r = await syncAll(t.db, config, {}, silentLogger);
+      expect(r.find((x) => x.connection === 'flaky')?.status).toBe('failed');
+      expect(r.find((x) => x.connection === 'steady')?.status).toBe('succeeded');
+    }
+    const fourth = await syncAll(t.db, config, {}, silentLogger);
+    expect(fourth.find((x) => x.connection === 'flaky')).toMatchObject({
+      status: 'failed',
+      errorCode: 'RQ3008',
+      runId: '',
+    });
+    expect(fourth.find((x) => x.connection === 'steady')?.status).toBe('succeeded');
+    const h = await t.db.query<{ status: string }>(
+      "select status from service_health where component = 'connection' and connection = 'flaky'",
+    );
+    expect(h[0]?.status).toBe('paused');
+  });
+});
+
+describe.skipIf(!(await postgresReachable()))('rate-limit budget shared by several instances (postgres)', () => {
+  it('two processes on one database never exceed the budget together', async () => {
+    const t = await openTestDb('postgres');
+    const other = await openDatabase({ url: t.url, poolMax: 4 });
+    try {
+      const limit = 8;
+      const windowMs = 400;
+      const a = new PgSlidingWindowLimiter(t.db, 'test:shared', limit, windowMs);
+      const b = new PgSlidingWindowLimiter(other, 'test:shared', limit, windowMs);
+      const times: number[] = [];
+      const take = async (l: PgSlidingWindowLimiter) => {
+        for (let i = 0; i < 12; i++) {
+          await l.acquire();
+          times.push(Date.now());
+        }
+      };
+      await Promise.all([take(a), take(b), take(a), take(b)]);
+      times.sort((x, y) => x - y);
+      // In any window of windowMs, at most `limit` acquisitions (allow 30 ms of clock slack between DB and Node).
+      for (let i = 0; i + limit < times.length; i++)
+        expect((times[i + limit] as number) - (times[i] as number)).toBeGreaterThanOrEqual(windowMs - 30);
+      expect(times).toHaveLength(48);
+    } finally {
+      await other.close();
+      await t.drop();
+    }
+  });
+});

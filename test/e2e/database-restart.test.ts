@@ -1,0 +1,90 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Database, openDatabase } from '../../runner/src/db/database.ts';
+import { migrate } from '../../runner/src/db/migrate.ts';
+import '@routiq/sdk';
+import { syncConnection } from '../../runner/src/engine/sync.ts';
+import { connectorsDir, org, silentLogger, testConfig } from '../helpers/engine.ts';
+import { type PrivatePg, privatePgAvailable, startPrivatePg } from '../helpers/private-pg.ts';
+import { startTinyApi, type TinyApi } from '../helpers/tiny-api.ts';
+
+/** Issue #6: PostgreSQL restarted mid-sync → the run recovers or fails cleanly, the next run completes, nothing is left 'running'. */
+const SPEC = `spec_version: 1
+name: threads
+version: 1.0.0
+connection:
+  properties:
+    base_url: { type: string, format: uri }
+  required: [base_url]
+base_url: "{{ $config.base_url }}"
+auth: { type: none }
+streams:
+  - name: items
+    request: { path: /items/page }
+    records: data
+    pagination: { type: page_number, size_param: per_page, size: 10 }
+    incremental:
+      cursor_field: updated_at
+      type: datetime
+      order: asc
+      send: { params: { updated_since: "{{ $cursor }}" } }
+    map:
+      - target: conversations
+        expression: '{ "external_id": id, "status": "open", "inbox": name, "last_activity_at": updated_at }'
+  - name: notes
+    parent: { stream: items, key: id }
+    request: { path: "/items/{{ $parent.id }}/notes" }
+    records: payload
+    pagination: { type: id_window, before_page_size: 4, after_page_size: 10 }
+    incremental: { cursor_field: id, type: integer, order: none }
+    map:
+      - target: messages
+        expression: |
+          { "external_id": $string(id), "conversation_external_id": item_id, "direction": "inbound", "sender_type": "patient",
+            "content": body, "sent_at": $fromMillis(created_at * 1000) }
+`;
+
+describe.skipIf(!privatePgAvailable())('PostgreSQL restarted mid-sync', () => {
+  let pg: PrivatePg;
+  let api: TinyApi;
+  let db: Database;
+  beforeAll(async () => {
+    pg = startPrivatePg(55_000 + Math.floor(Math.random() * 5000));
+    api = await startTinyApi({ items: 120, notesPerItem: 6, delayMs: 4 });
+    db = await openDatabase({ url: pg.url, poolMax: 4 });
+    await migrate(db);
+  });
+  afterAll(async () => {
+    await db?.close().catch(() => {});
+    await api?.close();
+    pg?.stop();
+  });
+
+  it('the interrupted run ends cleanly and the next run completes exactly', { timeout: 180_000 }, async () => {
+    const o = org('org_pg_restart', [{ connector: 'threads', config: { base_url: api.url } }]);
+    const config = testConfig(connectorsDir({ threads: SPEC }), [o]);
+    const run = () => syncConnection({ db, config, org: o, conn: o.connections[0]!, logger: silentLogger });
+    const first = run().catch((e: Error) => ({ status: 'threw', error: e.message }) as const);
+    await new Promise((r) => setTimeout(r, 1200));
+    pg.restart();
+    const interrupted = await first;
+    expect(['failed', 'partial', 'succeeded', 'threw']).toContain(interrupted.status);
+
+    const second = await run();
+    expect(second.status, JSON.stringify(second)).toBe('succeeded');
+    const msgs = await db.query<{ n: string }>(
+      "select count(*)::text as n from messages where organization_id = 'org_pg_restart'",
+    );
+    expect(Number(msgs[0]?.n)).toBe(api.notes.length);
+    const convs = await db.query<{ n: string }>(
+      "select count(*)::text as n from conversations where organization_id = 'org_pg_restart'",
+    );
+    expect(Number(convs[0]?.n)).toBe(api.items.length);
+    const running = await db.query<{ n: string }>("select count(*)::text as n from sync_runs where status = 'running'");
+    expect(running[0]?.n).toBe('0');
+    const runs = await db.query<{ status: string }>(
+      "select status from sync_runs where organization_id = 'org_pg_restart' order by started_at",
+    );
+    expect(runs.at(-1)?.status).toBe('succeeded');
+    expect(runs.length).toBeGreaterThanOrEqual(2);
+  });
+});
