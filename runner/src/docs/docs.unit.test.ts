@@ -19,7 +19,7 @@ describe('generateDocs', () => {
   const errors = docs['docs/errors.md'] as string;
 
   it('produces the two files, byte-identical on every call', () => {
-    expect(Object.keys(docs)).toEqual(['docs/connector-spec.md', 'docs/errors.md']);
+    expect(Object.keys(docs)).toEqual(['docs/configuration.md', 'docs/connector-spec.md', 'docs/errors.md']);
     expect(generateDocs()).toEqual(docs);
   });
 
@@ -75,8 +75,8 @@ describe('checkDocs', () => {
   it('reports missing and changed files', () => {
     const root = mkdtempSync(path.join(tmpdir(), 'routiq-docs-'));
     tmp.push(root);
-    expect(checkDocs(root)).toEqual(['docs/connector-spec.md', 'docs/errors.md']);
-    expect(writeDocs(root)).toEqual(['docs/connector-spec.md', 'docs/errors.md']);
+    expect(checkDocs(root)).toEqual(['docs/configuration.md', 'docs/connector-spec.md', 'docs/errors.md']);
+    expect(writeDocs(root)).toEqual(['docs/configuration.md', 'docs/connector-spec.md', 'docs/errors.md']);
     expect(checkDocs(root)).toEqual([]);
     writeFileSync(path.join(root, 'docs/errors.md'), `${generateDocs()['docs/errors.md']}\nhand edit\n`);
     expect(checkDocs(root)).toEqual(['docs/errors.md']);
@@ -88,6 +88,7 @@ describe('checkDocs', () => {
     mkdirSync(path.join(root, 'docs'));
     cpSync(path.join(repo, 'docs/connector-spec.md'), path.join(root, 'docs/connector-spec.md'));
     cpSync(path.join(repo, 'docs/errors.md'), path.join(root, 'docs/errors.md'));
+    cpSync(path.join(repo, 'docs/configuration.md'), path.join(root, 'docs/configuration.md'));
     expect(checkDocs(root)).toEqual([]);
     writeFileSync(path.join(root, 'docs/connector-spec.md'), 'stale\n');
     expect(checkDocs(root)).toEqual(['docs/connector-spec.md']);

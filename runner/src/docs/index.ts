@@ -4,12 +4,14 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { configurationDoc } from './configuration-doc.ts';
 import { connectorSpecDoc } from './connector-spec.ts';
 import { errorsDoc } from './errors-doc.ts';
 
 /** Repository-relative file → content. */
 export function generateDocs(): Record<string, string> {
   return {
+    'docs/configuration.md': configurationDoc(),
     'docs/connector-spec.md': connectorSpecDoc(),
     'docs/errors.md': errorsDoc(),
   };

@@ -74,8 +74,8 @@ describe('HTTP resilience', () => {
     let n = 0;
     const srv = await server((req, res) => {
       n++;
-      if (req.url === '/401') return res.writeHead(401).end('{"error":"Invalid Access Token"}');
-      if (req.url === '/404') return res.writeHead(404, { 'content-type': 'text/html' }).end('<html>Not found</html>');
+      if (req.url === '/401') return void res.writeHead(401).end('{"error":"Invalid Access Token"}');
+      if (req.url === '/404') return void res.writeHead(404, { 'content-type': 'text/html' }).end('<html>Not found</html>');
       if (req.url === '/mc')
         return res
           .writeHead(200, { 'content-type': 'application/json' })
@@ -106,9 +106,8 @@ describe('HTTP resilience', () => {
     const srv = await server((_req, res) => {
       if (first) {
         first = false;
-        return res
-          .writeHead(429, { 'x-ratelimit-reset': String(resetAt), 'content-type': 'text/plain' })
-          .end('Retry later\n');
+        res.writeHead(429, { 'x-ratelimit-reset': String(resetAt), 'content-type': 'text/plain' }).end('Retry later\n');
+        return;
       }
       res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
     });
