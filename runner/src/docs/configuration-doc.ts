@@ -1,5 +1,5 @@
-import { ENV_OVERRIDES } from '../config/load.ts';
 import configSchema from '@routiq/schemas/config.schema.json' with { type: 'json' };
+import { ENV_OVERRIDES } from '../config/load.ts';
 import { code, table } from './markdown.ts';
 
 type Node = Record<string, unknown>;
@@ -18,7 +18,12 @@ function rows(props: Record<string, Node>, prefix: string, envFor: Map<string, s
       rows(p.properties as Record<string, Node>, path, envFor, out);
       continue;
     }
-    const bounds = [p.minimum !== undefined ? `≥ ${String(p.minimum)}` : '', p.maximum !== undefined ? `≤ ${String(p.maximum)}` : ''].filter(Boolean).join(', ');
+    const bounds = [
+      p.minimum !== undefined ? `≥ ${String(p.minimum)}` : '',
+      p.maximum !== undefined ? `≤ ${String(p.maximum)}` : '',
+    ]
+      .filter(Boolean)
+      .join(', ');
     out.push([
       code(path),
       typeOf(p) + (bounds ? ` (${bounds})` : ''),
@@ -55,11 +60,17 @@ when the connection runs (RQ1004 names a missing variable). \`.env.example\` lis
 
 ## Settings
 
-${table(header, top.filter((r) => !r[0]?.startsWith('`organizations')))}
+${table(
+  header,
+  top.filter((r) => !r[0]?.startsWith('`organizations')),
+)}
 
 ## Organizations
 
-${table(header, org.filter((r) => !r[0]?.includes('connections')))}
+${table(
+  header,
+  org.filter((r) => !r[0]?.includes('connections')),
+)}
 
 ## Connections
 

@@ -75,7 +75,8 @@ describe('HTTP resilience', () => {
     const srv = await server((req, res) => {
       n++;
       if (req.url === '/401') return void res.writeHead(401).end('{"error":"Invalid Access Token"}');
-      if (req.url === '/404') return void res.writeHead(404, { 'content-type': 'text/html' }).end('<html>Not found</html>');
+      if (req.url === '/404')
+        return void res.writeHead(404, { 'content-type': 'text/html' }).end('<html>Not found</html>');
       if (req.url === '/mc')
         return res
           .writeHead(200, { 'content-type': 'application/json' })
