@@ -8,7 +8,7 @@ Commands:
   sync                 Run one sync pass and exit
   status               Last runs and stream checkpoints per organization
   dlq                  Dead letters: list | show | replay | resolve
-  patients             Identity: duplicates | merge | unmerge | evaluate
+  patients             Identity: duplicates | merge | unmerge | reconcile | evaluate
   lint [paths…]        Validate connector specs and config files
   docs                 Regenerate (--write) or check (--check) generated docs
   help [command]       Help for a command

@@ -80,10 +80,18 @@ const commands: Record<string, Handler> = {
     return (await import('./commands/patients.ts')).run(args);
   },
   async help(args) {
-    out(args[0] ? helpFor(args[0]) : HELP);
+    out(args[0] ? await helpText(args[0]) : HELP);
     return ExitCode.Ok;
   },
 };
+
+/** Commands with sub-commands keep their help next to their code. */
+async function helpText(name: string): Promise<string> {
+  if (name === 'dlq') return (await import('./commands/dlq.ts')).DLQ_HELP;
+  if (name === 'status') return (await import('./commands/status.ts')).STATUS_HELP;
+  if (name === 'patients') return (await import('./commands/patients.ts')).PATIENTS_HELP;
+  return helpFor(name);
+}
 
 export function registerCommand(name: string, handler: Handler): void {
   commands[name] = handler;
@@ -105,7 +113,7 @@ export async function main(argv: string[]): Promise<number> {
     return ExitCode.Usage;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
-    out(helpFor(name));
+    out(await helpText(name));
     return ExitCode.Ok;
   }
   try {

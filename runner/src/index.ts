@@ -4,6 +4,37 @@ export type { ConnectionConfig, OrganizationConfig, RoutiqConfig } from './confi
 export type { Database, DatabaseOptions } from './db/database.ts';
 export { openDatabase, redact } from './db/database.ts';
 export { assertMigrated, migrate } from './db/migrate.ts';
+export type {
+  ConnectionHealth,
+  ConnectionStatus,
+  DeadLetter,
+  DeadLetterFilter,
+  ErrorClass,
+  OrganizationStatus,
+  ReplayOptions,
+  ReplayOutcome,
+  ReplayStatus,
+  ResolveOptions,
+  ResolveResult,
+  RunInfo,
+  StatusReport,
+  StreamCheckpoint,
+} from './dlq/index.ts';
+export {
+  assertDeadLetterId,
+  countDeadLetters,
+  ERROR_CLASSES,
+  getDeadLetter,
+  getStatus,
+  hasSelector,
+  listDeadLetters,
+  parseAge,
+  RECORD_CLASSES,
+  REQUEST_CLASSES,
+  replayDeadLetters,
+  resolveDeadLetters,
+  validateFilter,
+} from './dlq/index.ts';
 export type { SyncFilter } from './engine/run-all.ts';
 export { syncAll } from './engine/run-all.ts';
 export { closeDeadRuns } from './engine/runs.ts';
@@ -13,6 +44,19 @@ export type { IngestOptions, WebhookResult } from './engine/webhooks.ts';
 export { ingestWebhook } from './engine/webhooks.ts';
 export type { CodeInfo } from './errors/registry.ts';
 export { codes, isRoutiqError, RoutiqError } from './errors/registry.ts';
+export type {
+  DuplicateList,
+  ListDuplicatesOptions,
+  MergeMethod,
+  MergeOptions,
+  MergeResult,
+  ReconcileMerge,
+  ReconcileOptions,
+  ReconcileResult,
+  UnmergeOptions,
+  UnmergeResult,
+} from './identity/index.ts';
+export { listDuplicates, mergePatients, reconcileOrganization, unmergePatients } from './identity/index.ts';
 export type { Logger } from './logger.ts';
 export { createLogger } from './logger.ts';
 export { listConnectors, loadConnector, loadSpecFile } from './spec/load.ts';

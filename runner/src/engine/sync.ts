@@ -8,6 +8,7 @@ import { resolveSecrets } from '../config/load.ts';
 import type { ConnectionConfig, OrganizationConfig, RoutiqConfig } from '../config/types.ts';
 import type { Database } from '../db/database.ts';
 import { isRoutiqError, RoutiqError } from '../errors/registry.ts';
+import { reconcileOrganization } from '../identity/reconcile.ts';
 import { loadConnector } from '../spec/load.ts';
 import type { ConnectorSpec, MappingSpec, StreamSpec } from '../spec/types.ts';
 import { assertCircuitClosed, credentialFingerprint, recordRunOutcome } from './breaker.ts';
@@ -215,6 +216,17 @@ export async function syncConnection(o: SyncConnectionOptions): Promise<Connecti
         fatal = { message: sum.error ?? 'authentication failed', code: 'RQ3003' };
     }
     await transaction(db, (q) => relink(q, org.id, spec.name));
+    // People split by arrival order (two identities that only a third one links) are merged afterwards,
+    // audited and reversible. Outside any other transaction: the embedded database has one connection.
+    if (engine.identitiesChanged > 0) {
+      try {
+        const r = await reconcileOrganization(db, { organizationId: org.id, actor: 'system' });
+        if (r.merges.length || r.skipped.length)
+          log.info({ merges: r.merges.length, kept_apart: r.skipped.length }, 'identity reconcile');
+      } catch (err) {
+        log.warn({ err: { message: safeMessage(err) } }, 'identity reconcile failed; the next sync retries');
+      }
+    }
   } catch (err) {
     fatal = {
       message: safeMessage(err),
@@ -329,6 +341,7 @@ function emptySummary(stream: string): StreamSummary {
 
 class ConnectionRun {
   requests = 0;
+  identitiesChanged = 0;
   rateLimited = 0;
   private readonly client: HttpClient;
   private readonly spec: ConnectorSpec;
@@ -588,9 +601,14 @@ class ConnectionRun {
           sum.inserted += res.inserted;
           sum.updated += res.updated;
           sum.unchanged += res.unchanged;
+          this.identitiesChanged += res.changed.get('patient_identities')?.size ?? 0;
           await this.markChildren(q, s, parents, res.changed);
         }
-        for (const d of dead) await this.deadLetterQ(q, d.record, s.name, d.cls, d.code, d.message, d.details, d.key);
+        for (const d of dead) {
+          // Child-stream letters keep their partition so a replay can rebuild $parent.
+          const details = partition ? { ...(d.details as object), partition } : d.details;
+          await this.deadLetterQ(q, d.record, s.name, d.cls, d.code, d.message, details, d.key);
+        }
         sum.deadLetters += dead.length;
         await this.storeRaw(q, s.name, parents);
         if (checkpointNow && maxCursor !== undefined)

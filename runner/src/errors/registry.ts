@@ -146,6 +146,11 @@ const coreCodes = {
     title: 'A webhook payload was rejected (signature, token or shape)',
     hint: 'Check the shared secret configured for the connection.',
   },
+  RQ5006: {
+    name: 'identity.merge_refused',
+    title: 'A patient merge or unmerge was refused',
+    hint: 'The message says why (already merged, already undone, merged again since); see docs/identity.md.',
+  },
   RQ6001: { name: 'cli.usage', title: 'The command line is invalid', hint: 'Run `routiq help <command>`.' },
   RQ6002: {
     name: 'cli.internal',

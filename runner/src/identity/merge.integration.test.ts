@@ -202,12 +202,12 @@ describe.each(kinds)('patient merge and unmerge (%s)', (kind) => {
     // Undone once: neither the audit id nor the patient can be unmerged again.
     await expectRefused(
       unmergePatients(t.db, { organizationId: ORG, mergeAuditId: m.auditId, actor: 'x', reason: 'again' }),
-      'RQ6001',
+      'RQ5006',
       /already undone/,
     );
     await expectRefused(
       unmergePatients(t.db, { organizationId: ORG, patientId: p2, actor: 'x', reason: 'again' }),
-      'RQ6001',
+      'RQ5006',
       /is not merged/,
     );
   });
@@ -286,14 +286,14 @@ describe.each(kinds)('patient merge and unmerge (%s)', (kind) => {
       'RQ1008',
       /no organization/,
     );
-    await expectRefused(mergePatients(t.db, { ...base, from: p1, into: p1 }), 'RQ6001', /into itself/);
+    await expectRefused(mergePatients(t.db, { ...base, from: p1, into: p1 }), 'RQ5006', /into itself/);
     await expectRefused(mergePatients(t.db, { ...base, from: p2, into: p1, reason: '  ' }), 'RQ6001', /reason/);
     expect(await snapshot(t.db, ORG)).toEqual(before);
     expect((await snapshot(t.db, OTHER)).patients?.[0]?.merged_into).toBeNull();
 
     const m = await mergePatients(t.db, { ...base, from: p2, into: p1 });
-    await expectRefused(mergePatients(t.db, { ...base, from: p2, into: p3 }), 'RQ6001', /already merged into/);
-    await expectRefused(mergePatients(t.db, { ...base, from: p3, into: p2 }), 'RQ6001', /already merged into/);
+    await expectRefused(mergePatients(t.db, { ...base, from: p2, into: p3 }), 'RQ5006', /already merged into/);
+    await expectRefused(mergePatients(t.db, { ...base, from: p3, into: p2 }), 'RQ5006', /already merged into/);
     await expectRefused(
       unmergePatients(t.db, { organizationId: OTHER, mergeAuditId: m.auditId, actor: 'x', reason: 'r' }),
       'RQ1008',
@@ -310,7 +310,7 @@ describe.each(kinds)('patient merge and unmerge (%s)', (kind) => {
     expect(new Set((await patientOf(t.db, ORG)).values())).toEqual(new Set([p3]));
     await expectRefused(
       unmergePatients(t.db, { organizationId: ORG, mergeAuditId: first.auditId, actor: 'x', reason: 'r' }),
-      'RQ6001',
+      'RQ5006',
       new RegExp(`has since been merged into ${p3}.*unmerge ${second.auditId}`),
     );
     await unmergePatients(t.db, { organizationId: ORG, patientId: p1, actor: 'x', reason: 'r' });

@@ -25,7 +25,7 @@ import {
  * Code for a refused merge/unmerge (already merged, not merged, merged again since). The registry has no
  * identity code yet; RQ6001 makes the CLI exit 2. Proposed: RQ5006 `identity.merge_refused` (exit 1).
  */
-const REFUSED = 'RQ6001' as const;
+const REFUSED = 'RQ5006' as const;
 
 export type MergeMethod = 'manual' | 'reconcile';
 

@@ -1,6 +1,7 @@
 import type { IdentityInput } from '@routiq/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends, openTestDb, type TestDb } from '../../../test/helpers/db.ts';
+import { transaction } from '../engine/sync.ts';
 import { listDuplicates } from './duplicates.ts';
 import { mergePatients, unmergePatients } from './merge.ts';
 import { reconcileOrganization } from './reconcile.ts';
@@ -166,11 +167,15 @@ describe.each(kinds)('reconcile and duplicates (%s)', (kind) => {
   });
 
   it('merges the split people and nothing else, audited; a second run plans nothing', async () => {
+    const split = await patientOf(t.db, ORG);
     const r = await reconcileOrganization(t.db, { organizationId: ORG, actor: 'system' });
     expect(r.merges).toHaveLength(2);
     expect(r.identities).toBe(SEED.length);
     const links = await patientOf(t.db, ORG);
     expect(grouping(links)).toEqual(TRUTH);
+    // The oldest patient of each group keeps its id: the one created by the first identity to arrive.
+    expect(links.get('cliniko:c10')).toBe(split.get('chatwoot:w10'));
+    expect(links.get('cliniko:c20')).toBe(split.get('manychat:m20'));
 
     const audit = await t.db.query<{ id: string; actor: string; resource_id: string; details: any }>(
       "select id::text as id, actor, resource_id, details from audit_log where action = 'patients.merge' order by id",
@@ -209,6 +214,9 @@ describe.each(kinds)('reconcile and duplicates (%s)', (kind) => {
     const again = await reconcileOrganization(t.db, { organizationId: ORG, actor: 'system' });
     expect(again.merges).toEqual([]);
     expect(again.skipped).toEqual([]);
+    // Inside a caller's transaction too.
+    const inTx = await transaction(t.db, (q) => reconcileOrganization(q, { organizationId: ORG }));
+    expect(inTx.merges).toEqual([]);
 
     // Split pairs are no longer duplicates; the planted one still is.
     const { duplicates } = await listDuplicates(t.db, { organizationId: ORG });

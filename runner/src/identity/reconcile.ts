@@ -49,20 +49,72 @@ export interface ReconcileResult {
   durationMs: number;
 }
 
-async function reconcileIn(q: Querier, o: ReconcileOptions): Promise<ReconcileResult> {
-  const started = performance.now();
+interface Plan {
+  organizationId: string;
+  identities: number;
+  /** Identity rows (id, patient, updated_at) the plan was made from; see `identitiesVersion`. */
+  version: string;
+  planned: PatientMerge[];
+}
+
+/** Changes whenever an identity is inserted, updated (the writer bumps updated_at) or moved to another patient. */
+async function identitiesVersion(q: Querier, organizationId: string): Promise<string> {
+  const rows = await q<{ v: string | null; n: string | number }>(
+    `select count(*) as n, md5(coalesce(string_agg(i.id::text || ':' || i.patient_id::text || ':' ||
+       extract(epoch from i.updated_at)::text, ',' order by i.id), '')) as v
+     from patient_identities i where i.organization_id = ?`,
+    [organizationId],
+  );
+  return `${rows[0]?.n ?? 0}:${rows[0]?.v ?? ''}`;
+}
+
+async function plan(q: Querier, o: ReconcileOptions): Promise<Plan> {
   const org = await loadOrganization(q, o.organizationId);
+  const version = await identitiesVersion(q, org.id);
   const identities = await loadStoredIdentities(q, org.id);
   const planned = planPatientMerges(identities, {
     defaultCountry: org.defaultCountry,
     settings: o.settings ?? org.settings,
   });
-  const keptApart = await loadKeptApart(q, org.id);
+  return { organizationId: org.id, identities: identities.length, version, planned };
+}
 
+/**
+ * The plan keeps each group on its smallest patient id; the engine keeps it on the oldest patient instead (the id
+ * the dashboard most likely already shows). One merge per other member of the group, into that patient.
+ */
+async function oldestKeeps(q: Querier, planned: readonly PatientMerge[]): Promise<PatientMerge[]> {
+  if (planned.length === 0) return [];
+  const ids = [...new Set(planned.flatMap((m) => [m.from, m.into]))];
+  const rows = await q<{ id: string }>(
+    `select id::text as id from patients where id in (${ids.map(() => '?::uuid').join(', ')}) order by created_at, id`,
+    ids,
+  );
+  const age = new Map(rows.map((r, i) => [r.id, i]));
+  const groups = new Map<string, Map<string, string>>(); // plan's keeper → member → via
+  for (const m of planned) {
+    const g = groups.get(m.into) ?? new Map<string, string>();
+    if (!g.has(m.from)) g.set(m.from, m.via);
+    groups.set(m.into, g);
+  }
+  const out: PatientMerge[] = [];
+  for (const [root, members] of groups) {
+    const all = [root, ...members.keys()];
+    const keeper = all.reduce((a, b) => ((age.get(b) ?? Infinity) < (age.get(a) ?? Infinity) ? b : a));
+    const firstVia = members.values().next().value ?? '';
+    for (const p of all) if (p !== keeper) out.push({ from: p, into: keeper, via: members.get(p) ?? firstVia });
+  }
+  return out;
+}
+
+/** Apply (or, in a dry run, list) a plan's merges, leaving out pairs kept apart by an unmerge. */
+async function apply(q: Querier, o: ReconcileOptions, p: Plan, started: number): Promise<ReconcileResult> {
+  const planned = await oldestKeeps(q, p.planned);
+  const keptApart = await loadKeptApart(q, p.organizationId);
   // Current holder of each patient as merges are applied (planned `into` is already the group's final patient).
   const rootOf = new Map<string, string>();
-  const root = (p: string): string => {
-    let cur = p;
+  const root = (id: string): string => {
+    let cur = id;
     for (let next = rootOf.get(cur); next !== undefined && next !== cur; next = rootOf.get(cur)) cur = next;
     return cur;
   };
@@ -87,7 +139,7 @@ async function reconcileIn(q: Querier, o: ReconcileOptions): Promise<ReconcileRe
       merges.push({ from, into, via: m.via });
     } else {
       const r: MergeResult = await mergePatients(q, {
-        organizationId: org.id,
+        organizationId: p.organizationId,
         from,
         into,
         actor: o.actor ?? 'system',
@@ -100,9 +152,9 @@ async function reconcileIn(q: Querier, o: ReconcileOptions): Promise<ReconcileRe
     rootOf.set(from, into);
   }
   return {
-    organizationId: org.id,
+    organizationId: p.organizationId,
     dryRun: o.dryRun ?? false,
-    identities: identities.length,
+    identities: p.identities,
     merges,
     skipped,
     durationMs: Math.round(performance.now() - started),
@@ -110,13 +162,23 @@ async function reconcileIn(q: Querier, o: ReconcileOptions): Promise<ReconcileRe
 }
 
 /**
- * Plan and apply the organization's merges in one transaction under its identity lock (so identities written
- * concurrently by a webhook wait, and the plan is applied to exactly the data it was made from).
- * Call it outside any other transaction (the embedded database has one connection).
+ * Plan and apply the organization's merges. Planning (the expensive part: every identity re-matched) runs
+ * without the identity lock; when it finds merges, they are applied in one transaction under the lock, after
+ * checking that no identity changed since the plan was made (otherwise it plans again under the lock). Most runs
+ * find nothing and never take the lock. Given a querier, everything runs in the caller's transaction, under
+ * the lock. Call it outside any other transaction (the embedded database has one connection).
  */
 export async function reconcileOrganization(dbq: DbOrQuerier, o: ReconcileOptions): Promise<ReconcileResult> {
+  const started = performance.now();
+  if (typeof dbq === 'function') {
+    if (!o.dryRun) await lockIdentities(dbq, o.organizationId);
+    return apply(dbq, o, await plan(dbq, o), started);
+  }
+  const first = await inTransaction(dbq, (q) => plan(q, o));
+  if (o.dryRun || first.planned.length === 0) return inTransaction(dbq, (q) => apply(q, o, first, started));
   return inTransaction(dbq, async (q) => {
-    if (!o.dryRun) await lockIdentities(q, o.organizationId);
-    return reconcileIn(q, o);
+    await lockIdentities(q, first.organizationId);
+    const current = (await identitiesVersion(q, first.organizationId)) === first.version ? first : await plan(q, o);
+    return apply(q, o, current, started);
   });
 }
