@@ -12,7 +12,7 @@ export interface HookLogger {
   error(obj: object | string, msg?: string): void;
 }
 
-/** Read access to the organization's data. Queries run with the organization's id bound; never writes. */
+/** Read access to the database (SELECT/WITH only; `?` placeholders). Filter by ctx.organizationId yourself. */
 export interface ReadOnlyDb {
   query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<T[]>;
 }

@@ -215,7 +215,14 @@ export async function syncConnection(o: SyncConnectionOptions): Promise<Connecti
       if (sum.status === 'failed' && sum.errorCode === 'RQ3003')
         fatal = { message: sum.error ?? 'authentication failed', code: 'RQ3003' };
     }
-    await transaction(db, (q) => relink(q, org.id, spec.name));
+    await transaction(db, async (q) => {
+      await relink(q, org.id, spec.name);
+      // Lineage payloads are kept for runner.raw_retention_days (0 keeps none).
+      await q(
+        `delete from raw_records where organization_id = ? and source = ? and fetched_at < now() - (? || ' days')::interval`,
+        [org.id, spec.name, String(config.runner.rawRetentionDays)],
+      );
+    });
     // People split by arrival order (two identities that only a third one links) are merged afterwards,
     // audited and reversible. Outside any other transaction: the embedded database has one connection.
     if (engine.identitiesChanged > 0) {
