@@ -63,7 +63,9 @@ describe('HTTP resilience', () => {
     const c = client({
       retryWindowMs: 60_000,
       now: () => Date.now() + virtual,
-      sleep: async (ms) => void (virtual += ms),
+      sleep: async (ms) => {
+        virtual += ms;
+      },
     });
     await expect(c.request(get(srv.url))).rejects.toMatchObject({ failureClass: 'transient', code: 'RQ3001' });
     await srv.close();
@@ -116,7 +118,9 @@ describe('HTTP resilience', () => {
     const c = client({
       signals: { resetHeader: { name: 'X-RateLimit-Reset', format: 'epoch_seconds' } },
       now: () => Date.now() + virtual,
-      sleep: async (ms) => void (virtual += ms),
+      sleep: async (ms) => {
+        virtual += ms;
+      },
       limitersFor: () => [{ acquire: async () => {}, pauseUntil: (u) => paused.push(u) }],
     });
     await c.request(get(srv.url));

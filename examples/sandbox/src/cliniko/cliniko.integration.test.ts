@@ -219,7 +219,7 @@ describe('cliniko mutate', () => {
       expect(snap(a)).toEqual(snap(b));
       for (const t of ['patient_updated', 'appointment_created', 'appointment_cancelled'])
         expect(sum.counts[t] ?? 0).toBeGreaterThan(0);
-      const since = new Date(before).toISOString().slice(0, 19) + 'Z';
+      const since = `${new Date(before).toISOString().slice(0, 19)}Z`;
       const h = headersFor();
       const changed = (await (
         await fetch(`${a.url}/patients?per_page=100&q[]=updated_at:>${since}&q[]=archived_at:*`, { headers: h })
