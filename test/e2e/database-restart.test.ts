@@ -5,43 +5,11 @@ import '@routiq/sdk';
 import { syncConnection } from '../../runner/src/engine/sync.ts';
 import { connectorsDir, org, silentLogger, testConfig } from '../helpers/engine.ts';
 import { type PrivatePg, privatePgAvailable, startPrivatePg } from '../helpers/private-pg.ts';
+import { threadsSpec } from '../helpers/specs.ts';
 import { startTinyApi, type TinyApi } from '../helpers/tiny-api.ts';
 
 /** Issue #6: PostgreSQL restarted mid-sync → the run recovers or fails cleanly, the next run completes, nothing is left 'running'. */
-const SPEC = `spec_version: 1
-name: threads
-version: 1.0.0
-connection:
-  properties:
-    base_url: { type: string, format: uri }
-  required: [base_url]
-base_url: "{{ $config.base_url }}"
-auth: { type: none }
-streams:
-  - name: items
-    request: { path: /items/page }
-    records: data
-    pagination: { type: page_number, size_param: per_page, size: 10 }
-    incremental:
-      cursor_field: updated_at
-      type: datetime
-      order: asc
-      send: { params: { updated_since: "{{ $cursor }}" } }
-    map:
-      - target: conversations
-        expression: '{ "external_id": id, "status": "open", "inbox": name, "last_activity_at": updated_at }'
-  - name: notes
-    parent: { stream: items, key: id }
-    request: { path: "/items/{{ $parent.id }}/notes" }
-    records: payload
-    pagination: { type: id_window, before_page_size: 4, after_page_size: 10 }
-    incremental: { cursor_field: id, type: integer, order: none }
-    map:
-      - target: messages
-        expression: |
-          { "external_id": $string(id), "conversation_external_id": item_id, "direction": "inbound", "sender_type": "patient",
-            "content": body, "sent_at": $fromMillis(created_at * 1000) }
-`;
+const SPEC = threadsSpec();
 
 describe.skipIf(!privatePgAvailable())('PostgreSQL restarted mid-sync', () => {
   let pg: PrivatePg;

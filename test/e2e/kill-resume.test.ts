@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../runner/src/db/database.ts';
 import { backends, createTestDatabase } from '../helpers/db.ts';
 import { connectorsDir } from '../helpers/engine.ts';
+import { threadsSpec } from '../helpers/specs.ts';
 import { startTinyApi, type TinyApi } from '../helpers/tiny-api.ts';
 
 /**
@@ -15,41 +16,7 @@ import { startTinyApi, type TinyApi } from '../helpers/tiny-api.ts';
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const BIN = path.join(ROOT, 'cli/bin/routiq.mjs');
 
-const SPEC = `spec_version: 1
-name: threads
-version: 1.0.0
-connection:
-  properties:
-    base_url: { type: string, format: uri }
-  required: [base_url]
-base_url: "{{ $config.base_url }}"
-auth: { type: none }
-streams:
-  - name: items
-    request: { path: /items/page }
-    records: data
-    pagination: { type: page_number, size_param: per_page, size: 10 }
-    incremental:
-      cursor_field: updated_at
-      type: datetime
-      order: asc
-      send: { params: { updated_since: "{{ $cursor }}" } }
-    map:
-      - target: conversations
-        expression: |
-          { "external_id": id, "status": "open", "inbox": name, "last_activity_at": updated_at }
-  - name: notes
-    parent: { stream: items, key: id }
-    request: { path: "/items/{{ $parent.id }}/notes" }
-    records: payload
-    pagination: { type: id_window, before_page_size: 4, after_page_size: 10 }
-    incremental: { cursor_field: id, type: integer, order: none }
-    map:
-      - target: messages
-        expression: |
-          { "external_id": $string(id), "conversation_external_id": item_id, "direction": "inbound", "sender_type": "patient",
-            "content": body, "sent_at": $fromMillis(created_at * 1000) }
-`;
+const SPEC = threadsSpec();
 
 function run(
   args: string[],

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectorsDir } from '../../../test/helpers/engine.ts';
+import { itemsSpec } from '../../../test/helpers/specs.ts';
 import { startTinyApi, type TinyApi } from '../../../test/helpers/tiny-api.ts';
 
 /**
@@ -12,25 +13,12 @@ import { startTinyApi, type TinyApi } from '../../../test/helpers/tiny-api.ts';
  */
 const BIN = path.resolve(import.meta.dirname, '../../bin/routiq.mjs');
 
-const spec = (status: string, version: string) => `spec_version: 1
-name: strict
-version: ${version}
-connection:
-  properties:
-    base_url: { type: string, format: uri }
-  required: [base_url]
-base_url: "{{ $config.base_url }}"
-auth: { type: none }
-streams:
-  - name: items
-    request: { path: /items/page }
-    records: data
-    pagination: { type: page_number, size_param: per_page, size: 10 }
-    map:
-      - target: appointments
-        expression: |
-          { "external_id": id, "status": ${status}, "notes": name }
-`;
+const spec = (status: string, version: string) =>
+  itemsSpec('strict', {
+    version,
+    target: 'appointments',
+    mapping: `{ "external_id": id, "status": ${status}, "notes": name }`,
+  });
 const BROKEN = spec('$contains(name, "Item 4 ") ? name : "booked"', '1.0.0');
 const FIXED = spec('"booked"', '1.0.1');
 

@@ -9,6 +9,7 @@ import { type Bindings, evaluate } from '../engine/expr.ts';
 import { mapRecords, safeMessage, transaction } from '../engine/sync.ts';
 import { hashRecord, type MappedRow, type Querier, relink, type WriteResult, writeRows } from '../engine/writer.ts';
 import { isRoutiqError, RoutiqError } from '../errors/registry.ts';
+import { sourcePriorityOf } from '../identity/rows.ts';
 import { loadConnector } from '../spec/load.ts';
 import type { ConnectorSpec, MappingSpec, StreamSpec } from '../spec/types.ts';
 import { type DeadLetterFilter, RECORD_CLASSES, REQUEST_CLASSES } from './filter.ts';
@@ -60,8 +61,6 @@ export interface ReplayOptions {
   /** Map and validate, report what would happen, write nothing. */
   dryRun?: boolean | undefined;
 }
-
-const DEFAULT_SOURCE_PRIORITY = ['cliniko', 'chatwoot', 'manychat'];
 
 interface Target {
   /** The mappings of the stream (or webhook event) as the current spec has them. */
@@ -471,7 +470,6 @@ function hookContext(ctx: Ctx, q: Querier, stream: string | undefined): HookCont
 }
 
 function writeContext(ctx: Ctx, stream: string) {
-  const prio = (ctx.org.settings.identity as { source_priority?: string[] } | undefined)?.source_priority;
   return {
     organizationId: ctx.org.id,
     source: ctx.spec.name,
@@ -482,7 +480,7 @@ function writeContext(ctx: Ctx, stream: string) {
     defaultCountry: ctx.org.defaultCountry,
     matchIdentity: ctx.matchIdentity,
     hookContext: (q: Querier) => hookContext(ctx, q, stream),
-    sourcePriority: prio ?? DEFAULT_SOURCE_PRIORITY,
+    sourcePriority: sourcePriorityOf(ctx.org.settings),
   };
 }
 

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends, openTestDb, type TestDb } from '../../../test/helpers/db.ts';
 import { connectorsDir, org, silentLogger, testConfig } from '../../../test/helpers/engine.ts';
+import { itemsSpec as simpleItemsSpec, threadsSpec } from '../../../test/helpers/specs.ts';
 import { startTinyApi, type TinyApi } from '../../../test/helpers/tiny-api.ts';
 import '@routiq/sdk';
 import { syncConnection } from './sync.ts';
@@ -166,41 +167,7 @@ describe.each(kinds)('engine on %s', (kind) => {
     });
     afterAll(() => api.close());
 
-    const spec = `${HEADER}name: threads
-auth: { type: none }
-streams:
-  - name: items
-    request: { path: /items/page }
-    records: data
-    pagination: { type: page_number, size_param: per_page, size: 10 }
-    incremental:
-      cursor_field: updated_at
-      type: datetime
-      order: asc
-      send: { params: { updated_since: "{{ $cursor }}" } }
-    map:
-      - target: conversations
-        expression: |
-          { "external_id": id, "status": "open", "last_activity_at": updated_at }
-  - name: notes
-    parent: { stream: items, key: id }
-    request: { path: "/items/{{ $parent.id }}/notes" }
-    records: payload
-    pagination: { type: id_window, before_page_size: 4, after_page_size: 10 }
-    incremental: { cursor_field: id, type: integer, order: none }
-    map:
-      - target: messages
-        when: body != 'skip'
-        expression: |
-          {
-            "external_id": $string(id),
-            "conversation_external_id": item_id,
-            "direction": "inbound",
-            "sender_type": "patient",
-            "content": body,
-            "sent_at": $fromMillis(created_at * 1000)
-          }
-`;
+    const spec = threadsSpec();
     it('backfills full history, then fetches children only for changed parents, forwards from their cursor', async () => {
       const dir = connectorsDir({ threads: spec });
       const o = org('org_threads', [{ connector: 'threads', config: { base_url: api.url } }]);
@@ -243,18 +210,10 @@ streams:
     afterAll(() => api.close());
 
     it('a record failing validation goes to the dead-letter store and the run continues', async () => {
-      const spec = `${HEADER}name: strict
-auth: { type: none }
-streams:
-  - name: items
-    request: { path: /items/page }
-    records: data
-    pagination: { type: page_number, size_param: per_page, size: 10 }
-    map:
-      - target: appointments
-        expression: |
-          { "external_id": id, "status": $contains(name, "Item 7 ") ? name : "booked", "notes": name }
-`;
+      const spec = simpleItemsSpec('strict', {
+        target: 'appointments',
+        mapping: '{ "external_id": id, "status": $contains(name, "Item 7 ") ? name : "booked", "notes": name }',
+      });
       const dir = connectorsDir({ strict: spec });
       const o = org('org_strict', [{ connector: 'strict', config: { base_url: api.url } }]);
       const r = await syncConnection({

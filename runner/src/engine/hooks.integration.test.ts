@@ -2,6 +2,7 @@ import { registerHook } from '@routiq/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestDb, type TestDb } from '../../../test/helpers/db.ts';
 import { connectorsDir, org, silentLogger, testConfig } from '../../../test/helpers/engine.ts';
+import { itemsSpec } from '../../../test/helpers/specs.ts';
 import { startTinyApi, type TinyApi } from '../../../test/helpers/tiny-api.ts';
 import { syncConnection } from './sync.ts';
 
@@ -61,28 +62,10 @@ describe('spec hooks', () => {
   });
 
   it('before_request, after_fetch and after_map run with the organization context', async () => {
-    const spec = `spec_version: 1
-name: hooked
-version: 1.0.0
-connection:
-  properties:
-    base_url: { type: string, format: uri }
-  required: [base_url]
-base_url: "{{ $config.base_url }}"
-auth: { type: none }
-streams:
-  - name: items
-    request: { path: /items/page }
-    records: data
-    pagination: { type: page_number, size_param: per_page, size: 10 }
-    hooks:
-      before_request: test.sign_request
-      after_fetch: test.drop_odd
-      after_map: test.shout
-    map:
-      - target: practitioners
-        expression: '{ "external_id": id, "display_name": name }'
-`;
+    const spec = itemsSpec('hooked', {
+      streamExtra:
+        '    hooks:\n      before_request: test.sign_request\n      after_fetch: test.drop_odd\n      after_map: test.shout\n',
+    });
     const o = org('org_hooks', [{ connector: 'hooked', config: { base_url: api.url } }]);
     const r = await syncConnection({
       db: t.db,

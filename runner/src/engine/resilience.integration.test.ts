@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends, openTestDb, postgresReachable, type TestDb } from '../../../test/helpers/db.ts';
 import { connectorsDir, org, silentLogger, testConfig } from '../../../test/helpers/engine.ts';
+import { itemsSpec } from '../../../test/helpers/specs.ts';
 import { startTinyApi, type TinyApi } from '../../../test/helpers/tiny-api.ts';
 import '@routiq/sdk';
 import { openDatabase } from '../db/database.ts';
@@ -149,24 +150,7 @@ describe.each(kinds)('circuit breaker (%s)', (kind) => {
   });
 
   it('pauses a connection after repeated failed runs; the other connections keep syncing', async () => {
-    const spec = (name: string) => `spec_version: 1
-name: ${name}
-version: 1.0.0
-connection:
-  properties:
-    base_url: { type: string, format: uri }
-  required: [base_url]
-base_url: "{{ $config.base_url }}"
-auth: { type: none }
-streams:
-  - name: items
-    request: { path: /items/page }
-    records: data
-    pagination: { type: page_number, size_param: per_page, size: 10 }
-    map:
-      - target: practitioners
-        expression: '{ "external_id": id, "display_name": name }'
-`;
+    const spec = (name: string) => itemsSpec(name);
     const dir = connectorsDir({ flaky: spec('flaky'), steady: spec('steady') });
     const o = org('org_breaker', [
       { connector: 'flaky', config: { base_url: down.url } },

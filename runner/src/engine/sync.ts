@@ -9,6 +9,7 @@ import type { ConnectionConfig, OrganizationConfig, RoutiqConfig } from '../conf
 import type { Database } from '../db/database.ts';
 import { isRoutiqError, RoutiqError } from '../errors/registry.ts';
 import { reconcileOrganization } from '../identity/reconcile.ts';
+import { sourcePriorityOf } from '../identity/rows.ts';
 import { loadConnector } from '../spec/load.ts';
 import type { ConnectorSpec, MappingSpec, StreamSpec } from '../spec/types.ts';
 import { assertCircuitClosed, credentialFingerprint, recordRunOutcome } from './breaker.ts';
@@ -72,8 +73,6 @@ export interface SyncConnectionOptions {
   logger: Logger;
   env?: NodeJS.ProcessEnv;
 }
-
-const DEFAULT_SOURCE_PRIORITY = ['cliniko', 'chatwoot', 'manychat'];
 
 let ajv: Ajv | undefined;
 const validators = new Map<string, ValidateFunction>();
@@ -678,7 +677,6 @@ class ConnectionRun {
   }
 
   private writeContext(stream: string) {
-    const prio = (this.c.org.settings.identity as { source_priority?: string[] } | undefined)?.source_priority;
     return {
       organizationId: this.c.org.id,
       source: this.spec.name,
@@ -688,7 +686,7 @@ class ConnectionRun {
       defaultCountry: this.c.org.defaultCountry,
       matchIdentity: this.matchIdentity,
       hookContext: (q: Querier) => this.hookContext(q, stream),
-      sourcePriority: prio ?? DEFAULT_SOURCE_PRIORITY,
+      sourcePriority: sourcePriorityOf(this.c.org.settings),
     };
   }
 

@@ -5,6 +5,7 @@ import { resolveSecrets } from '../config/load.ts';
 import type { ConnectionConfig, OrganizationConfig, RoutiqConfig } from '../config/types.ts';
 import type { Database } from '../db/database.ts';
 import { RoutiqError } from '../errors/registry.ts';
+import { sourcePriorityOf } from '../identity/rows.ts';
 import { loadConnector } from '../spec/load.ts';
 import type { WebhookVerify } from '../spec/types.ts';
 import { buildConnectionContext } from './connection.ts';
@@ -140,7 +141,6 @@ export async function ingestWebhook(o: IngestOptions): Promise<WebhookResult> {
       hookCtx,
       o.db,
     );
-    const prio = (o.org.settings.identity as { source_priority?: string[] } | undefined)?.source_priority;
     await transaction(o.db, async (q) => {
       const res = await writeRows(
         q,
@@ -153,7 +153,7 @@ export async function ingestWebhook(o: IngestOptions): Promise<WebhookResult> {
           defaultCountry: o.org.defaultCountry,
           matchIdentity: match,
           hookContext: hookCtx,
-          sourcePriority: prio ?? ['cliniko', 'chatwoot', 'manychat'],
+          sourcePriority: sourcePriorityOf(o.org.settings),
         },
         mapped.rows,
       );

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { UnifiedTarget } from '@routiq/schemas';
 import type { HookContext, IdentityInput, MatchContext, MatchIdentityHook, StoredIdentity } from '@routiq/sdk';
 import { normalizePhone } from '@routiq/sdk';
+import { IDENTITY_COLUMNS, type IdentityRow, toStored } from '../identity/rows.ts';
 import { type Column, targetInfo } from './columns.ts';
 
 /** Run SQL inside the current transaction (`?` placeholders). */
@@ -371,20 +372,6 @@ async function refreshPatients(q: Querier, ctx: WriteContext, externalIds: strin
   );
 }
 
-interface IdentityRow {
-  patient_id: string;
-  source: string;
-  external_id: string;
-  first_name: string | null;
-  last_name: string | null;
-  display_name: string | null;
-  email: string | null;
-  phone: string | null;
-  phone_e164: string | null;
-  date_of_birth: string | null;
-  cross_refs: Array<{ source: string; external_id: string }> | string;
-}
-
 export async function findCandidates(
   q: Querier,
   organizationId: string,
@@ -420,29 +407,11 @@ export async function findCandidates(
   }
   if (!ors.length) return [];
   const rows = await q<IdentityRow>(
-    `select i.patient_id, i.source, i.external_id, i.first_name, i.last_name, i.display_name, i.email, i.phone, i.phone_e164,
-            to_char(i.date_of_birth, 'YYYY-MM-DD') as date_of_birth, i.cross_refs
-     from patient_identities i where i.organization_id = ? and i.deleted_at is null and (${ors.join(' or ')}) limit 200`,
+    `select ${IDENTITY_COLUMNS} from patient_identities i
+     where i.organization_id = ? and i.deleted_at is null and (${ors.join(' or ')}) limit 200`,
     params,
   );
-  return rows.map((r) => ({
-    patientId: r.patient_id,
-    source: r.source,
-    externalId: r.external_id,
-    firstName: r.first_name,
-    lastName: r.last_name,
-    displayName: r.display_name,
-    email: r.email,
-    phoneRaw: r.phone,
-    phoneE164: r.phone_e164,
-    dateOfBirth: r.date_of_birth,
-    crossRefs: (typeof r.cross_refs === 'string' ? JSON.parse(r.cross_refs) : r.cross_refs).map(
-      (c: { source: string; external_id: string }) => ({
-        source: c.source,
-        externalId: c.external_id,
-      }),
-    ),
-  }));
+  return rows.map(toStored);
 }
 
 /** Link rows whose referenced record arrived later (webhooks, child-before-parent). Idempotent. */

@@ -7,12 +7,19 @@ import type { Database } from '../db/database.ts';
 import { transaction } from '../engine/sync.ts';
 import type { Querier } from '../engine/writer.ts';
 import { RoutiqError } from '../errors/registry.ts';
+import {
+  IDENTITY_COLUMNS,
+  type IdentityRow,
+  parseJson,
+  type StoredIdentityRow,
+  sourcePriorityOf,
+  toStored,
+} from './rows.ts';
+
+export { DEFAULT_SOURCE_PRIORITY, type StoredIdentityRow, sourcePriorityOf } from './rows.ts';
 
 /** Either a database (the operation opens its own transaction) or a querier inside a caller's transaction. */
 export type DbOrQuerier = Database | Querier;
-
-/** Default priority of sources for the unified patient's fields (first wins), as in the sync engine. */
-export const DEFAULT_SOURCE_PRIORITY: readonly string[] = Object.freeze(['cliniko', 'chatwoot', 'manychat']);
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -42,26 +49,6 @@ export interface OrganizationInfo {
   sourcePriority: string[];
 }
 
-function parseJson<T>(v: unknown, fallback: T): T {
-  if (v === null || v === undefined) return fallback;
-  if (typeof v === 'string') {
-    try {
-      return JSON.parse(v) as T;
-    } catch {
-      return fallback;
-    }
-  }
-  return v as T;
-}
-
-export function sourcePriorityOf(settings: Readonly<Record<string, unknown>>): string[] {
-  const identity = settings.identity as { source_priority?: unknown } | undefined;
-  const prio = identity?.source_priority;
-  return Array.isArray(prio) && prio.length > 0 && prio.every((s) => typeof s === 'string')
-    ? [...(prio as string[])]
-    : [...DEFAULT_SOURCE_PRIORITY];
-}
-
 /** The organization row; RQ1008 when it is not in the database. */
 export async function loadOrganization(q: Querier, organizationId: string): Promise<OrganizationInfo> {
   const rows = await q<{ id: string; default_country: string; settings: unknown }>(
@@ -81,47 +68,6 @@ export async function loadOrganization(q: Querier, organizationId: string): Prom
     defaultCountry: row.default_country.trim(),
     settings,
     sourcePriority: sourcePriorityOf(settings),
-  };
-}
-
-interface IdentityRow {
-  id: string;
-  patient_id: string;
-  source: string;
-  external_id: string;
-  first_name: string | null;
-  last_name: string | null;
-  display_name: string | null;
-  email: string | null;
-  phone: string | null;
-  phone_e164: string | null;
-  date_of_birth: string | null;
-  cross_refs: unknown;
-}
-
-/** A stored identity with its row id. */
-export interface StoredIdentityRow extends StoredIdentity {
-  id: string;
-}
-
-const IDENTITY_COLUMNS = `i.id, i.patient_id, i.source, i.external_id, i.first_name, i.last_name, i.display_name, i.email,
-  i.phone, i.phone_e164, to_char(i.date_of_birth, 'YYYY-MM-DD') as date_of_birth, i.cross_refs`;
-
-function toStored(r: IdentityRow): StoredIdentityRow {
-  const refs = parseJson<Array<{ source: string; external_id: string }>>(r.cross_refs, []);
-  return {
-    id: r.id,
-    patientId: r.patient_id,
-    source: r.source,
-    externalId: r.external_id,
-    firstName: r.first_name,
-    lastName: r.last_name,
-    displayName: r.display_name,
-    email: r.email,
-    phoneRaw: r.phone,
-    phoneE164: r.phone_e164,
-    dateOfBirth: r.date_of_birth,
-    crossRefs: refs.map((c) => ({ source: String(c.source), externalId: String(c.external_id) })),
   };
 }
 
