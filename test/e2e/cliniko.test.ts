@@ -180,6 +180,19 @@ describe.each(kinds)('Cliniko connector against the simulator (%s)', (kind) => {
         .map((x) => [String(x.id), x.name, iso(x.archived_at)]),
     );
 
+    // Lineage: every row names its stream, connector version and run, and its source hash is the raw record's.
+    const lineage = await q<{ n: string; bad: string }>(
+      `select count(*)::text as n,
+              count(*) filter (where r.source_hash is distinct from i.source_hash or i.spec_version <> '1.0.0' or s.id is null)::text as bad
+       from patient_identities i
+       left join raw_records r on r.organization_id = i.organization_id and r.source = i.source and r.stream = i.stream and r.external_id = i.external_id
+       left join sync_runs s on s.id = i.last_sync_run_id
+       where i.organization_id = ? and i.stream = 'patients'`,
+      [org],
+    );
+    expect(Number(lineage[0]?.n)).toBeGreaterThan(0);
+    expect(lineage[0]?.bad).toBe('0');
+
     // An unchanged source: one request per stream, nothing written.
     const before = sim.stats.requests;
     const idle = await r.sync();

@@ -184,7 +184,7 @@ async function tableCounts(db: Database, orgIds: string[]) {
   for (const id of orgIds) {
     const r = await db.query<Record<string, string>>(
       `select ? as organization_id,
-        (select count(*) from patients where organization_id = ?)::text as patients,
+        (select count(*) from patients where organization_id = ? and merged_into is null)::text as patients,
         (select count(*) from patient_identities where organization_id = ?)::text as identities,
         (select count(*) from conversations where organization_id = ?)::text as conversations,
         (select count(*) from messages where organization_id = ?)::text as messages,
