@@ -10,6 +10,7 @@ import { openDatabase } from '../db/database.ts';
 import { HttpClient } from './http.ts';
 import { PgSlidingWindowLimiter } from './ratelimit-pg.ts';
 import { syncAll } from './run-all.ts';
+import { syncConnection } from './sync.ts';
 
 async function server(handler: http.RequestListener) {
   const s = http.createServer(handler);
@@ -200,6 +201,41 @@ describe.skipIf(!(await postgresReachable()))('rate-limit budget shared by sever
       expect(times).toHaveLength(48);
     } finally {
       await other.close();
+      await t.drop();
+    }
+  });
+});
+
+describe.skipIf(!(await postgresReachable()))('budget keys never store a credential (postgres)', () => {
+  it('rate_limit_slots holds a hash of the Cliniko key, not the key', async () => {
+    const t = await openTestDb('postgres');
+    const api = await startTinyApi({ items: 3 });
+    try {
+      const spec = itemsSpec('keyed')
+        .replace(
+          'auth: { type: none }',
+          'auth: { type: none }\nrate_limits:\n  budgets:\n    - { name: per_user, requests: 100, per_seconds: 60, scope: credential, key: "{{ $secrets.api_key }}" }',
+        )
+        .replace(
+          '    base_url: { type: string, format: uri }',
+          '    base_url: { type: string, format: uri }\n    api_key: { type: string, secret: true }',
+        );
+      const o = org('org_keyed', [{ connector: 'keyed', config: { base_url: api.url }, secrets: { api_key: '${K}' } }]);
+      const r = await syncConnection({
+        db: t.db,
+        config: testConfig(connectorsDir({ keyed: spec }), [o]),
+        org: o,
+        conn: o.connections[0]!,
+        logger: silentLogger,
+        env: { K: 'super-secret-key-au1' },
+      });
+      expect(r.status, JSON.stringify(r.streams)).toBe('succeeded');
+      const keys = await t.db.query<{ key: string }>('select distinct key from rate_limit_slots');
+      expect(keys.length).toBe(1);
+      expect(keys[0]?.key).not.toContain('super-secret');
+      expect(keys[0]?.key).toMatch(/^keyed:per_user:keyed:[0-9a-f]{16}$/);
+    } finally {
+      await api.close();
       await t.drop();
     }
   });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { type UnifiedTarget, unifiedSchema } from '@routiq/schemas';
 import { getHook, type HookContext, type HookRequest, type MatchIdentityHook } from '@routiq/sdk';
 import { Ajv, type ValidateFunction } from 'ajv';
@@ -191,7 +192,8 @@ export async function syncConnection(o: SyncConnectionOptions): Promise<Connecti
   const budgetKeys = new Map<string, string>();
   const budgetLimits = new Map<string, number>();
   for (const b of spec.rate_limits?.budgets ?? []) {
-    if (b.key) budgetKeys.set(b.name, `${spec.name}:${await renderString(b.key, cctx.bindings)}`);
+    // Budget keys often are credentials (a Cliniko key): only a hash is used, in memory and in rate_limit_slots.
+    if (b.key) budgetKeys.set(b.name, `${spec.name}:${fingerprint(await renderString(b.key, cctx.bindings))}`);
     budgetLimits.set(b.name, await renderNumber(b.requests, cctx.bindings, `rate_limits.budgets[${b.name}].requests`));
   }
   const dw = spec.rate_limits?.default_wait_ms;
@@ -314,6 +316,10 @@ export async function syncConnection(o: SyncConnectionOptions): Promise<Connecti
   return summary;
 }
 
+function fingerprint(s: string): string {
+  return createHash('sha256').update(s).digest('hex').slice(0, 16);
+}
+
 /** Database errors carry the SQL, and with it patient data: keep only the driver's own message. */
 export function safeMessage(err: unknown): string {
   const m = (err as Error)?.message ?? String(err);
@@ -398,7 +404,7 @@ class ConnectionRun {
                 ? `${spec.name}`
                 : scope === 'connection'
                   ? `${c.org.id}/${c.conn.name}`
-                  : (budgetKeys.get(b.name) ?? `${spec.name}:${Object.values(c.secrets).join('|')}`);
+                  : (budgetKeys.get(b.name) ?? `${spec.name}:${credentialFingerprint(c.secrets)}`);
             return this.limiter(`${spec.name}:${b.name}:${key}`, budgetLimits.get(b.name) ?? 1, b.per_seconds * 1000);
           }),
       onRequest: ({ status, failure }) => {
