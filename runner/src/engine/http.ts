@@ -64,6 +64,8 @@ export interface HttpClientOptions {
   deadline: number;
   /** How long one request keeps being retried through an outage (ms). */
   retryWindowMs: number;
+  /** Extra trusted CA certificates (PEM), e.g. a self-hosted Chatwoot behind a private CA. */
+  ca?: string | undefined;
   /** Injectable clock and sleep (tests ride out a simulated 15-minute outage in virtual time). */
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
@@ -182,7 +184,7 @@ export class HttpClient {
         throwHttpErrors: false,
         followRedirect: false,
         retry: { limit: 0 },
-        https: { minVersion: this.o.minTlsVersion },
+        https: { minVersion: this.o.minTlsVersion, ...(this.o.ca ? { certificateAuthority: this.o.ca } : {}) },
         agent: agents,
         responseType: 'text',
       });
@@ -223,6 +225,10 @@ export class HttpClient {
       if (err instanceof HttpFailure) throw err;
       const e = err as NodeJS.ErrnoException & { name?: string };
       this.o.onRequest?.({ url: req.url, status, ms: Date.now() - started, failure: 'transient' });
+      // TLS below the minimum, or a certificate we do not trust: retrying cannot help, a person must decide.
+      if (/^ERR_SSL_|^ERR_TLS_|CERT|^EPROTO$|UNABLE_TO_VERIFY|SELF_SIGNED/.test(String(e.code ?? ''))) {
+        throw new HttpFailure('permanent', `TLS: ${e.code}: ${e.message}`, undefined, undefined, 'RQ3005');
+      }
       // Timeouts, resets, refused connections, truncated chunked bodies: all transient.
       throw new HttpFailure('transient', `${e.code ?? e.name ?? 'network error'}: ${e.message}`);
     }
