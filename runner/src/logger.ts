@@ -1,8 +1,7 @@
 import pino, { type Logger } from 'pino';
 
 /** JSON lines on stderr (stdout is for data); secrets are redacted wherever they appear in a log object. */
-export function createLogger(level: string, opts: { pretty?: boolean } = {}): Logger {
-  void opts;
+export function createLogger(level: string): Logger {
   return pino(
     {
       level,

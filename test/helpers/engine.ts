@@ -23,7 +23,7 @@ export function testConfig(
     file: 'test',
     env: 'test',
     database: { embeddedDir: 'memory://', poolMax: 4, schema: 'public' },
-    log: { level: 'silent', pretty: false },
+    log: { level: 'silent' },
     http: { timeoutMs: 5000, minTlsVersion: 'TLSv1.3' },
     runner: {
       batchSize: 500,

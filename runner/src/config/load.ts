@@ -150,7 +150,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): RoutiqConfig {
       poolMax: d.pool_max ?? 10,
       schema: d.schema ?? 'public',
     },
-    log: { level: l.level ?? 'info', pretty: l.pretty ?? false },
+    log: { level: l.level ?? 'info' },
     http: { timeoutMs: h.timeout_ms ?? 30000, minTlsVersion: h.min_tls_version ?? 'TLSv1.3' },
     runner: {
       batchSize: r.batch_size ?? 500,

@@ -24,7 +24,7 @@ export interface RoutiqConfig {
   file: string;
   env: string;
   database: { url?: string; embeddedDir: string; poolMax: number; schema: string };
-  log: { level: string; pretty: boolean };
+  log: { level: string };
   http: { timeoutMs: number; minTlsVersion: 'TLSv1.2' | 'TLSv1.3' };
   runner: {
     batchSize: number;
