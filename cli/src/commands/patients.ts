@@ -145,15 +145,18 @@ async function duplicates(args: string[]): Promise<number> {
   return ExitCode.Ok;
 }
 
+/** merge and unmerge change data: they take the same options (a reason is required). */
+const CHANGE_OPTIONS = {
+  config: { type: 'string', short: 'c' },
+  org: { type: 'string' },
+  reason: { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
 async function merge(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
-    options: {
-      config: { type: 'string', short: 'c' },
-      org: { type: 'string' },
-      reason: { type: 'string' },
-      json: { type: 'boolean' },
-    },
+    options: CHANGE_OPTIONS,
     allowPositionals: true,
     strict: true,
   });
@@ -193,12 +196,7 @@ async function merge(args: string[]): Promise<number> {
 async function unmerge(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
-    options: {
-      config: { type: 'string', short: 'c' },
-      org: { type: 'string' },
-      reason: { type: 'string' },
-      json: { type: 'boolean' },
-    },
+    options: CHANGE_OPTIONS,
     allowPositionals: true,
     strict: true,
   });
