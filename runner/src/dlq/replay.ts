@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { resolveSecrets } from '../config/load.ts';
 import type { ConnectionConfig, OrganizationConfig, RoutiqConfig } from '../config/types.ts';
 import type { Database } from '../db/database.ts';
+import { markPartitionPending, readOnlyDb, storeRawRecords } from '../engine/bookkeeping.ts';
 import { buildConnectionContext, type ConnectionContext } from '../engine/connection.ts';
 import { type Bindings, evaluate } from '../engine/expr.ts';
 import { mapRecords, safeMessage, transaction } from '../engine/sync.ts';
@@ -458,12 +459,7 @@ function hookContext(ctx: Ctx, q: Querier, stream: string | undefined): HookCont
     connector: ctx.spec.name,
     ...(stream ? { stream } : {}),
     logger: ctx.log,
-    db: {
-      query: (sql, params) =>
-        /^\s*(select|with)\b/i.test(sql)
-          ? q(sql, params ?? [])
-          : Promise.reject(new Error('hooks have read-only database access (SELECT/WITH only)')),
-    },
+    db: readOnlyDb(q),
     settings: ctx.org.settings,
     defaultCountry: ctx.org.defaultCountry,
   };
@@ -501,10 +497,10 @@ async function markChildren(
     }
     const k = await evaluate(child.parent?.key ?? 'id', raw, t.bindings).catch(() => undefined);
     if (k === undefined || k === null || k === '') continue;
-    await q(
-      `insert into sync_state (organization_id, connector, stream, partition, status, metadata) values (?, ?, ?, ?, 'pending', ?::jsonb)
-       on conflict (organization_id, connector, stream, partition) do update set status = 'pending', metadata = excluded.metadata, updated_at = now()`,
-      [ctx.org.id, ctx.conn.name, child.name, String(k), JSON.stringify({ parent: raw })],
+    await markPartitionPending(
+      q,
+      { organizationId: ctx.org.id, connection: ctx.conn.name, stream: child.name, partition: String(k) },
+      raw,
     );
   }
 }
@@ -519,19 +515,9 @@ async function storeRaw(
   raw: unknown,
 ): Promise<void> {
   if (config.runner.rawRetentionDays <= 0 || key === null) return;
-  await q(
-    `insert into raw_records (organization_id, source, stream, external_id, source_hash, spec_version, payload) values (?, ?, ?, ?, ?, ?, ?::jsonb)
-     on conflict (organization_id, source, stream, external_id) do update set source_hash = excluded.source_hash,
-       spec_version = excluded.spec_version, payload = excluded.payload, fetched_at = now()
-     where raw_records.source_hash is distinct from excluded.source_hash`,
-    [
-      ctx.org.id,
-      ctx.spec.name,
-      stream,
-      key,
-      hashRecord(raw),
-      ctx.spec.version,
-      JSON.stringify(raw).replaceAll('\\u0000', ''),
-    ],
+  await storeRawRecords(
+    q,
+    { organizationId: ctx.org.id, source: ctx.spec.name, stream, specVersion: ctx.spec.version },
+    [{ key, hash: hashRecord(raw), raw }],
   );
 }

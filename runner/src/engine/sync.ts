@@ -13,6 +13,7 @@ import { reconcileOrganization } from '../identity/reconcile.ts';
 import { sourcePriorityOf } from '../identity/rows.ts';
 import { loadConnector } from '../spec/load.ts';
 import type { ConnectorSpec, MappingSpec, StreamSpec } from '../spec/types.ts';
+import { insertDeadLetter, markPartitionPending, readOnlyDb, storeRawRecords } from './bookkeeping.ts';
 import { assertCircuitClosed, credentialFingerprint, recordRunOutcome } from './breaker.ts';
 import {
   applyAuth,
@@ -107,16 +108,6 @@ export async function transaction<T>(db: Database, fn: (q: Querier) => Promise<T
       (await conn.execute(sql, params as unknown[], 'all', ctx)) as R[];
     return fn(q);
   });
-}
-
-function readOnly(q: Querier): HookContext['db'] {
-  return {
-    query: (sql, params) => {
-      if (!/^\s*(select|with)\b/i.test(sql))
-        return Promise.reject(new Error('hooks have read-only database access (SELECT/WITH only)'));
-      return q(sql, params ?? []);
-    },
-  };
 }
 
 type CursorValue = string | number;
@@ -444,7 +435,7 @@ class ConnectionRun {
       connector: this.spec.name,
       ...(stream ? { stream } : {}),
       logger: this.log,
-      db: readOnly(q),
+      db: readOnlyDb(q),
       settings: this.c.org.settings,
       defaultCountry: this.c.org.defaultCountry,
     };
@@ -728,10 +719,10 @@ class ConnectionRun {
         if (!isChanged) continue;
         const k = await evaluate(child.parent?.key ?? 'id', p.raw);
         if (k === undefined || k === null) continue;
-        await q(
-          `insert into sync_state (organization_id, connector, stream, partition, status, metadata) values (?, ?, ?, ?, 'pending', ?::jsonb)
-           on conflict (organization_id, connector, stream, partition) do update set status = 'pending', metadata = excluded.metadata, updated_at = now()`,
-          [this.c.org.id, this.c.conn.name, child.name, String(k), JSON.stringify({ parent: p.raw })],
+        await markPartitionPending(
+          q,
+          { organizationId: this.c.org.id, connection: this.c.conn.name, stream: child.name, partition: String(k) },
+          p.raw,
         );
         if (this.o.fullRefresh) {
           await q(
@@ -763,30 +754,13 @@ class ConnectionRun {
   }
 
   private async storeRaw(q: Querier, stream: string, parents: ParentInfo[]): Promise<void> {
-    if (this.o.config.runner.rawRetentionDays <= 0 || !parents.length) return;
-    const seen = new Map<string, ParentInfo>();
-    for (const p of parents) if (p.key !== null) seen.set(p.key, p);
-    const list = [...seen.values()];
-    if (!list.length) return;
-    const params: unknown[] = [];
-    const tuples = list.map((p) => {
-      params.push(
-        this.c.org.id,
-        this.spec.name,
-        stream,
-        p.key,
-        p.hash,
-        this.spec.version,
-        JSON.stringify(p.raw).replaceAll('\\u0000', ''),
-      );
-      return '(?, ?, ?, ?, ?, ?, ?::jsonb)';
-    });
-    await q(
-      `insert into raw_records (organization_id, source, stream, external_id, source_hash, spec_version, payload) values ${tuples.join(', ')}
-       on conflict (organization_id, source, stream, external_id) do update set source_hash = excluded.source_hash,
-         spec_version = excluded.spec_version, payload = excluded.payload, fetched_at = now()
-       where raw_records.source_hash is distinct from excluded.source_hash`,
-      params,
+    if (this.o.config.runner.rawRetentionDays <= 0) return;
+    const byKey = new Map<string, { key: string; hash: string; raw: unknown }>();
+    for (const p of parents) if (p.key !== null) byKey.set(p.key, { key: p.key, hash: p.hash, raw: p.raw });
+    await storeRawRecords(
+      q,
+      { organizationId: this.c.org.id, source: this.spec.name, stream, specVersion: this.spec.version },
+      [...byKey.values()],
     );
   }
 
@@ -812,24 +786,20 @@ class ConnectionRun {
     details: unknown,
     key: string | null,
   ): Promise<void> {
-    await q(
-      `insert into sync_errors (organization_id, connector, connection, stream, sync_run_id, error_class, error_code, message, details, record_key, payload, spec_version)
-       values (?, ?, ?, ?, ?::uuid, ?, ?, ?, ?::jsonb, ?, ?::jsonb, ?)`,
-      [
-        this.c.org.id,
-        this.spec.name,
-        this.c.conn.name,
-        stream,
-        this.run.id,
-        cls,
-        code,
-        message,
-        JSON.stringify(details ?? {}),
-        key,
-        record === null ? null : JSON.stringify(record),
-        this.spec.version,
-      ],
-    );
+    await insertDeadLetter(q, {
+      organizationId: this.c.org.id,
+      connector: this.spec.name,
+      connection: this.c.conn.name,
+      stream,
+      runId: this.run.id,
+      errorClass: cls,
+      errorCode: code,
+      message,
+      details,
+      recordKey: key,
+      payload: record,
+      specVersion: this.spec.version,
+    });
   }
 }
 

@@ -8,6 +8,7 @@ import { RoutiqError } from '../errors/registry.ts';
 import { sourcePriorityOf } from '../identity/rows.ts';
 import { loadConnector } from '../spec/load.ts';
 import type { WebhookVerify } from '../spec/types.ts';
+import { insertDeadLetter, markPartitionPending, readOnlyDb } from './bookkeeping.ts';
 import { buildConnectionContext } from './connection.ts';
 import { type Bindings, evaluate, renderString } from './expr.ts';
 import { ensureOrganization, mapRecords, transaction } from './sync.ts';
@@ -114,10 +115,7 @@ export async function ingestWebhook(o: IngestOptions): Promise<WebhookResult> {
     organizationId: o.org.id,
     connector: spec.name,
     logger: log,
-    db: {
-      query: (sql, params) =>
-        /^\s*(select|with)\b/i.test(sql) ? q(sql, params ?? []) : Promise.reject(new Error('read-only')),
-    },
+    db: readOnlyDb(q),
     settings: o.org.settings,
     defaultCountry: o.org.defaultCountry,
   });
@@ -159,23 +157,20 @@ export async function ingestWebhook(o: IngestOptions): Promise<WebhookResult> {
       );
       result.written += res.inserted + res.updated;
       for (const d of mapped.dead) {
-        await q(
-          `insert into sync_errors (organization_id, connector, connection, stream, error_class, error_code, message, details, record_key, payload, spec_version)
-           values (?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?::jsonb, ?)`,
-          [
-            o.org.id,
-            spec.name,
-            o.conn.name,
-            `webhook:${ev.name}`,
-            d.cls,
-            d.code,
-            d.message,
-            JSON.stringify(d.details ?? {}),
-            d.key,
-            JSON.stringify(d.record),
-            spec.version,
-          ],
-        );
+        await insertDeadLetter(q, {
+          organizationId: o.org.id,
+          connector: spec.name,
+          connection: o.conn.name,
+          stream: `webhook:${ev.name}`,
+          runId: null,
+          errorClass: d.cls,
+          errorCode: d.code,
+          message: d.message,
+          details: d.details,
+          recordKey: d.key,
+          payload: d.record,
+          specVersion: spec.version,
+        });
       }
       result.deadLetters += mapped.dead.length;
       // Enrichment streams fed by this event: one pending partition per pushed record.
@@ -183,10 +178,10 @@ export async function ingestWebhook(o: IngestOptions): Promise<WebhookResult> {
         for (const r of records) {
           const k = await evaluate(s.parent?.key ?? 'id', r, bindings);
           if (k === undefined || k === null || k === '') continue;
-          await q(
-            `insert into sync_state (organization_id, connector, stream, partition, status, metadata) values (?, ?, ?, ?, 'pending', ?::jsonb)
-             on conflict (organization_id, connector, stream, partition) do update set status = 'pending', metadata = excluded.metadata, updated_at = now()`,
-            [o.org.id, o.conn.name, s.name, String(k), JSON.stringify({ parent: r })],
+          await markPartitionPending(
+            q,
+            { organizationId: o.org.id, connection: o.conn.name, stream: s.name, partition: String(k) },
+            r,
           );
         }
       }

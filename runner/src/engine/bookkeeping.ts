@@ -1,0 +1,97 @@
+import type { HookContext } from '@routiq/sdk';
+import type { Querier } from './writer.ts';
+
+/**
+ * The bookkeeping writes a sync, a webhook delivery and a DLQ replay all make the same way: child partitions
+ * marked pending, raw payloads kept for lineage, dead letters, and the read-only database handed to hooks.
+ */
+
+/** Hooks get SELECT/WITH only; whatever they return is written by the engine. */
+export function readOnlyDb(q: Querier): HookContext['db'] {
+  return {
+    query: (sql, params) =>
+      /^\s*(select|with)\b/i.test(sql)
+        ? q(sql, params ?? [])
+        : Promise.reject(new Error('hooks have read-only database access (SELECT/WITH only)')),
+  };
+}
+
+/** A child stream's partition to fetch on the next pass, with the parent record its requests bind as $parent. */
+export async function markPartitionPending(
+  q: Querier,
+  key: { organizationId: string; connection: string; stream: string; partition: string },
+  parent: unknown,
+): Promise<void> {
+  await q(
+    `insert into sync_state (organization_id, connector, stream, partition, status, metadata) values (?, ?, ?, ?, 'pending', ?::jsonb)
+     on conflict (organization_id, connector, stream, partition) do update set status = 'pending', metadata = excluded.metadata, updated_at = now()`,
+    [key.organizationId, key.connection, key.stream, key.partition, JSON.stringify({ parent })],
+  );
+}
+
+/** Raw platform payloads by (source, stream, id); rewritten only when their hash changed. */
+export async function storeRawRecords(
+  q: Querier,
+  at: { organizationId: string; source: string; stream: string; specVersion: string },
+  records: Array<{ key: string; hash: string; raw: unknown }>,
+): Promise<void> {
+  if (!records.length) return;
+  const params: unknown[] = [];
+  const tuples = records.map((r) => {
+    params.push(
+      at.organizationId,
+      at.source,
+      at.stream,
+      r.key,
+      r.hash,
+      at.specVersion,
+      JSON.stringify(r.raw).replaceAll('\\u0000', ''),
+    );
+    return '(?, ?, ?, ?, ?, ?, ?::jsonb)';
+  });
+  await q(
+    `insert into raw_records (organization_id, source, stream, external_id, source_hash, spec_version, payload) values ${tuples.join(', ')}
+     on conflict (organization_id, source, stream, external_id) do update set source_hash = excluded.source_hash,
+       spec_version = excluded.spec_version, payload = excluded.payload, fetched_at = now()
+     where raw_records.source_hash is distinct from excluded.source_hash`,
+    params,
+  );
+}
+
+export interface DeadLetterInput {
+  organizationId: string;
+  connector: string;
+  connection: string;
+  stream: string;
+  /** null for webhook deliveries and replays. */
+  runId: string | null;
+  errorClass: string;
+  errorCode: string;
+  message: string;
+  details: unknown;
+  recordKey: string | null;
+  /** The raw record, or null for a request that failed. */
+  payload: unknown;
+  specVersion: string;
+}
+
+export async function insertDeadLetter(q: Querier, d: DeadLetterInput): Promise<void> {
+  await q(
+    `insert into sync_errors (organization_id, connector, connection, stream, sync_run_id, error_class, error_code, message, details, record_key, payload, spec_version)
+     values (?, ?, ?, ?, ?::uuid, ?, ?, ?, ?::jsonb, ?, ?::jsonb, ?)`,
+    [
+      d.organizationId,
+      d.connector,
+      d.connection,
+      d.stream,
+      d.runId,
+      d.errorClass,
+      d.errorCode,
+      d.message,
+      JSON.stringify(d.details ?? {}),
+      d.recordKey,
+      d.payload === null ? null : JSON.stringify(d.payload),
+      d.specVersion,
+    ],
+  );
+}
