@@ -129,7 +129,6 @@ async function mappingBench() {
   await cw.close();
   const t0 = performance.now();
   const out = await mapRecords(
-    spec,
     'messages',
     stream.map,
     stream.primary_key,

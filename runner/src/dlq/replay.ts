@@ -229,7 +229,7 @@ async function replayOne(
   const hookCtx = (q: Querier): HookContext => hookContext(ctx, q, l.stream ?? undefined);
   let mapped: Awaited<ReturnType<typeof mapRecords>>;
   try {
-    mapped = await mapRecords(ctx.spec, l.stream, t.maps, t.primaryKey, [raw], t.bindings, t.afterMap, hookCtx, db);
+    mapped = await mapRecords(l.stream, t.maps, t.primaryKey, [raw], t.bindings, t.afterMap, hookCtx, db);
   } catch (err) {
     mapped = {
       rows: [],

@@ -690,7 +690,6 @@ class ConnectionRun {
   /** Map raw records to unified rows; a record that fails goes to the dead-letter list, the others go on. */
   async mapRecords(s: StreamSpec, records: unknown[], parent: unknown) {
     return mapRecords(
-      this.spec,
       s.name,
       s.map,
       s.primary_key,
@@ -821,7 +820,6 @@ export interface DeadRecord {
 
 /** Shared by sync, webhooks and DLQ replay: JSONata mapping + unified-schema validation. */
 export async function mapRecords(
-  spec: ConnectorSpec,
   stream: string,
   maps: MappingSpec[],
   primaryKey: string | undefined,
@@ -916,7 +914,6 @@ export async function mapRecords(
     rows.push(...final);
     parents.push({ raw, key, hash, produced: final.map((p) => [p.target, String(p.row.external_id)]) });
   }
-  void spec;
   return { rows, dead, parents };
 }
 

@@ -129,7 +129,6 @@ export async function ingestWebhook(o: IngestOptions): Promise<WebhookResult> {
     const records = recs === undefined || recs === null ? [] : Array.isArray(recs) ? recs : [recs];
     result.records += records.length;
     const mapped = await mapRecords(
-      spec,
       `webhook:${ev.name}`,
       ev.map,
       undefined,
