@@ -1,5 +1,5 @@
 import type { Database } from '../db/database.ts';
-import { transaction } from '../engine/sync.ts';
+import { transaction } from '../db/tx.ts';
 import type { Querier } from '../engine/writer.ts';
 import { RoutiqError } from '../errors/registry.ts';
 import { assertDeadLetterId, type DeadLetterFilter, limitClause, whereClause } from './filter.ts';

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { resolveSecrets } from '../config/load.ts';
 import type { ConnectionConfig, OrganizationConfig, RoutiqConfig } from '../config/types.ts';
 import type { Database } from '../db/database.ts';
+import { type Querier, safeMessage, transaction } from '../db/tx.ts';
 import { isRoutiqError, RoutiqError } from '../errors/registry.ts';
 import { reconcileOrganization } from '../identity/reconcile.ts';
 import { sourcePriorityOf } from '../identity/rows.ts';
@@ -30,9 +31,11 @@ import { paginate } from './paginate.ts';
 import { type Limiter, limiterFor } from './ratelimit.ts';
 import { PgSlidingWindowLimiter } from './ratelimit-pg.ts';
 import { finishRun, type RunHandle, startRun } from './runs.ts';
-import { hashRecord, type MappedRow, type Querier, relink, toIso, writeRows } from './writer.ts';
+import { hashRecord, type MappedRow, relink, toIso, writeRows } from './writer.ts';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
+
+export { safeMessage, transaction };
 
 export interface StreamSummary {
   stream: string;
@@ -98,16 +101,6 @@ export async function ensureOrganization(db: Database, org: OrganizationConfig):
        is distinct from (excluded.name, excluded.default_country, excluded.timezone, excluded.settings)`,
     [org.id, org.name, org.defaultCountry, org.timezone, JSON.stringify(org.settings)],
   );
-}
-
-export async function transaction<T>(db: Database, fn: (q: Querier) => Promise<T>): Promise<T> {
-  return db.em().transactional(async (em) => {
-    const conn = em.getConnection();
-    const ctx = em.getTransactionContext();
-    const q: Querier = async <R>(sql: string, params: readonly unknown[] = []) =>
-      (await conn.execute(sql, params as unknown[], 'all', ctx)) as R[];
-    return fn(q);
-  });
 }
 
 type CursorValue = string | number;
@@ -309,16 +302,6 @@ export async function syncConnection(o: SyncConnectionOptions): Promise<Connecti
 
 function fingerprint(s: string): string {
   return createHash('sha256').update(s).digest('hex').slice(0, 16);
-}
-
-/** Database errors carry the SQL, and with it patient data: keep only the driver's own message. */
-export function safeMessage(err: unknown): string {
-  const m = (err as Error)?.message ?? String(err);
-  if (/^\s*(insert|update|select|with|delete)\b/i.test(m)) {
-    const i = m.lastIndexOf(' - ');
-    return `database error: ${i >= 0 ? m.slice(i + 3) : 'statement failed'}`;
-  }
-  return m;
 }
 
 async function renderNumber(v: number | string, b: Bindings, where: string): Promise<number> {

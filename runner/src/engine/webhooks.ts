@@ -11,7 +11,8 @@ import type { WebhookVerify } from '../spec/types.ts';
 import { insertDeadLetter, markPartitionPending, readOnlyDb } from './bookkeeping.ts';
 import { buildConnectionContext } from './connection.ts';
 import { type Bindings, evaluate, renderString } from './expr.ts';
-import { ensureOrganization, mapRecords, transaction } from './sync.ts';
+import { transaction } from '../db/tx.ts';
+import { ensureOrganization, mapRecords } from './sync.ts';
 import { type Querier, relink, writeRows } from './writer.ts';
 
 export interface WebhookResult {

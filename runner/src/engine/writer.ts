@@ -6,7 +6,8 @@ import { IDENTITY_COLUMNS, type IdentityRow, toStored } from '../identity/rows.t
 import { type Column, targetInfo } from './columns.ts';
 
 /** Run SQL inside the current transaction (`?` placeholders). */
-export type Querier = <T = Record<string, unknown>>(sql: string, params?: readonly unknown[]) => Promise<T[]>;
+export type { Querier } from '../db/tx.ts';
+import type { Querier } from '../db/tx.ts';
 
 export interface MappedRow {
   target: UnifiedTarget;

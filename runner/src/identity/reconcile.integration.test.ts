@@ -1,7 +1,7 @@
 import type { IdentityInput } from '@routiq/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends, openTestDb, type TestDb } from '../../../test/helpers/db.ts';
-import { transaction } from '../engine/sync.ts';
+import { transaction } from '../db/tx.ts';
 import { listDuplicates } from './duplicates.ts';
 import { mergePatients, unmergePatients } from './merge.ts';
 import { reconcileOrganization } from './reconcile.ts';

@@ -4,7 +4,7 @@
  */
 import type { StoredIdentity } from '@routiq/sdk';
 import type { Database } from '../db/database.ts';
-import { transaction } from '../engine/sync.ts';
+import { transaction } from '../db/tx.ts';
 import type { Querier } from '../engine/writer.ts';
 import { RoutiqError } from '../errors/registry.ts';
 import {

@@ -4,7 +4,7 @@
  */
 import { type HookLogger, type IdentityInput, matchIdentity } from '@routiq/sdk';
 import type { Database } from '../db/database.ts';
-import { transaction } from '../engine/sync.ts';
+import { transaction } from '../db/tx.ts';
 import { type MappedRow, type Querier, type WriteContext, writeRows } from '../engine/writer.ts';
 import { DEFAULT_SOURCE_PRIORITY } from './store.ts';
 
