@@ -1,6 +1,5 @@
-import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { checkDocs, generateDocs } from '../../../runner/src/docs/index.ts';
+import { checkDocs, generateDocs, writeDocs } from '../../../runner/src/docs/index.ts';
 import { ExitCode } from '../exit-codes.ts';
 import { err, out } from '../output.ts';
 
@@ -8,20 +7,18 @@ const ROOT = path.resolve(import.meta.dirname, '../../..');
 
 export async function docsCommand(o: { write: boolean; check: boolean }): Promise<number> {
   if (o.check) {
-    const stale = checkDocs(ROOT);
+    const stale = await checkDocs(ROOT);
     if (stale.length) {
-      err(`generated docs are out of date: ${stale.join(', ')}\n  run: npm run docs:gen`);
+      err(`generated files are out of date: ${stale.join(', ')}\n  run: npm run docs:gen`);
       return ExitCode.Failure;
     }
-    err('generated docs are up to date');
+    err('generated files are up to date');
     return ExitCode.Ok;
   }
-  const docs = generateDocs();
   if (o.write) {
-    for (const [file, text] of Object.entries(docs)) writeFileSync(path.join(ROOT, file), text);
-    err(`wrote ${Object.keys(docs).join(', ')}`);
+    err(`wrote ${(await writeDocs(ROOT)).join(', ')}`);
   } else {
-    out(Object.values(docs).join('\n'));
+    out(Object.values(generateDocs()).join('\n'));
   }
   return ExitCode.Ok;
 }

@@ -1,10 +1,11 @@
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadSchema, UNIFIED_TARGETS } from '@routiq/schemas';
 import { afterAll, describe, expect, it } from 'vitest';
 import { codes } from '../errors/registry.ts';
-import { checkDocs, generateDocs, writeDocs } from './index.ts';
+import { SPEC_TYPES_FILE } from '../spec/generate-types.ts';
+import { checkDocs, generateDocs, generateFiles, writeDocs } from './index.ts';
 import { slug } from './markdown.ts';
 
 const repo = path.resolve(import.meta.dirname, '../../..');
@@ -68,29 +69,46 @@ describe('generateDocs', () => {
 });
 
 describe('checkDocs', () => {
-  it('the committed docs are up to date (run `npm run docs:gen` if this fails)', () => {
-    expect(checkDocs(repo)).toEqual([]);
+  const all = ['docs/configuration.md', 'docs/connector-spec.md', 'docs/errors.md', SPEC_TYPES_FILE];
+
+  it('the committed generated files are up to date (run `npm run docs:gen` if this fails)', async () => {
+    expect(await checkDocs(repo)).toEqual([]);
   });
 
-  it('reports missing and changed files', () => {
+  it('reports missing and changed files', async () => {
     const root = mkdtempSync(path.join(tmpdir(), 'routiq-docs-'));
     tmp.push(root);
-    expect(checkDocs(root)).toEqual(['docs/configuration.md', 'docs/connector-spec.md', 'docs/errors.md']);
-    expect(writeDocs(root)).toEqual(['docs/configuration.md', 'docs/connector-spec.md', 'docs/errors.md']);
-    expect(checkDocs(root)).toEqual([]);
+    expect(await checkDocs(root)).toEqual(all);
+    expect(await writeDocs(root)).toEqual(all);
+    expect(await checkDocs(root)).toEqual([]);
     writeFileSync(path.join(root, 'docs/errors.md'), `${generateDocs()['docs/errors.md']}\nhand edit\n`);
-    expect(checkDocs(root)).toEqual(['docs/errors.md']);
+    expect(await checkDocs(root)).toEqual(['docs/errors.md']);
   });
 
-  it('notices drift against a copy of the repository docs', () => {
+  it('notices drift against a copy of the repository docs and spec types', async () => {
     const root = mkdtempSync(path.join(tmpdir(), 'routiq-docs-'));
     tmp.push(root);
-    mkdirSync(path.join(root, 'docs'));
-    cpSync(path.join(repo, 'docs/connector-spec.md'), path.join(root, 'docs/connector-spec.md'));
-    cpSync(path.join(repo, 'docs/errors.md'), path.join(root, 'docs/errors.md'));
-    cpSync(path.join(repo, 'docs/configuration.md'), path.join(root, 'docs/configuration.md'));
-    expect(checkDocs(root)).toEqual([]);
+    for (const f of all) {
+      mkdirSync(path.dirname(path.join(root, f)), { recursive: true });
+      cpSync(path.join(repo, f), path.join(root, f));
+    }
+    expect(await checkDocs(root)).toEqual([]);
     writeFileSync(path.join(root, 'docs/connector-spec.md'), 'stale\n');
-    expect(checkDocs(root)).toEqual(['docs/connector-spec.md']);
+    // A hand edit of the generated types: a defaulted property made optional again.
+    const types = path.join(root, SPEC_TYPES_FILE);
+    writeFileSync(
+      types,
+      readFileSync(types, 'utf8').replace("  mode: 'upsert' | 'patch';", "  mode?: 'upsert' | 'patch';"),
+    );
+    expect(await checkDocs(root)).toEqual(['docs/connector-spec.md', SPEC_TYPES_FILE]);
+  });
+});
+
+describe('generateFiles', () => {
+  it('is the docs plus the generated spec types, which start with the do-not-edit banner', async () => {
+    const files = await generateFiles();
+    expect(Object.keys(files)).toEqual([...Object.keys(generateDocs()), SPEC_TYPES_FILE]);
+    expect(files[SPEC_TYPES_FILE]?.split('\n')[0]).toMatch(/^\/\/ Generated from schemas\/connector\.schema\.json by/);
+    expect(await generateFiles()).toEqual(files);
   });
 });

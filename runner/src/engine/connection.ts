@@ -130,7 +130,7 @@ export async function applyAuth(
       return;
     case 'api_key': {
       const v = await renderString(auth.value, b);
-      if ((auth.in ?? 'header') === 'header') headers[auth.name] = v;
+      if (auth.in === 'header') headers[auth.name] = v;
       else params.push([auth.name, v]);
       return;
     }
@@ -139,7 +139,7 @@ export async function applyAuth(
       return;
     case 'basic': {
       const user = await renderString(auth.username, b);
-      const pass = auth.password === undefined ? '' : await renderString(auth.password, b);
+      const pass = await renderString(auth.password, b);
       headers.Authorization = `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
       return;
     }

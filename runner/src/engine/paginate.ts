@@ -26,26 +26,27 @@ export interface PaginateOptions {
 /** Pages of a stream or partition, one at a time: nothing is buffered beyond the current page. */
 export async function* paginate(o: PaginateOptions): AsyncGenerator<Page> {
   const p = o.pagination;
-  const maxPages = p.max_pages ?? 100_000;
+  // `none` has no max_pages (one request, one page).
+  const maxPages = p.type === 'none' ? 1 : (p.max_pages ?? 100_000);
   let extra: Array<[string, string]> = [];
   let follow: string | undefined;
   let prevHash: string | undefined;
   let pageNo = 0;
   let offset = 0;
-  const idField = p.type === 'id_window' ? (p.id_field ?? 'id') : 'id';
+  const idField = p.type === 'id_window' ? p.id_field : 'id';
   const forward = p.type === 'id_window' && o.cursor !== undefined && o.cursor !== null;
 
   if (p.type === 'page_number') {
-    pageNo = p.start ?? 1;
-    extra = [[p.param ?? 'page', String(pageNo)]];
+    pageNo = p.start;
+    extra = [[p.param, String(pageNo)]];
     if (p.size_param) extra.push([p.size_param, String(p.size)]);
   } else if (p.type === 'offset') {
     extra = [
-      [p.offset_param ?? 'offset', '0'],
-      [p.limit_param ?? 'limit', String(p.limit)],
+      [p.offset_param, '0'],
+      [p.limit_param, String(p.limit)],
     ];
   } else if (p.type === 'id_window' && forward) {
-    extra = [[p.after_param ?? 'after', String(o.cursor)]];
+    extra = [[p.after_param, String(o.cursor)]];
   }
 
   for (let n = 1; n <= maxPages; n++) {
@@ -72,7 +73,7 @@ export async function* paginate(o: PaginateOptions): AsyncGenerator<Page> {
       records,
       page: n,
     };
-    if (p.stop?.when && (await evaluate(p.stop.when, response.body, b))) return;
+    if (p.type !== 'none' && p.stop?.when && (await evaluate(p.stop.when, response.body, b))) return;
 
     switch (p.type) {
       case 'none':
@@ -80,12 +81,12 @@ export async function* paginate(o: PaginateOptions): AsyncGenerator<Page> {
       case 'page_number':
         if (records.length < p.size) return;
         pageNo++;
-        extra = extra.map(([k, v]) => (k === (p.param ?? 'page') ? [k, String(pageNo)] : [k, v]));
+        extra = extra.map(([k, v]) => (k === p.param ? [k, String(pageNo)] : [k, v]));
         break;
       case 'offset':
         if (records.length < p.limit) return;
         offset += records.length;
-        extra = extra.map(([k, v]) => (k === (p.offset_param ?? 'offset') ? [k, String(offset)] : [k, v]));
+        extra = extra.map(([k, v]) => (k === p.offset_param ? [k, String(offset)] : [k, v]));
         break;
       case 'cursor': {
         const token = await evaluate(p.token, response.body, b);
@@ -95,7 +96,7 @@ export async function* paginate(o: PaginateOptions): AsyncGenerator<Page> {
       }
       case 'next_link': {
         let next: unknown;
-        if ((p.from ?? 'body') === 'header') next = parseLinkNext(response.headers.link);
+        if (p.from === 'header') next = parseLinkNext(response.headers.link);
         else next = await evaluate(p.path ?? 'links.next', response.body, b);
         if (typeof next !== 'string' || !next) return;
         follow = new URL(next, request.url).toString();
@@ -107,10 +108,10 @@ export async function* paginate(o: PaginateOptions): AsyncGenerator<Page> {
         if (!ids.length) return;
         if (forward) {
           if (records.length < p.after_page_size) return;
-          extra = [[p.after_param ?? 'after', String(Math.max(...ids))]];
+          extra = [[p.after_param, String(Math.max(...ids))]];
         } else {
           if (records.length < p.before_page_size) return;
-          extra = [[p.before_param ?? 'before', String(Math.min(...ids))]];
+          extra = [[p.before_param, String(Math.min(...ids))]];
         }
         break;
       }

@@ -1,7 +1,10 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { loadSchema } from '@routiq/schemas';
+import { Ajv, type ValidateFunction } from 'ajv';
 import { RoutiqError } from '../errors/registry.ts';
 import { lintSpecText } from '../lint/index.ts';
+import { derefSchema } from '../lint/schema.ts';
 import { parseYamlSource } from '../util/yaml-source.ts';
 import type { ConnectorSpec } from './types.ts';
 
@@ -30,8 +33,50 @@ export function loadSpecFile(file: string): LoadedSpec {
       where: rel,
     });
   }
-  const spec = parseYamlSource(text, rel).value as ConnectorSpec;
+  const spec = parseYamlSource(text, rel).value;
+  const fill = defaultsFiller();
+  if (!fill(spec)) {
+    // Lint validated this spec against the same schema, so this is a bug, not a user error.
+    throw new RoutiqError(
+      'RQ2000',
+      `connector spec ${rel}: applying schema defaults failed: ${fill.errors?.[0]?.message}`,
+      {
+        where: rel,
+      },
+    );
+  }
   return { spec, file: rel };
+}
+
+let filler: ValidateFunction<ConnectorSpec> | undefined;
+
+/**
+ * A validator that writes every schema `default` into the spec it checks (Ajv `useDefaults`), so the engine reads
+ * defaults from the schema rather than restating them. Its own Ajv instance: lint keeps seeing specs as written.
+ * Ajv applies no defaults inside a plain `oneOf`, so each `type:`-tagged oneOf gets a `discriminator` here: Ajv
+ * then validates only the branch the tag names, and fills that branch's defaults (pagination, auth, verify).
+ */
+export function defaultsFiller(): ValidateFunction<ConnectorSpec> {
+  if (!filler) {
+    const schema = withDiscriminators(derefSchema(loadSchema('connector.schema.json'))) as Record<string, unknown>;
+    const ajv = new Ajv({ useDefaults: true, discriminator: true, strict: false, validateFormats: false });
+    filler = ajv.compile<ConnectorSpec>(schema);
+  }
+  return filler;
+}
+
+function withDiscriminators(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(withDiscriminators);
+  if (!node || typeof node !== 'object') return node;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(node)) out[k] = withDiscriminators(v);
+  const tagged =
+    Array.isArray(out.oneOf) &&
+    out.oneOf.every(
+      (b: { properties?: { type?: { const?: unknown } } }) => typeof b?.properties?.type?.const === 'string',
+    );
+  if (tagged) out.discriminator = { propertyName: 'type' };
+  return out;
 }
 
 export function loadConnector(connectorsDir: string, name: string): LoadedSpec {
