@@ -8,8 +8,8 @@
  */
 import { startChatwoot, startCliniko } from '@routiq/sandbox';
 import '@routiq/sdk';
-import { mapRecords } from '../../runner/src/engine/sync.ts';
-import { loadConnector } from '../../runner/src/spec/load.ts';
+import { loadConnector } from '@routiq/runner';
+import { mapRecords } from '@routiq/runner/testing';
 import { CONNECTORS_DIR, connectorRunner } from '../helpers/connectors.ts';
 import { backends, openTestDb } from '../helpers/db.ts';
 
@@ -129,14 +129,15 @@ async function mappingBench() {
   await cw.close();
   const t0 = performance.now();
   const out = await mapRecords(
-    'messages',
-    stream.map,
-    stream.primary_key,
+    {
+      stream: 'messages',
+      maps: stream.map,
+      primaryKey: stream.primary_key,
+      bindings: {},
+      afterMap: undefined,
+      hookContext: () => ({}) as never,
+    },
     msgs,
-    {},
-    undefined,
-    () => ({}) as never,
-    undefined as never,
   );
   const ms = performance.now() - t0;
   return { records: msgs.length, rows: out.rows.length, recordsPerSecond: Math.round(msgs.length / (ms / 1000)) };

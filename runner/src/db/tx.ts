@@ -15,15 +15,46 @@ export async function transaction<T>(db: Database, fn: (q: Querier) => Promise<T
 }
 
 /**
- * A READ ONLY transaction: PostgreSQL itself refuses every write (including `WITH … DELETE` and
- * `set_config` of a non-local setting is harmless there), so hooks cannot change data whatever SQL they send.
+ * Read-only access for hooks, enforced by PostgreSQL rather than by reading the SQL: inside a transaction each
+ * query runs in a savepoint with `transaction_read_only` on and is rolled back to it afterwards (writes, `WITH …
+ * DELETE`, `set_config` all fail or vanish, and a failing query cannot abort the caller's transaction); outside
+ * one, each query gets its own READ ONLY transaction. Transaction control is refused outright (a COMMIT would
+ * end the caller's transaction early).
  */
-export async function readOnlyTransaction<T>(db: Database, fn: (q: Querier) => Promise<T>): Promise<T> {
-  return transaction(db, async (q) => {
-    await q('set transaction read only');
-    return fn(q);
-  });
+export function readOnlyQuerier(db: Database, q?: Querier): Querier {
+  return async <R>(sql: string, params: readonly unknown[] = []): Promise<R[]> => {
+    if (TX_CONTROL.test(sql))
+      throw new Error('hooks may not control transactions (BEGIN/COMMIT/ROLLBACK/SAVEPOINT/SET)');
+    // A query without parameters goes over the simple protocol, which runs several statements: one only.
+    if (severalStatements(sql)) throw new Error('hooks may send one SQL statement per query');
+    if (!q)
+      return transaction(db, async (t) => {
+        await t('set transaction read only');
+        return t<R>(sql, params);
+      });
+    await q('savepoint routiq_hook');
+    try {
+      await q('set local transaction_read_only = on');
+      return await q<R>(sql, params);
+    } finally {
+      await q('rollback to savepoint routiq_hook');
+      await q('release savepoint routiq_hook');
+    }
+  };
 }
+
+/** True when a `;` ends one statement and another follows (string literals, identifiers and comments aside). */
+export function severalStatements(sql: string): boolean {
+  const code = sql
+    .replace(/\$([A-Za-z_]*)\$[\s\S]*?\$\1\$/g, ' ')
+    .replace(/'(?:[^']|'')*'/g, ' ')
+    .replace(/"(?:[^"]|"")*"/g, ' ')
+    .replace(/--[^\n]*/g, ' ')
+    .replace(/\/\*[\s\S]*?\*\//g, ' ');
+  return /;\s*\S/.test(code);
+}
+
+const TX_CONTROL = /^\s*(begin|start|commit|end|rollback|abort|savepoint|release|prepare|set|reset|discard|lock)\b/i;
 
 /** Database errors carry the SQL, and with it patient data: keep only the driver's own message. */
 export function safeMessage(err: unknown): string {

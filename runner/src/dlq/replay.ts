@@ -1,19 +1,14 @@
-import type { UnifiedTarget } from '@routiq/schemas';
-import { getHook, type HookContext, type MatchIdentityHook } from '@routiq/sdk';
 import type { Logger } from 'pino';
-import { resolveSecrets } from '../config/load.ts';
-import type { ConnectionConfig, OrganizationConfig, RoutiqConfig } from '../config/types.ts';
+import type { RoutiqConfig } from '../config/types.ts';
 import type { Database } from '../db/database.ts';
-import { markPartitionPending, readOnlyDb, storeRawRecords } from '../engine/bookkeeping.ts';
-import { buildConnectionContext, type ConnectionContext } from '../engine/connection.ts';
-import { type Bindings, evaluate } from '../engine/expr.ts';
-import { safeMessage, transaction } from '../db/tx.ts';
-import { mapRecords } from '../engine/sync.ts';
-import { hashRecord, type MappedRow, type Querier, relink, type WriteResult, writeRows } from '../engine/writer.ts';
-import { isRoutiqError, RoutiqError } from '../errors/registry.ts';
-import { sourcePriorityOf } from '../identity/rows.ts';
-import { loadConnector } from '../spec/load.ts';
-import type { ConnectorSpec, MappingSpec, StreamSpec } from '../spec/types.ts';
+import { type Querier, safeMessage, transaction } from '../db/tx.ts';
+import { partitionExists, partitionParent, requeuePartition } from '../engine/cursor.ts';
+import type { Bindings } from '../engine/expr.ts';
+import { mapRecords } from '../engine/map.ts';
+import { openSession, type Session } from '../engine/session.ts';
+import { hashRecord, relink, type WriteResult, writeRows } from '../engine/writer.ts';
+import { isRoutiqError } from '../errors/registry.ts';
+import type { ConnectorSpec, MappingSpec } from '../spec/types.ts';
 import { type DeadLetterFilter, RECORD_CLASSES, REQUEST_CLASSES } from './filter.ts';
 import { audit, type DeadLetter, listDeadLetters, markResolved } from './store.ts';
 
@@ -70,21 +65,10 @@ interface Target {
   primaryKey: string | undefined;
   afterMap: string | undefined;
   bindings: Bindings;
-  /** Streams that take their partitions from records of this one. */
-  children: StreamSpec[];
   webhook: boolean;
 }
 
-interface Ctx {
-  org: OrganizationConfig;
-  conn: ConnectionConfig;
-  spec: ConnectorSpec;
-  cctx: ConnectionContext;
-  matchIdentity: MatchIdentityHook;
-  log: Logger;
-}
-
-type CtxResult = { ok: true; ctx: Ctx } | { ok: false; code: string; message: string };
+type CtxResult = { ok: true; ctx: Session } | { ok: false; code: string; message: string };
 
 /**
  * Replay dead letters with the CURRENT spec of their connector. Record letters (mapping, validation, hook, write)
@@ -202,7 +186,7 @@ async function replayOne(
   const key = `${l.organizationId}\u0000${l.connection}`;
   let pending = contexts.get(key);
   if (!pending) {
-    pending = loadContext(config, l, o);
+    pending = loadContext(db, config, l, o);
     contexts.set(key, pending);
   }
   const c = await pending;
@@ -227,10 +211,20 @@ async function replayOne(
   }
 
   const raw = l.payload;
-  const hookCtx = (q: Querier): HookContext => hookContext(ctx, q, l.stream ?? undefined);
+  const stream = l.stream;
   let mapped: Awaited<ReturnType<typeof mapRecords>>;
   try {
-    mapped = await mapRecords(l.stream, t.maps, t.primaryKey, [raw], t.bindings, t.afterMap, hookCtx, db);
+    mapped = await mapRecords(
+      {
+        stream,
+        maps: t.maps,
+        primaryKey: t.primaryKey,
+        bindings: t.bindings,
+        afterMap: t.afterMap,
+        hookContext: () => ctx.hookContext(undefined, stream),
+      },
+      [raw],
+    );
   } catch (err) {
     mapped = {
       rows: [],
@@ -264,10 +258,13 @@ async function replayOne(
       if (st === undefined || st === true || st === 't')
         return { ...out, status: 'skipped' as const, message: 'resolved by someone else meanwhile' };
       const res: WriteResult = rows.length
-        ? await writeRows(q, writeContext(ctx, l.stream as string), rows)
+        ? await writeRows(q, ctx.writeContext(stream, null), rows)
         : { inserted: 0, updated: 0, unchanged: 0, changed: new Map() };
-      await markChildren(q, ctx, t, raw, rows, res.changed);
-      if (!t.webhook) await storeRaw(q, config, ctx, l.stream as string, l.recordKey, raw);
+      // As a sync does: a replayed parent marks its child partitions pending in the same transaction.
+      await ctx.markChildren(q, stream, mapped.parents, res.changed, { all: t.webhook });
+      // Lineage: the raw payload of the replayed record, as a sync stores it.
+      if (!t.webhook && l.recordKey !== null)
+        await ctx.storeRaw(q, stream, [{ raw, key: l.recordKey, hash: hashRecord(raw), produced: [] }]);
       await markResolved(q, l.id, 'replayed', o.actor, 'dlq.replay', {
         outcome: 'replayed',
         spec_version: ctx.spec.version,
@@ -313,9 +310,7 @@ async function requeue(
   o: ReplayOptions,
   out: ReplayOutcome,
 ): Promise<ReplayOutcome> {
-  // sync_state.connector holds the connection name (one state per connection of an organization).
-  const key = [l.organizationId, l.connection, stream, partition];
-  const where = 'organization_id = ? and connector = ? and stream = ? and partition = ?';
+  const key = { organizationId: l.organizationId, connection: l.connection, stream, partition };
   const missing = {
     ...out,
     status: 'error' as const,
@@ -323,8 +318,9 @@ async function requeue(
     message: `partition ${partition} of stream ${stream} is no longer tracked in sync_state; resolve the letter instead`,
   };
   if (o.dryRun) {
-    const rows = await db.query(`select 1 as x from sync_state where ${where}`, key);
-    return rows.length ? { ...out, status: 'requeued', message: `partition ${partition} would be pending` } : missing;
+    return (await partitionExists(db.query.bind(db), key))
+      ? { ...out, status: 'requeued', message: `partition ${partition} would be pending` }
+      : missing;
   }
   return transaction(db, async (q) => {
     const lock = await q<{ resolved: boolean | string }>(
@@ -334,11 +330,7 @@ async function requeue(
     const st = lock[0]?.resolved;
     if (st === undefined || st === true || st === 't')
       return { ...out, status: 'skipped' as const, message: 'resolved by someone else meanwhile' };
-    const upd = await q(
-      `update sync_state set status = 'pending', updated_at = now() where ${where} returning partition`,
-      key,
-    );
-    if (!upd.length) return missing;
+    if (!(await requeuePartition(q, key))) return missing;
     await markResolved(q, l.id, 'requeued', o.actor, 'dlq.replay', { outcome: 'requeued', partition });
     return {
       ...out,
@@ -387,7 +379,7 @@ async function fail(
   return { ...out, errorClass: cls, status: 'failed', code, message, retryCount: Number(r.retry_count) };
 }
 
-async function loadContext(config: RoutiqConfig, l: DeadLetter, o: ReplayOptions): Promise<CtxResult> {
+async function loadContext(db: Database, config: RoutiqConfig, l: DeadLetter, o: ReplayOptions): Promise<CtxResult> {
   const org = config.organizations.find((x) => x.id === l.organizationId);
   if (!org) return { ok: false, code: 'RQ1008', message: `organization ${l.organizationId} is not in ${config.file}` };
   const conn = org.connections.find((x) => x.name === l.connection);
@@ -398,14 +390,16 @@ async function loadContext(config: RoutiqConfig, l: DeadLetter, o: ReplayOptions
       message: `organization ${org.id} has no connection named ${l.connection} in ${config.file}`,
     };
   try {
-    const { spec } = loadConnector(config.connectorsDir, conn.connector);
-    const secrets = resolveSecrets(conn, org.id, o.env ?? process.env);
-    const cctx = await buildConnectionContext(spec, org, conn, secrets);
-    const hookName = spec.identity?.match_identity ?? 'identity.match';
-    const matchIdentity = getHook(hookName, 'match_identity');
-    if (!matchIdentity) throw new RoutiqError('RQ2000', `identity hook "${hookName}" is not registered`);
-    const log = o.logger.child({ org: org.id, connection: conn.name, connector: spec.name, dlq_replay: true });
-    return { ok: true, ctx: { org, conn, spec, cctx, matchIdentity, log } };
+    const ctx = await openSession({
+      db,
+      config,
+      org,
+      conn,
+      logger: o.logger,
+      env: o.env,
+      logFields: { dlq_replay: true },
+    });
+    return { ok: true, ctx };
   } catch (err) {
     return { ok: false, code: isRoutiqError(err) ? err.code : 'RQ6002', message: safeMessage(err) };
   }
@@ -414,7 +408,7 @@ async function loadContext(config: RoutiqConfig, l: DeadLetter, o: ReplayOptions
 /** The stream (or `webhook:<event>`) of a letter in the current spec, with the bindings its mapping sees. */
 async function targetFor(
   db: Database,
-  ctx: Ctx,
+  ctx: Session,
   stream: string,
   partition: string | undefined,
 ): Promise<Target | { error: string }> {
@@ -427,8 +421,8 @@ async function targetFor(
       maps: ev.map,
       primaryKey: undefined,
       afterMap: undefined,
-      bindings: { ...ctx.cctx.bindings, headers: {} },
-      children: spec.streams.filter((s) => s.parent?.webhook === name),
+      // Delivery headers are not stored with the letter.
+      bindings: ctx.bindings('webhook_mapping', { headers: {} }),
       webhook: true,
     };
   }
@@ -436,89 +430,18 @@ async function targetFor(
   if (!s) return { error: `connector ${spec.name} ${spec.version} has no stream "${stream}" any more` };
   let parent: unknown;
   if (s.parent && partition !== undefined) {
-    const rows = await db.query<{ parent: unknown }>(
-      `select metadata->'parent' as parent from sync_state
-       where organization_id = ? and connector = ? and stream = ? and partition = ?`,
-      [ctx.org.id, ctx.conn.name, s.name, partition],
-    );
-    const p = rows[0]?.parent;
-    parent = typeof p === 'string' ? JSON.parse(p) : (p ?? undefined);
+    parent = await partitionParent(db.query.bind(db), {
+      organizationId: ctx.org.id,
+      connection: ctx.conn.name,
+      stream: s.name,
+      partition,
+    });
   }
   return {
     maps: s.map,
     primaryKey: s.primary_key,
     afterMap: s.hooks?.after_map,
-    bindings: { ...ctx.cctx.bindings, parent },
-    children: spec.streams.filter((x) => x.parent?.stream === s.name),
+    bindings: ctx.bindings('mapping', { parent }),
     webhook: false,
   };
-}
-
-function hookContext(ctx: Ctx, q: Querier, stream: string | undefined): HookContext {
-  return {
-    organizationId: ctx.org.id,
-    connector: ctx.spec.name,
-    ...(stream ? { stream } : {}),
-    logger: ctx.log,
-    db: readOnlyDb(q),
-    settings: ctx.org.settings,
-    defaultCountry: ctx.org.defaultCountry,
-  };
-}
-
-function writeContext(ctx: Ctx, stream: string) {
-  return {
-    organizationId: ctx.org.id,
-    source: ctx.spec.name,
-    specVersion: ctx.spec.version,
-    stream,
-    // Not written by a sync run (as for webhooks); the audit_log row says who replayed it.
-    runId: null,
-    defaultCountry: ctx.org.defaultCountry,
-    matchIdentity: ctx.matchIdentity,
-    hookContext: (q: Querier) => hookContext(ctx, q, stream),
-    sourcePriority: sourcePriorityOf(ctx.org.settings),
-  };
-}
-
-/** As a sync does: a replayed parent marks its child partitions pending in the same transaction. */
-async function markChildren(
-  q: Querier,
-  ctx: Ctx,
-  t: Target,
-  raw: unknown,
-  rows: MappedRow[],
-  changed: Map<UnifiedTarget, Set<string>>,
-): Promise<void> {
-  for (const child of t.children) {
-    if (!t.webhook) {
-      const isChanged =
-        child.parent?.only_changed === false || rows.some((r) => changed.get(r.target)?.has(String(r.row.external_id)));
-      if (!isChanged) continue;
-    }
-    const k = await evaluate(child.parent?.key ?? 'id', raw, t.bindings).catch(() => undefined);
-    if (k === undefined || k === null || k === '') continue;
-    await markPartitionPending(
-      q,
-      { organizationId: ctx.org.id, connection: ctx.conn.name, stream: child.name, partition: String(k) },
-      raw,
-    );
-  }
-}
-
-/** Lineage: the raw payload of the replayed record, as a sync stores it. */
-async function storeRaw(
-  q: Querier,
-  config: RoutiqConfig,
-  ctx: Ctx,
-  stream: string,
-  key: string | null,
-  raw: unknown,
-): Promise<void> {
-  if (config.runner.rawRetentionDays <= 0 || key === null) return;
-  await storeRawRecords(
-    q,
-    { organizationId: ctx.org.id, source: ctx.spec.name, stream, specVersion: ctx.spec.version },
-    [{ key, hash: hashRecord(raw), raw }],
-  );
 }

@@ -1,33 +1,5 @@
-import type { HookContext } from '@routiq/sdk';
-import type { Querier } from './writer.ts';
-
-/**
- * The bookkeeping writes a sync, a webhook delivery and a DLQ replay all make the same way: child partitions
- * marked pending, raw payloads kept for lineage, dead letters, and the read-only database handed to hooks.
- */
-
-/** Hooks get SELECT/WITH only; whatever they return is written by the engine. */
-export function readOnlyDb(q: Querier): HookContext['db'] {
-  return {
-    query: (sql, params) =>
-      /^\s*(select|with)\b/i.test(sql)
-        ? q(sql, params ?? [])
-        : Promise.reject(new Error('hooks have read-only database access (SELECT/WITH only)')),
-  };
-}
-
-/** A child stream's partition to fetch on the next pass, with the parent record its requests bind as $parent. */
-export async function markPartitionPending(
-  q: Querier,
-  key: { organizationId: string; connection: string; stream: string; partition: string },
-  parent: unknown,
-): Promise<void> {
-  await q(
-    `insert into sync_state (organization_id, connector, stream, partition, status, metadata) values (?, ?, ?, ?, 'pending', ?::jsonb)
-     on conflict (organization_id, connector, stream, partition) do update set status = 'pending', metadata = excluded.metadata, updated_at = now()`,
-    [key.organizationId, key.connection, key.stream, key.partition, JSON.stringify({ parent })],
-  );
-}
+/** Bookkeeping writes every write path shares: raw payloads kept for lineage, and dead letters. */
+import type { Querier } from '../db/tx.ts';
 
 /** Raw platform payloads by (source, stream, id); rewritten only when their hash changed. */
 export async function storeRawRecords(

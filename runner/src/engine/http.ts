@@ -3,7 +3,7 @@ import https from 'node:https';
 import got, { type Method } from 'got';
 import pRetry from 'p-retry';
 import type { ErrorAction, ErrorRule } from '../spec/types.ts';
-import { evaluate } from './expr.ts';
+import { type Bindings, evaluate } from './expr.ts';
 import type { Limiter } from './ratelimit.ts';
 
 export type FailureClass = 'transient' | 'rate_limited' | 'auth' | 'permanent';
@@ -58,6 +58,8 @@ export interface HttpClientOptions {
   minTlsVersion: 'TLSv1.2' | 'TLSv1.3';
   allowInsecureHttp: boolean;
   rules: ErrorRule[];
+  /** The `errors` bindings of the connection (spec/bindings.ts); $response is added per response. */
+  ruleBindings?: Bindings;
   signals: RateLimitSignals;
   retry: { maxRetries: number; baseDelayMs: number; maxDelayMs: number };
   /** Epoch ms after which no retry starts (the run deadline). */
@@ -240,11 +242,15 @@ export class HttpClient {
   ): Promise<{ failure?: FailureClass; message: string; waitMs?: number; code?: string; ignore?: boolean }> {
     let action: ErrorAction | undefined;
     let message: string | undefined;
+    const b: Bindings = {
+      ...this.o.ruleBindings,
+      response: { status: res.status, headers: res.headers, body: res.body },
+    };
     for (const rule of this.o.rules) {
-      if (!(await ruleMatches(rule, res))) continue;
+      if (!(await ruleMatches(rule, res, b))) continue;
       action = rule.action;
       if (rule.message && res.body !== undefined) {
-        const m = await evaluate(rule.message, res.body).catch(() => undefined);
+        const m = await evaluate(rule.message, res.body, b).catch(() => undefined);
         if (m !== undefined && m !== null) message = String(m);
       }
       break;
@@ -299,7 +305,7 @@ export class HttpClient {
   }
 }
 
-async function ruleMatches(rule: ErrorRule, res: HttpResponse): Promise<boolean> {
+async function ruleMatches(rule: ErrorRule, res: HttpResponse, b: Bindings): Promise<boolean> {
   if (rule.status !== undefined) {
     const st = rule.status;
     const ok = Array.isArray(st)
@@ -312,7 +318,7 @@ async function ruleMatches(rule: ErrorRule, res: HttpResponse): Promise<boolean>
   if (rule.body_contains !== undefined && !res.bodyText.includes(rule.body_contains)) return false;
   if (rule.body !== undefined) {
     if (res.body === undefined) return false;
-    const v = await evaluate(rule.body, res.body).catch(() => undefined);
+    const v = await evaluate(rule.body, res.body, b).catch(() => undefined);
     if (!v) return false;
   }
   return true;

@@ -13,9 +13,11 @@ export interface Page {
 export interface PaginateOptions {
   pagination: PaginationSpec;
   client: HttpClient;
-  /** Build the request for a page: extra params from the paginator, or a full URL to follow. */
-  build(extra: Array<[string, string]>, followUrl?: string): Promise<HttpRequest>;
+  /** Build the request for page `page` (1-based): extra params from the paginator, or a full URL to follow. */
+  build(extra: Array<[string, string]>, followUrl: string | undefined, page: number): Promise<HttpRequest>;
   records?: string | undefined;
+  /** Bindings of the `records` path (area `data`). */
+  dataBindings?: Bindings;
   /** id_window: the stream cursor (walk forwards from it) or undefined (newest page, then backwards). */
   cursor?: unknown;
   /** Return true to stop after this page (e.g. newest-first feed reached the cursor). */
@@ -50,7 +52,7 @@ export async function* paginate(o: PaginateOptions): AsyncGenerator<Page> {
   }
 
   for (let n = 1; n <= maxPages; n++) {
-    const request = await o.build(extra, follow);
+    const request = await o.build(extra, follow, n);
     const response = await o.client.request(request);
     const hash = createHash('sha1').update(response.bodyText).digest('hex');
     if (prevHash === hash && response.bodyText.length > 2) {
@@ -63,7 +65,7 @@ export async function* paginate(o: PaginateOptions): AsyncGenerator<Page> {
       );
     }
     prevHash = hash;
-    const records = await extractRecords(response.body, o.records);
+    const records = await extractRecords(response.body, o.records, o.dataBindings);
     yield { number: n, records, response, request };
     if (!records.length) return;
     if (o.stopAfter?.(records)) return;
@@ -119,9 +121,9 @@ export async function* paginate(o: PaginateOptions): AsyncGenerator<Page> {
   }
 }
 
-export async function extractRecords(body: unknown, path: string | undefined): Promise<unknown[]> {
+export async function extractRecords(body: unknown, path: string | undefined, b?: Bindings): Promise<unknown[]> {
   if (body === undefined || body === null) return [];
-  const v = path ? await evaluate(path, body) : body;
+  const v = path ? await evaluate(path, body, b) : body;
   if (v === undefined || v === null) return [];
   // JSONata collapses a one-element sequence to its element.
   return Array.isArray(v) ? v : [v];

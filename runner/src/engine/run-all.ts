@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 import type { RoutiqConfig } from '../config/types.ts';
 import type { Database } from '../db/database.ts';
-import { isRoutiqError, RoutiqError } from '../errors/registry.ts';
 import { safeMessage } from '../db/tx.ts';
+import { isRoutiqError, RoutiqError } from '../errors/registry.ts';
 import { type ConnectionSummary, syncConnection } from './sync.ts';
 
 export interface SyncFilter {

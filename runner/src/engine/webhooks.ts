@@ -1,19 +1,14 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { getHook, type HookContext, type MatchIdentityHook } from '@routiq/sdk';
 import type { Logger } from 'pino';
-import { resolveSecrets } from '../config/load.ts';
 import type { ConnectionConfig, OrganizationConfig, RoutiqConfig } from '../config/types.ts';
 import type { Database } from '../db/database.ts';
-import { RoutiqError } from '../errors/registry.ts';
-import { sourcePriorityOf } from '../identity/rows.ts';
-import { loadConnector } from '../spec/load.ts';
-import type { WebhookVerify } from '../spec/types.ts';
-import { insertDeadLetter, markPartitionPending, readOnlyDb } from './bookkeeping.ts';
-import { buildConnectionContext } from './connection.ts';
-import { type Bindings, evaluate, renderString } from './expr.ts';
 import { transaction } from '../db/tx.ts';
-import { ensureOrganization, mapRecords } from './sync.ts';
-import { type Querier, relink, writeRows } from './writer.ts';
+import { RoutiqError } from '../errors/registry.ts';
+import type { WebhookVerify } from '../spec/types.ts';
+import { type Bindings, evaluate, renderString } from './expr.ts';
+import { mapRecords } from './map.ts';
+import { openSession } from './session.ts';
+import { relink, writeRows } from './writer.ts';
 
 export interface WebhookResult {
   status: 'accepted' | 'ignored';
@@ -81,7 +76,7 @@ async function verify(
         if (Math.abs(now / 1000 - ts) > (v.tolerance_seconds ?? 300))
           reject('timestamp outside the allowed window (replay?)');
       }
-      const message = v.message ? await renderString(v.message, { ...b, headers, body_raw: raw }) : raw;
+      const message = v.message ? await renderString(v.message, b) : raw;
       const expected = (v.prefix ?? '') + createHmac('sha256', secret).update(message).digest('hex');
       const got = headers[v.header.toLowerCase()];
       if (!got || !safeEqual(got, expected)) reject('bad signature');
@@ -96,72 +91,51 @@ async function verify(
  * Redelivery is harmless: writes are upserts on natural keys.
  */
 export async function ingestWebhook(o: IngestOptions): Promise<WebhookResult> {
-  const { spec } = loadConnector(o.config.connectorsDir, o.conn.connector);
+  const session = await openSession({ ...o, logFields: { webhook: true } });
+  const { spec } = session;
   if (!spec.webhooks) throw new RoutiqError('RQ5005', `connector ${spec.name} does not accept webhooks`);
-  const secrets = resolveSecrets(o.conn, o.org.id, o.env);
-  const cctx = await buildConnectionContext(spec, o.org, o.conn, secrets);
   const headers = lowerHeaders(o.headers);
-  await verify(spec.webhooks.verify, headers, o.query ?? {}, o.rawBody, cctx.bindings, o.now ?? Date.now());
+  await verify(
+    spec.webhooks.verify,
+    headers,
+    o.query ?? {},
+    o.rawBody,
+    session.bindings('webhook_verify', { headers, body_raw: o.rawBody }),
+    o.now ?? Date.now(),
+  );
   let payload: unknown;
   try {
     payload = JSON.parse(o.rawBody);
   } catch (e) {
     throw new RoutiqError('RQ5005', `webhook body is not JSON: ${(e as Error).message}`);
   }
-  await ensureOrganization(o.db, o.org);
-  const hookName = spec.identity?.match_identity ?? 'identity.match';
-  const match = getHook(hookName, 'match_identity') as MatchIdentityHook;
-  const log = o.logger.child({ org: o.org.id, connection: o.conn.name, connector: spec.name, webhook: true });
-  const hookCtx = (q: Querier): HookContext => ({
-    organizationId: o.org.id,
-    connector: spec.name,
-    logger: log,
-    db: readOnlyDb(q),
-    settings: o.org.settings,
-    defaultCountry: o.org.defaultCountry,
-  });
   const result: WebhookResult = { status: 'ignored', events: [], records: 0, written: 0, deadLetters: 0 };
-  const bindings: Bindings = { ...cctx.bindings, headers };
+  const data = session.bindings('webhook_data', { headers });
   for (const ev of spec.webhooks.events) {
-    if (!(await evaluate(ev.when, payload, bindings))) continue;
+    if (!(await evaluate(ev.when, payload, data))) continue;
+    const stream = `webhook:${ev.name}`;
     result.status = 'accepted';
     result.events.push(ev.name);
-    const recs = ev.records ? await evaluate(ev.records, payload, bindings) : payload;
+    const recs = ev.records ? await evaluate(ev.records, payload, data) : payload;
     const records = recs === undefined || recs === null ? [] : Array.isArray(recs) ? recs : [recs];
     result.records += records.length;
     const mapped = await mapRecords(
-      `webhook:${ev.name}`,
-      ev.map,
-      undefined,
+      {
+        stream,
+        maps: ev.map,
+        primaryKey: undefined,
+        bindings: session.bindings('webhook_mapping', { headers }),
+        afterMap: undefined,
+        hookContext: () => session.hookContext(undefined, stream),
+      },
       records,
-      bindings,
-      undefined,
-      hookCtx,
-      o.db,
     );
     await transaction(o.db, async (q) => {
-      const res = await writeRows(
-        q,
-        {
-          organizationId: o.org.id,
-          source: spec.name,
-          specVersion: spec.version,
-          stream: `webhook:${ev.name}`,
-          runId: null,
-          defaultCountry: o.org.defaultCountry,
-          matchIdentity: match,
-          hookContext: hookCtx,
-          sourcePriority: sourcePriorityOf(o.org.settings),
-        },
-        mapped.rows,
-      );
+      const res = await writeRows(q, session.writeContext(stream, null), mapped.rows);
       result.written += res.inserted + res.updated;
       for (const d of mapped.dead) {
-        await insertDeadLetter(q, {
-          organizationId: o.org.id,
-          connector: spec.name,
-          connection: o.conn.name,
-          stream: `webhook:${ev.name}`,
+        await session.deadLetter(q, {
+          stream,
           runId: null,
           errorClass: d.cls,
           errorCode: d.code,
@@ -169,25 +143,14 @@ export async function ingestWebhook(o: IngestOptions): Promise<WebhookResult> {
           details: d.details,
           recordKey: d.key,
           payload: d.record,
-          specVersion: spec.version,
         });
       }
       result.deadLetters += mapped.dead.length;
       // Enrichment streams fed by this event: one pending partition per pushed record.
-      for (const s of spec.streams.filter((x) => x.parent?.webhook === ev.name)) {
-        for (const r of records) {
-          const k = await evaluate(s.parent?.key ?? 'id', r, bindings);
-          if (k === undefined || k === null || k === '') continue;
-          await markPartitionPending(
-            q,
-            { organizationId: o.org.id, connection: o.conn.name, stream: s.name, partition: String(k) },
-            r,
-          );
-        }
-      }
+      await session.markChildren(q, stream, mapped.parents, res.changed, { all: true });
       await relink(q, o.org.id, spec.name);
     });
   }
-  log.info({ events: result.events, records: result.records, written: result.written }, 'webhook ingested');
+  session.log.info({ events: result.events, records: result.records, written: result.written }, 'webhook ingested');
   return result;
 }

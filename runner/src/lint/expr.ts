@@ -3,27 +3,13 @@
  * variables, `$secrets.X`/`$config.X` references, field paths read, and the objects a mapping produces.
  */
 import jsonata from 'jsonata';
+import { BINDING_NAMES } from '../spec/bindings.ts';
 
 /** A node of jsonata's processed AST (its d.ts omits path, bind, apply, … and the extra fields). */
 export type AstNode = { type: string; value?: unknown; position?: number } & Record<string, unknown>;
 
-/** Bindings the engine provides to spec expressions (see docs/connector-spec.md). */
-export const KNOWN_BINDINGS = [
-  'config',
-  'secrets',
-  'org',
-  'parent',
-  'cursor',
-  'cursor_iso',
-  'cursor_unix',
-  'page',
-  'response',
-  'records',
-  'headers',
-  'body_raw',
-  'connector',
-  'run_started_at',
-] as const;
+/** Bindings the engine provides to spec expressions: the table in spec/bindings.ts. */
+export const KNOWN_BINDINGS: readonly string[] = BINDING_NAMES;
 
 /** JSONata 2.2 built-in functions. */
 export const JSONATA_FUNCTIONS = new Set([

@@ -7,6 +7,7 @@ import { UNIFIED_TARGETS, type UnifiedTarget, unifiedSchema } from '@routiq/sche
 // Importing the SDK registers its built-in hooks (identity.match, …) in the registry listHooks() reads.
 import { listHooks } from '@routiq/sdk';
 import type { LintCode } from '../errors/lint-codes.ts';
+import { type BindingArea, bindingInfo } from '../spec/bindings.ts';
 import {
   type AstNode,
   compile,
@@ -74,16 +75,7 @@ export function lintSpecText(text: string, file: string, opts: LintSpecOptions =
   return normalizeFindings(out.list);
 }
 
-/** Where an expression is evaluated, which decides the bindings it gets. */
-type Area =
-  | 'request'
-  | 'pagination'
-  | 'incremental'
-  | 'mapping'
-  | 'data'
-  | 'webhook_verify'
-  | 'webhook_data'
-  | 'errors';
+type Area = BindingArea;
 
 interface SiteInfo {
   site: ExprSite;
@@ -195,10 +187,11 @@ class SpecRules {
     }
     if (a === 'webhooks') {
       if (b === 'verify') return { area: 'webhook_verify', stream: undefined };
-      if (b === 'events' && d === 'map') return { area: 'mapping', stream: undefined };
+      if (b === 'events' && d === 'map') return { area: 'webhook_mapping', stream: undefined };
       return { area: 'webhook_data', stream: undefined };
     }
     if (a === 'errors') return { area: 'errors', stream: undefined };
+    if (a === 'base_url' || a === 'rate_limits') return { area: 'connection', stream: undefined };
     return { area: 'request', stream: undefined };
   }
 
@@ -298,50 +291,45 @@ class SpecRules {
   ): void {
     const s = stream === undefined ? undefined : this.streams[stream];
     const v = `$${name}`;
-    switch (name) {
-      case 'secrets':
-        if (area === 'mapping' || area === 'data' || area === 'webhook_data' || area === 'errors') {
-          this.lint(
-            'RQ2025',
-            pos,
-            path,
-            `$secrets in ${formatPath(path)} would copy a secret into stored rows or logs; use secrets only in requests and webhook verification`,
-          );
-        }
-        return;
-      case 'parent':
+    const info = bindingInfo(name);
+    if (!info) return;
+    if (!info.areas.includes(area)) {
+      if (name === 'secrets') {
+        this.lint(
+          'RQ2025',
+          pos,
+          path,
+          `$secrets in ${formatPath(path)} would copy a secret into stored rows or logs; use secrets only in requests and webhook verification`,
+        );
+      } else if (name === 'parent' && !s?.parent) {
+        this.lint(
+          'RQ2024',
+          pos,
+          path,
+          `$parent is not bound here: ${s ? `stream ${show(s.name)} has no parent` : 'only child streams have a parent'}`,
+        );
+      } else {
+        this.lint('RQ2023', pos, path, `${v} is never bound here (it is bound only in ${areaList(info.areas)})`);
+      }
+      return;
+    }
+    switch (info.requires) {
+      case 'child_stream':
         if (!s?.parent) {
           const where = s ? `stream ${show(s.name)} has no parent` : 'only child streams have a parent';
           this.lint('RQ2024', pos, path, `$parent is not bound here: ${where}`);
         }
         return;
-      case 'cursor':
-      case 'cursor_iso':
-      case 'cursor_unix':
-        if (!s?.incremental || !(area === 'request' || area === 'pagination' || area === 'incremental')) {
-          const why =
-            s && !s.incremental
-              ? `stream ${show(s.name)} has no incremental`
-              : 'it is bound only in the requests of incremental streams';
+      case 'incremental_stream':
+        if (!s?.incremental) {
+          const why = s
+            ? `stream ${show(s.name)} has no incremental`
+            : 'it is bound only in the requests of incremental streams';
           this.lint('RQ2023', pos, path, `${v} is never bound here (${why})`);
         }
         return;
-      case 'page':
-        if (!s || !(area === 'request' || area === 'pagination' || area === 'incremental')) {
-          this.lint('RQ2023', pos, path, `${v} is bound only in stream requests and pagination`);
-        }
-        return;
-      case 'response':
-      case 'records':
-        if (!(area === 'pagination' || area === 'errors')) {
-          this.lint('RQ2023', pos, path, `${v} is bound only in pagination and error rules`);
-        }
-        return;
-      case 'headers':
-      case 'body_raw':
-        if (!(area === 'webhook_verify' || area === 'webhook_data')) {
-          this.lint('RQ2023', pos, path, `${v} is bound only in webhooks`);
-        }
+      case 'stream':
+        if (!s) this.lint('RQ2023', pos, path, `${v} is bound only in a stream's own requests and pagination`);
         return;
       default:
         return;
@@ -816,4 +804,21 @@ function headerOrParamName(path: Path): string | undefined {
     return last === 'body' ? '' : last;
   }
   return undefined;
+}
+
+const AREA_NAMES: Record<BindingArea, string> = {
+  connection: 'base_url and rate_limits',
+  request: 'requests',
+  pagination: 'pagination',
+  incremental: 'incremental',
+  errors: 'error rules',
+  data: 'record paths',
+  mapping: 'stream mappings',
+  webhook_verify: 'webhook verification',
+  webhook_data: 'webhook events',
+  webhook_mapping: 'webhook mappings',
+};
+
+function areaList(areas: readonly BindingArea[]): string {
+  return areas.map((a) => AREA_NAMES[a]).join(', ');
 }

@@ -1,0 +1,140 @@
+/**
+ * Incremental cursors and the one repository of `sync_state` (checkpoints and child partitions).
+ * `sync_state.connector` holds the connection name: one state per connection of an organization.
+ */
+import type { Querier } from '../db/tx.ts';
+import type { Bindings } from './expr.ts';
+import { toIso } from './writer.ts';
+
+export type CursorValue = string | number;
+export type CursorType = 'datetime' | 'unix_seconds' | 'integer';
+
+export function compareCursor(a: CursorValue, b: CursorValue, type: CursorType): number {
+  if (type === 'datetime') return Date.parse(String(a)) - Date.parse(String(b));
+  return Number(a) - Number(b);
+}
+
+/** The cursor moved back by the stream's lookback (late writes at the edge are re-read, upserts absorb them). */
+export function shiftCursor(v: CursorValue, type: CursorType, lookbackMs: number): CursorValue {
+  if (!lookbackMs) return v;
+  if (type === 'datetime') return new Date(Date.parse(String(v)) - lookbackMs).toISOString();
+  if (type === 'unix_seconds') return Number(v) - lookbackMs / 1000;
+  return v;
+}
+
+/** `$cursor`, `$cursor_iso`, `$cursor_unix` for a stream's requests. */
+export function cursorBindings(v: CursorValue | undefined, type: CursorType): Bindings {
+  if (v === undefined) return { cursor: undefined, cursor_iso: undefined, cursor_unix: undefined };
+  const iso = type === 'integer' ? undefined : (toIso(v) ?? undefined);
+  const isoSeconds = iso?.replace(/\.\d{3}Z$/, 'Z');
+  const unix = iso ? Math.floor(Date.parse(iso) / 1000) : undefined;
+  return {
+    cursor: type === 'datetime' ? isoSeconds : v,
+    cursor_iso: isoSeconds,
+    cursor_unix: type === 'integer' ? v : unix,
+  };
+}
+
+/** A stream's state row: partition '' for a top-level stream, the parent's key for a child partition. */
+export interface StateKey {
+  organizationId: string;
+  connection: string;
+  stream: string;
+  partition: string;
+}
+
+const KEY = 'organization_id = ? and connector = ? and stream = ? and partition = ?';
+const keyParams = (k: StateKey) => [k.organizationId, k.connection, k.stream, k.partition];
+const parseJson = (v: unknown): unknown => (typeof v === 'string' ? JSON.parse(v) : v);
+
+export async function readCursor(q: Querier, k: StateKey): Promise<CursorValue | undefined> {
+  const rows = await q<{ cursor: unknown }>(`select cursor from sync_state where ${KEY}`, keyParams(k));
+  const c = parseJson(rows[0]?.cursor) as { value?: CursorValue } | null | undefined;
+  return c?.value ?? undefined;
+}
+
+/**
+ * Checkpoint a stream or partition. `done` marks a completed pass (last_successful_sync); an undefined cursor
+ * keeps the stored one.
+ */
+export async function saveCursor(
+  q: Querier,
+  k: StateKey,
+  cursor: CursorValue | undefined,
+  o: { status: 'running' | 'idle'; processed: number; done: boolean },
+): Promise<void> {
+  await q(
+    `insert into sync_state (organization_id, connector, stream, partition, cursor, status, last_sync_timestamp, last_successful_sync, records_processed)
+     values (?, ?, ?, ?, ?::jsonb, ?, now(), ${o.done ? 'now()' : 'null'}, ?)
+     on conflict (organization_id, connector, stream, partition) do update set
+       cursor = coalesce(excluded.cursor, sync_state.cursor), status = excluded.status, last_sync_timestamp = now(),
+       last_successful_sync = ${o.done ? 'now()' : 'sync_state.last_successful_sync'},
+       records_processed = sync_state.records_processed + excluded.records_processed, updated_at = now()`,
+    [...keyParams(k), cursor === undefined ? null : JSON.stringify({ value: cursor }), o.status, o.processed],
+  );
+}
+
+/** A child stream's partition to fetch on the next pass, with the parent record its requests bind as $parent. */
+export async function markPartitionPending(
+  q: Querier,
+  k: StateKey,
+  parent: unknown,
+  o: { resetCursor?: boolean } = {},
+): Promise<void> {
+  // A full refresh re-reads children from the start: their cursor goes with the pending mark.
+  await q(
+    `insert into sync_state (organization_id, connector, stream, partition, status, metadata) values (?, ?, ?, ?, 'pending', ?::jsonb)
+     on conflict (organization_id, connector, stream, partition) do update set status = 'pending', metadata = excluded.metadata,
+       ${o.resetCursor ? 'cursor = null, ' : ''}updated_at = now()`,
+    [...keyParams(k), JSON.stringify({ parent })],
+  );
+}
+
+/** Partitions that failed in an earlier run get another chance. */
+export async function retryFailedPartitions(q: Querier, k: Omit<StateKey, 'partition'>): Promise<void> {
+  await q(
+    "update sync_state set status = 'pending' where organization_id = ? and connector = ? and stream = ? and status = 'error'",
+    [k.organizationId, k.connection, k.stream],
+  );
+}
+
+/** The next pending partitions of a child stream after `after`, in key order (keyset pagination). */
+export async function pendingPartitions(
+  q: Querier,
+  k: Omit<StateKey, 'partition'>,
+  after: string,
+  limit: number,
+): Promise<Array<{ partition: string; parent: unknown }>> {
+  const rows = await q<{ partition: string; parent: unknown }>(
+    `select partition, metadata->'parent' as parent from sync_state
+     where organization_id = ? and connector = ? and stream = ? and status = 'pending' and partition > ? order by partition limit ?`,
+    [k.organizationId, k.connection, k.stream, after, limit],
+  );
+  return rows.map((r) => ({ partition: r.partition, parent: parseJson(r.parent) }));
+}
+
+export async function markPartitionFailed(q: Querier, k: StateKey): Promise<void> {
+  await q(`update sync_state set status = 'error', errors_count = errors_count + 1 where ${KEY}`, keyParams(k));
+}
+
+/** The parent record a child partition binds as $parent (undefined when the partition is not tracked). */
+export async function partitionParent(q: Querier, k: StateKey): Promise<unknown> {
+  const rows = await q<{ parent: unknown }>(
+    `select metadata->'parent' as parent from sync_state where ${KEY}`,
+    keyParams(k),
+  );
+  return parseJson(rows[0]?.parent) ?? undefined;
+}
+
+export async function partitionExists(q: Querier, k: StateKey): Promise<boolean> {
+  return (await q(`select 1 as x from sync_state where ${KEY}`, keyParams(k))).length > 0;
+}
+
+/** Mark a tracked partition pending again (DLQ requeue); false when it is not tracked. */
+export async function requeuePartition(q: Querier, k: StateKey): Promise<boolean> {
+  const rows = await q(
+    `update sync_state set status = 'pending', updated_at = now() where ${KEY} returning partition`,
+    keyParams(k),
+  );
+  return rows.length > 0;
+}

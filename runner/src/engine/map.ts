@@ -1,0 +1,152 @@
+/** Raw records → unified rows: JSONata mappings, unified-schema validation, the after_map hook. */
+import { type UnifiedTarget, unifiedSchema } from '@routiq/schemas';
+import { getHook, type HookContext } from '@routiq/sdk';
+import { Ajv, type ValidateFunction } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import type { MappingSpec } from '../spec/types.ts';
+import { type Bindings, evaluate } from './expr.ts';
+import { hashRecord, type MappedRow } from './writer.ts';
+
+const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
+
+let ajv: Ajv | undefined;
+const validators = new Map<string, ValidateFunction>();
+function validatorFor(target: UnifiedTarget): ValidateFunction {
+  let v = validators.get(target);
+  if (!v) {
+    ajv ??= addFormats(new Ajv({ allErrors: true, strict: false }));
+    v = ajv.compile(unifiedSchema(target));
+    validators.set(target, v);
+  }
+  return v;
+}
+
+export interface ParentInfo {
+  raw: unknown;
+  key: string | null;
+  hash: string;
+  produced: Array<[UnifiedTarget, string]>;
+}
+
+export interface DeadRecord {
+  record: unknown;
+  key: string | null;
+  cls: 'mapping' | 'validation' | 'hook';
+  code: string;
+  message: string;
+  details: unknown;
+}
+
+export interface MapInput {
+  /** The stream name (or `webhook:<event>`), for messages. */
+  stream: string;
+  maps: MappingSpec[];
+  /** The record's natural key (JSONata); `id` by default. */
+  primaryKey: string | undefined;
+  /** The `mapping` bindings (never $secrets). */
+  bindings: Bindings;
+  afterMap: string | undefined;
+  /** The context handed to the after_map hook (read-only database). */
+  hookContext: () => HookContext;
+}
+
+/** Shared by sync, webhooks and DLQ replay: JSONata mapping + unified-schema validation. */
+export async function mapRecords(
+  m0: MapInput,
+  records: unknown[],
+): Promise<{ rows: MappedRow[]; dead: DeadRecord[]; parents: ParentInfo[] }> {
+  const { stream, maps, primaryKey, bindings, afterMap } = m0;
+  const rows: MappedRow[] = [];
+  const dead: DeadRecord[] = [];
+  const parents: ParentInfo[] = [];
+  for (const raw of records) {
+    const hash = hashRecord(raw);
+    const pk = await evaluate(primaryKey ?? 'id', raw).catch(() => undefined);
+    const key = pk === undefined || pk === null ? null : String(pk);
+    const produced: MappedRow[] = [];
+    let failed: DeadRecord | undefined;
+    for (const m of maps) {
+      try {
+        if (m.when && !(await evaluate(m.when, raw, bindings))) continue;
+        const input = m.input ? await evaluate(m.input, raw, bindings) : raw;
+        if (input === undefined || input === null) continue;
+        const out = await evaluate(m.expression, input, bindings);
+        const list = out === undefined || out === null ? [] : Array.isArray(out) ? out : [out];
+        for (const row of list) {
+          const clean = stripUndefined(row);
+          const v = validatorFor(m.target);
+          // patch rows carry only the fields they change
+          const ok =
+            (m.mode ?? 'upsert') === 'patch'
+              ? typeof clean.external_id === 'string' && clean.external_id !== ''
+              : v(clean);
+          if (!ok) {
+            const errs = (v.errors ?? []).map((e) => `${e.instancePath || '(row)'} ${e.message}`);
+            failed = {
+              record: raw,
+              key,
+              cls: 'validation',
+              code: 'RQ5002',
+              message: `${stream} → ${m.target}: ${errs.join('; ') || 'external_id missing'}`,
+              details: { target: m.target, row: clean, errors: errs },
+            };
+            break;
+          }
+          produced.push({ target: m.target, mode: m.mode ?? 'upsert', row: clean, sourceHash: hash });
+        }
+      } catch (err) {
+        failed = {
+          record: raw,
+          key,
+          cls: 'mapping',
+          code: 'RQ5001',
+          message: `${stream} → ${m.target}: ${(err as Error).message}`,
+          details: { target: m.target, position: (err as { position?: number }).position },
+        };
+      }
+      if (failed) break;
+    }
+    if (failed) {
+      dead.push(failed);
+      continue;
+    }
+    let final = produced;
+    if (afterMap) {
+      const h = getHook(afterMap, 'after_map');
+      if (h) {
+        try {
+          const r = await h(
+            produced.map((p) => ({ target: p.target, row: p.row })),
+            m0.hookContext(),
+          );
+          final = r.map((x) => ({
+            target: x.target as UnifiedTarget,
+            mode: 'upsert' as const,
+            row: x.row,
+            sourceHash: hash,
+          }));
+        } catch (err) {
+          dead.push({
+            record: raw,
+            key,
+            cls: 'hook',
+            code: 'RQ5003',
+            message: `${stream}: hook ${afterMap} failed: ${(err as Error).message}`,
+            details: { stack: (err as Error).stack },
+          });
+          continue;
+        }
+      }
+    }
+    rows.push(...final);
+    parents.push({ raw, key, hash, produced: final.map((p) => [p.target, String(p.row.external_id)]) });
+  }
+  return { rows, dead, parents };
+}
+
+function stripUndefined(row: unknown): Record<string, unknown> {
+  if (!row || typeof row !== 'object' || Array.isArray(row)) return { __invalid: row };
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(row as Record<string, unknown>)) if (v !== undefined) out[k] = v;
+  return out;
+}

@@ -1,0 +1,113 @@
+/** A stream's HTTP request for one page: templates rendered, incremental parts, pagination parts, auth, hook. */
+import { getHook, type HookContext, type HookRequest } from '@routiq/sdk';
+import type { StreamSpec } from '../spec/types.ts';
+import { applyAuth, type ConnectionContext, mergeRequest, renderHeaders, renderParams } from './connection.ts';
+import { type Bindings, isTemplate, render, renderString } from './expr.ts';
+import type { HttpRequest } from './http.ts';
+
+/** What the paginator adds to a page's request. */
+export interface PageParts {
+  /** Query parameters (they replace the stream's own parameters of the same name). */
+  query: Array<[string, string]>;
+  /** Values set in the JSON body at a dotted path (search APIs take their cursor there). */
+  body?: Array<[string, unknown]>;
+  /** A full URL to follow instead of building one (next_link pagination). */
+  follow?: string | undefined;
+  /** The 1-based number of the page, bound as $page. */
+  page: number;
+}
+
+export interface BuildRequestOptions {
+  c: ConnectionContext;
+  stream: StreamSpec;
+  /** The stream's request bindings (spec/bindings.ts area `request`), without $page. */
+  bindings: Bindings;
+  /** A stored cursor exists: `incremental.send` applies. */
+  hasCursor: boolean;
+  timeoutMs: number;
+  hookContext: () => HookContext;
+}
+
+export async function buildRequest(o: BuildRequestOptions, parts: PageParts): Promise<HttpRequest> {
+  const { c, stream: s } = o;
+  const b: Bindings = { ...o.bindings, page: parts.page };
+  const req = mergeRequest(c.spec, s.request);
+  const headers: Record<string, string> = {};
+  const params: Array<[string, string]> = [];
+  let url: string;
+  if (parts.follow) {
+    url = parts.follow;
+  } else {
+    const path = req.path ? await renderString(req.path, b) : '';
+    url = /^https?:\/\//.test(path) ? path : `${c.baseUrl}${path.startsWith('/') || !path ? '' : '/'}${path}`;
+    await renderParams(req.params, b, params);
+    if (o.hasCursor && s.incremental?.send?.params) await renderParams(s.incremental.send.params, b, params);
+    const overridden = new Set(parts.query.map(([k]) => k));
+    for (let i = params.length - 1; i >= 0; i--)
+      if (overridden.has((params[i] as [string, string])[0])) params.splice(i, 1);
+    params.push(...parts.query);
+  }
+  await renderHeaders(req.headers, b, headers);
+  if (o.hasCursor && s.incremental?.send?.headers) await renderHeaders(s.incremental.send.headers, b, headers);
+  await applyAuth(c.spec.auth, b, headers, params);
+  let body: unknown = req.body === undefined ? undefined : await renderValue(req.body, b);
+  const sendBody = (s.incremental?.send as { body?: unknown } | undefined)?.body;
+  if (o.hasCursor && sendBody !== undefined) body = deepMerge(body, await renderValue(sendBody, b));
+  for (const [path, v] of parts.body ?? []) body = setPath(body, path, v);
+  let out: HttpRequest = {
+    method: req.method ?? 'GET',
+    url,
+    headers,
+    searchParams: params,
+    ...(body !== undefined ? { body } : {}),
+    timeoutMs: req.timeout_ms ?? o.timeoutMs,
+  };
+  if (s.hooks?.before_request) {
+    const h = getHook(s.hooks.before_request, 'before_request');
+    if (h) {
+      const hr: HookRequest = {
+        method: out.method,
+        url: out.url,
+        headers: out.headers,
+        searchParams: out.searchParams,
+        ...(out.body !== undefined ? { body: out.body } : {}),
+      };
+      out = { ...out, ...(await h(hr, o.hookContext())) };
+    }
+  }
+  return out;
+}
+
+/** Render every template string in a JSON value; `"{{ expr }}"` alone keeps the expression's type. */
+export async function renderValue(v: unknown, b: Bindings): Promise<unknown> {
+  if (typeof v === 'string') return isTemplate(v) ? render(v, b) : v;
+  if (Array.isArray(v)) return Promise.all(v.map((x) => renderValue(x, b)));
+  if (v && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+      const r = await renderValue(x, b);
+      if (r !== undefined) out[k] = r;
+    }
+    return out;
+  }
+  return v;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
+
+/** Objects merge key by key; anything else in `b` replaces `a`. */
+export function deepMerge(a: unknown, b: unknown): unknown {
+  if (!isObject(a) || !isObject(b)) return b === undefined ? a : b;
+  const out: Record<string, unknown> = { ...a };
+  for (const [k, v] of Object.entries(b)) out[k] = deepMerge(a[k], v);
+  return out;
+}
+
+/** Set `a.b.c` in a JSON object (copying along the path). */
+export function setPath(target: unknown, path: string, value: unknown): Record<string, unknown> {
+  const [head, ...rest] = path.split('.');
+  const base = isObject(target) ? { ...target } : {};
+  if (head === undefined) return base;
+  base[head] = rest.length ? setPath(base[head], rest.join('.'), value) : value;
+  return base;
+}

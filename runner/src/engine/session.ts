@@ -1,0 +1,202 @@
+/**
+ * One organization's connection, opened once for a sync pass, a webhook delivery or a DLQ replay: the spec,
+ * the resolved settings and secrets, the identity hook, and the bookkeeping every write path shares (hook and
+ * write contexts, dead letters, child partitions, raw payloads). One code path, so the three cannot drift.
+ */
+
+import type { UnifiedTarget } from '@routiq/schemas';
+import { getHook, type HookContext, type MatchIdentityHook } from '@routiq/sdk';
+import type { Logger } from 'pino';
+import { resolveSecrets } from '../config/load.ts';
+import type { ConnectionConfig, OrganizationConfig, RoutiqConfig } from '../config/types.ts';
+import type { Database } from '../db/database.ts';
+import { type Querier, readOnlyQuerier } from '../db/tx.ts';
+import { RoutiqError } from '../errors/registry.ts';
+import { sourcePriorityOf } from '../identity/rows.ts';
+import { type BindingArea, scopeBindings } from '../spec/bindings.ts';
+import { loadConnector } from '../spec/load.ts';
+import type { ConnectorSpec, StreamSpec } from '../spec/types.ts';
+import { type DeadLetterInput, insertDeadLetter, storeRawRecords } from './bookkeeping.ts';
+import { buildConnectionContext, type ConnectionContext } from './connection.ts';
+import { markPartitionPending } from './cursor.ts';
+import { type Bindings, evaluate } from './expr.ts';
+import type { ParentInfo } from './map.ts';
+import type { WriteContext } from './writer.ts';
+
+export interface SessionOptions {
+  db: Database;
+  config: RoutiqConfig;
+  org: OrganizationConfig;
+  conn: ConnectionConfig;
+  logger: Logger;
+  /** Where `${ENV}` secrets are read (default process.env). */
+  env?: NodeJS.ProcessEnv | undefined;
+  /** Extra fields on every log line of the session (e.g. `{ webhook: true }`). */
+  logFields?: Record<string, unknown>;
+}
+
+/** A record written under a parent stream or webhook event: which child partitions it feeds. */
+export interface ChildMarking {
+  /** A full refresh marks every child and re-reads it from the start (its cursor is reset). */
+  fullRefresh?: boolean;
+  /** Pushed records: every child partition is marked, changed or not. */
+  all?: boolean;
+}
+
+export class Session {
+  readonly spec: ConnectorSpec;
+  readonly org: OrganizationConfig;
+  readonly conn: ConnectionConfig;
+  readonly matchIdentity: MatchIdentityHook;
+  log: Logger;
+  /** Child streams by parent stream name. */
+  private readonly children = new Map<string, StreamSpec[]>();
+
+  constructor(
+    readonly db: Database,
+    readonly config: RoutiqConfig,
+    readonly cctx: ConnectionContext,
+    logger: Logger,
+  ) {
+    this.spec = cctx.spec;
+    this.org = cctx.org;
+    this.conn = cctx.conn;
+    this.log = logger;
+    const hookName = this.spec.identity?.match_identity ?? 'identity.match';
+    const hook = getHook(hookName, 'match_identity');
+    if (!hook) throw new RoutiqError('RQ2000', `identity hook "${hookName}" is not registered`);
+    this.matchIdentity = hook;
+    for (const s of this.spec.streams)
+      if (s.parent?.stream) this.children.set(s.parent.stream, [...(this.children.get(s.parent.stream) ?? []), s]);
+  }
+
+  get secrets(): Record<string, string> {
+    return this.cctx.secrets;
+  }
+
+  /** The bindings of an area (spec/bindings.ts): the connection's own plus `extra`, nothing lint does not allow. */
+  bindings(area: BindingArea, extra: Bindings = {}): Bindings {
+    return scopeBindings(area, { ...this.cctx.bindings, ...extra });
+  }
+
+  /** Streams whose partitions come from records of `parent` (a stream name, or `webhook:<event>`). */
+  childrenOf(parent: string): StreamSpec[] {
+    if (parent.startsWith('webhook:')) {
+      const ev = parent.slice('webhook:'.length);
+      return this.spec.streams.filter((s) => s.parent?.webhook === ev);
+    }
+    return this.children.get(parent) ?? [];
+  }
+
+  /** What hooks get: a database they can only read (inside the caller's transaction when `q` is given). */
+  hookContext(q: Querier | undefined, stream?: string): HookContext {
+    return {
+      organizationId: this.org.id,
+      connector: this.spec.name,
+      ...(stream ? { stream } : {}),
+      logger: this.log,
+      db: { query: readOnlyQuerier(this.db, q) },
+      settings: this.org.settings,
+      defaultCountry: this.org.defaultCountry,
+    };
+  }
+
+  writeContext(stream: string, runId: string | null): WriteContext {
+    return {
+      organizationId: this.org.id,
+      source: this.spec.name,
+      specVersion: this.spec.version,
+      stream,
+      runId,
+      defaultCountry: this.org.defaultCountry,
+      matchIdentity: this.matchIdentity,
+      hookContext: (q: Querier) => this.hookContext(q, stream),
+      sourcePriority: sourcePriorityOf(this.org.settings),
+    };
+  }
+
+  async deadLetter(
+    q: Querier,
+    d: Omit<DeadLetterInput, 'organizationId' | 'connector' | 'connection' | 'specVersion'>,
+  ): Promise<void> {
+    await insertDeadLetter(q, {
+      ...d,
+      organizationId: this.org.id,
+      connector: this.spec.name,
+      connection: this.conn.name,
+      specVersion: this.spec.version,
+    });
+  }
+
+  /**
+   * Mark the child partitions of written parent records pending, in the parent's transaction: a parent that
+   * did not change has children that did not either (unless the child says `only_changed: false`).
+   */
+  async markChildren(
+    q: Querier,
+    parentStream: string,
+    parents: ParentInfo[],
+    changed: Map<UnifiedTarget, Set<string>>,
+    o: ChildMarking = {},
+  ): Promise<void> {
+    const kids = this.childrenOf(parentStream);
+    if (!kids.length) return;
+    const data = this.bindings('data');
+    for (const child of kids) {
+      for (const p of parents) {
+        const isChanged =
+          o.fullRefresh ||
+          o.all ||
+          child.parent?.only_changed === false ||
+          p.produced.some(([t, id]) => changed.get(t)?.has(id));
+        if (!isChanged) continue;
+        const k = await evaluate(child.parent?.key ?? 'id', p.raw, data).catch(() => undefined);
+        if (k === undefined || k === null || k === '') continue;
+        await markPartitionPending(
+          q,
+          { organizationId: this.org.id, connection: this.conn.name, stream: child.name, partition: String(k) },
+          p.raw,
+          { resetCursor: !!o.fullRefresh },
+        );
+      }
+    }
+  }
+
+  /** Lineage: raw payloads by (source, stream, id), kept for runner.raw_retention_days (0 keeps none). */
+  async storeRaw(q: Querier, stream: string, parents: ParentInfo[]): Promise<void> {
+    if (this.config.runner.rawRetentionDays <= 0) return;
+    const byKey = new Map<string, { key: string; hash: string; raw: unknown }>();
+    for (const p of parents) if (p.key !== null) byKey.set(p.key, { key: p.key, hash: p.hash, raw: p.raw });
+    await storeRawRecords(
+      q,
+      { organizationId: this.org.id, source: this.spec.name, stream, specVersion: this.spec.version },
+      [...byKey.values()],
+    );
+  }
+}
+
+/** Make sure the organization row exists and matches the config (the config file is the source of truth). */
+export async function ensureOrganization(db: Database, org: OrganizationConfig): Promise<void> {
+  await db.query(
+    `insert into organizations (id, name, default_country, timezone, settings) values (?, ?, ?, ?, ?::jsonb)
+     on conflict (id) do update set name = excluded.name, default_country = excluded.default_country, timezone = excluded.timezone,
+       settings = excluded.settings, updated_at = now()
+     where (organizations.name, organizations.default_country, organizations.timezone, organizations.settings)
+       is distinct from (excluded.name, excluded.default_country, excluded.timezone, excluded.settings)`,
+    [org.id, org.name, org.defaultCountry, org.timezone, JSON.stringify(org.settings)],
+  );
+}
+
+/**
+ * Open an organization's connection: load and lint its spec, resolve secrets, validate its settings, check the
+ * identity hook, make sure the organization row exists. Throws a RoutiqError (RQ1xxx/RQ2000) naming what is wrong.
+ */
+export async function openSession(o: SessionOptions): Promise<Session> {
+  const { spec } = loadConnector(o.config.connectorsDir, o.conn.connector);
+  const secrets = resolveSecrets(o.conn, o.org.id, o.env ?? process.env);
+  const cctx = await buildConnectionContext(spec, o.org, o.conn, secrets);
+  const log = o.logger.child({ org: o.org.id, connection: o.conn.name, connector: spec.name, ...o.logFields });
+  const session = new Session(o.db, o.config, cctx, log);
+  await ensureOrganization(o.db, o.org);
+  return session;
+}

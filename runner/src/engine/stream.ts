@@ -1,0 +1,261 @@
+/**
+ * One stream of a sync pass: pages fetched, records filtered by the cursor, mapped and written with the page's
+ * checkpoint in one transaction; child streams work through their durable list of pending partitions.
+ */
+import { getHook } from '@routiq/sdk';
+import pLimit from 'p-limit';
+import { safeMessage, transaction } from '../db/tx.ts';
+import type { StreamSpec } from '../spec/types.ts';
+import {
+  type CursorValue,
+  compareCursor,
+  cursorBindings,
+  markPartitionFailed,
+  pendingPartitions,
+  readCursor,
+  retryFailedPartitions,
+  type StateKey,
+  saveCursor,
+  shiftCursor,
+} from './cursor.ts';
+import { durationMs } from './durations.ts';
+import { type Bindings, evaluate, renderString } from './expr.ts';
+import { type HttpClient, HttpFailure } from './http.ts';
+import { mapRecords } from './map.ts';
+import { paginate } from './paginate.ts';
+import { buildRequest } from './request.ts';
+import type { Session } from './session.ts';
+import { writeRows } from './writer.ts';
+
+export interface StreamSummary {
+  stream: string;
+  status: 'ok' | 'failed' | 'skipped';
+  pages: number;
+  records: number;
+  inserted: number;
+  updated: number;
+  unchanged: number;
+  deadLetters: number;
+  partitions: number;
+  durationMs: number;
+  error?: string;
+  errorCode?: string;
+}
+
+export function emptySummary(stream: string): StreamSummary {
+  return {
+    stream,
+    status: 'ok',
+    pages: 0,
+    records: 0,
+    inserted: 0,
+    updated: 0,
+    unchanged: 0,
+    deadLetters: 0,
+    partitions: 0,
+    durationMs: 0,
+  };
+}
+
+export class StreamRunner {
+  /** Identities inserted or changed: the organization is reconciled after the pass when > 0. */
+  identitiesChanged = 0;
+
+  constructor(
+    private readonly session: Session,
+    private readonly client: HttpClient,
+    private readonly runId: string,
+    private readonly fullRefresh: boolean,
+  ) {}
+
+  /** A stream (or all pending partitions of a child stream); failures end up in the summary, never thrown. */
+  async run(s: StreamSpec): Promise<StreamSummary> {
+    const started = Date.now();
+    const sum = emptySummary(s.name);
+    try {
+      if (s.parent) await this.runChildStream(s, sum);
+      else await this.runPartition(s, '', undefined, sum);
+    } catch (err) {
+      sum.status = 'failed';
+      sum.error = safeMessage(err);
+      sum.errorCode = (err as { code?: string }).code ?? 'RQ6002';
+      this.session.log.error(
+        { stream: s.name, err: { message: sum.error, code: sum.errorCode } },
+        'stream failed; its checkpoint is kept',
+      );
+      if (err instanceof HttpFailure && err.failureClass === 'permanent') {
+        await this.requestDeadLetter(s, err, undefined);
+        sum.deadLetters++;
+      }
+    }
+    sum.durationMs = Date.now() - started;
+    return sum;
+  }
+
+  private async requestDeadLetter(s: StreamSpec, err: HttpFailure, partition: string | undefined): Promise<void> {
+    await transaction(this.session.db, (q) =>
+      this.session.deadLetter(q, {
+        stream: s.name,
+        runId: this.runId,
+        errorClass: 'permanent',
+        errorCode: err.code,
+        message: err.message,
+        details: { status: err.status, body: err.responseBody, ...(partition !== undefined ? { partition } : {}) },
+        recordKey: partition ?? null,
+        payload: null,
+      }),
+    );
+  }
+
+  private stateKey(s: StreamSpec, partition: string): StateKey {
+    return { organizationId: this.session.org.id, connection: this.session.conn.name, stream: s.name, partition };
+  }
+
+  /** A child stream works through its durable list of pending partitions (parents that changed). */
+  private async runChildStream(s: StreamSpec, sum: StreamSummary): Promise<void> {
+    const { db, config } = this.session;
+    const key = { organizationId: this.session.org.id, connection: this.session.conn.name, stream: s.name };
+    await retryFailedPartitions(db.query.bind(db), key);
+    const limit = pLimit(config.runner.concurrency);
+    let fatal: unknown;
+    let after = '';
+    for (;;) {
+      const rows = await pendingPartitions(db.query.bind(db), key, after, 200);
+      if (!rows.length || fatal) break;
+      after = (rows[rows.length - 1] as { partition: string }).partition;
+      await Promise.all(
+        rows.map((r) =>
+          limit(async () => {
+            if (fatal) return;
+            try {
+              await this.runPartition(s, r.partition, r.parent, sum);
+              sum.partitions++;
+            } catch (err) {
+              if (err instanceof HttpFailure && err.failureClass === 'permanent') {
+                // One parent's children are unreachable (e.g. 404): dead-letter it, keep going with the others.
+                await this.requestDeadLetter(s, err, r.partition);
+                await markPartitionFailed(db.query.bind(db), { ...key, partition: r.partition });
+                sum.deadLetters++;
+              } else {
+                fatal ??= err;
+              }
+            }
+          }),
+        ),
+      );
+    }
+    if (fatal) throw fatal;
+  }
+
+  private async runPartition(s: StreamSpec, partition: string, parent: unknown, sum: StreamSummary): Promise<void> {
+    const { session } = this;
+    const { db, config } = session;
+    const inc = s.incremental;
+    const cursorType = inc?.type ?? 'datetime';
+    const stateKey = this.stateKey(s, partition);
+    const stored = await readCursor(db.query.bind(db), stateKey);
+    let startCursor: CursorValue | undefined = this.fullRefresh ? undefined : stored;
+    if (startCursor === undefined && inc?.start) {
+      const v = await renderString(inc.start, session.bindings('incremental', { parent }));
+      if (v) startCursor = v;
+    }
+    const lookback = durationMs(inc?.lookback);
+    const effective = startCursor === undefined || !inc ? undefined : shiftCursor(startCursor, cursorType, lookback);
+    const values: Bindings = {
+      parent,
+      run_started_at: new Date().toISOString(),
+      ...cursorBindings(effective, cursorType),
+    };
+    const data = session.bindings('data', { parent });
+    let maxCursor: CursorValue | undefined = startCursor;
+    let reachedOld = false;
+    const hookContext = () => session.hookContext(undefined, s.name);
+    const requestOpts = {
+      c: session.cctx,
+      stream: s,
+      bindings: session.bindings('request', values),
+      hasCursor: effective !== undefined,
+      timeoutMs: config.http.timeoutMs,
+      hookContext,
+    };
+    const pager = paginate({
+      pagination: s.pagination,
+      client: this.client,
+      records: s.records,
+      dataBindings: data,
+      cursor: s.pagination.type === 'id_window' ? startCursor : undefined,
+      bindings: session.bindings('pagination', values),
+      build: (query, follow, page) => buildRequest(requestOpts, { query, follow, page }),
+      stopAfter: () => reachedOld,
+    });
+    const mapInput = {
+      stream: s.name,
+      maps: s.map,
+      primaryKey: s.primary_key,
+      bindings: session.bindings('mapping', { parent }),
+      afterMap: s.hooks?.after_map,
+      hookContext,
+    };
+    for await (const page of pager) {
+      sum.pages++;
+      let records = page.records;
+      if (s.hooks?.after_fetch) {
+        const h = getHook(s.hooks.after_fetch, 'after_fetch');
+        if (h) records = await h(records, hookContext());
+      }
+      let pageMax: CursorValue | undefined;
+      if (inc) {
+        const kept: unknown[] = [];
+        for (const r of records) {
+          const v = (await evaluate(inc.cursor_field, r, data)) as CursorValue | undefined;
+          if (v !== undefined && v !== null && v !== '') {
+            if (pageMax === undefined || compareCursor(v, pageMax, cursorType) > 0) pageMax = v;
+            if (effective !== undefined && compareCursor(v, effective, cursorType) < 0) {
+              if (inc.stop_when_older) reachedOld = true;
+              if (inc.client_filter || inc.stop_when_older) continue;
+            }
+          }
+          kept.push(r);
+        }
+        records = kept;
+      }
+      sum.records += records.length;
+      const { rows, dead, parents } = await mapRecords(mapInput, records);
+      if (pageMax !== undefined && (maxCursor === undefined || compareCursor(pageMax, maxCursor, cursorType) > 0))
+        maxCursor = pageMax;
+      // Ascending feeds checkpoint every page; newest-first or unsorted feeds only at the end of the pass.
+      const checkpointNow = inc?.order === 'asc';
+      const batchSize = config.runner.batchSize;
+      await transaction(db, async (q) => {
+        for (let i = 0; i < rows.length; i += batchSize) {
+          const res = await writeRows(q, session.writeContext(s.name, this.runId), rows.slice(i, i + batchSize));
+          sum.inserted += res.inserted;
+          sum.updated += res.updated;
+          sum.unchanged += res.unchanged;
+          this.identitiesChanged += res.changed.get('patient_identities')?.size ?? 0;
+          await session.markChildren(q, s.name, parents, res.changed, { fullRefresh: this.fullRefresh });
+        }
+        for (const d of dead) {
+          // Child-stream letters keep their partition so a replay can rebuild $parent.
+          const details = partition ? { ...(d.details as object), partition } : d.details;
+          await session.deadLetter(q, {
+            stream: s.name,
+            runId: this.runId,
+            errorClass: d.cls,
+            errorCode: d.code,
+            message: d.message,
+            details,
+            recordKey: d.key,
+            payload: d.record,
+          });
+        }
+        sum.deadLetters += dead.length;
+        await session.storeRaw(q, s.name, parents);
+        if (checkpointNow && maxCursor !== undefined)
+          await saveCursor(q, stateKey, maxCursor, { status: 'running', processed: records.length, done: false });
+      });
+    }
+    // End of stream/partition: the cursor for unsorted or newest-first feeds is promoted only now.
+    await transaction(db, (q) => saveCursor(q, stateKey, maxCursor, { status: 'idle', processed: 0, done: true }));
+  }
+}
