@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import type { UnifiedTarget } from '@routiq/schemas';
 import type { HookContext, IdentityInput, MatchContext, MatchIdentityHook, StoredIdentity } from '@routiq/sdk';
 import { normalizePhone } from '@routiq/sdk';
-import { IDENTITY_COLUMNS, type IdentityRow, toStored } from '../identity/rows.ts';
 import type { Querier } from '../db/tx.ts';
+import { IDENTITY_COLUMNS, type IdentityRow, toStored } from '../identity/rows.ts';
 import { type Column, targetInfo } from './columns.ts';
 
 /** Run SQL inside the current transaction (`?` placeholders). */
