@@ -3,7 +3,6 @@ import { type EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { MIGRATIONS_TABLE, migrations } from '@routiq/migrations';
 import { RoutiqError } from '../errors/registry.ts';
 import { type EmbeddedDb, startEmbedded } from './embedded.ts';
-import { entities } from './entities.ts';
 
 export interface DatabaseOptions {
   /** A PostgreSQL URL; when absent the embedded database at embeddedDir is used. */
@@ -39,7 +38,8 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
   try {
     orm = await MikroORM.init({
       clientUrl: url,
-      entities,
+      // No ORM entities: every table is read and written with SQL (set-based upserts, see engine/writer.ts).
+      entities: [],
       ...(schema !== 'public' ? { schema } : {}),
       discovery: { warnWhenNoEntities: false },
       // Embedded: exactly one connection (see embedded.ts).

@@ -26,7 +26,9 @@ function sqlTypeOf(p: Record<string, unknown>): Column['sqlType'] {
   const types = ([] as unknown[]).concat(p.type ?? []);
   if (p.format === 'date-time') return 'timestamptz';
   if (p.format === 'date') return 'date';
-  if (types.includes('integer')) return 'bigint';
+  // An integer bounded to PostgreSQL's int4 range is an `integer` column; any other integer is `bigint`.
+  if (types.includes('integer'))
+    return typeof p.maximum === 'number' && p.maximum <= 2_147_483_647 ? 'integer' : 'bigint';
   if (types.includes('boolean')) return 'boolean';
   if (types.includes('object') || types.includes('array')) return 'jsonb';
   return 'text';
