@@ -1,0 +1,494 @@
+import type { IdentityInput, MatchContext, MatchResult } from '@routiq/sdk';
+import { describe, expect, it } from 'vitest';
+import type { Querier } from '../db/tx.ts';
+import {
+  canonicalJson,
+  findCandidates,
+  hashRecord,
+  type MappedRow,
+  relink,
+  toIso,
+  type WriteContext,
+  writeRows,
+} from './writer.ts';
+
+/**
+ * The writer's SQL goes through an injected querier: here one that records each statement and its parameters
+ * and answers from a small script, so the statements the writer builds can be checked without a database.
+ * (What that SQL does to real rows is covered by the integration tests against PGlite and PostgreSQL.)
+ */
+interface Call {
+  sql: string;
+  params: readonly unknown[];
+}
+function recorder(answer: (sql: string, params: readonly unknown[]) => unknown[] = () => []) {
+  const calls: Call[] = [];
+  const q: Querier = async <T>(sql: string, params: readonly unknown[] = []) => {
+    calls.push({ sql, params });
+    return answer(sql, params) as T[];
+  };
+  return { q, calls };
+}
+
+/** The column list of an `insert into <table> … (cols)` statement. */
+function insertColumns(sql: string): string[] {
+  const m = /insert into \w+(?: as t)? \(([^)]*)\)/.exec(sql);
+  if (!m?.[1]) throw new Error(`not an insert: ${sql.slice(0, 80)}`);
+  return m[1].split(',').map((c) => c.trim());
+}
+
+function ctx(over: Partial<WriteContext> = {}): WriteContext {
+  return {
+    organizationId: 'org_w',
+    source: 'chatwoot',
+    specVersion: '2.1.0',
+    stream: 'contacts',
+    runId: '00000000-0000-4000-8000-000000000001',
+    defaultCountry: 'AU',
+    matchIdentity: async () => ({ patientId: null, method: 'new', confidence: 1 }),
+    hookContext: (q) => ({
+      organizationId: 'org_w',
+      connector: 'chatwoot',
+      logger: { debug() {}, info() {}, warn() {}, error() {} },
+      db: { query: (sql, params) => q(sql, params) },
+      settings: {},
+      defaultCountry: 'AU',
+    }),
+    sourcePriority: ['cliniko', 'chatwoot', 'manychat'],
+    ...over,
+  };
+}
+
+const row = (
+  target: MappedRow['target'],
+  r: Record<string, unknown>,
+  mode: MappedRow['mode'] = 'upsert',
+): MappedRow => ({
+  target,
+  mode,
+  row: r,
+  sourceHash: hashRecord(r),
+});
+
+/** Answers an upsert's `returning external_id, inserted` with the given keys. */
+const returning =
+  (inserted: string[], updated: string[] = []) =>
+  (sql: string) =>
+    /^\s*insert into \w+ as t/.test(sql)
+      ? [
+          ...inserted.map((k) => ({ external_id: k, inserted: true })),
+          ...updated.map((k) => ({ external_id: k, inserted: false })),
+        ]
+      : [];
+
+describe('hashRecord and canonicalJson', () => {
+  it('hashes by content: key order and undefined properties do not matter, values and array order do', () => {
+    const h = hashRecord({ id: 1, name: 'A', tags: ['x', 'y'], extra: undefined });
+    expect(h).toMatch(/^[0-9a-f]{32}$/);
+    expect(hashRecord({ tags: ['x', 'y'], name: 'A', id: 1 })).toBe(h);
+    expect(hashRecord({ id: 1, name: 'A', tags: ['y', 'x'] })).not.toBe(h);
+    expect(hashRecord({ id: '1', name: 'A', tags: ['x', 'y'] })).not.toBe(h);
+    expect(hashRecord({ id: 1, name: 'A', tags: ['x', 'y'], extra: null })).not.toBe(h);
+  });
+
+  it('writes objects with sorted keys at every depth and leaves out undefined', () => {
+    expect(canonicalJson({ b: 1, a: { d: [3, { z: 1, y: null }], c: 'x' }, u: undefined })).toBe(
+      '{"a":{"c":"x","d":[3,{"y":null,"z":1}]},"b":1}',
+    );
+    expect(canonicalJson(undefined)).toBe('null');
+    expect(canonicalJson('é"')).toBe('"é\\""');
+    expect(canonicalJson([])).toBe('[]');
+  });
+});
+
+describe('toIso', () => {
+  it('normalizes ISO strings with offsets to UTC', () => {
+    expect(toIso('2026-03-01T10:00:00+11:00')).toBe('2026-02-28T23:00:00.000Z');
+    expect(toIso('2026-03-01T10:00:00Z')).toBe('2026-03-01T10:00:00.000Z');
+  });
+
+  it('reads unix seconds (integer, float, numeric string) and unix milliseconds', () => {
+    expect(toIso(1_760_000_000)).toBe('2025-10-09T08:53:20.000Z');
+    expect(toIso(1_760_000_000.25)).toBe('2025-10-09T08:53:20.250Z');
+    expect(toIso('1760000000')).toBe('2025-10-09T08:53:20.000Z');
+    expect(toIso('1760000000.5')).toBe('2025-10-09T08:53:20.500Z');
+    expect(toIso(1_760_000_000_123)).toBe('2025-10-09T08:53:20.123Z');
+  });
+
+  it('passes Dates through, leaves unparsable strings for the database to refuse, and is null for other types', () => {
+    expect(toIso(new Date(Date.UTC(2026, 0, 2, 3, 4, 5)))).toBe('2026-01-02T03:04:05.000Z');
+    expect(toIso('next tuesday')).toBe('next tuesday');
+    expect(toIso(true)).toBeNull();
+    expect(toIso({})).toBeNull();
+  });
+});
+
+describe('writeRows: upserts', () => {
+  it('writes parents before children whatever the input order, one statement per target', async () => {
+    const { q, calls } = recorder(returning([]));
+    await writeRows(q, ctx(), [
+      row('messages', { external_id: 'm1', conversation_external_id: 'c1', content: 'hi' }),
+      row('conversations', { external_id: 'c1', status: 'open' }),
+      row('practitioners', { external_id: 'p1', display_name: 'Dr P' }),
+      row('messages', { external_id: 'm2', conversation_external_id: 'c1', content: 'yo' }),
+    ]);
+    expect(calls.map((c) => /insert into (\w+)/.exec(c.sql)?.[1])).toEqual([
+      'practitioners',
+      'conversations',
+      'messages',
+    ]);
+  });
+
+  it('writes only the columns the mapping produced, plus bookkeeping columns', async () => {
+    const { q, calls } = recorder(returning(['p1']));
+    await writeRows(q, ctx(), [row('practitioners', { external_id: 'p1', display_name: 'Dr P' })]);
+    expect(insertColumns(calls[0]!.sql)).toEqual([
+      'organization_id',
+      'source',
+      'external_id',
+      'display_name',
+      'source_hash',
+      'spec_version',
+      'stream',
+      'last_sync_run_id',
+    ]);
+    // Unchanged rows are skipped by the database, not rewritten.
+    expect(calls[0]!.sql).toMatch(/is distinct from/);
+  });
+
+  it('renders values as text literals by column type', async () => {
+    const { q, calls } = recorder(returning(['m1']));
+    const r = row('messages', {
+      external_id: 'm1',
+      conversation_external_id: 'c1',
+      content: 'a\u0000b',
+      content_type: '',
+      is_private: 0,
+      sent_at: 1_760_000_000,
+      sender_external_id: null,
+      metadata: { k: 'v' },
+    });
+    await writeRows(q, ctx(), [r]);
+    const cols = ['external_id', 'conversation_external_id', 'content', 'content_type', 'is_private', 'sent_at'];
+    const sql = calls[0]!.sql;
+    // Columns the writer casts, in schema order: the values tuple follows the same order.
+    const present = insertColumns(sql).filter((c) => c !== 'conversation_id');
+    expect(present.slice(2, 2 + 8)).toEqual([
+      'external_id',
+      'conversation_external_id',
+      'sender_external_id',
+      'content',
+      'content_type',
+      'is_private',
+      'sent_at',
+      'metadata',
+    ]);
+    expect(calls[0]!.params).toEqual([
+      '2.1.0',
+      'contacts',
+      '00000000-0000-4000-8000-000000000001',
+      'org_w',
+      'chatwoot',
+      'm1',
+      'c1',
+      null,
+      'ab',
+      '',
+      'false',
+      '2025-10-09T08:53:20.000Z',
+      '{"k":"v"}',
+      r.sourceHash,
+    ]);
+    for (const c of cols) expect(sql).toContain(`v.${c}::`);
+    expect(sql).toContain('v.sent_at::timestamptz');
+    expect(sql).toContain('v.is_private::boolean');
+  });
+
+  it('fills metadata with {} and cross_refs with [] when a mapping leaves them empty', async () => {
+    const { q, calls } = recorder(returning(['a1']));
+    await writeRows(q, ctx(), [
+      row('appointment_types', { external_id: 'a1', metadata: null, duration_minutes: '45.9' }),
+    ]);
+    expect(calls[0]!.params.slice(3)).toEqual(['org_w', 'chatwoot', 'a1', '45', '{}', expect.any(String)]);
+    expect(calls[0]!.sql).toContain('v.duration_minutes::integer');
+  });
+
+  it('resolves references by natural key and never clears a link it cannot resolve', async () => {
+    const { q, calls } = recorder(returning(['c1']));
+    await writeRows(q, ctx(), [row('conversations', { external_id: 'c1', patient_external_id: 'w9' })]);
+    const sql = calls[0]!.sql;
+    expect(insertColumns(sql)).toContain('patient_id');
+    expect(sql).toContain(
+      'select x.patient_id from patient_identities x where x.organization_id = v.organization_id and x.source = v.source and x.external_id = v.patient_external_id',
+    );
+    expect(sql).toContain('patient_id = coalesce(excluded.patient_id, t.patient_id)');
+    // Without the field in the batch, the reference is not touched at all.
+    const other = recorder(returning(['c2']));
+    await writeRows(other.q, ctx(), [row('conversations', { external_id: 'c2', status: 'open' })]);
+    expect(other.calls[0]!.sql).not.toContain('patient_id');
+  });
+
+  it('keeps the last version of a key in a batch (ON CONFLICT cannot touch a row twice)', async () => {
+    const { q, calls } = recorder(returning(['p1']));
+    await writeRows(q, ctx(), [
+      row('practitioners', { external_id: 'p1', display_name: 'Old' }),
+      row('practitioners', { external_id: 'p1', display_name: 'New' }),
+    ]);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]!.params).toContain('New');
+    expect(calls[0]!.params).not.toContain('Old');
+  });
+
+  it('counts inserted, updated and unchanged rows, and reports the changed keys per target', async () => {
+    const { q } = recorder((sql) =>
+      /insert into practitioners/.test(sql)
+        ? [
+            { external_id: 'p1', inserted: true },
+            { external_id: 'p2', inserted: 't' },
+            { external_id: 'p3', inserted: false },
+          ]
+        : [],
+    );
+    const r = await writeRows(
+      q,
+      ctx(),
+      ['p1', 'p2', 'p3', 'p4', 'p5'].map((id) => row('practitioners', { external_id: id, display_name: id })),
+    );
+    expect({ inserted: r.inserted, updated: r.updated, unchanged: r.unchanged }).toEqual({
+      inserted: 2,
+      updated: 1,
+      unchanged: 2,
+    });
+    expect(r.changed.get('practitioners')).toEqual(new Set(['p1', 'p2', 'p3']));
+  });
+});
+
+describe('writeRows: patches', () => {
+  it('updates only the patched fields of existing rows and inserts nothing', async () => {
+    const { q, calls } = recorder((sql) => (sql.startsWith('update') ? [{ external_id: 'a1' }] : []));
+    const r = await writeRows(q, ctx(), [
+      row('appointments', { external_id: 'a1', deleted_at: '2026-01-01T00:00:00Z' }, 'patch'),
+      row('appointments', { external_id: 'a2', deleted_at: '2026-01-02T00:00:00Z' }, 'patch'),
+    ]);
+    expect(calls).toHaveLength(1);
+    const sql = calls[0]!.sql;
+    expect(sql).toMatch(/^update appointments as t set deleted_at = v\.deleted_at::timestamptz,\s+spec_version = \?/);
+    expect(sql).not.toMatch(/status =|notes =/);
+    expect(calls[0]!.params.slice(0, 2)).toEqual(['2.1.0', '00000000-0000-4000-8000-000000000001']);
+    expect(calls[0]!.params).toContain('2026-01-02T00:00:00.000Z');
+    expect(r).toMatchObject({ inserted: 0, updated: 1, unchanged: 1 });
+    expect(r.changed.get('appointments')).toEqual(new Set(['a1']));
+  });
+
+  it('a patch with nothing but the key sends no statement', async () => {
+    const { q, calls } = recorder();
+    const r = await writeRows(q, ctx(), [row('messages', { external_id: 'm1' }, 'patch')]);
+    expect(calls).toEqual([]);
+    expect(r.unchanged).toBe(1);
+  });
+
+  it('a patched identity refreshes its unified patient', async () => {
+    const { q, calls } = recorder((sql) =>
+      sql.startsWith('update patient_identities') ? [{ external_id: 'w1' }] : [],
+    );
+    await writeRows(q, ctx(), [
+      row('patient_identities', { external_id: 'w1', deleted_at: '2026-01-01T00:00:00Z' }, 'patch'),
+    ]);
+    expect(calls.map((c) => c.sql.trim().split(/\s+/).slice(0, 2).join(' '))).toEqual([
+      'update patient_identities',
+      'update patients',
+    ]);
+    expect(calls[1]!.params).toEqual(['org_w', 'chatwoot', 'w1']);
+  });
+});
+
+describe('writeRows: identities', () => {
+  const PATIENT = '11111111-1111-4111-8111-111111111111';
+
+  it('locks identity resolution per organization, creates a patient for an unmatched identity and links it', async () => {
+    const seen: IdentityInput[] = [];
+    const { q, calls } = recorder((sql) => (/^\s*insert into patients/.test(sql) ? [{ id: PATIENT }] : []));
+    const r = await writeRows(
+      q,
+      ctx({
+        matchIdentity: async (input) => {
+          seen.push(input);
+          return { patientId: null, method: 'new', confidence: 1 };
+        },
+      }),
+      [
+        row('patient_identities', {
+          external_id: 'w1',
+          display_name: 'Alice Nguyen',
+          phone: '0411 111 111',
+          email: '',
+          cross_refs: [{ source: 'cliniko', external_id: 77 }],
+        }),
+      ],
+    );
+    expect(calls[0]).toEqual({ sql: 'select pg_advisory_xact_lock(hashtext(?))', params: ['routiq:identity:org_w'] });
+    expect(calls[1]!.sql).toMatch(
+      /^select external_id from patient_identities where organization_id = \? and source = \?/,
+    );
+    expect(calls[1]!.params).toEqual(['org_w', 'chatwoot', 'w1']);
+    expect(seen).toEqual([
+      {
+        source: 'chatwoot',
+        externalId: 'w1',
+        firstName: null,
+        lastName: null,
+        displayName: 'Alice Nguyen',
+        email: null,
+        phoneRaw: '0411 111 111',
+        phoneE164: '+61411111111',
+        dateOfBirth: null,
+        countryHint: null,
+        crossRefs: [{ source: 'cliniko', externalId: '77' }],
+      },
+    ]);
+    expect(calls[2]!.sql).toMatch(/insert into patients .* returning id/s);
+    expect(calls[2]!.params).toEqual(['org_w', null, null, 'Alice Nguyen', null, '+61411111111', null, 'chatwoot']);
+    const link = calls[3]!;
+    expect(link.sql).toMatch(/^insert into patient_identities/);
+    // …, source_hash, phone_e164, phone_valid, patient_id, match_method, match_confidence
+    expect(link.params.slice(-6)).toEqual([expect.any(String), '+61411111111', 'true', PATIENT, 'new', '1']);
+    expect(calls).toHaveLength(4);
+    expect(r).toMatchObject({ inserted: 1, updated: 0, unchanged: 0 });
+    expect(r.changed.get('patient_identities')).toEqual(new Set(['w1']));
+  });
+
+  it('links a matched identity to the existing patient, promoting it when this source has priority', async () => {
+    const { q, calls } = recorder((sql) =>
+      sql.startsWith('select primary_source') ? [{ primary_source: 'manychat' }] : [],
+    );
+    const match: MatchResult = { patientId: PATIENT, method: 'phone', confidence: 0.95 };
+    await writeRows(q, ctx({ matchIdentity: async () => match }), [
+      row('patient_identities', { external_id: 'w2', phone: '+61 400 000 002' }),
+    ]);
+    const kinds = calls.map((c) => c.sql.trim().split(/\s+/).slice(0, 3).join(' '));
+    expect(kinds).toEqual([
+      'select pg_advisory_xact_lock(hashtext(?))',
+      'select external_id from',
+      'insert into patient_identities',
+      'select primary_source from',
+      'update patients set',
+      'update patients p',
+    ]);
+    expect(calls.some((c) => /^\s*insert into patients/.test(c.sql))).toBe(false);
+    expect(calls[2]!.params.slice(-3)).toEqual([PATIENT, 'phone', '0.95']);
+    expect(calls[4]!.params).toEqual(['chatwoot', PATIENT]);
+  });
+
+  it('does not promote over a source with higher priority', async () => {
+    const { q, calls } = recorder((sql) =>
+      sql.startsWith('select primary_source') ? [{ primary_source: 'cliniko' }] : [],
+    );
+    await writeRows(q, ctx({ matchIdentity: async () => ({ patientId: PATIENT, method: 'email', confidence: 1 }) }), [
+      row('patient_identities', { external_id: 'w3', email: 'a@example.com' }),
+    ]);
+    expect(calls.some((c) => c.sql.startsWith('update patients set primary_source'))).toBe(false);
+  });
+
+  it('updates known identities set-based and hands the hook a candidate search bound to this identity', async () => {
+    const searches: Call[] = [];
+    const { q, calls } = recorder((sql, params) => {
+      if (sql.startsWith('select external_id from patient_identities')) return [{ external_id: 'known' }];
+      if (sql.trim().startsWith('update patient_identities')) return [{ external_id: 'known' }];
+      if (/^\s*insert into patients/.test(sql)) return [{ id: PATIENT }];
+      if (sql.includes('limit 200')) searches.push({ sql, params });
+      return [];
+    });
+    const matchIdentity = async (_i: IdentityInput, m: MatchContext) => {
+      await m.findCandidates({ phonesE164: [], emails: ['B@Example.com '], crossRefs: [] });
+      return { patientId: null, method: 'new', confidence: 1 } as MatchResult;
+    };
+    const r = await writeRows(q, ctx({ matchIdentity }), [
+      row('patient_identities', { external_id: 'known', display_name: 'K' }),
+      row('patient_identities', { external_id: 'fresh', display_name: 'F', email: 'b@example.com' }),
+    ]);
+    expect(searches).toHaveLength(1);
+    expect(searches[0]!.params).toEqual([
+      'org_w',
+      'b@example.com',
+      JSON.stringify([{ source: 'chatwoot', external_id: 'fresh' }]),
+    ]);
+    const update = calls.find((c) => c.sql.trim().startsWith('update patient_identities'))!;
+    expect(update.params.slice(0, 3)).toEqual(['2.1.0', 'contacts', '00000000-0000-4000-8000-000000000001']);
+    expect(update.params.at(-1)).toBe('2.1.0');
+    expect(r).toMatchObject({ inserted: 1, updated: 1, unchanged: 0 });
+    expect(r.changed.get('patient_identities')).toEqual(new Set(['fresh', 'known']));
+  });
+});
+
+describe('findCandidates', () => {
+  it('ORs every key it is given, lower-cases emails, and excludes nothing but deleted identities', async () => {
+    const { q, calls } = recorder(() => [
+      {
+        id: '9',
+        patient_id: 'p',
+        source: 'cliniko',
+        external_id: 'c1',
+        first_name: 'A',
+        last_name: 'B',
+        display_name: null,
+        email: 'a@b.c',
+        phone: null,
+        phone_e164: '+61400000001',
+        date_of_birth: '1990-01-02',
+        cross_refs: '[{"source":"chatwoot","external_id":"w1"}]',
+      },
+    ]);
+    const found = await findCandidates(q, 'org_w', {
+      phonesE164: ['+61400000001', '+61400000002'],
+      emails: [' A@B.C'],
+      crossRefs: [{ source: 'cliniko', externalId: 'c1' }],
+      lastNameDob: { lastName: 'Nguyen', dateOfBirth: '1990-01-02' },
+    });
+    const sql = calls[0]!.sql;
+    expect(sql).toContain('i.organization_id = ? and i.deleted_at is null');
+    expect(sql).toContain(
+      '(i.phone_e164 in (?, ?) or lower(i.email) in (?) or (i.source = ? and i.external_id = ?) or (lower(i.last_name) = ? and i.date_of_birth = ?::date))',
+    );
+    expect(calls[0]!.params).toEqual([
+      'org_w',
+      '+61400000001',
+      '+61400000002',
+      'a@b.c',
+      'cliniko',
+      'c1',
+      'nguyen',
+      '1990-01-02',
+    ]);
+    expect(found).toHaveLength(1);
+    expect(found[0]).toMatchObject({
+      patientId: 'p',
+      source: 'cliniko',
+      externalId: 'c1',
+      crossRefs: [{ source: 'chatwoot', externalId: 'w1' }],
+    });
+  });
+
+  it('asks nothing when there is no key to search by', async () => {
+    const { q, calls } = recorder();
+    expect(await findCandidates(q, 'org_w', { phonesE164: [], emails: [], crossRefs: [] })).toEqual([]);
+    expect(calls).toEqual([]);
+  });
+});
+
+describe('relink', () => {
+  it('relinks patients, conversations, appointment types and attachments of one organization and source', async () => {
+    const { q, calls } = recorder();
+    await relink(q, 'org_w', 'cliniko');
+    expect(calls.map((c) => /^\s*update (\w+)/.exec(c.sql)?.[1])).toEqual([
+      'conversations',
+      'appointments',
+      'messages',
+      'appointments',
+      'attachments',
+    ]);
+    for (const c of calls) expect(c.params).toEqual(['org_w', 'cliniko']);
+    // Idempotent: only rows whose link differs are touched.
+    expect(calls[0]!.sql).toContain('t.patient_id is distinct from i.patient_id');
+    expect(calls[2]!.sql).toContain('m.conversation_id is null');
+  });
+});
