@@ -222,6 +222,7 @@ async function replayOne(
         bindings: t.bindings,
         afterMap: t.afterMap,
         hookContext: () => ctx.hookContext(undefined, stream),
+        requireKey: !t.webhook,
       },
       [raw],
     );

@@ -48,7 +48,19 @@ export interface MapInput {
   afterMap: string | undefined;
   /** The context handed to the after_map hook (read-only database). */
   hookContext: () => HookContext;
+  /** Streams: a record without a usable primary key is dead-lettered (webhook events key on their mapping). */
+  requireKey?: boolean;
 }
+
+/** A platform id: a non-empty string or a finite number. Anything else would be stored as "null", "true", "[1,2]". */
+function keyOf(v: unknown): string | null {
+  if (typeof v === 'string') return v.trim() === '' ? null : v;
+  if (typeof v === 'number' && Number.isFinite(v)) return String(v);
+  return null;
+}
+
+/** external_id values that are a stringified non-id (`$string(null)`, `$string([1,2])`). */
+const NOT_AN_ID = /^(null|undefined|true|false|NaN|Infinity|-Infinity)$|^\s*[[{]|^\s*$/;
 
 /** Shared by sync, webhooks and DLQ replay: JSONata mapping + unified-schema validation. */
 export async function mapRecords(
@@ -61,8 +73,19 @@ export async function mapRecords(
   const parents: ParentInfo[] = [];
   for (const raw of records) {
     const hash = hashRecord(raw);
-    const pk = await evaluate(primaryKey ?? 'id', raw).catch(() => undefined);
-    const key = pk === undefined || pk === null ? null : String(pk);
+    const pk = await evaluate(primaryKey ?? 'id', raw, bindings).catch(() => undefined);
+    const key = keyOf(pk);
+    if (key === null && (m0.requireKey || (pk !== undefined && pk !== null))) {
+      dead.push({
+        record: raw,
+        key: null,
+        cls: 'validation',
+        code: 'RQ5007',
+        message: `${stream}: primary key ${primaryKey ?? 'id'} is ${pk === undefined ? 'missing' : `${JSON.stringify(pk)?.slice(0, 40)}, not a string or number`}`,
+        details: { primary_key: primaryKey ?? 'id' },
+      });
+      continue;
+    }
     const produced: MappedRow[] = [];
     let failed: DeadRecord | undefined;
     for (const m of maps) {
@@ -89,6 +112,17 @@ export async function mapRecords(
               code: 'RQ5002',
               message: `${stream} → ${m.target}: ${errs.join('; ') || 'external_id missing'}`,
               details: { target: m.target, row: clean, errors: errs },
+            };
+            break;
+          }
+          if (NOT_AN_ID.test(String(clean.external_id))) {
+            failed = {
+              record: raw,
+              key,
+              cls: 'validation',
+              code: 'RQ5007',
+              message: `${stream} → ${m.target}: external_id ${JSON.stringify(clean.external_id)?.slice(0, 40)} is not a platform id`,
+              details: { target: m.target, row: clean },
             };
             break;
           }

@@ -32,7 +32,7 @@ export async function* paginate(o: PaginateOptions): AsyncGenerator<Page> {
   const maxPages = p.type === 'none' ? 1 : (p.max_pages ?? 100_000);
   let extra: Array<[string, string]> = [];
   let follow: string | undefined;
-  let prevHash: string | undefined;
+  const loop = new LoopGuard();
   let pageNo = 0;
   let offset = 0;
   const idField = p.type === 'id_window' ? p.id_field : 'id';
@@ -54,18 +54,9 @@ export async function* paginate(o: PaginateOptions): AsyncGenerator<Page> {
   for (let n = 1; n <= maxPages; n++) {
     const request = await o.build(extra, follow, n);
     const response = await o.client.request(request);
-    const hash = createHash('sha1').update(response.bodyText).digest('hex');
-    if (prevHash === hash && response.bodyText.length > 2) {
-      throw new HttpFailure(
-        'permanent',
-        `pagination returned the same page twice (${request.url})`,
-        response.status,
-        undefined,
-        'RQ3007',
-      );
-    }
-    prevHash = hash;
+    if (response.bodyText.length > 2) loop.check('page', fingerprint(response.bodyText), request.url, response.status);
     const records = await extractRecords(response.body, o.records, o.dataBindings);
+    loop.records(records, request.url, response.status);
     yield { number: n, records, response, request };
     if (!records.length) return;
     if (o.stopAfter?.(records)) return;
@@ -93,6 +84,7 @@ export async function* paginate(o: PaginateOptions): AsyncGenerator<Page> {
       case 'cursor': {
         const token = await evaluate(p.token, response.body, b);
         if (token === undefined || token === null || token === '') return;
+        loop.check('cursor', String(token), request.url, response.status);
         extra = [[p.param, String(token)]];
         break;
       }
@@ -102,6 +94,7 @@ export async function* paginate(o: PaginateOptions): AsyncGenerator<Page> {
         else next = await evaluate(p.path ?? 'links.next', response.body, b);
         if (typeof next !== 'string' || !next) return;
         follow = new URL(next, request.url).toString();
+        loop.check('link', follow, request.url, response.status);
         extra = [];
         break;
       }
@@ -110,15 +103,68 @@ export async function* paginate(o: PaginateOptions): AsyncGenerator<Page> {
         if (!ids.length) return;
         if (forward) {
           if (records.length < p.after_page_size) return;
-          extra = [[p.after_param, String(Math.max(...ids))]];
+          extra = [[p.after_param, String(loop.anchor(Math.max(...ids), 1, request.url, response.status))]];
         } else {
           if (records.length < p.before_page_size) return;
-          extra = [[p.before_param, String(Math.min(...ids))]];
+          extra = [[p.before_param, String(loop.anchor(Math.min(...ids), -1, request.url, response.status))]];
         }
         break;
       }
     }
   }
+}
+
+const fingerprint = (s: string) => createHash('sha1').update(s).digest('base64url').slice(0, 22);
+
+/** Pages whose records were all seen earlier in the pass, in a row, before the pass counts as a loop. */
+const STALE_PAGES = 3;
+
+/**
+ * Loops within one pass of a stream or partition: a page body, cursor token or link that comes back (A, B, A …
+ * as well as A, A), an id window that does not move, or pages that only repeat records already seen. A hostile
+ * or broken API otherwise runs until max_pages.
+ */
+export class LoopGuard {
+  private readonly seen = new Set<string>();
+  private readonly recordsSeen = new Set<string>();
+  private stale = 0;
+  private lastAnchor: number | undefined;
+
+  check(kind: 'page' | 'cursor' | 'link', value: string, url: string, status: number): void {
+    const k = `${kind}:${value}`;
+    if (this.seen.has(k)) throw loopError(`the same ${kind === 'page' ? 'page' : kind} came back`, url, status);
+    this.seen.add(k);
+  }
+
+  records(records: unknown[], url: string, status: number): void {
+    if (!records.length) return;
+    let fresh = 0;
+    for (const r of records) {
+      const f = fingerprint(JSON.stringify(r) ?? '');
+      if (!this.recordsSeen.has(f)) {
+        fresh++;
+        this.recordsSeen.add(f);
+      }
+    }
+    this.stale = fresh ? 0 : this.stale + 1;
+    if (this.stale >= STALE_PAGES)
+      throw loopError(`${STALE_PAGES} pages in a row held only records seen before`, url, status);
+  }
+
+  /** An id window must move in its direction on every page. */
+  anchor(next: number, direction: 1 | -1, url: string, status: number): number {
+    if (this.lastAnchor !== undefined && (next - this.lastAnchor) * direction <= 0)
+      throw loopError(`the id window did not move (${this.lastAnchor} → ${next})`, url, status);
+    this.lastAnchor = next;
+    return next;
+  }
+}
+
+function loopError(why: string, url: string, status: number): HttpFailure {
+  // Query strings can carry credentials (api_key in query): name the path only.
+  const u = URL.canParse(url) ? new URL(url) : undefined;
+  const where = u ? `${u.origin}${u.pathname}` : 'request';
+  return new HttpFailure('permanent', `pagination loop: ${why} (${where})`, status, undefined, 'RQ3007');
 }
 
 export async function extractRecords(body: unknown, path: string | undefined, b?: Bindings): Promise<unknown[]> {

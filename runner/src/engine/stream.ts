@@ -195,6 +195,7 @@ export class StreamRunner {
       bindings: session.bindings('mapping', { parent }),
       afterMap: s.hooks?.after_map,
       hookContext,
+      requireKey: true,
     };
     for await (const page of pager) {
       sum.pages++;

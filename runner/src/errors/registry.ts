@@ -92,13 +92,18 @@ const coreCodes = {
   },
   RQ3007: {
     name: 'http.pagination_loop',
-    title: 'Pagination returned the same page twice',
-    hint: 'Check the stream pagination stop condition in the spec.',
+    title: 'Pagination went in a loop (a page, cursor or link came back within one pass)',
+    hint: 'Check the stream pagination (token path, stop condition) in the spec; the checkpoint is kept.',
   },
   RQ3008: {
     name: 'http.circuit_open',
     title: 'The connection failed repeatedly and its circuit is open',
     hint: 'It is retried automatically after the cool-down; see routiq status.',
+  },
+  RQ3009: {
+    name: 'http.cross_origin',
+    title: "A pagination link points to another origin than the connection's base_url",
+    hint: 'Credentials are only sent to the connection origin. If the platform really links elsewhere, list the origin in the spec (request.allowed_origins) or set pagination.cross_origin: without_credentials.',
   },
   RQ4001: {
     name: 'db.connect_failed',
@@ -150,6 +155,11 @@ const coreCodes = {
     name: 'identity.merge_refused',
     title: 'A patient merge or unmerge was refused',
     hint: 'The message says why (already merged, already undone, merged again since); see docs/identity.md.',
+  },
+  RQ5007: {
+    name: 'record.bad_key',
+    title: "A record's primary key is missing or not a string or number",
+    hint: 'The record is kept in the DLQ, never stored under "null": check primary_key / external_id in the spec, then replay.',
   },
   RQ6001: { name: 'cli.usage', title: 'The command line is invalid', hint: 'Run `routiq help <command>`.' },
   RQ6002: {
