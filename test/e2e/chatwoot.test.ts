@@ -1,6 +1,6 @@
+import { startWebhookReceiver } from '@routiq/cli/demo/receiver';
 import { type ChatwootSim, startChatwoot } from '@routiq/sandbox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startWebhookReceiver } from '../../cli/src/demo/receiver.ts';
 import { blank, connectorRunner, iso } from '../helpers/connectors.ts';
 import { backends, openTestDb, type TestDb } from '../helpers/db.ts';
 import { silentLogger } from '../helpers/engine.ts';

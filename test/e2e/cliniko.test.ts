@@ -1,7 +1,7 @@
+import { loadConnector } from '@routiq/runner';
+import { buildConnectionContext } from '@routiq/runner/testing';
 import { type ClinikoSim, startCliniko } from '@routiq/sandbox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildConnectionContext } from '../../runner/src/engine/connection.ts';
-import { loadConnector } from '../../runner/src/spec/load.ts';
 import { blank, CONNECTORS_DIR, connectorRunner, iso } from '../helpers/connectors.ts';
 import { backends, openTestDb, type TestDb } from '../helpers/db.ts';
 import { org } from '../helpers/engine.ts';

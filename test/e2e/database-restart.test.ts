@@ -1,8 +1,6 @@
+import { type Database, migrate, openDatabase, syncConnection } from '@routiq/runner';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Database, openDatabase } from '../../runner/src/db/database.ts';
-import { migrate } from '../../runner/src/db/migrate.ts';
 import '@routiq/sdk';
-import { syncConnection } from '../../runner/src/engine/sync.ts';
 import { connectorsDir, org, silentLogger, testConfig } from '../helpers/engine.ts';
 import { type PrivatePg, privatePgAvailable, startPrivatePg } from '../helpers/private-pg.ts';
 import { threadsSpec } from '../helpers/specs.ts';

@@ -1,8 +1,7 @@
 import path from 'node:path';
-import type { ConnectionConfig } from '../../runner/src/config/types.ts';
+import type { ConnectionConfig, ConnectionSummary, Database } from '@routiq/runner';
+import { syncConnection } from '@routiq/runner';
 import '@routiq/sdk';
-import type { Database } from '../../runner/src/db/database.ts';
-import { type ConnectionSummary, syncConnection } from '../../runner/src/engine/sync.ts';
 import { org, silentLogger, testConfig } from './engine.ts';
 
 export const CONNECTORS_DIR = path.resolve(import.meta.dirname, '../../connectors');

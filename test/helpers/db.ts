@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { type Database, migrate, openDatabase } from '@routiq/runner';
 import pg from 'pg';
-import { type Database, openDatabase } from '../../runner/src/db/database.ts';
-import { migrate } from '../../runner/src/db/migrate.ts';
 
 /**
  * Test databases. Every test file gets its own database: a fresh in-memory PGlite, and (when the

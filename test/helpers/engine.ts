@@ -1,8 +1,8 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { ConnectionConfig, OrganizationConfig, RoutiqConfig } from '../../runner/src/config/types.ts';
-import { createLogger } from '../../runner/src/logger.ts';
+import type { ConnectionConfig, OrganizationConfig, RoutiqConfig } from '@routiq/runner';
+import { createLogger } from '@routiq/runner';
 
 /** A connectors dir holding the given specs (name → YAML text). */
 export function connectorsDir(specs: Record<string, string>): string {

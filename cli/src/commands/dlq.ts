@@ -13,7 +13,7 @@ import {
   replayDeadLetters,
   resolveDeadLetters,
   validateFilter,
-} from '../../../runner/src/dlq/index.ts';
+} from '@routiq/runner/dlq';
 import { loadContext, withDatabase } from '../context.ts';
 import { ExitCode } from '../exit-codes.ts';
 import { err, out, table } from '../output.ts';

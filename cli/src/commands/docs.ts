@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { checkDocs, generateDocs, writeDocs } from '../../../runner/src/docs/index.ts';
+import { checkDocs, generateDocs, writeDocs } from '@routiq/runner/docs';
 import { ExitCode } from '../exit-codes.ts';
 import { err, out } from '../output.ts';
 

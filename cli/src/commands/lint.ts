@@ -1,4 +1,4 @@
-import { formatFindings, lintPaths } from '../../../runner/src/lint/index.ts';
+import { formatFindings, lintPaths } from '@routiq/runner/lint';
 import { ExitCode } from '../exit-codes.ts';
 import { err, out } from '../output.ts';
 

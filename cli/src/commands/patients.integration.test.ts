@@ -3,15 +3,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { migrate, openDatabase } from '@routiq/runner';
+import { createOrganization, patientOf, writeConversation, writeIdentities } from '@routiq/runner/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase } from '../../../runner/src/db/database.ts';
-import { migrate } from '../../../runner/src/db/migrate.ts';
-import {
-  createOrganization,
-  patientOf,
-  writeConversation,
-  writeIdentities,
-} from '../../../runner/src/identity/test-support.ts';
 import { backends, createTestDatabase } from '../../../test/helpers/db.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');

@@ -5,19 +5,9 @@
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { RoutiqError } from '@routiq/runner';
-import {
-  listDuplicates,
-  mergePatients,
-  reconcileOrganization,
-  unmergePatients,
-} from '../../../runner/src/identity/index.ts';
-import {
-  DEFAULT_LABELLED_PEOPLE,
-  DEFAULT_LABELLED_SEED,
-  type EvaluationOrder,
-  type EvaluationResult,
-  evaluateMatching,
-} from '../../../sdk/src/identity/index.ts';
+import { listDuplicates, mergePatients, reconcileOrganization, unmergePatients } from '@routiq/runner/identity';
+// Type-only: the evaluation itself loads on demand (loadEvaluation), the sandbox being a development dependency.
+import type { EvaluationOrder, EvaluationResult } from '@routiq/sandbox/identity';
 import { loadContext, withDatabase } from '../context.ts';
 import { ExitCode } from '../exit-codes.ts';
 import { err, out, table } from '../output.ts';
@@ -39,9 +29,11 @@ export const PATIENTS_HELP = `Usage: routiq patients <sub-command> [options]
       Matching quality on the generated labelled set (matcher + reconcile): precision, recall, F1, wrong merges.
       Exit 1 when F1 < ${MIN_F1} or any two people sharing a phone are merged.
 
+evaluate generates its data with the dev-only package @routiq/sandbox: it runs from a development checkout, and a
+production install (npm ci --omit=dev) answers RQ6001 with exit 2.
 Database sub-commands take --config FILE (default config/<ROUTIQ_ENV>.yaml).
-Data goes to stdout, messages to stderr. Exit codes: 0 ok, 1 evaluation below target, 2 usage, 3 unknown
-organization or patient, 4 database.`;
+Data goes to stdout, messages to stderr. Exit codes: 0 ok, 1 evaluation below target, 2 usage (or evaluate without
+the development dependencies), 3 unknown organization or patient, 4 database.`;
 
 const ORDERS: readonly EvaluationOrder[] = ['shuffled', 'backfill', 'cliniko_first'];
 
@@ -353,6 +345,25 @@ export function summarize(r: EvaluationResult, size: number): EvaluateSummary {
   };
 }
 
+/**
+ * The labelled set and the evaluation harness are test data in @routiq/sandbox, a development dependency: a
+ * production install does not have it (ERR_MODULE_NOT_FOUND from Node, ROUTIQ_DEV_ONLY from a production build of
+ * the CLI). Undefined after telling the user so.
+ */
+async function loadEvaluation(): Promise<typeof import('@routiq/sandbox/identity') | undefined> {
+  try {
+    return await import('@routiq/sandbox/identity');
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code !== 'ROUTIQ_DEV_ONLY' && code !== 'ERR_MODULE_NOT_FOUND') throw e;
+    err(
+      `RQ6001 routiq patients evaluate needs the dev-only package @routiq/sandbox (the labelled test data), which this installation does not have: ${(e as Error).message}\n` +
+        '  hint: run it from a development checkout after `npm install`.',
+    );
+    return undefined;
+  }
+}
+
 async function evaluate(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
@@ -366,6 +377,9 @@ async function evaluate(args: string[]): Promise<number> {
     strict: true,
   });
   if (positionals.length) throw usage(`unexpected argument "${positionals[0]}"`);
+  const data = await loadEvaluation();
+  if (!data) return ExitCode.Usage;
+  const { DEFAULT_LABELLED_PEOPLE, DEFAULT_LABELLED_SEED, evaluateMatching } = data;
   let seed = DEFAULT_LABELLED_SEED;
   if (values.seed !== undefined) {
     if (!/^\d+$/.test(values.seed) || Number(values.seed) > 0xffffffff) {

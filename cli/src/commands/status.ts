@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { RoutiqError } from '@routiq/runner';
-import { type ConnectionStatus, getStatus, type RunInfo, type StatusReport } from '../../../runner/src/dlq/index.ts';
+import { type ConnectionStatus, getStatus, type RunInfo, type StatusReport } from '@routiq/runner/dlq';
 import { loadContext, withDatabase } from '../context.ts';
 import { ExitCode } from '../exit-codes.ts';
 import { out, table } from '../output.ts';

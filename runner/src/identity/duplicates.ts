@@ -9,7 +9,7 @@ import {
   findLikelyDuplicatesWithStats,
   type LikelyDuplicate,
   readIdentitySettings,
-} from '../../../sdk/src/identity/index.ts';
+} from '@routiq/sdk/identity';
 import type { Database } from '../db/database.ts';
 import type { Querier } from '../engine/writer.ts';
 import { inTransaction, loadKeptApart, loadOrganization, loadStoredIdentities } from './store.ts';

@@ -1,10 +1,12 @@
 /**
- * The sdk's offline evaluation, replayed through the real engine: a labelled identity set written one identity at a
- * time by the writer (SQL candidate search, identity lock), then `reconcileOrganization` over the database. The
- * result must be as good as the in-memory evaluation of the same set says.
+ * The offline evaluation of the sdk matcher (@routiq/sandbox/identity), replayed through the real engine: a
+ * labelled identity set written one identity at a time by the writer (SQL candidate search, identity lock), then
+ * `reconcileOrganization` over the database. The result must be as good as the in-memory evaluation of the same
+ * set says.
  */
+
+import { evaluateMatching, generateLabelledSet, toIdentityInput } from '@routiq/sandbox/identity';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { evaluateMatching, generateLabelledSet, toIdentityInput } from '../../../sdk/src/identity/index.ts';
 import { backends, openTestDb, type TestDb } from '../../../test/helpers/db.ts';
 import { reconcileOrganization } from './reconcile.ts';
 import { createOrganization, patientOf, writeIdentities } from './test-support.ts';

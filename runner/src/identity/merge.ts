@@ -8,7 +8,7 @@
  * one the writer takes), so they never interleave with identity creation by a sync or a webhook.
  */
 
-import { scorePair } from '../../../sdk/src/identity/index.ts';
+import { scorePair } from '@routiq/sdk/identity';
 import type { Querier } from '../engine/writer.ts';
 import { RoutiqError } from '../errors/registry.ts';
 import {

@@ -9,7 +9,7 @@
  * merged again by this pass.
  */
 
-import { type PatientMerge, planPatientMerges } from '../../../sdk/src/identity/index.ts';
+import { type PatientMerge, planPatientMerges } from '@routiq/sdk/identity';
 import type { Querier } from '../engine/writer.ts';
 import { type MergeResult, mergePatients } from './merge.ts';
 import {

@@ -1,23 +1,18 @@
+/**
+ * `@routiq/sdk/identity`: patient matching, name and contact normalisation, duplicate scoring and the reconcile
+ * plan — what the runner's identity operations and the dev-only evaluation harness (`@routiq/datagen`) build on.
+ */
 export type { DuplicateOptions, DuplicateStats, LikelyDuplicate } from './duplicates.ts';
 export { findLikelyDuplicates, findLikelyDuplicatesWithStats } from './duplicates.ts';
-export type { ErrorExample, EvaluateOptions, EvaluationOrder, EvaluationResult, PairCounts } from './evaluate.ts';
-export { evaluateMatching, formatReport } from './evaluate.ts';
-export type { LabelledIdentity, LabelledOptions, LabelledPerson, LabelledSet } from './labelled.ts';
-export {
-  DEFAULT_LABELLED_PEOPLE,
-  DEFAULT_LABELLED_SEED,
-  generateLabelledSet,
-  Rng,
-  toIdentityInput,
-} from './labelled.ts';
 export type { MatchDecision } from './match.ts';
 export { decideMatch, matchIdentity } from './match.ts';
 export { MemoryIdentityStore } from './memory-store.ts';
 export type { DobLevel, FirstNameLevel, LastNameLevel, PreparedName } from './names.ts';
-export { foldName, jaroWinkler, prepareName, soundex } from './names.ts';
+export { damerauLevenshtein, foldName, jaroWinkler, prepareName, soundex } from './names.ts';
 export type { PreparedIdentity } from './prepare.ts';
 export {
   candidateQueryFor,
+  identityKey,
   identityPhoneE164,
   normalizeEmail,
   normalizeIdentityForStorage,

@@ -1,6 +1,6 @@
+import { normalizePhone } from '@routiq/sdk/phone';
 import { describe, expect, it } from 'vitest';
-import { normalizePhone } from '../phone/normalize.ts';
-import { DEFAULT_LABELLED_SEED, generateLabelledSet, Rng, toIdentityInput } from './labelled.ts';
+import { DEFAULT_LABELLED_SEED, generateLabelledSet, toIdentityInput } from './labelled.ts';
 
 const set = generateLabelledSet();
 
@@ -92,19 +92,5 @@ describe('generateLabelledSet', () => {
     expect(input).not.toHaveProperty('personId');
     expect(input).not.toHaveProperty('tags');
     expect(input).not.toHaveProperty('truePhoneE164');
-  });
-});
-
-describe('Rng', () => {
-  it('is a deterministic uniform generator', () => {
-    const a = new Rng(1);
-    const b = new Rng(1);
-    const xs = Array.from({ length: 1000 }, () => a.next());
-    expect(xs).toEqual(Array.from({ length: 1000 }, () => b.next()));
-    expect(Math.min(...xs)).toBeGreaterThanOrEqual(0);
-    expect(Math.max(...xs)).toBeLessThan(1);
-    const mean = xs.reduce((s, x) => s + x, 0) / xs.length;
-    expect(mean).toBeGreaterThan(0.45);
-    expect(mean).toBeLessThan(0.55);
   });
 });

@@ -8,19 +8,21 @@
  * a pair is predicted "same patient" when both got the same patient id and is truly the same when both
  * have the same ground-truth person.
  */
-import type { HookLogger, MatchContext, MatchMethod, ReadOnlyDb } from '../hooks.ts';
-import { generateLabelledSet, type LabelledIdentity, type LabelledSet, Rng, toIdentityInput } from './labelled.ts';
-import { decideMatch, matchIdentity } from './match.ts';
-import { MemoryIdentityStore } from './memory-store.ts';
+import type { HookLogger, MatchContext, MatchMethod, ReadOnlyDb } from '@routiq/sdk';
 import {
   candidateQueryFor,
+  decideMatch,
   identityKey,
+  MemoryIdentityStore,
+  matchIdentity,
   normalizeEmail,
   normalizeIdentityForStorage,
+  planPatientMerges,
   prepareIdentity,
-} from './prepare.ts';
-import { planPatientMerges } from './reconcile.ts';
-import { readIdentitySettings } from './settings.ts';
+  readIdentitySettings,
+} from '@routiq/sdk/identity';
+import { Rng } from '../common/prng.ts';
+import { generateLabelledSet, type LabelledIdentity, type LabelledSet, toIdentityInput } from './labelled.ts';
 
 /**
  * - `shuffled`: every platform interleaved at random, the hardest case;

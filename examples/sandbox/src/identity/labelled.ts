@@ -15,9 +15,10 @@
  * landline, twins (same DOB, same surname), fathers and sons with the same full name, recycled numbers.
  * Every identity carries the ground-truth `personId`. The same seed always yields the same set.
  */
+import type { IdentityInput } from '@routiq/sdk';
+import { damerauLevenshtein, foldName } from '@routiq/sdk/identity';
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
-import type { IdentityInput } from '../hooks.ts';
-import { damerauLevenshtein, foldName } from './names.ts';
+import { Rng } from '../common/prng.ts';
 
 export const DEFAULT_LABELLED_SEED = 20250627;
 export const DEFAULT_LABELLED_PEOPLE = 1000;
@@ -60,55 +61,6 @@ export interface LabelledOptions {
   seed?: number;
   /** Number of true people (default 1000, ≈ 2,100 identities). */
   people?: number;
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Seeded PRNG (mulberry32)
-
-export class Rng {
-  private state: number;
-  constructor(seed: number) {
-    this.state = seed >>> 0 || 0x9e3779b9;
-  }
-  next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  int(lo: number, hi: number): number {
-    return lo + Math.floor(this.next() * (hi - lo + 1));
-  }
-  chance(p: number): boolean {
-    return this.next() < p;
-  }
-  pick<T>(items: readonly T[]): T {
-    const v = items[Math.floor(this.next() * items.length)];
-    if (v === undefined) throw new Error('pick from empty list');
-    return v;
-  }
-  weighted<T>(options: ReadonlyArray<readonly [T, number]>): T {
-    const total = options.reduce((s, [, w]) => s + w, 0);
-    let r = this.next() * total;
-    for (const [v, w] of options) {
-      r -= w;
-      if (r < 0) return v;
-    }
-    return options[options.length - 1]![0];
-  }
-  digits(n: number): string {
-    let s = '';
-    for (let i = 0; i < n; i++) s += String(this.int(0, 9));
-    return s;
-  }
-  shuffle<T>(items: T[]): T[] {
-    for (let i = items.length - 1; i > 0; i--) {
-      const j = this.int(0, i);
-      [items[i], items[j]] = [items[j]!, items[i]!];
-    }
-    return items;
-  }
 }
 
 // ---------------------------------------------------------------------------------------------------------

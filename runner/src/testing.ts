@@ -1,0 +1,7 @@
+/**
+ * `@routiq/runner/testing`: engine internals that tests, fixtures and the benchmark outside this package drive
+ * directly. Not for product code (the boundaries test keeps it out of what production entry points load).
+ */
+export { buildConnectionContext } from './engine/connection.ts';
+export { mapRecords } from './engine/map.ts';
+export { createOrganization, patientOf, writeConversation, writeIdentities } from './identity/test-support.ts';
