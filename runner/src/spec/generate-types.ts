@@ -63,7 +63,9 @@ export function typesSchema(raw: Schema): Schema {
       const title = out.title;
       const seen = hoisted[title];
       if (seen && !isDeepStrictEqual(seen, out))
-        throw new Error(`generate-types: two different schemas titled ${title}`);
+        throw new Error(
+          `generate-types: two different schemas titled ${title} in connector.schema.json (one type per title: make them equal, or retitle one)`,
+        );
       hoisted[title] = out;
       return { $ref: `#/definitions/${title}` };
     }
