@@ -5,7 +5,11 @@ import { Ajv, type ErrorObject } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { RoutiqError } from '../errors/registry.ts';
 import { parseYamlSource } from '../util/yaml-source.ts';
+import { type ConfigPath, type ConfigProblem, staticConfigProblems, withoutSecrets } from './checks.ts';
+import { ENV_OVERRIDES, notASecretVariable } from './environment.ts';
 import type { ConnectionConfig, OrganizationConfig, RoutiqConfig } from './types.ts';
+
+export { ENV_OVERRIDES };
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 
@@ -15,17 +19,6 @@ export interface LoadConfigOptions {
   cwd?: string;
   env?: NodeJS.ProcessEnv;
 }
-
-/** Environment variables that override file values; `.env.example` lists them all. */
-export const ENV_OVERRIDES = {
-  DATABASE_URL: 'database.url',
-  ROUTIQ_DB_DIR: 'database.embedded_dir',
-  ROUTIQ_DB_POOL_MAX: 'database.pool_max',
-  ROUTIQ_DB_SCHEMA: 'database.schema',
-  ROUTIQ_LOG_LEVEL: 'log.level',
-  ROUTIQ_HTTP_TIMEOUT_MS: 'http.timeout_ms',
-  ROUTIQ_CONNECTORS_DIR: 'connectors_dir',
-} as const;
 
 let validator: ReturnType<Ajv['compile']> | undefined;
 function validate(value: unknown): ErrorObject[] {
@@ -56,9 +49,20 @@ export function loadConfig(opts: LoadConfigOptions = {}): RoutiqConfig {
     throw new RoutiqError('RQ1003', 'the configuration must be a mapping of keys', { where: `${rel}:1:1` });
   }
 
-  // File values are validated where they stand, so the message can point at file:line:col.
-  const fileErrors = validate(structuredClone(raw));
-  if (fileErrors.length) throw configError(fileErrors, (p, which) => `${rel}:${fmtPos(src.positionOf(p, which))}`);
+  // File values are validated where they stand, so the message can point at file:line:col; then everything else
+  // that is known before anything runs (connectors, settings, secret references), so a typo fails at start-up.
+  // Secrets are validated out of sight: no message may repeat one.
+  const at = (p: ConfigPath, which: 'key' | 'value') => `${rel}:${fmtPos(src.positionOf(p, which))}`;
+  const fileErrors = validate(structuredClone(withoutSecrets(raw)));
+  const connectorsDir = path.resolve(
+    cwd,
+    env.ROUTIQ_CONNECTORS_DIR || (typeof raw.connectors_dir === 'string' ? raw.connectors_dir : 'connectors'),
+  );
+  const problems = staticConfigProblems(raw, {
+    connectorsDir,
+    connectorsLabel: `${path.relative(cwd, connectorsDir) || '.'}/`,
+  });
+  if (fileErrors.length || problems.length) throw configError(fileErrors, at, 'RQ1003', problems);
 
   // Then environment overrides, validated again with the variable named as the culprit.
   const merged = structuredClone(raw);
@@ -138,6 +142,9 @@ export function loadConfig(opts: LoadConfigOptions = {}): RoutiqConfig {
   });
 
   const d = c.database ?? {};
+  if (typeof d.url === 'string' && !fromEnv.has('database.url')) {
+    d.url = resolveUrlReferences(d.url, env, at(['database', 'url'], 'value'));
+  }
   const l = c.log ?? {};
   const h = c.http ?? {};
   const r = c.runner ?? {};
@@ -179,6 +186,16 @@ export function resolveSecrets(
   const out: Record<string, string> = {};
   for (const [k, ref] of Object.entries(conn.secrets)) {
     const name = ref.slice(2, -1);
+    const why = notASecretVariable(name);
+    if (why) {
+      throw new RoutiqError(
+        'RQ1003',
+        `secret "${k}" of connection ${orgId}/${conn.name} references \${${name}}: ${why}`,
+        {
+          where: name,
+        },
+      );
+    }
     const v = env[name];
     if (v === undefined || v === '') {
       throw new RoutiqError(
@@ -192,16 +209,37 @@ export function resolveSecrets(
   return out;
 }
 
+/** Sort key of `file:line:col` (a variable name sorts first). */
+function linePos(at: string): number {
+  const m = /:(\d+):(\d+)$/.exec(at);
+  return m ? Number(m[1]) * 100_000 + Number(m[2]) : 0;
+}
+
 function fmtPos(p: { line: number; col: number }): string {
   return `${p.line}:${p.col}`;
+}
+
+/**
+ * `${VAR}` references in database.url (the password, typically) are filled from the environment, percent-encoded
+ * so a password with `@` or `/` cannot change the URL's shape.
+ */
+function resolveUrlReferences(url: string, env: NodeJS.ProcessEnv, where: string): string {
+  return url.replace(/\$\{([A-Z_][A-Z0-9_]*)\}/g, (_m, name: string) => {
+    const v = env[name];
+    if (v === undefined || v === '') {
+      throw new RoutiqError('RQ1004', `database.url references \${${name}}, which is not set`, { where });
+    }
+    return encodeURIComponent(v);
+  });
 }
 
 function configError(
   errors: ErrorObject[],
   where: (p: string[], which: 'key' | 'value') => string,
   code: 'RQ1003' | 'RQ1005' = 'RQ1003',
+  problems: ConfigProblem[] = [],
 ): RoutiqError {
-  const lines = errors
+  const schemaLines = errors
     .filter((e) => e.keyword !== 'if')
     .map((e) => {
       const p = e.instancePath.split('/').slice(1).map(decodeURIComponent);
@@ -220,7 +258,15 @@ function configError(
         key = [...p, (e.params as { missingProperty: string }).missingProperty].join('.');
         msg = 'is required';
       }
-      return { at: where(p, which), text: `${key} ${msg}` };
+      return { at: where(p, which), text: `${key} ${msg}`, code: code as string };
     });
-  return new RoutiqError(code, lines.map((l) => `${l.at}: ${l.text}`).join('\n'), { details: { errors: lines } });
+  const lines = [
+    ...schemaLines,
+    ...problems.map((pr) => ({ at: where(pr.path.map(String), pr.at), text: pr.message, code: pr.code as string })),
+  ].sort((a, b) => linePos(a.at) - linePos(b.at));
+  // One error for the whole file; its code is the first problem's (all are RQ1xxx, exit code 3).
+  const first = lines[0]?.code as 'RQ1003' | 'RQ1005' | 'RQ1006' | 'RQ1007' | undefined;
+  return new RoutiqError(first ?? code, lines.map((l) => `${l.at}: ${l.text}`).join('\n'), {
+    details: { errors: lines.map(({ at, text }) => ({ at, text })) },
+  });
 }
