@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
-import { isRoutiqError } from '@routiq/runner';
+// The registry module only, not the runner's index (MikroORM, PGlite …): `routiq --help` stays light.
+import { isRoutiqError } from '@routiq/runner/errors';
 import { ExitCode, exitCodeFor } from './exit-codes.ts';
 import { HELP, helpFor } from './help.ts';
 import { err, out } from './output.ts';
@@ -61,8 +62,9 @@ const commands: Record<string, Handler> = {
       json: { type: 'boolean' },
       dir: { type: 'string' },
     });
-    const { demoCommand } = await import('./commands/demo.ts');
-    return demoCommand({
+    const demo = await importDemo();
+    if (!demo) return ExitCode.Usage;
+    return demo.demoCommand({
       orgs: Number(values.orgs ?? 2),
       scale: Number(values.scale ?? 1),
       json: !!values.json,
@@ -84,6 +86,24 @@ const commands: Record<string, Handler> = {
     return ExitCode.Ok;
   },
 };
+
+/**
+ * The demo needs the simulators (@routiq/sandbox), a development dependency: a production build (the Docker image)
+ * leaves them out, and the demo says so instead of failing with a stack trace.
+ */
+async function importDemo(): Promise<typeof import('./commands/demo.ts') | undefined> {
+  try {
+    return await import('./commands/demo.ts');
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code !== 'ROUTIQ_DEV_ONLY' && code !== 'ERR_MODULE_NOT_FOUND') throw e;
+    err(
+      `RQ6001 routiq demo needs the dev-only package @routiq/sandbox (the simulators), which this installation does not have: ${(e as Error).message}\n` +
+        '  hint: run it from a development checkout after `npm install` (npm start).',
+    );
+    return undefined;
+  }
+}
 
 /** Commands with sub-commands keep their help next to their code. */
 async function helpText(name: string): Promise<string> {
