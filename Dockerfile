@@ -1,6 +1,8 @@
 # Routiq Pipeline image. Until `routiq serve` lands, a container runs one command (migrate, sync, dlq …) and exits;
-# schedule `sync` with a cron/Kubernetes CronJob. TypeScript runs through tsx (no build step), as in development.
-FROM node:22-bookworm-slim AS deps
+# schedule `sync` with a cron/Kubernetes CronJob. The CLI runs as JavaScript compiled in the build stage
+# (cli/build.mjs --production); the final image holds production dependencies only: no tsx, esbuild, test tools or
+# simulators (`routiq demo` says it is not available here).
+FROM node:22-bookworm-slim AS manifests
 WORKDIR /app
 ENV npm_config_update_notifier=false
 COPY package.json package-lock.json ./
@@ -11,13 +13,25 @@ COPY runner/package.json runner/
 COPY connectors/package.json connectors/
 COPY cli/package.json cli/
 COPY examples/sandbox/package.json examples/sandbox/
-RUN npm ci --no-audit --no-fund
+
+# Every dependency, to compile. --ignore-scripts: the root `prepare` build needs the sources, copied after this layer.
+FROM manifests AS build
+RUN npm ci --no-audit --no-fund --ignore-scripts
+COPY . .
+RUN node cli/build.mjs --production
+
+# Production dependencies only (no dependency of the project has an install script that production needs).
+FROM manifests AS prod-deps
+RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts
 
 FROM node:22-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production ROUTIQ_ENV=production
-COPY --from=deps /app/node_modules ./node_modules
+COPY --from=prod-deps /app/node_modules ./node_modules
+# Sources stay next to the build: schemas, connector specs and config are read at run time, and the bin checks the
+# build against them (cli/dist/manifest.json).
 COPY . .
+COPY --from=build /app/cli/dist ./cli/dist
 # Never run as root; the embedded database (if used without DATABASE_URL) lives in /app/.routiq.
 RUN mkdir -p /app/.routiq && chown -R node:node /app/.routiq
 USER node
