@@ -5,7 +5,8 @@
 
 // The password runs to the LAST `@` of the authority (an unencoded `@` in a password must not leak its tail), so it
 // stops only at what ends an authority or a quoted string: / ? # whitespace quotes and angle brackets.
-const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s/?#@:"'<>`]*):([^\s/?#"'<>`]*)@/gi;
+// A backslash escape (`\"` in a JSON line) is part of the password, not its end.
+const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s/?#@:"'<>`\\]*):((?:[^\s/?#"'<>`\\]|\\.)*)@/gi;
 
 export function redactUrlCredentials(text: string): string {
   if (!text.includes('://')) return text;
