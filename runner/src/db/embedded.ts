@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
@@ -13,6 +13,8 @@ import { RoutiqError } from '../errors/registry.ts';
  *   messages of two clients can never interleave and an open transaction cannot stall a second client;
  * - COPY FROM STDIN wedges the server: the engine never uses it (multi-row INSERT … ON CONFLICT instead);
  * - one process per data directory: a lock file refuses a second process with a clear error.
+ * The data directory holds patient data: it is 0700 and its files 0600 whatever the umask (PGlite creates files
+ * 0666 & ~umask), including a directory made by an earlier version.
  */
 export interface EmbeddedDb {
   url: string;
@@ -23,20 +25,28 @@ export interface EmbeddedDb {
 export async function startEmbedded(dataDir: string): Promise<EmbeddedDb> {
   const inMemory = dataDir.startsWith('memory://');
   let lockFile: string | undefined;
-  if (!inMemory) {
-    mkdirSync(path.dirname(path.resolve(dataDir)), { recursive: true });
-    lockFile = `${path.resolve(dataDir)}.lock`;
+  const dir = inMemory ? undefined : path.resolve(dataDir);
+  if (dir) {
+    mkdirSync(path.dirname(dir), { recursive: true, mode: 0o700 });
+    lockFile = `${dir}.lock`;
     takeLock(lockFile, dataDir);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
   }
   let db: PGlite;
+  // initdb writes most files during create(): a private umask makes them private from the first byte.
+  const umask = dir ? process.umask(0o077) : undefined;
   try {
-    db = await PGlite.create(inMemory ? undefined : dataDir);
+    db = await PGlite.create(dir);
   } catch (err) {
     if (lockFile) rmSync(lockFile, { force: true });
     throw new RoutiqError('RQ4001', `could not open the embedded database at ${dataDir}: ${(err as Error).message}`, {
       cause: err,
     });
+  } finally {
+    if (umask !== undefined) process.umask(umask);
   }
+  // Files from before this version, or written with another umask: tightened now and again on close.
+  if (dir) makePrivate(dir);
   const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 1 });
   await server.start();
   const url = `postgresql://postgres@${server.getServerConn()}/postgres`;
@@ -49,9 +59,20 @@ export async function startEmbedded(dataDir: string): Promise<EmbeddedDb> {
       closed = true;
       await server.stop();
       await db.close();
+      if (dir) makePrivate(dir);
       if (lockFile) rmSync(lockFile, { force: true });
     },
   };
+}
+
+/** Directories 0700, files 0600, below and including `dir`. */
+export function makePrivate(dir: string): void {
+  chmodSync(dir, 0o700);
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) makePrivate(p);
+    else if (e.isFile()) chmodSync(p, 0o600);
+  }
 }
 
 function takeLock(lockFile: string, dataDir: string): void {
@@ -64,7 +85,8 @@ function takeLock(lockFile: string, dataDir: string): void {
     }
     // A stale lock from a process that died (e.g. SIGKILL): PGlite recovers the directory on open.
   }
-  writeFileSync(lockFile, String(process.pid));
+  writeFileSync(lockFile, String(process.pid), { mode: 0o600 });
+  chmodSync(lockFile, 0o600);
 }
 
 function isAlive(pid: number): boolean {
