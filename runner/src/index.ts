@@ -4,6 +4,7 @@ export type { ConnectionConfig, OrganizationConfig, RoutiqConfig } from './confi
 export type { Database, DatabaseOptions } from './db/database.ts';
 export { openDatabase, redact } from './db/database.ts';
 export { assertMigrated, migrate } from './db/migrate.ts';
+export { safeMessage, transaction } from './db/tx.ts';
 export type {
   ConnectionHealth,
   ConnectionStatus,
@@ -35,12 +36,13 @@ export {
   resolveDeadLetters,
   validateFilter,
 } from './dlq/index.ts';
+export type { PayloadLimits, PayloadRejection } from './engine/payload-limits.ts';
+export { checkJsonDepth, checkPayload, DEFAULT_PAYLOAD_LIMITS, tooLarge } from './engine/payload-limits.ts';
 export type { SyncFilter } from './engine/run-all.ts';
 export { syncAll } from './engine/run-all.ts';
 export { closeDeadRuns } from './engine/runs.ts';
-export type { ConnectionSummary, StreamSummary } from './engine/sync.ts';
-export { safeMessage, transaction } from './db/tx.ts';
 export { ensureOrganization, openSession, Session } from './engine/session.ts';
+export type { ConnectionSummary, StreamSummary } from './engine/sync.ts';
 export { syncConnection } from './engine/sync.ts';
 export type { IngestOptions, WebhookResult } from './engine/webhooks.ts';
 export { ingestWebhook } from './engine/webhooks.ts';
@@ -63,3 +65,4 @@ export type { Logger } from './logger.ts';
 export { createLogger } from './logger.ts';
 export { listConnectors, loadConnector, loadSpecFile } from './spec/load.ts';
 export type { ConnectorSpec, StreamSpec } from './spec/types.ts';
+export { redactUrlCredentials } from './util/redact.ts';
