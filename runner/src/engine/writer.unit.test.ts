@@ -142,26 +142,23 @@ describe('writeRows: upserts', () => {
   it('writes only the columns the mapping produced, plus bookkeeping columns', async () => {
     const { q, calls } = recorder(returning(['p1']));
     await writeRows(q, ctx(), [row('practitioners', { external_id: 'p1', display_name: 'Dr P' })]);
-    expect(insertColumns(calls[0]!.sql)).toEqual([
-      'organization_id',
-      'source',
-      'external_id',
-      'display_name',
-      'source_hash',
-      'spec_version',
-      'stream',
-      'last_sync_run_id',
-    ]);
+    const cols = insertColumns(calls[0]!.sql);
+    expect(cols.slice(0, 4)).toEqual(['organization_id', 'source', 'external_id', 'display_name']);
+    expect(cols).toEqual(expect.arrayContaining(['source_hash', 'spec_version', 'stream', 'last_sync_run_id']));
+    // Columns no row of the batch produced are not written (a later step may own them).
+    for (const absent of ['first_name', 'last_name', 'title', 'active', 'deleted_at', 'metadata'])
+      expect(cols).not.toContain(absent);
     // Unchanged rows are skipped by the database, not rewritten.
     expect(calls[0]!.sql).toMatch(/is distinct from/);
+    expect(calls[0]!.params.slice(0, 3)).toEqual(['2.1.0', 'contacts', '00000000-0000-4000-8000-000000000001']);
   });
 
-  it('renders values as text literals by column type', async () => {
+  it('renders values as text literals by column type, in schema column order', async () => {
     const { q, calls } = recorder(returning(['m1']));
     const r = row('messages', {
       external_id: 'm1',
       conversation_external_id: 'c1',
-      content: 'a\u0000b',
+      content: 'hi',
       content_type: '',
       is_private: 0,
       sent_at: 1_760_000_000,
@@ -169,11 +166,8 @@ describe('writeRows: upserts', () => {
       metadata: { k: 'v' },
     });
     await writeRows(q, ctx(), [r]);
-    const cols = ['external_id', 'conversation_external_id', 'content', 'content_type', 'is_private', 'sent_at'];
-    const sql = calls[0]!.sql;
-    // Columns the writer casts, in schema order: the values tuple follows the same order.
-    const present = insertColumns(sql).filter((c) => c !== 'conversation_id');
-    expect(present.slice(2, 2 + 8)).toEqual([
+    const { sql, params } = calls[0]!;
+    const mapped = [
       'external_id',
       'conversation_external_id',
       'sender_external_id',
@@ -182,35 +176,51 @@ describe('writeRows: upserts', () => {
       'is_private',
       'sent_at',
       'metadata',
-    ]);
-    expect(calls[0]!.params).toEqual([
-      '2.1.0',
-      'contacts',
-      '00000000-0000-4000-8000-000000000001',
+    ];
+    expect(insertColumns(sql).slice(2, 2 + mapped.length)).toEqual(mapped);
+    // The VALUES tuple: organization, source, the mapped columns in the same order, then lineage.
+    const at = params.indexOf('org_w');
+    expect(params.slice(at, at + 2 + mapped.length + 1)).toEqual([
       'org_w',
       'chatwoot',
       'm1',
       'c1',
       null,
-      'ab',
+      'hi',
       '',
       'false',
       '2025-10-09T08:53:20.000Z',
       '{"k":"v"}',
       r.sourceHash,
     ]);
-    for (const c of cols) expect(sql).toContain(`v.${c}::`);
     expect(sql).toContain('v.sent_at::timestamptz');
     expect(sql).toContain('v.is_private::boolean');
+    expect(sql).toContain('v.metadata::jsonb');
   });
 
-  it('fills metadata with {} and cross_refs with [] when a mapping leaves them empty', async () => {
+  it('never sends U+0000, which PostgreSQL text and jsonb refuse', async () => {
+    const { q, calls } = recorder(returning(['m1']));
+    await writeRows(q, ctx(), [
+      row('messages', {
+        external_id: 'm1',
+        conversation_external_id: 'c1',
+        content: 'a\u0000b',
+        metadata: { k: 'v\u0000' },
+      }),
+    ]);
+    const sent = calls[0]!.params.filter((p): p is string => typeof p === 'string');
+    expect(sent.some((p) => p.includes('\u0000') || p.includes('\\u0000'))).toBe(false);
+  });
+
+  it('fills metadata with {} when a mapping leaves it empty, and truncates integers', async () => {
     const { q, calls } = recorder(returning(['a1']));
     await writeRows(q, ctx(), [
       row('appointment_types', { external_id: 'a1', metadata: null, duration_minutes: '45.9' }),
     ]);
-    expect(calls[0]!.params.slice(3)).toEqual(['org_w', 'chatwoot', 'a1', '45', '{}', expect.any(String)]);
-    expect(calls[0]!.sql).toContain('v.duration_minutes::integer');
+    const { params, sql } = calls[0]!;
+    const at = params.indexOf('org_w');
+    expect(params.slice(at, at + 5)).toEqual(['org_w', 'chatwoot', 'a1', '45', '{}']);
+    expect(sql).toContain('v.duration_minutes::integer');
   });
 
   it('resolves references by natural key and never clears a link it cannot resolve', async () => {
@@ -272,8 +282,8 @@ describe('writeRows: patches', () => {
     ]);
     expect(calls).toHaveLength(1);
     const sql = calls[0]!.sql;
-    expect(sql).toMatch(/^update appointments as t set deleted_at = v\.deleted_at::timestamptz,\s+spec_version = \?/);
-    expect(sql).not.toMatch(/status =|notes =/);
+    expect(sql).toMatch(/^update appointments as t set deleted_at = v\.deleted_at::timestamptz,/);
+    expect(sql).not.toMatch(/\b(status|notes|starts_at|patient_id) =/);
     expect(calls[0]!.params.slice(0, 2)).toEqual(['2.1.0', '00000000-0000-4000-8000-000000000001']);
     expect(calls[0]!.params).toContain('2026-01-02T00:00:00.000Z');
     expect(r).toMatchObject({ inserted: 0, updated: 1, unchanged: 1 });
