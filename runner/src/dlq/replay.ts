@@ -265,7 +265,7 @@ async function replayOne(
       await ctx.markChildren(q, stream, mapped.parents, res.changed, { all: t.webhook });
       // Lineage: the raw payload of the replayed record, as a sync stores it.
       if (!t.webhook && l.recordKey !== null)
-        await ctx.storeRaw(q, stream, [{ raw, key: l.recordKey, hash: hashRecord(raw), produced: [] }]);
+        await ctx.storeRaw(q, stream, [{ raw, key: l.recordKey, hash: hashRecord(raw), rows: [], produced: [] }]);
       await markResolved(q, l.id, 'replayed', o.actor, 'dlq.replay', {
         outcome: 'replayed',
         spec_version: ctx.spec.version,

@@ -1,5 +1,6 @@
 /** Bookkeeping writes every write path shares: raw payloads kept for lineage, and dead letters. */
 import type { Querier } from '../db/tx.ts';
+import { sanitize } from './sanitize.ts';
 
 /** Raw platform payloads by (source, stream, id); rewritten only when their hash changed. */
 export async function storeRawRecords(
@@ -10,15 +11,7 @@ export async function storeRawRecords(
   if (!records.length) return;
   const params: unknown[] = [];
   const tuples = records.map((r) => {
-    params.push(
-      at.organizationId,
-      at.source,
-      at.stream,
-      r.key,
-      r.hash,
-      at.specVersion,
-      JSON.stringify(r.raw).replaceAll('\\u0000', ''),
-    );
+    params.push(at.organizationId, at.source, at.stream, r.key, r.hash, at.specVersion, JSON.stringify(r.raw));
     return '(?, ?, ?, ?, ?, ?, ?::jsonb)';
   });
   await q(
@@ -59,10 +52,11 @@ export async function insertDeadLetter(q: Querier, d: DeadLetterInput): Promise<
       d.runId,
       d.errorClass,
       d.errorCode,
-      d.message,
-      JSON.stringify(d.details ?? {}),
+      sanitize(d.message).value,
+      // Letters carry platform text too (response bodies, messages): the same sanitation as rows.
+      JSON.stringify(sanitize(d.details ?? {}).value),
       d.recordKey,
-      d.payload === null ? null : JSON.stringify(d.payload),
+      d.payload === null ? null : JSON.stringify(sanitize(d.payload).value),
       d.specVersion,
     ],
   );

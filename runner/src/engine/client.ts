@@ -20,7 +20,7 @@ export async function createClient(session: Session, counters: RequestCounters):
   // Budget keys often are credentials (a Cliniko key): only a hash is used, in memory and in rate_limit_slots.
   const budgets: Array<{ id: string; limit: number; windowMs: number; re: RegExp | undefined }> = [];
   for (const bd of spec.rate_limits?.budgets ?? []) {
-    const scope = bd.scope ?? 'credential';
+    const scope = bd.scope;
     const key =
       scope === 'global'
         ? spec.name

@@ -5,7 +5,8 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import type { MappingSpec } from '../spec/types.ts';
 import { type Bindings, evaluate } from './expr.ts';
-import { hashRecord, type MappedRow } from './writer.ts';
+import { excerpt, MAX_DEPTH, sanitize } from './sanitize.ts';
+import { hashRecord, type MappedRow, toIso } from './writer.ts';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 
@@ -25,13 +26,15 @@ export interface ParentInfo {
   raw: unknown;
   key: string | null;
   hash: string;
+  /** The rows it mapped to (a record is written, or dead-lettered, as a whole). */
+  rows: MappedRow[];
   produced: Array<[UnifiedTarget, string]>;
 }
 
 export interface DeadRecord {
   record: unknown;
   key: string | null;
-  cls: 'mapping' | 'validation' | 'hook';
+  cls: 'mapping' | 'validation' | 'hook' | 'write';
   code: string;
   message: string;
   details: unknown;
@@ -71,7 +74,22 @@ export async function mapRecords(
   const rows: MappedRow[] = [];
   const dead: DeadRecord[] = [];
   const parents: ParentInfo[] = [];
-  for (const raw of records) {
+  for (const incoming of records) {
+    // The one sanitation boundary: everything below (rows, lineage, dead letters, child partitions) sees clean text.
+    const clean = sanitize(incoming);
+    if (clean.tooDeep) {
+      dead.push({
+        record: { excerpt: excerpt(safeStringify(incoming)).excerpt },
+        key: null,
+        cls: 'validation',
+        code: 'RQ5009',
+        message: `${stream}: the record nests deeper than ${MAX_DEPTH} levels; kept as an excerpt`,
+        details: { max_depth: MAX_DEPTH },
+      });
+      continue;
+    }
+    const raw = clean.value;
+    const sanitized = clean.replaced > 0;
     const hash = hashRecord(raw);
     const pk = await evaluate(primaryKey ?? 'id', raw, bindings).catch(() => undefined);
     const key = keyOf(pk);
@@ -95,14 +113,12 @@ export async function mapRecords(
         if (input === undefined || input === null) continue;
         const out = await evaluate(m.expression, input, bindings);
         const list = out === undefined || out === null ? [] : Array.isArray(out) ? out : [out];
+        const version = m.version ? versionOf(await evaluate(m.version, raw, bindings)) : undefined;
         for (const row of list) {
           const clean = stripUndefined(row);
           const v = validatorFor(m.target);
           // patch rows carry only the fields they change
-          const ok =
-            (m.mode ?? 'upsert') === 'patch'
-              ? typeof clean.external_id === 'string' && clean.external_id !== ''
-              : v(clean);
+          const ok = m.mode === 'patch' ? typeof clean.external_id === 'string' && clean.external_id !== '' : v(clean);
           if (!ok) {
             const errs = (v.errors ?? []).map((e) => `${e.instancePath || '(row)'} ${e.message}`);
             failed = {
@@ -126,7 +142,7 @@ export async function mapRecords(
             };
             break;
           }
-          produced.push({ target: m.target, mode: m.mode ?? 'upsert', row: clean, sourceHash: hash });
+          produced.push({ target: m.target, mode: m.mode, row: clean, sourceHash: hash, version, sanitized });
         }
       } catch (err) {
         failed = {
@@ -158,6 +174,8 @@ export async function mapRecords(
             mode: 'upsert' as const,
             row: x.row,
             sourceHash: hash,
+            version: produced.find((p) => p.target === x.target)?.version,
+            sanitized,
           }));
         } catch (err) {
           dead.push({
@@ -173,9 +191,23 @@ export async function mapRecords(
       }
     }
     rows.push(...final);
-    parents.push({ raw, key, hash, produced: final.map((p) => [p.target, String(p.row.external_id)]) });
+    parents.push({ raw, key, hash, rows: final, produced: final.map((p) => [p.target, String(p.row.external_id)]) });
   }
   return { rows, dead, parents };
+}
+
+/** A platform version: Unix seconds (number or numeric string) or a date string, as ISO-8601; else undefined. */
+function versionOf(v: unknown): string | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  return toIso(v) ?? undefined;
+}
+
+function safeStringify(v: unknown): string {
+  try {
+    return JSON.stringify(v) ?? '';
+  } catch {
+    return '(too deeply nested to serialize)';
+  }
 }
 
 function stripUndefined(row: unknown): Record<string, unknown> {

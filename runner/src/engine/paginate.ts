@@ -14,7 +14,12 @@ export interface PaginateOptions {
   pagination: PaginationSpec;
   client: HttpClient;
   /** Build the request for page `page` (1-based): extra params from the paginator, or a full URL to follow. */
-  build(extra: Array<[string, string]>, followUrl: string | undefined, page: number): Promise<HttpRequest>;
+  build(
+    extra: Array<[string, string]>,
+    followUrl: string | undefined,
+    page: number,
+    body?: Array<[string, unknown]>,
+  ): Promise<HttpRequest>;
   records?: string | undefined;
   /** Bindings of the `records` path (area `data`). */
   dataBindings?: Bindings;
@@ -32,6 +37,8 @@ export async function* paginate(o: PaginateOptions): AsyncGenerator<Page> {
   const maxPages = p.type === 'none' ? 1 : (p.max_pages ?? 100_000);
   let extra: Array<[string, string]> = [];
   let follow: string | undefined;
+  /** Values the next request carries in its JSON body (a search API's cursor). */
+  let bodyExtra: Array<[string, unknown]> = [];
   const loop = new LoopGuard();
   let pageNo = 0;
   let offset = 0;
@@ -52,7 +59,7 @@ export async function* paginate(o: PaginateOptions): AsyncGenerator<Page> {
   }
 
   for (let n = 1; n <= maxPages; n++) {
-    const request = await o.build(extra, follow, n);
+    const request = await o.build(extra, follow, n, bodyExtra);
     const response = await o.client.request(request);
     if (response.bodyText.length > 2) loop.check('page', fingerprint(response.bodyText), request.url, response.status);
     const records = await extractRecords(response.body, o.records, o.dataBindings);
@@ -85,7 +92,8 @@ export async function* paginate(o: PaginateOptions): AsyncGenerator<Page> {
         const token = await evaluate(p.token, response.body, b);
         if (token === undefined || token === null || token === '') return;
         loop.check('cursor', String(token), request.url, response.status);
-        extra = [[p.param, String(token)]];
+        if (p.in === 'body') bodyExtra = [[p.param, token]];
+        else extra = [[p.param, String(token)]];
         break;
       }
       case 'next_link': {

@@ -121,7 +121,7 @@ describe('cursor', () => {
         return { body: { results: ids(3, at + 1), meta: { next: at < 6 ? `${at + 3}` : end } } };
       });
       const pages = await collect({
-        pagination: { type: 'cursor', token: 'meta.next', param: 'after' },
+        pagination: { type: 'cursor', token: 'meta.next', param: 'after', in: 'query' },
         client: s.client,
         records: 'results',
       });
@@ -134,7 +134,7 @@ describe('cursor', () => {
   it('evaluates a JSONata token with the page bindings', async () => {
     const s = api((q) => ({ body: { rows: ids(2, Number(q.get('c') ?? 0) + 1), more: Number(q.get('c') ?? 0) < 4 } }));
     const pages = await collect({
-      pagination: { type: 'cursor', token: 'more ? $string($page * 2) : null', param: 'c' },
+      pagination: { type: 'cursor', token: 'more ? $string($page * 2) : null', param: 'c', in: 'query' },
       client: s.client,
       records: 'rows',
     });
@@ -150,7 +150,7 @@ describe('next_link', () => {
       return { body: { items: ids(2, p * 2 - 1), links: p < 3 ? { next: `/items?page=${p + 1}` } : {} } };
     });
     const pages = await collect({
-      pagination: { type: 'next_link', from: 'body', path: 'links.next' },
+      pagination: { type: 'next_link', from: 'body', path: 'links.next', cross_origin: 'refuse' },
       client: s.client,
       records: 'items',
     });
@@ -164,7 +164,7 @@ describe('next_link', () => {
       body: { data: [{ id: url.pathname }], links: url.pathname === '/items' ? { next: 'http://api.test/two' } : {} },
     }));
     const pages = await collect({
-      pagination: { type: 'next_link', from: 'body' },
+      pagination: { type: 'next_link', from: 'body', cross_origin: 'refuse' },
       client: s.client,
       records: 'data',
     });
@@ -178,7 +178,10 @@ describe('next_link', () => {
         p < 2 ? { link: '<http://api.test/items?page=9>; rel="last", <http://api.test/items?page=2>; rel="next"' } : {};
       return { body: ids(3, p * 3 - 2), headers };
     });
-    const pages = await collect({ pagination: { type: 'next_link', from: 'header' }, client: s.client });
+    const pages = await collect({
+      pagination: { type: 'next_link', from: 'header', cross_origin: 'refuse' },
+      client: s.client,
+    });
     expect(pages.flatMap((p) => p.records)).toEqual(ids(6));
     expect(s.sent.map((r) => r.url)).toEqual([BASE, 'http://api.test/items?page=2']);
   });

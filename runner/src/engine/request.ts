@@ -3,7 +3,7 @@ import { getHook, type HookContext, type HookRequest } from '@routiq/sdk';
 import type { StreamSpec } from '../spec/types.ts';
 import { applyAuth, type ConnectionContext, mergeRequest, renderHeaders, renderParams } from './connection.ts';
 import { type Bindings, isTemplate, render, renderString } from './expr.ts';
-import type { HttpRequest } from './http.ts';
+import { HttpFailure, type HttpRequest } from './http.ts';
 
 /** What the paginator adds to a page's request. */
 export interface PageParts {
@@ -15,6 +15,16 @@ export interface PageParts {
   follow?: string | undefined;
   /** The 1-based number of the page, bound as $page. */
   page: number;
+}
+
+const originOf = (u: string) => (URL.canParse(u) ? new URL(u).origin : u);
+
+/** base_url's origin, or one the spec lists in request.allowed_origins. */
+async function isTrustedOrigin(c: ConnectionContext, url: string, b: Bindings): Promise<boolean> {
+  const o = originOf(url);
+  if (o === originOf(c.baseUrl)) return true;
+  for (const tpl of c.spec.request?.allowed_origins ?? []) if (originOf(await renderString(tpl, b)) === o) return true;
+  return false;
 }
 
 export interface BuildRequestOptions {
@@ -49,13 +59,29 @@ export async function buildRequest(o: BuildRequestOptions, parts: PageParts): Pr
   }
   await renderHeaders(req.headers, b, headers);
   if (o.hasCursor && s.incremental?.send?.headers) await renderHeaders(s.incremental.send.headers, b, headers);
-  await applyAuth(c.spec.auth, b, headers, params);
+  // Credentials go only to the connection's own origins; a link elsewhere is refused or followed bare.
+  const trusted = await isTrustedOrigin(c, url, b);
+  if (trusted) {
+    await applyAuth(c.spec.auth, b, headers, params);
+  } else {
+    const policy = s.pagination.type === 'next_link' && parts.follow ? s.pagination.cross_origin : 'refuse';
+    if (policy === 'refuse')
+      throw new HttpFailure(
+        'permanent',
+        `${parts.follow ? 'pagination link' : 'request'} to ${originOf(url)} is outside the connection's origins (${originOf(c.baseUrl)}); credentials are never sent there`,
+        undefined,
+        undefined,
+        'RQ3009',
+      );
+    for (const [k, tpl] of Object.entries(mergeRequest(c.spec, s.request).headers ?? {}))
+      if (tpl.includes('$secrets')) delete headers[k];
+  }
   let body: unknown = req.body === undefined ? undefined : await renderValue(req.body, b);
-  const sendBody = (s.incremental?.send as { body?: unknown } | undefined)?.body;
+  const sendBody = s.incremental?.send?.body;
   if (o.hasCursor && sendBody !== undefined) body = deepMerge(body, await renderValue(sendBody, b));
   for (const [path, v] of parts.body ?? []) body = setPath(body, path, v);
   let out: HttpRequest = {
-    method: req.method ?? 'GET',
+    method: req.method,
     url,
     headers,
     searchParams: params,

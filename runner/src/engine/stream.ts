@@ -25,7 +25,7 @@ import { mapRecords } from './map.ts';
 import { paginate } from './paginate.ts';
 import { buildRequest } from './request.ts';
 import type { Session } from './session.ts';
-import { writeRows } from './writer.ts';
+import { writePage } from './write-page.ts';
 
 export interface StreamSummary {
   stream: string;
@@ -185,7 +185,8 @@ export class StreamRunner {
       dataBindings: data,
       cursor: s.pagination.type === 'id_window' ? startCursor : undefined,
       bindings: session.bindings('pagination', values),
-      build: (query, follow, page) => buildRequest(requestOpts, { query, follow, page }),
+      build: (query, follow, page, body) =>
+        buildRequest(requestOpts, { query, follow, page, ...(body ? { body } : {}) }),
       stopAfter: () => reachedOld,
     });
     const mapInput = {
@@ -221,40 +222,29 @@ export class StreamRunner {
         records = kept;
       }
       sum.records += records.length;
-      const { rows, dead, parents } = await mapRecords(mapInput, records);
+      const { dead, parents } = await mapRecords(mapInput, records);
       if (pageMax !== undefined && (maxCursor === undefined || compareCursor(pageMax, maxCursor, cursorType) > 0))
         maxCursor = pageMax;
       // Ascending feeds checkpoint every page; newest-first or unsorted feeds only at the end of the pass.
-      const checkpointNow = inc?.order === 'asc';
-      const batchSize = config.runner.batchSize;
-      await transaction(db, async (q) => {
-        for (let i = 0; i < rows.length; i += batchSize) {
-          const res = await writeRows(q, session.writeContext(s.name, this.runId), rows.slice(i, i + batchSize));
-          sum.inserted += res.inserted;
-          sum.updated += res.updated;
-          sum.unchanged += res.unchanged;
-          this.identitiesChanged += res.changed.get('patient_identities')?.size ?? 0;
-          await session.markChildren(q, s.name, parents, res.changed, { fullRefresh: this.fullRefresh });
-        }
-        for (const d of dead) {
-          // Child-stream letters keep their partition so a replay can rebuild $parent.
-          const details = partition ? { ...(d.details as object), partition } : d.details;
-          await session.deadLetter(q, {
-            stream: s.name,
-            runId: this.runId,
-            errorClass: d.cls,
-            errorCode: d.code,
-            message: d.message,
-            details,
-            recordKey: d.key,
-            payload: d.record,
-          });
-        }
-        sum.deadLetters += dead.length;
-        await session.storeRaw(q, s.name, parents);
-        if (checkpointNow && maxCursor !== undefined)
-          await saveCursor(q, stateKey, maxCursor, { status: 'running', processed: records.length, done: false });
+      const checkpoint = inc?.order === 'asc' && maxCursor !== undefined ? maxCursor : undefined;
+      const res = await writePage(session, {
+        stream: s.name,
+        runId: this.runId,
+        partition: partition || undefined,
+        parents,
+        dead,
+        marking: { fullRefresh: this.fullRefresh },
+        storeRaw: true,
+        finish:
+          checkpoint === undefined
+            ? undefined
+            : (q) => saveCursor(q, stateKey, checkpoint, { status: 'running', processed: records.length, done: false }),
       });
+      sum.inserted += res.inserted;
+      sum.updated += res.updated;
+      sum.unchanged += res.unchanged;
+      sum.deadLetters += res.deadLetters;
+      this.identitiesChanged += res.identitiesChanged;
     }
     // End of stream/partition: the cursor for unsorted or newest-first feeds is promoted only now.
     await transaction(db, (q) => saveCursor(q, stateKey, maxCursor, { status: 'idle', processed: 0, done: true }));

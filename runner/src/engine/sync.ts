@@ -91,7 +91,7 @@ export async function syncConnection(o: SyncConnectionOptions): Promise<Connecti
   try {
     const wanted = o.streams ?? conn.streams;
     for (const s of orderStreams(spec)) {
-      if (s.enabled === false || (wanted && !wanted.includes(s.name))) continue;
+      if (!s.enabled || (wanted && !wanted.includes(s.name))) continue;
       if (fatal) {
         summaries.push({ ...emptySummary(s.name), status: 'skipped' });
         continue;

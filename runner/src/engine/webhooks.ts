@@ -2,13 +2,14 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ConnectionConfig, OrganizationConfig, RoutiqConfig } from '../config/types.ts';
 import type { Database } from '../db/database.ts';
-import { transaction } from '../db/tx.ts';
 import { RoutiqError } from '../errors/registry.ts';
 import type { WebhookVerify } from '../spec/types.ts';
 import { type Bindings, evaluate, renderString } from './expr.ts';
 import { mapRecords } from './map.ts';
+import { MAX_DEPTH, sanitize } from './sanitize.ts';
 import { openSession } from './session.ts';
-import { relink, writeRows } from './writer.ts';
+import { writePage } from './write-page.ts';
+import { relink } from './writer.ts';
 
 export interface WebhookResult {
   status: 'accepted' | 'ignored';
@@ -73,11 +74,10 @@ async function verify(
       if (v.timestamp_header) {
         const ts = Number(headers[v.timestamp_header.toLowerCase()]);
         if (!Number.isFinite(ts)) reject(`missing ${v.timestamp_header}`);
-        if (Math.abs(now / 1000 - ts) > (v.tolerance_seconds ?? 300))
-          reject('timestamp outside the allowed window (replay?)');
+        if (Math.abs(now / 1000 - ts) > v.tolerance_seconds) reject('timestamp outside the allowed window (replay?)');
       }
       const message = v.message ? await renderString(v.message, b) : raw;
-      const expected = (v.prefix ?? '') + createHmac('sha256', secret).update(message).digest('hex');
+      const expected = v.prefix + createHmac('sha256', secret).update(message).digest('hex');
       const got = headers[v.header.toLowerCase()];
       if (!got || !safeEqual(got, expected)) reject('bad signature');
       return;
@@ -109,6 +109,8 @@ export async function ingestWebhook(o: IngestOptions): Promise<WebhookResult> {
   } catch (e) {
     throw new RoutiqError('RQ5005', `webhook body is not JSON: ${(e as Error).message}`);
   }
+  // Records are sanitized one by one when mapped; a body nested deeper than any real event is refused whole.
+  if (sanitize(payload).tooDeep) throw new RoutiqError('RQ5005', `webhook body nests deeper than ${MAX_DEPTH} levels`);
   const result: WebhookResult = { status: 'ignored', events: [], records: 0, written: 0, deadLetters: 0 };
   const data = session.bindings('webhook_data', { headers });
   for (const ev of spec.webhooks.events) {
@@ -130,26 +132,18 @@ export async function ingestWebhook(o: IngestOptions): Promise<WebhookResult> {
       },
       records,
     );
-    await transaction(o.db, async (q) => {
-      const res = await writeRows(q, session.writeContext(stream, null), mapped.rows);
-      result.written += res.inserted + res.updated;
-      for (const d of mapped.dead) {
-        await session.deadLetter(q, {
-          stream,
-          runId: null,
-          errorClass: d.cls,
-          errorCode: d.code,
-          message: d.message,
-          details: d.details,
-          recordKey: d.key,
-          payload: d.record,
-        });
-      }
-      result.deadLetters += mapped.dead.length;
+    const res = await writePage(session, {
+      stream,
+      runId: null,
+      parents: mapped.parents,
+      dead: mapped.dead,
       // Enrichment streams fed by this event: one pending partition per pushed record.
-      await session.markChildren(q, stream, mapped.parents, res.changed, { all: true });
-      await relink(q, o.org.id, spec.name);
+      marking: { all: true },
+      storeRaw: false,
+      finish: (q) => relink(q, o.org.id, spec.name),
     });
+    result.written += res.inserted + res.updated;
+    result.deadLetters += res.deadLetters;
   }
   session.log.info({ events: result.events, records: result.records, written: result.written }, 'webhook ingested');
   return result;

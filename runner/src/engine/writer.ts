@@ -5,6 +5,7 @@ import { normalizePhone } from '@routiq/sdk';
 import type { Querier } from '../db/tx.ts';
 import { IDENTITY_COLUMNS, type IdentityRow, toStored } from '../identity/rows.ts';
 import { type Column, targetInfo } from './columns.ts';
+import { sanitize } from './sanitize.ts';
 
 /** Run SQL inside the current transaction (`?` placeholders). */
 export type { Querier } from '../db/tx.ts';
@@ -15,6 +16,10 @@ export interface MappedRow {
   row: Record<string, unknown>;
   /** Hash of the raw platform record (lineage). */
   sourceHash: string;
+  /** The platform's version of the record (ISO-8601; spec `map[].version`); undefined: current at fetch time. */
+  version?: string | null | undefined;
+  /** Text in the raw record was sanitized (NUL / lone surrogates replaced). */
+  sanitized?: boolean | undefined;
 }
 
 export interface WriteContext {
@@ -57,16 +62,13 @@ export function canonicalJson(v: unknown): string {
 /** Values go in as text literals and are cast in SQL: one shape for every type, on PGlite and PostgreSQL. */
 function lit(v: unknown, c: Column): string | null {
   if (v === undefined || v === null || v === '') return c.sqlType === 'text' && v === '' ? '' : null;
-  if (c.sqlType === 'jsonb') return stripNul(JSON.stringify(v));
+  // Rows from mappings are already clean (map.ts); hooks' rows are not: PostgreSQL refuses NUL and lone surrogates.
+  if (c.sqlType === 'jsonb') return JSON.stringify(sanitize(v).value);
   if (c.sqlType === 'timestamptz') return toIso(v);
   if (c.sqlType === 'bigint' || c.sqlType === 'integer') return String(Math.trunc(Number(v)));
   if (c.sqlType === 'boolean') return v ? 'true' : 'false';
-  return stripNul(typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v));
-}
-
-function stripNul(s: string): string {
-  // PostgreSQL text cannot hold U+0000.
-  return s.includes('\u0000') ? s.replaceAll('\u0000', '') : s;
+  const text = typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v);
+  return sanitize(text).value as string;
 }
 
 /** Accepts ISO strings, unix seconds (int or float) and unix milliseconds. */
@@ -83,10 +85,18 @@ export function toIso(v: unknown): string | null {
 
 const JSON_DEFAULT = new Set(['metadata']);
 
+/** Per-row lineage values every VALUES list carries after the mapped columns. */
+const LINEAGE_VALUES = ['source_hash', 'source_version', 'sanitized'];
+
 function dedupe(rows: MappedRow[]): MappedRow[] {
-  // ON CONFLICT cannot touch one row twice in a statement: the last version of a key wins.
+  // ON CONFLICT cannot touch one row twice in a statement: the newest version of a key wins (the last on a tie).
   const byKey = new Map<string, MappedRow>();
-  for (const r of rows) byKey.set(String(r.row.external_id), r);
+  for (const r of rows) {
+    const k = String(r.row.external_id);
+    const prev = byKey.get(k);
+    if (prev?.version && r.version && Date.parse(r.version) < Date.parse(prev.version)) continue;
+    byKey.set(k, r);
+  }
   return [...byKey.values()];
 }
 
@@ -146,6 +156,8 @@ function valuesClause(
         (c) => lit(r.row[c.name], c) ?? (JSON_DEFAULT.has(c.name) ? '{}' : c.name === 'cross_refs' ? '[]' : null),
       ),
       r.sourceHash,
+      r.version ?? null,
+      String(!!r.sanitized),
       ...extra(r),
     ];
     params.push(...vals);
@@ -167,23 +179,27 @@ async function upsertRows(q: Querier, ctx: WriteContext, target: UnifiedTarget, 
   const cols = presentColumns(full.columns, batch);
   const info = { ...full, references: full.references.filter((r) => cols.some((c) => c.name === r.field)) };
   const v = valuesClause(batch, ctx, cols);
-  const vnames = ['organization_id', 'source', ...cols.map((c) => c.name), 'source_hash'];
+  const vnames = ['organization_id', 'source', ...cols.map((c) => c.name), ...LINEAGE_VALUES];
   const refSelects = info.references.map((ref) =>
     ref.via === 'patient_identities'
       ? `(select x.patient_id from patient_identities x where x.organization_id = v.organization_id and x.source = v.source and x.external_id = v.${ref.field})`
       : `(select x.id from ${ref.table} x where x.organization_id = v.organization_id and x.source = v.source and x.external_id = v.${ref.field})`,
   );
   const colList = [...cols.map((c) => c.name), ...info.references.map((r) => r.column)];
-  const sql = `insert into ${target} as t (organization_id, source, ${colList.join(', ')}, source_hash, spec_version, stream, last_sync_run_id)
-select v.organization_id, v.source, ${cols.map((c) => `v.${c.name}::${c.sqlType}`).join(', ')}${refSelects.length ? `, ${refSelects.join(', ')}` : ''}, v.source_hash, ?, ?, ?::uuid
+  // Unversioned rows (polled, current at fetch time) carry now(), the transaction's start: they always apply.
+  // A versioned row applies only when it is not older than the stored version (late or replayed deliveries).
+  const sql = `insert into ${target} as t (organization_id, source, ${colList.join(', ')}, source_hash, source_version, sanitized, spec_version, stream, last_sync_run_id)
+select v.organization_id, v.source, ${cols.map((c) => `v.${c.name}::${c.sqlType}`).join(', ')}${refSelects.length ? `, ${refSelects.join(', ')}` : ''}, v.source_hash, coalesce(v.source_version::timestamptz, now()), v.sanitized::boolean, ?, ?, ?::uuid
 from (values ${v.sql}) as v(${vnames.join(', ')})
 on conflict (organization_id, source, external_id) do update set
   ${cols.map((c) => `${c.name} = excluded.${c.name}`).join(', ')},
   ${info.references.map((r) => `${r.column} = coalesce(excluded.${r.column}, t.${r.column})`).join(', ')}${info.references.length ? ',' : ''}
-  source_hash = excluded.source_hash, spec_version = excluded.spec_version, stream = excluded.stream,
+  source_hash = excluded.source_hash, source_version = greatest(excluded.source_version, t.source_version),
+  sanitized = excluded.sanitized, spec_version = excluded.spec_version, stream = excluded.stream,
   last_sync_run_id = excluded.last_sync_run_id, updated_at = now()
-where (${cols.map((c) => `t.${c.name}`).join(', ')}, t.spec_version) is distinct from (${cols.map((c) => `excluded.${c.name}`).join(', ')}, excluded.spec_version)
-   ${info.references.map((r) => `or (t.${r.column} is null and excluded.${r.column} is not null)`).join(' ')}
+where ((${cols.map((c) => `t.${c.name}`).join(', ')}, t.spec_version) is distinct from (${cols.map((c) => `excluded.${c.name}`).join(', ')}, excluded.spec_version)
+   ${info.references.map((r) => `or (t.${r.column} is null and excluded.${r.column} is not null)`).join(' ')})
+  and (excluded.source_version = now() or t.source_version is null or excluded.source_version >= t.source_version)
 returning t.external_id, (t.xmax = 0) as inserted`;
   const rows = await q<{ external_id: string; inserted: boolean }>(sql, [
     ctx.specVersion,
@@ -204,12 +220,14 @@ async function patchRows(q: Querier, ctx: WriteContext, target: UnifiedTarget, b
   const setCols = cols.filter((c) => c.name !== 'external_id');
   if (!setCols.length) return { inserted: 0, updated: 0, keys: [] };
   const v = valuesClause(batch, ctx, cols);
-  const vnames = ['organization_id', 'source', ...cols.map((c) => c.name), 'source_hash'];
+  const vnames = ['organization_id', 'source', ...cols.map((c) => c.name), ...LINEAGE_VALUES];
   const sql = `update ${target} as t set ${setCols.map((c) => `${c.name} = v.${c.name}::${c.sqlType}`).join(', ')},
+  source_version = greatest(coalesce(v.source_version::timestamptz, now()), t.source_version),
   spec_version = ?, last_sync_run_id = ?::uuid, updated_at = now()
 from (values ${v.sql}) as v(${vnames.join(', ')})
 where t.organization_id = v.organization_id and t.source = v.source and t.external_id = v.external_id
   and (${setCols.map((c) => `t.${c.name}`).join(', ')}) is distinct from (${setCols.map((c) => `v.${c.name}::${c.sqlType}`).join(', ')})
+  and (v.source_version is null or t.source_version is null or v.source_version::timestamptz >= t.source_version)
 returning t.external_id`;
   const rows = await q<{ external_id: string }>(sql, [ctx.specVersion, ctx.runId, ...v.params]);
   if (target === 'patient_identities' && rows.length)
@@ -300,9 +318,9 @@ async function upsertIdentities(q: Querier, ctx: WriteContext, batch: MappedRow[
       String(match.confidence),
     ]);
     await q(
-      `insert into patient_identities (organization_id, source, ${cols.map((c) => c.name).join(', ')}, source_hash, phone_e164, phone_valid, patient_id, match_method, match_confidence, spec_version, stream, last_sync_run_id)
-       select v.organization_id, v.source, ${cols.map((c) => `v.${c.name}::${c.sqlType}`).join(', ')}, v.source_hash, v.phone_e164, v.phone_valid::boolean, v.patient_id::uuid, v.match_method, v.match_confidence::numeric, ?, ?, ?::uuid
-       from (values ${v.sql}) as v(organization_id, source, ${cols.map((c) => c.name).join(', ')}, source_hash, phone_e164, phone_valid, patient_id, match_method, match_confidence)`,
+      `insert into patient_identities (organization_id, source, ${cols.map((c) => c.name).join(', ')}, source_hash, source_version, sanitized, phone_e164, phone_valid, patient_id, match_method, match_confidence, spec_version, stream, last_sync_run_id)
+       select v.organization_id, v.source, ${cols.map((c) => `v.${c.name}::${c.sqlType}`).join(', ')}, v.source_hash, coalesce(v.source_version::timestamptz, now()), v.sanitized::boolean, v.phone_e164, v.phone_valid::boolean, v.patient_id::uuid, v.match_method, v.match_confidence::numeric, ?, ?, ?::uuid
+       from (values ${v.sql}) as v(organization_id, source, ${cols.map((c) => c.name).join(', ')}, ${LINEAGE_VALUES.join(', ')}, phone_e164, phone_valid, patient_id, match_method, match_confidence)`,
       [ctx.specVersion, ctx.stream, ctx.runId, ...v.params],
     );
     if (match.patientId) await promotePatient(q, ctx, match.patientId, key);
@@ -322,10 +340,12 @@ async function upsertIdentities(q: Querier, ctx: WriteContext, batch: MappedRow[
     const rows = await q<{ external_id: string }>(
       `update patient_identities as t set ${cols.map((c) => `${c.name} = v.${c.name}::${c.sqlType}`).join(', ')},
          phone_e164 = v.phone_e164, phone_valid = v.phone_valid::boolean, source_hash = v.source_hash,
+         source_version = greatest(coalesce(v.source_version::timestamptz, now()), t.source_version), sanitized = v.sanitized::boolean,
          spec_version = ?, stream = ?, last_sync_run_id = ?::uuid, updated_at = now()
-       from (values ${v.sql}) as v(organization_id, source, ${cols.map((c) => c.name).join(', ')}, source_hash, phone_e164, phone_valid)
+       from (values ${v.sql}) as v(organization_id, source, ${cols.map((c) => c.name).join(', ')}, ${LINEAGE_VALUES.join(', ')}, phone_e164, phone_valid)
        where t.organization_id = v.organization_id and t.source = v.source and t.external_id = v.external_id
          and (${cols.map((c) => `t.${c.name}`).join(', ')}, t.phone_e164, t.spec_version) is distinct from (${cols.map((c) => `v.${c.name}::${c.sqlType}`).join(', ')}, v.phone_e164, ?)
+         and (v.source_version is null or t.source_version is null or v.source_version::timestamptz >= t.source_version)
        returning t.external_id`,
       [ctx.specVersion, ctx.stream, ctx.runId, ...v.params, ctx.specVersion],
     );

@@ -126,6 +126,11 @@ const coreCodes = {
     title: 'Another sync run for this organization and connector is in progress',
     hint: 'Wait for it; a run that died is closed automatically once its heartbeat is stale.',
   },
+  RQ4006: {
+    name: 'db.connection_lost',
+    title: 'The database went away during the run (connection refused, reset or shut down)',
+    hint: 'Check that PostgreSQL is up and DATABASE_URL is right; nothing is lost, the next run resumes from the last checkpoint.',
+  },
   RQ5001: {
     name: 'record.mapping_failed',
     title: 'A record could not be mapped (JSONata error)',
@@ -160,6 +165,16 @@ const coreCodes = {
     name: 'record.bad_key',
     title: "A record's primary key is missing or not a string or number",
     hint: 'The record is kept in the DLQ, never stored under "null": check primary_key / external_id in the spec, then replay.',
+  },
+  RQ5008: {
+    name: 'record.expression_budget',
+    title: 'A spec expression exceeded its time or depth budget (runaway recursion or loop)',
+    hint: 'Fix the expression named in the message, then `routiq dlq replay` (a record that hit the budget is kept in the DLQ). Limits: docs/architecture.md.',
+  },
+  RQ5009: {
+    name: 'record.too_deep',
+    title: 'A record or payload nests deeper than the engine accepts (64 levels)',
+    hint: 'No real record of the shipped platforms does; the dead letter keeps an excerpt. Resolve it once checked.',
   },
   RQ6001: { name: 'cli.usage', title: 'The command line is invalid', hint: 'Run `routiq help <command>`.' },
   RQ6002: {

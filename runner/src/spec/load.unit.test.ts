@@ -50,6 +50,10 @@ streams:
     pagination: { type: id_window, before_page_size: 5, after_page_size: 5 }
     incremental: { cursor_field: id, type: integer, order: none }
     ${MAP}
+  - name: cursors
+    request: { path: /cursors }
+    pagination: { type: cursor, token: next, param: after }
+    ${MAP}
 webhooks:
   verify: { type: hmac_sha256, header: X-Sig, secret: "{{ $secrets.api_key }}" }
   events:
@@ -83,7 +87,7 @@ function countDefaults(node: unknown): number {
 describe('loadSpecFile', () => {
   const a = load('with_api_key', `{ type: api_key, name: X-Key, value: "{{ $secrets.api_key }}" }`);
   const b = load('with_basic', `{ type: basic, username: "{{ $secrets.api_key }}" }`);
-  const [pages, offsets, links, windows] = a.streams;
+  const [pages, offsets, links, windows, cursors] = a.streams;
 
   // One entry per `default` in schemas/connector.schema.json: [where, loaded value, the schema's default].
   const filled: Array<[string, unknown, unknown]> = [
@@ -97,6 +101,8 @@ describe('loadSpecFile', () => {
     ['offset.offset_param', offsets?.pagination.type === 'offset' && offsets.pagination.offset_param, 'offset'],
     ['offset.limit_param', offsets?.pagination.type === 'offset' && offsets.pagination.limit_param, 'limit'],
     ['next_link.from', links?.pagination.type === 'next_link' && links.pagination.from, 'body'],
+    ['next_link.cross_origin', links?.pagination.type === 'next_link' && links.pagination.cross_origin, 'refuse'],
+    ['cursor.in', cursors?.pagination.type === 'cursor' && cursors.pagination.in, 'query'],
     ['id_window.id_field', windows?.pagination.type === 'id_window' && windows.pagination.id_field, 'id'],
     ['id_window.before_param', windows?.pagination.type === 'id_window' && windows.pagination.before_param, 'before'],
     ['id_window.after_param', windows?.pagination.type === 'id_window' && windows.pagination.after_param, 'after'],

@@ -88,7 +88,7 @@ export type ParamValue = Template | (number | boolean) | (Template | (number | b
  */
 export type ErrorAction = 'success' | 'transient' | 'rate_limited' | 'auth' | 'permanent' | 'ignore';
 /**
- * How to get the next page. Explicit: there is no auto-detection. Every strategy also stops on an empty page, and the engine fails a stream that returns the same page twice.
+ * How to get the next page. Explicit: there is no auto-detection. Every strategy also stops on an empty page, and the engine fails a pass that loops (a page, cursor or link that comes back, an id window that does not move).
  */
 export type PaginationSpec =
   | {
@@ -140,6 +140,10 @@ export type PaginationSpec =
        */
       param: string;
       /**
+       * Where the token goes: a query parameter, or the JSON body at the dotted path `param` (search APIs such as Intercom `pagination.starting_after`, HubSpot `after`).
+       */
+      in: 'query' | 'body';
+      /**
        * Safety cap on pages per stream/partition and run (default 100000).
        */
       max_pages?: number;
@@ -160,6 +164,10 @@ export type PaginationSpec =
        */
       max_pages?: number;
       stop?: PaginationStop;
+      /**
+       * A next link to an origin other than base_url's (or request.allowed_origins): refuse it with a clear error (RQ3009), or follow it without auth and without headers that use $secrets.
+       */
+      cross_origin: 'refuse' | 'without_credentials';
     }
   | {
       /**
@@ -297,6 +305,12 @@ export interface RequestDefaults {
   headers?: Headers;
   params?: Params;
   timeout_ms?: number;
+  /**
+   * Origins (scheme://host[:port]) besides base_url's that may receive the connection's credentials, e.g. a separate file host. Requests and pagination links to any other origin are refused or sent without credentials (see pagination `cross_origin`).
+   *
+   * Items: A string; `{{ expr }}` parts are JSONata. A string that is one `{{ expr }}` keeps the expression's type.
+   */
+  allowed_origins?: Template[];
 }
 /**
  * HTTP headers; values are templates.
@@ -459,11 +473,15 @@ export interface IncrementalSpec {
    */
   start?: Template;
   /**
-   * Request additions used only when a cursor exists; `$cursor` is the cursor minus the lookback, formatted for the API (`$cursor_iso`, `$cursor_unix` also bound).
+   * Request additions (params, headers, JSON body) used only when a cursor exists; `$cursor` is the cursor minus the lookback, formatted for the API (`$cursor_iso`, `$cursor_unix` also bound).
    */
   send?: {
     params?: Params;
     headers?: Headers;
+    /**
+     * Merged (object by object) into the JSON body when a cursor exists; values are templates. For search APIs whose filter lives in a POST body.
+     */
+    body?: unknown;
   };
   /**
    * For newest-first feeds: stop paging at the first record older than the cursor minus the lookback.
@@ -526,6 +544,10 @@ export interface MappingSpec {
    * JSONata from the raw record (input) to one unified row or an array of rows. Bindings: `$parent`, `$config`, `$org`, `$connector`.
    */
   expression: Jsonata;
+  /**
+   * JSONata on the raw record giving the platform's own version of it (an `updated_at`; in webhook mappings also e.g. `$number($headers.'x-chatwoot-timestamp')`, the event time): a write carrying a version older than the stored row's is skipped, so a late, out-of-order or replayed delivery never rolls data back. Numbers are Unix seconds, strings ISO-8601. Without it, a record counts as current when it is fetched.
+   */
+  version?: Jsonata;
 }
 /**
  * Hooks called around this stream.

@@ -1,0 +1,123 @@
+/**
+ * Write what one page (or one webhook delivery) mapped to, in one transaction with its bookkeeping and checkpoint.
+ * If the database refuses the batch for a data reason, the records are written one at a time and those that still
+ * fail are dead-lettered with the database's reason: one bad record never fails a stream on every run.
+ */
+import type { UnifiedTarget } from '@routiq/schemas';
+import { type Querier, safeMessage, transaction } from '../db/tx.ts';
+import type { DeadRecord, ParentInfo } from './map.ts';
+import type { ChildMarking, Session } from './session.ts';
+import { writeRows } from './writer.ts';
+
+export interface PageWrite {
+  stream: string;
+  runId: string | null;
+  /** A child partition: its letters keep it so a replay can rebuild $parent. */
+  partition?: string | undefined;
+  parents: ParentInfo[];
+  dead: DeadRecord[];
+  marking: ChildMarking;
+  /** Keep raw payloads for lineage (polled records). */
+  storeRaw: boolean;
+  /** Runs last in the same transaction (the page's checkpoint). */
+  finish?: ((q: Querier) => Promise<void>) | undefined;
+}
+
+export interface PageWritten {
+  inserted: number;
+  updated: number;
+  unchanged: number;
+  deadLetters: number;
+  identitiesChanged: number;
+}
+
+/** SQLSTATE classes a record's data can cause: data exceptions, constraints, limits, a message the server refused. */
+function isDataError(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && /^(22|23|54|08P01)/.test(code);
+}
+
+export async function writePage(session: Session, w: PageWrite): Promise<PageWritten> {
+  const out: PageWritten = { inserted: 0, updated: 0, unchanged: 0, deadLetters: 0, identitiesChanged: 0 };
+  try {
+    await transaction(session.db, (q) => writeAll(session, q, w, w.parents, w.dead, out, w.finish));
+    return out;
+  } catch (err) {
+    if (!isDataError(err)) throw err;
+    session.log.warn(
+      { stream: w.stream, err: { message: safeMessage(err) } },
+      'a batch was refused by the database; writing its records one at a time',
+    );
+  }
+  const res: PageWritten = { inserted: 0, updated: 0, unchanged: 0, deadLetters: 0, identitiesChanged: 0 };
+  const dead = [...w.dead];
+  for (const p of w.parents) {
+    try {
+      await transaction(session.db, (q) => writeAll(session, q, w, [p], [], res, undefined));
+    } catch (err) {
+      if (!isDataError(err)) throw err;
+      dead.push({
+        record: p.raw,
+        key: p.key,
+        cls: 'write',
+        code: 'RQ5004',
+        message: `${w.stream}: ${safeMessage(err)}`,
+        details: { targets: [...new Set(p.rows.map((r) => r.target))] },
+      });
+    }
+  }
+  await transaction(session.db, (q) => writeAll(session, q, w, [], dead, res, w.finish));
+  return res;
+}
+
+async function writeAll(
+  session: Session,
+  q: Querier,
+  w: PageWrite,
+  parents: ParentInfo[],
+  dead: DeadRecord[],
+  out: PageWritten,
+  finish: ((q: Querier) => Promise<void>) | undefined,
+): Promise<void> {
+  const rows = parents.flatMap((p) => p.rows);
+  const batchSize = session.config.runner.batchSize;
+  const changedAll = new Map<UnifiedTarget, Set<string>>();
+  let inserted = 0;
+  let updated = 0;
+  let unchanged = 0;
+  let identities = 0;
+  for (let i = 0; i < rows.length; i += batchSize) {
+    const res = await writeRows(q, session.writeContext(w.stream, w.runId), rows.slice(i, i + batchSize));
+    inserted += res.inserted;
+    updated += res.updated;
+    unchanged += res.unchanged;
+    identities += res.changed.get('patient_identities')?.size ?? 0;
+    for (const [t, ids] of res.changed) {
+      const set = changedAll.get(t) ?? new Set<string>();
+      for (const id of ids) set.add(id);
+      changedAll.set(t, set);
+    }
+  }
+  if (parents.length) await session.markChildren(q, w.stream, parents, changedAll, w.marking);
+  for (const d of dead) {
+    const details = w.partition ? { ...(d.details as object), partition: w.partition } : d.details;
+    await session.deadLetter(q, {
+      stream: w.stream,
+      runId: w.runId,
+      errorClass: d.cls,
+      errorCode: d.code,
+      message: d.message,
+      details,
+      recordKey: d.key,
+      payload: d.record,
+    });
+  }
+  if (w.storeRaw && parents.length) await session.storeRaw(q, w.stream, parents);
+  if (finish) await finish(q);
+  // Counted only once the transaction's work is done (a refused batch is retried record by record).
+  out.inserted += inserted;
+  out.updated += updated;
+  out.unchanged += unchanged;
+  out.identitiesChanged += identities;
+  out.deadLetters += dead.length;
+}
