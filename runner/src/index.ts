@@ -3,6 +3,7 @@ export { ENV_OVERRIDES, loadConfig, resolveSecrets } from './config/load.ts';
 export type { ConnectionConfig, OrganizationConfig, RoutiqConfig } from './config/types.ts';
 export type { Database, DatabaseOptions } from './db/database.ts';
 export { openDatabase, redact } from './db/database.ts';
+export { databaseFailure, isDatabaseFailureCode } from './db/failure.ts';
 export { assertMigrated, migrate } from './db/migrate.ts';
 export { safeMessage, transaction } from './db/tx.ts';
 export type {

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { RoutiqConfig } from '../config/types.ts';
 import type { Database } from '../db/database.ts';
+import { databaseFailure } from '../db/failure.ts';
 import { safeMessage } from '../db/tx.ts';
 import { isRoutiqError, RoutiqError } from '../errors/registry.ts';
 import { type ConnectionSummary, syncConnection } from './sync.ts';
@@ -46,9 +47,11 @@ export async function syncAll(
           }),
         );
       } catch (err) {
+        // The database itself (RQ4xxx, or the server going away mid-run): nothing else can run either.
+        const lost = databaseFailure(err);
+        if (lost) throw lost;
         // One connection that cannot start (paused circuit, missing secret, bad settings) does not stop the others.
         const code = isRoutiqError(err) ? err.code : 'RQ6002';
-        if (code.startsWith('RQ4')) throw err; // the database itself: nothing else can run either
         logger.error(
           { org: org.id, connection: conn.name, error_code: code, err: { message: safeMessage(err) } },
           'connection not synced',
