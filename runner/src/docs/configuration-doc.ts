@@ -58,6 +58,14 @@ The file is \`config/<ROUTIQ_ENV>.yaml\` (\`ROUTIQ_ENV\` defaults to \`developme
 Secrets never appear in the file: a connection lists them under \`secrets:\` as \`\${ENV_VAR}\` references, resolved
 when the connection runs (RQ1004 names a missing variable). \`.env.example\` lists every variable.
 
+Start-up (and \`routiq lint\` of the file) also checks what is known before anything runs: each connection's
+connector exists in \`connectors_dir\` (RQ1006, listing the known ones), \`config:\` holds only the connector's
+non-secret settings and \`secrets:\` only its secret ones (RQ1007); a literal secret, a reference to a variable that
+cannot hold one (\`\${HOME}\`, \`\${PATH}\`, \`\${NODE_OPTIONS}\`, \`npm_*\`, routiq's own settings such as
+\`\${DATABASE_URL}\`) and a password written into \`database.url\` or a URL setting are refused (RQ1003). No message
+repeats the refused value. \`database.url\` can take its password from the environment:
+\`postgresql://routiq:\${DB_PASSWORD}@db.internal/routiq\` (the value is percent-encoded into the URL).
+
 ## Settings
 
 ${table(
