@@ -82,6 +82,11 @@ const defs = {
     title: 'A secret is used in an expression whose result is stored or logged (mapping, records, messages)',
     hint: 'Secrets may only be used in requests (auth, headers, params, base_url) and webhook verification.',
   },
+  RQ2026: {
+    name: 'spec.eval_forbidden',
+    title: '`$eval` is used: it would run data (a payload, a response) as an expression',
+    hint: 'Read a JSON string with `$parseJson(str)`; an expression evaluated from data would run with the connection settings in scope, and the engine refuses $eval.',
+  },
   RQ2030: {
     name: 'spec.secret_undeclared',
     title: '`$secrets.X` names a setting that connection.properties does not declare',
@@ -215,6 +220,7 @@ export const lintSeverity: Record<LintCode, 'error' | 'warning'> = {
   RQ2023: 'warning',
   RQ2024: 'error',
   RQ2025: 'error',
+  RQ2026: 'error',
   RQ2030: 'error',
   RQ2031: 'error',
   RQ2032: 'error',

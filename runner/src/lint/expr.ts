@@ -3,6 +3,7 @@
  * variables, `$secrets.X`/`$config.X` references, field paths read, and the objects a mapping produces.
  */
 import jsonata from 'jsonata';
+import { ROUTIQ_FUNCTION_NAMES } from '../engine/expr.ts';
 import { BINDING_NAMES } from '../spec/bindings.ts';
 
 /** A node of jsonata's processed AST (its d.ts omits path, bind, apply, … and the extra fields). */
@@ -79,6 +80,22 @@ export const JSONATA_FUNCTIONS = new Set([
   'eval',
   'clone',
 ]);
+
+/** Functions the engine adds to every spec expression (runner/src/engine/expr.ts), e.g. `$parseJson`. */
+export const ROUTIQ_FUNCTIONS: ReadonlySet<string> = new Set(ROUTIQ_FUNCTION_NAMES);
+
+/** Built-in functions a spec may not use (RQ2026), with what to say instead. */
+export const FORBIDDEN_FUNCTIONS: ReadonlyMap<string, string> = new Map([
+  [
+    'eval',
+    '$eval runs a string as an expression: a payload or response could run code with the connection settings in scope; read a JSON string with $parseJson(str)',
+  ],
+]);
+
+/** What a spec expression may call: JSONata's built-ins except the forbidden ones, plus the engine's. */
+export const SPEC_FUNCTIONS: ReadonlySet<string> = new Set(
+  [...JSONATA_FUNCTIONS, ...ROUTIQ_FUNCTIONS].filter((f) => !FORBIDDEN_FUNCTIONS.has(f)),
+);
 
 export interface CompileError {
   message: string;

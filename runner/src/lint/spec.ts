@@ -12,15 +12,16 @@ import {
   type AstNode,
   compile,
   containsChain,
+  FORBIDDEN_FUNCTIONS,
   fieldChains,
   freeVariables,
-  JSONATA_FUNCTIONS,
   KNOWN_BINDINGS,
   literalValues,
   nodeStart,
   type ObjectProducer,
   parseTemplate,
   producedObjects,
+  SPEC_FUNCTIONS,
   templateLiterals,
 } from './expr.ts';
 import { type Finding, Findings, normalizeFindings, show } from './finding.ts';
@@ -258,11 +259,16 @@ class SpecRules {
     for (const use of freeVariables(ast)) {
       const pos = this.src.posInString(site.path, base + use.offset);
       const v = `$${use.name}`;
-      if (JSONATA_FUNCTIONS.has(use.name) && (use.call || !known.has(use.name))) continue;
+      const forbidden = FORBIDDEN_FUNCTIONS.get(use.name);
+      if (forbidden) {
+        this.lint('RQ2026', pos, site.path, forbidden);
+        continue;
+      }
+      if (SPEC_FUNCTIONS.has(use.name) && (use.call || !known.has(use.name))) continue;
       if (!known.has(use.name)) {
         info.unknownBinding = true;
         if (use.call) {
-          const s = didYouMean(use.name, JSONATA_FUNCTIONS);
+          const s = didYouMean(use.name, SPEC_FUNCTIONS);
           this.lint('RQ2022', pos, site.path, `unknown function ${v}()${s ? `; did you mean $${s}()?` : ''}`);
         } else {
           const s = didYouMean(use.name, known);
