@@ -124,6 +124,15 @@ export async function* paginate(o: PaginateOptions): AsyncGenerator<Page> {
 
 const fingerprint = (s: string) => createHash('sha1').update(s).digest('base64url').slice(0, 22);
 
+/** undefined for a record nested too deeply to serialize (JSON.stringify overflows the stack): it counts as new, and mapping dead-letters it. */
+function recordFingerprint(r: unknown): string | undefined {
+  try {
+    return fingerprint(JSON.stringify(r) ?? '');
+  } catch {
+    return undefined;
+  }
+}
+
 /** Pages whose records were all seen earlier in the pass, in a row, before the pass counts as a loop. */
 const STALE_PAGES = 3;
 
@@ -148,10 +157,10 @@ export class LoopGuard {
     if (!records.length) return;
     let fresh = 0;
     for (const r of records) {
-      const f = fingerprint(JSON.stringify(r) ?? '');
-      if (!this.recordsSeen.has(f)) {
+      const f = recordFingerprint(r);
+      if (f === undefined || !this.recordsSeen.has(f)) {
         fresh++;
-        this.recordsSeen.add(f);
+        if (f !== undefined) this.recordsSeen.add(f);
       }
     }
     this.stale = fresh ? 0 : this.stale + 1;
