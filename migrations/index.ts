@@ -2,12 +2,14 @@ import type { MigrationObject } from '@mikro-orm/core';
 import { Migration0001UnifiedSchema } from './0001_unified_schema.ts';
 import { Migration0002SharedRateLimits } from './0002_shared_rate_limits.ts';
 import { Migration0003RowVersions } from './0003_row_versions.ts';
+import { Migration0004WebhookInbox } from './0004_webhook_inbox.ts';
 
 /** Every migration this version knows, in order. Names are stable forever: they are stored in the database. */
 export const migrations: MigrationObject[] = [
   { name: '0001_unified_schema', class: Migration0001UnifiedSchema },
   { name: '0002_shared_rate_limits', class: Migration0002SharedRateLimits },
   { name: '0003_row_versions', class: Migration0003RowVersions },
+  { name: '0004_webhook_inbox', class: Migration0004WebhookInbox },
 ];
 
 export const MIGRATIONS_TABLE = 'routiq_migrations';

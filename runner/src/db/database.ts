@@ -10,6 +10,8 @@ export interface DatabaseOptions {
   embeddedDir?: string;
   poolMax?: number;
   schema?: string;
+  /** Embedded only: connections besides the ORM's one (pg-boss in `routiq serve`). */
+  extraConnections?: number;
   /** Driver warnings (e.g. a connection dropped by a server restart). Default: a JSON line on stderr. */
   onWarn?: (message: string) => void;
 }
@@ -24,13 +26,17 @@ export interface Database {
   close(): Promise<void>;
   /** Where the data lives, for messages (never includes a password). */
   describe: string;
+  /** The connection URL (with its credentials: never log it), for other clients such as pg-boss. */
+  connectionUrl: string;
+  /** The schema the tables live in. */
+  schema: string;
 }
 
 export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
   let embedded: EmbeddedDb | undefined;
   let url = opts.url;
   if (!url) {
-    embedded = await startEmbedded(opts.embeddedDir ?? '.routiq/db');
+    embedded = await startEmbedded(opts.embeddedDir ?? '.routiq/db', 1 + (opts.extraConnections ?? 0));
     url = embedded.url;
   }
   const schema = opts.schema ?? 'public';
@@ -80,6 +86,8 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
     kind: embedded ? 'embedded' : 'postgres',
     orm,
     describe,
+    connectionUrl: url,
+    schema,
     em: () => orm.em.fork(),
     async query<T>(sql: string, params: readonly unknown[] = []) {
       return (await orm.em.getConnection().execute(sql, params as unknown[], 'all')) as T[];

@@ -22,7 +22,11 @@ export interface EmbeddedDb {
   close(): Promise<void>;
 }
 
-export async function startEmbedded(dataDir: string): Promise<EmbeddedDb> {
+/**
+ * `maxConnections`: the ORM's one connection plus any other client of the same process (pg-boss in `routiq serve`).
+ * PGlite has one backend: connections take turns per transaction (docs/database.md).
+ */
+export async function startEmbedded(dataDir: string, maxConnections = 1): Promise<EmbeddedDb> {
   const inMemory = dataDir.startsWith('memory://');
   let lockFile: string | undefined;
   const dir = inMemory ? undefined : path.resolve(dataDir);
@@ -47,7 +51,7 @@ export async function startEmbedded(dataDir: string): Promise<EmbeddedDb> {
   }
   // Files from before this version, or written with another umask: tightened now and again on close.
   if (dir) makePrivate(dir);
-  const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 1 });
+  const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections });
   await server.start();
   const url = `postgresql://postgres@${server.getServerConn()}/postgres`;
   let closed = false;

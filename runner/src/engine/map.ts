@@ -3,6 +3,7 @@ import { type UnifiedTarget, unifiedSchema } from '@routiq/schemas';
 import { getHook, type HookContext } from '@routiq/sdk';
 import { Ajv, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
+import { isRoutiqError } from '../errors/registry.ts';
 import type { MappingSpec } from '../spec/types.ts';
 import { type Bindings, evaluate } from './expr.ts';
 import { excerpt, MAX_DEPTH, sanitize } from './sanitize.ts';
@@ -149,7 +150,8 @@ export async function mapRecords(
           record: raw,
           key,
           cls: 'mapping',
-          code: 'RQ5001',
+          // A spec expression over its budget (RQ5008) or a bad JSON string ($parseJson) keeps its own code.
+          code: isRoutiqError(err) ? err.code : 'RQ5001',
           message: `${stream} → ${m.target}: ${(err as Error).message}`,
           details: { target: m.target, position: (err as { position?: number }).position },
         };

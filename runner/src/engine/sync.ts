@@ -43,7 +43,9 @@ export interface SyncConnectionOptions {
   streams?: string[] | undefined;
   fullRefresh?: boolean;
   logger: Logger;
-  env?: NodeJS.ProcessEnv;
+  env?: NodeJS.ProcessEnv | undefined;
+  /** Aborted: stop at the next checkpoint (service shutdown); the next run resumes from there. */
+  signal?: AbortSignal | undefined;
 }
 
 /** Streams in dependency order: parents before children. */
@@ -84,11 +86,13 @@ export async function syncConnection(o: SyncConnectionOptions): Promise<Connecti
   const log = session.log.child({ correlation_id: run.correlationId });
   session.log = log;
   const counters: RequestCounters = { requests: 0, rateLimited: 0 };
-  const engine = new StreamRunner(session, await createClient(session, counters), run.id, !!o.fullRefresh);
   log.info({ full_refresh: !!o.fullRefresh }, 'sync started');
   const summaries: StreamSummary[] = [];
   let fatal: { message: string; code: string } | undefined;
   try {
+    // In the try: a rate budget that does not render (RQ1007) still closes the run; after startRun so the
+    // client logs with the run's correlation id.
+    const engine = new StreamRunner(session, await createClient(session, counters), run.id, !!o.fullRefresh);
     const wanted = o.streams ?? conn.streams;
     for (const s of orderStreams(spec)) {
       if (!s.enabled || (wanted && !wanted.includes(s.name))) continue;

@@ -2,12 +2,13 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ConnectionConfig, OrganizationConfig, RoutiqConfig } from '../config/types.ts';
 import type { Database } from '../db/database.ts';
-import { RoutiqError } from '../errors/registry.ts';
+import { safeMessage } from '../db/tx.ts';
+import { isRoutiqError, RoutiqError } from '../errors/registry.ts';
 import type { WebhookVerify } from '../spec/types.ts';
 import { type Bindings, evaluate, renderString } from './expr.ts';
 import { mapRecords } from './map.ts';
 import { MAX_DEPTH, sanitize } from './sanitize.ts';
-import { openSession } from './session.ts';
+import { openSession, type Session } from './session.ts';
 import { writePage } from './write-page.ts';
 import { relink } from './writer.ts';
 
@@ -85,41 +86,93 @@ async function verify(
   }
 }
 
+/** An authenticated delivery, parsed: what `processWebhook` maps and writes. */
+export interface AuthenticatedDelivery {
+  payload: unknown;
+  /** Lower-case header names. */
+  headers: Record<string, string>;
+}
+
 /**
- * Authenticate a pushed payload, map it with the spec's webhook events and write it like a synced record.
- * Webhook streams also mark enrichment partitions (streams whose parent is a webhook event) for the next sync.
- * Redelivery is harmless: writes are upserts on natural keys.
+ * Authenticate a pushed payload as the spec declares and parse it. Throws RQ5005 (with a reason safe to send back)
+ * for an unauthenticated, malformed or too deeply nested body; nothing is written.
  */
-export async function ingestWebhook(o: IngestOptions): Promise<WebhookResult> {
-  const session = await openSession({ ...o, logFields: { webhook: true } });
+export async function authenticateWebhook(
+  session: Session,
+  d: {
+    headers: IngestOptions['headers'];
+    query?: Record<string, string> | undefined;
+    rawBody: string;
+    now?: number | undefined;
+  },
+): Promise<AuthenticatedDelivery> {
   const { spec } = session;
   if (!spec.webhooks) throw new RoutiqError('RQ5005', `connector ${spec.name} does not accept webhooks`);
-  const headers = lowerHeaders(o.headers);
+  const headers = lowerHeaders(d.headers);
   await verify(
     spec.webhooks.verify,
     headers,
-    o.query ?? {},
-    o.rawBody,
-    session.bindings('webhook_verify', { headers, body_raw: o.rawBody }),
-    o.now ?? Date.now(),
+    d.query ?? {},
+    d.rawBody,
+    session.bindings('webhook_verify', { headers, body_raw: d.rawBody }),
+    d.now ?? Date.now(),
   );
   let payload: unknown;
   try {
-    payload = JSON.parse(o.rawBody);
+    payload = JSON.parse(d.rawBody);
   } catch (e) {
     throw new RoutiqError('RQ5005', `webhook body is not JSON: ${(e as Error).message}`);
   }
   // Records are sanitized one by one when mapped; a body nested deeper than any real event is refused whole.
   if (sanitize(payload).tooDeep) throw new RoutiqError('RQ5005', `webhook body nests deeper than ${MAX_DEPTH} levels`);
+  return { payload, headers };
+}
+
+/**
+ * Map an authenticated delivery with the spec's webhook events and write it like a synced record (same mapping,
+ * identity and writer path). Enrichment streams (parent: { webhook }) get their partitions marked for the next
+ * sync. Redelivery is harmless: writes are upserts on natural keys, and versioned rows never go back in time.
+ */
+export async function processWebhook(session: Session, d: AuthenticatedDelivery): Promise<WebhookResult> {
+  const { spec } = session;
+  const { payload, headers } = d;
+  if (!spec.webhooks) throw new RoutiqError('RQ5005', `connector ${spec.name} does not accept webhooks`);
   const result: WebhookResult = { status: 'ignored', events: [], records: 0, written: 0, deadLetters: 0 };
   const data = session.bindings('webhook_data', { headers });
   for (const ev of spec.webhooks.events) {
-    if (!(await evaluate(ev.when, payload, data))) continue;
     const stream = `webhook:${ev.name}`;
+    let records: unknown[];
+    try {
+      if (!(await evaluate(ev.when, payload, data))) continue;
+      const recs = ev.records ? await evaluate(ev.records, payload, data) : payload;
+      records = recs === undefined || recs === null ? [] : Array.isArray(recs) ? recs : [recs];
+    } catch (err) {
+      // An event whose records cannot be extracted (e.g. a JSON string in the payload that is not JSON): the
+      // whole delivery is a dead letter with the reason, never lost and never an internal error.
+      result.status = 'accepted';
+      result.events.push(ev.name);
+      await writePage(session, {
+        stream,
+        runId: null,
+        parents: [],
+        dead: [
+          {
+            record: payload,
+            key: null,
+            cls: 'mapping',
+            code: isRoutiqError(err) ? err.code : 'RQ5001',
+            message: `${stream}: ${safeMessage(err)}`,
+            details: { where: 'webhooks.events[].when/records' },
+          },
+        ],
+        marking: {},
+        storeRaw: false,
+      });
+      result.deadLetters++;
+      continue;
+    }
     result.status = 'accepted';
     result.events.push(ev.name);
-    const recs = ev.records ? await evaluate(ev.records, payload, data) : payload;
-    const records = recs === undefined || recs === null ? [] : Array.isArray(recs) ? recs : [recs];
     result.records += records.length;
     const mapped = await mapRecords(
       {
@@ -140,11 +193,17 @@ export async function ingestWebhook(o: IngestOptions): Promise<WebhookResult> {
       // Enrichment streams fed by this event: one pending partition per pushed record.
       marking: { all: true },
       storeRaw: false,
-      finish: (q) => relink(q, o.org.id, spec.name),
+      finish: (q) => relink(q, session.org.id, spec.name),
     });
     result.written += res.inserted + res.updated;
     result.deadLetters += res.deadLetters;
   }
   session.log.info({ events: result.events, records: result.records, written: result.written }, 'webhook ingested');
   return result;
+}
+
+/** Authenticate and process one delivery in-line (the demo receiver, tests). The service queues instead. */
+export async function ingestWebhook(o: IngestOptions): Promise<WebhookResult> {
+  const session = await openSession({ ...o, logFields: { webhook: true } });
+  return processWebhook(session, await authenticateWebhook(session, o));
 }

@@ -572,6 +572,10 @@ export interface StreamHooks {
 export interface WebhooksSpec {
   verify: WebhookVerify;
   /**
+   * A header carrying the platform's delivery id (reused across its retries, e.g. Chatwoot `X-Chatwoot-Delivery`): `routiq serve` stores a delivery once and answers a repeat without processing it again.
+   */
+  delivery_id_header?: string;
+  /**
    * @minItems 1
    */
   events: WebhookEventSpec[];

@@ -1,0 +1,571 @@
+/**
+ * `routiq serve`: webhooks in, schedules and on-demand syncs through pg-boss, health, metrics and status out.
+ * Every write goes through the same session, mapping, identity and writer path as `routiq sync`.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import pLimit from 'p-limit';
+import type { Logger } from 'pino';
+import type { ConnectionConfig, OrganizationConfig, RoutiqConfig } from '../config/types.ts';
+import type { Database } from '../db/database.ts';
+import { assertMigrated } from '../db/migrate.ts';
+import { safeMessage, transaction } from '../db/tx.ts';
+import { type DeadLetterFilter, getStatus, replayDeadLetters, validateFilter } from '../dlq/index.ts';
+import { insertDeadLetter } from '../engine/bookkeeping.ts';
+import { openSession, type Session } from '../engine/session.ts';
+import { syncConnection } from '../engine/sync.ts';
+import { authenticateWebhook, processWebhook } from '../engine/webhooks.ts';
+import { isRoutiqError } from '../errors/registry.ts';
+import { buildHttp, jsonBody, openApi, type RouteDef } from './http.ts';
+import {
+  claimDelivery,
+  markDelivery,
+  recordRejected,
+  staleDeliveries,
+  storableHeaders,
+  storeDelivery,
+} from './inbox.ts';
+import { ServiceMetrics } from './metrics.ts';
+import { JobQueue, type ReplayJob, type SyncJob } from './queue.ts';
+import { dueAt } from './schedule.ts';
+
+export interface ServiceSettings {
+  host: string;
+  port: number;
+  /** Concurrent sync runs on this instance (the PRD's container: 2 CPUs). */
+  concurrency: number;
+  /** Default schedule: every N minutes, spread over the interval by connection. */
+  intervalMinutes: number;
+  /** Per (organization, connection) cron overrides: `${org}/${connection}` → cron. */
+  schedules: Record<string, string>;
+  bodyLimitBytes: number;
+  /** Graceful shutdown: how long running work may take to finish. */
+  drainSeconds: number;
+  /** Webhook deliveries processed concurrently on this instance. */
+  webhookConcurrency: number;
+  /** A stored delivery still unprocessed after this long is processed by the sweeper. */
+  webhookStaleSeconds: number;
+  /** Attempts before a delivery that keeps failing goes to the DLQ. */
+  webhookMaxAttempts: number;
+  pollingIntervalSeconds: number;
+  token: string | undefined;
+  version: string;
+}
+
+export const DEFAULT_SETTINGS: ServiceSettings = {
+  host: '0.0.0.0',
+  port: 8080,
+  concurrency: 2,
+  intervalMinutes: 5,
+  schedules: {},
+  bodyLimitBytes: 1024 * 1024,
+  drainSeconds: 25,
+  webhookConcurrency: 8,
+  webhookStaleSeconds: 60,
+  webhookMaxAttempts: 5,
+  pollingIntervalSeconds: 1,
+  token: undefined,
+  version: '0.1.0',
+};
+
+export interface ServiceOptions {
+  db: Database;
+  config: RoutiqConfig;
+  settings: ServiceSettings;
+  logger: Logger;
+  env?: NodeJS.ProcessEnv;
+  /** Reload the configuration (SIGHUP, file change): returns the new config and settings or throws. */
+  reload?: () => Promise<{ config: RoutiqConfig; settings: ServiceSettings }>;
+}
+
+export class Service {
+  readonly metrics = new ServiceMetrics();
+  readonly app: FastifyInstance;
+  readonly queue: JobQueue;
+  private config: RoutiqConfig;
+  private settings: ServiceSettings;
+  private draining = false;
+  private readonly sessions = new Map<string, Promise<Session>>();
+  private readonly processLimit: ReturnType<typeof pLimit>;
+  private readonly inflight = new Set<Promise<unknown>>();
+  private readonly routes: RouteDef[];
+
+  constructor(private readonly o: ServiceOptions) {
+    this.config = o.config;
+    this.settings = o.settings;
+    this.processLimit = pLimit(o.settings.webhookConcurrency);
+    this.queue = new JobQueue(o.db, o.logger, {
+      concurrency: o.settings.concurrency,
+      syncExpireSeconds: o.config.runner.deadlineSeconds + 120,
+      pollingIntervalSeconds: o.settings.pollingIntervalSeconds,
+    });
+    this.routes = this.routeTable();
+    this.app = buildHttp(this.routes, {
+      bodyLimitBytes: o.settings.bodyLimitBytes,
+      token: () => this.settings.token,
+      onAdminDenied: (req, why) => o.logger.warn({ url: req.url, why }, 'admin request refused'),
+    });
+  }
+
+  get log(): Logger {
+    return this.o.logger;
+  }
+
+  async start(): Promise<{ url: string }> {
+    await assertMigrated(this.o.db);
+    await this.queue.start({
+      tick: (createdOn) => this.tick(createdOn),
+      sync: (job, signal) => this.runSync(job, signal),
+      webhook: (job) => this.processDelivery(job.id),
+      sweep: () => this.sweep(),
+      replay: (job) => this.replay(job),
+    });
+    const url = await this.app.listen({ host: this.settings.host, port: this.settings.port });
+    this.log.info({ url, instance: process.pid, concurrency: this.settings.concurrency }, 'routiq serve listening');
+    return { url };
+  }
+
+  /** Stop taking work, drain, close. Ready answers 503 from the first moment. */
+  async close(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    this.log.info({ drain_seconds: this.settings.drainSeconds }, 'draining');
+    await this.queue.stop(this.settings.drainSeconds * 1000);
+    await Promise.race([
+      Promise.allSettled([...this.inflight]),
+      new Promise((r) => setTimeout(r, this.settings.drainSeconds * 1000)),
+    ]);
+    await this.app.close();
+    this.log.info('stopped');
+  }
+
+  /** Non-secret configuration (schedules, budgets, log level, organizations) without a restart. */
+  async reload(): Promise<void> {
+    if (!this.o.reload) return;
+    try {
+      const next = await this.o.reload();
+      this.config = next.config;
+      this.settings = { ...next.settings, host: this.settings.host, port: this.settings.port };
+      this.sessions.clear();
+      this.log.level = next.config.log.level;
+      this.log.info({ organizations: next.config.organizations.length }, 'configuration reloaded');
+    } catch (err) {
+      this.log.error({ err: { message: safeMessage(err) } }, 'configuration reload refused; the previous one stays');
+    }
+  }
+
+  private find(orgId: string, connection: string): { org: OrganizationConfig; conn: ConnectionConfig } | undefined {
+    const org = this.config.organizations.find((x) => x.id === orgId);
+    const conn = org?.connections.find((c) => c.name === connection);
+    return org && conn ? { org, conn } : undefined;
+  }
+
+  /** One session per connection, reused across deliveries (spec, secrets and settings resolved once). */
+  private session(org: OrganizationConfig, conn: ConnectionConfig): Promise<Session> {
+    const key = `${org.id}/${conn.name}`;
+    let s = this.sessions.get(key);
+    if (!s) {
+      s = openSession({
+        db: this.o.db,
+        config: this.config,
+        org,
+        conn,
+        logger: this.log,
+        env: this.o.env,
+        logFields: { webhook: true },
+      });
+      s.catch(() => this.sessions.delete(key));
+      this.sessions.set(key, s);
+    }
+    return s;
+  }
+
+  private async tick(createdOn: Date): Promise<void> {
+    const due = dueAt(this.config, createdOn.getTime(), {
+      intervalMinutes: this.settings.intervalMinutes,
+      of: (org, conn) => this.settings.schedules[`${org}/${conn}`],
+    });
+    let queued = 0;
+    for (const d of due) {
+      const id = await this.queue.sendSync({
+        organizationId: d.organizationId,
+        connection: d.connection,
+        reason: 'schedule',
+        slot: d.slot,
+      });
+      if (id) queued++;
+    }
+    this.metrics.jobs.inc({ queue: 'tick', outcome: 'done' });
+    if (due.length) this.log.info({ due: due.length, queued }, 'scheduled syncs');
+  }
+
+  private async runSync(job: SyncJob, signal: AbortSignal): Promise<unknown> {
+    const found = this.find(job.organizationId, job.connection);
+    if (!found || !found.conn.enabled) {
+      this.metrics.jobs.inc({ queue: 'sync', outcome: 'not_configured' });
+      return { skipped: 'not configured (any more)' };
+    }
+    this.metrics.activeRuns.inc();
+    const started = Date.now();
+    try {
+      const s = await syncConnection({
+        db: this.o.db,
+        config: this.config,
+        org: found.org,
+        conn: found.conn,
+        fullRefresh: !!job.fullRefresh,
+        logger: this.log,
+        env: this.o.env,
+        signal,
+      });
+      this.metrics.syncRuns.inc({ connector: s.connector, status: s.status });
+      this.metrics.syncDuration.observe({ connector: s.connector }, (Date.now() - started) / 1000);
+      this.metrics.platformRequests.inc({ connector: s.connector }, s.requests);
+      this.metrics.platformRateLimited.inc({ connector: s.connector }, s.rateLimited);
+      for (const st of s.streams) {
+        this.metrics.syncRecords.inc({ connector: s.connector, stream: st.stream }, st.records);
+        if (st.deadLetters) this.metrics.syncDeadLetters.inc({ connector: s.connector }, st.deadLetters);
+      }
+      this.metrics.jobs.inc({ queue: 'sync', outcome: s.status });
+      return { run: s.runId, status: s.status };
+    } catch (err) {
+      // Already running elsewhere, or paused by its breaker: this slot is done, the schedule tries again.
+      if (isRoutiqError(err) && (err.code === 'RQ4005' || err.code === 'RQ3008')) {
+        this.metrics.jobs.inc({ queue: 'sync', outcome: 'skipped' });
+        return { skipped: err.code };
+      }
+      this.metrics.jobs.inc({ queue: 'sync', outcome: 'error' });
+      this.log.error(
+        { org: job.organizationId, connection: job.connection, err: { message: safeMessage(err) } },
+        'sync job failed',
+      );
+      throw err;
+    } finally {
+      this.metrics.activeRuns.dec();
+    }
+  }
+
+  /** Receive: authenticate, store durably, answer; processing follows in-line (or via the queue after a crash). */
+  private async receive(req: FastifyRequest): Promise<{ status: number; body: Record<string, unknown> }> {
+    const params = req.params as { org: string; connection: string };
+    const found = this.find(params.org, params.connection);
+    if (!found) {
+      this.metrics.webhookDeliveries.inc({ connector: 'unknown', outcome: 'unknown_connection' });
+      return { status: 404, body: { error: 'no such organization or connection' } };
+    }
+    const { org, conn } = found;
+    const rawHeaders = Object.fromEntries(
+      Object.entries(req.headers).map(([k, v]) => [k.toLowerCase(), Array.isArray(v) ? v.join(',') : String(v ?? '')]),
+    );
+    let session: Session;
+    try {
+      session = await this.session(org, conn);
+    } catch (err) {
+      this.log.error({ org: org.id, connection: conn.name, err: { message: safeMessage(err) } }, 'connection unusable');
+      return { status: 503, body: { error: 'this connection cannot take webhooks now (see the service log)' } };
+    }
+    const spec = session.spec;
+    const verifyHeader = spec.webhooks?.verify.type === 'none' ? undefined : spec.webhooks?.verify.header;
+    const keep = storableHeaders(rawHeaders, verifyHeader ? [verifyHeader] : []);
+    const query = Object.fromEntries(
+      Object.entries((req.query ?? {}) as Record<string, unknown>).map(([k, v]) => [k, String(v)]),
+    );
+    try {
+      await authenticateWebhook(session, {
+        headers: rawHeaders,
+        query,
+        rawBody: typeof req.body === 'string' ? req.body : '',
+      });
+    } catch (err) {
+      const reason = safeMessage(err);
+      const auth = reason.startsWith('webhook rejected');
+      await recordRejected(this.o.db, { organizationId: org.id, connection: conn.name, headers: keep, reason }).catch(
+        (e) => this.log.error({ err: { message: safeMessage(e) } }, 'could not record a rejected delivery'),
+      );
+      this.metrics.webhookDeliveries.inc({ connector: spec.name, outcome: 'rejected' });
+      this.log.warn({ org: org.id, connection: conn.name, reason }, 'webhook rejected');
+      return { status: isRoutiqError(err) ? (auth ? 401 : 400) : 500, body: { error: reason } };
+    }
+    const deliveryHeader = spec.webhooks?.delivery_id_header?.toLowerCase();
+    const stored = await storeDelivery(this.o.db, {
+      organizationId: org.id,
+      connection: conn.name,
+      deliveryId: deliveryHeader ? (rawHeaders[deliveryHeader] ?? null) || null : null,
+      headers: keep,
+      body: req.body as string,
+    });
+    if (stored.duplicate) {
+      this.metrics.webhookDeliveries.inc({ connector: spec.name, outcome: 'duplicate' });
+      return { status: 200, body: { status: 'duplicate', id: stored.id } };
+    }
+    this.metrics.webhookDeliveries.inc({ connector: spec.name, outcome: 'accepted' });
+    const p = this.processLimit(() => this.processDelivery(stored.id, Date.now()));
+    this.inflight.add(p);
+    p.finally(() => this.inflight.delete(p)).catch(() => undefined);
+    return { status: 202, body: { status: 'accepted', id: stored.id } };
+  }
+
+  /** Process a stored delivery (idempotent: upserts and row versions make a second pass change nothing). */
+  async processDelivery(id: string, receivedAt?: number): Promise<void> {
+    const d = await claimDelivery(this.o.db.query.bind(this.o.db), id, this.settings.webhookStaleSeconds);
+    if (!d) return;
+    const found = this.find(d.organizationId, d.connection);
+    const q = this.o.db.query.bind(this.o.db);
+    if (!found) {
+      await markDelivery(q, id, 'failed', { reason: 'the organization or connection is no longer configured' });
+      return;
+    }
+    let connector = found.conn.connector;
+    let specVersion = 'unknown';
+    try {
+      const session = await this.session(found.org, found.conn);
+      connector = session.spec.name;
+      specVersion = session.spec.version;
+      const result = await processWebhook(session, { payload: JSON.parse(d.body), headers: d.headers });
+      await markDelivery(q, id, 'processed', { result });
+      this.metrics.webhookProcessed.inc({ connector, result: 'processed' });
+      if (result.deadLetters) this.metrics.syncDeadLetters.inc({ connector }, result.deadLetters);
+      if (receivedAt) this.metrics.webhookLatency.observe({ connector }, (Date.now() - receivedAt) / 1000);
+    } catch (err) {
+      const reason = safeMessage(err);
+      if (d.attempts + 1 >= this.settings.webhookMaxAttempts) {
+        // A valid event is never lost: after the last attempt it is a dead letter with its payload and context.
+        await transaction(this.o.db, async (tx) => {
+          await insertDeadLetter(tx, {
+            organizationId: d.organizationId,
+            connector,
+            connection: d.connection,
+            stream: 'webhook:delivery',
+            runId: null,
+            errorClass: 'webhook',
+            errorCode: isRoutiqError(err) ? err.code : 'RQ6002',
+            message: reason,
+            details: { inbox_id: id, attempts: d.attempts + 1, headers: d.headers },
+            recordKey: id,
+            payload: JSON.parse(d.body),
+            specVersion,
+          });
+          await markDelivery(tx, id, 'failed', { reason });
+        });
+        this.metrics.webhookProcessed.inc({ connector, result: 'failed' });
+      } else {
+        await markDelivery(q, id, 'received', { reason });
+        await this.queue.sendWebhook({ id }, 5 * 2 ** d.attempts).catch(() => undefined);
+        this.metrics.webhookProcessed.inc({ connector, result: 'retried' });
+      }
+      this.log.warn({ inbox_id: id, attempts: d.attempts + 1, reason }, 'webhook processing failed');
+    }
+  }
+
+  private async sweep(): Promise<void> {
+    for (const id of await staleDeliveries(this.o.db, this.settings.webhookStaleSeconds, 500))
+      await this.processLimit(() => this.processDelivery(id));
+  }
+
+  private async replay(job: ReplayJob): Promise<unknown> {
+    let target: string[] | DeadLetterFilter;
+    if (job.ids) target = job.ids;
+    else {
+      validateFilter(job.filter as DeadLetterFilter);
+      target = job.filter as DeadLetterFilter;
+    }
+    const out = await replayDeadLetters(this.o.db, this.config, target, {
+      logger: this.log,
+      env: this.o.env,
+      actor: job.actor,
+    });
+    const counts: Record<string, number> = {};
+    for (const x of out) counts[x.status] = (counts[x.status] ?? 0) + 1;
+    return counts;
+  }
+
+  private async ready(): Promise<{ ok: boolean; checks: Record<string, string> }> {
+    const checks: Record<string, string> = {};
+    try {
+      await this.o.db.query('select 1');
+      checks.database = 'ok';
+    } catch (err) {
+      checks.database = safeMessage(err);
+    }
+    try {
+      await assertMigrated(this.o.db);
+      checks.migrations = 'ok';
+    } catch (err) {
+      checks.migrations = safeMessage(err);
+    }
+    checks.queue = this.queue.running ? 'ok' : 'stopped';
+    checks.draining = this.draining ? 'yes' : 'no';
+    const ok = !this.draining && Object.entries(checks).every(([k, v]) => k === 'draining' || v === 'ok');
+    return { ok, checks };
+  }
+
+  private async status(): Promise<unknown> {
+    const report = await getStatus(this.o.db, { config: this.config });
+    const now = Date.now();
+    for (const org of report.organizations) {
+      for (const c of org.connections) {
+        const last = c.streams.map((s) => s.lastSuccessfulSync).filter((x): x is string => !!x);
+        const lastSuccess = last.length ? last.sort().at(-1) : undefined;
+        const lag = lastSuccess ? Math.round((now - Date.parse(lastSuccess)) / 1000) : null;
+        Object.assign(c, { lastSuccessAt: lastSuccess ?? null, lagSeconds: lag });
+        if (c.configured) {
+          if (lag !== null) this.metrics.connectionLag.set({ organization: org.id, connection: c.connection }, lag);
+          this.metrics.connectionDeadLetters.set({ organization: org.id, connection: c.connection }, c.openDeadLetters);
+        }
+      }
+    }
+    return { ...report, instance: { pid: process.pid, activeJobs: this.queue.activeJobs, draining: this.draining } };
+  }
+
+  private routeTable(): RouteDef[] {
+    const routes: RouteDef[] = [
+      {
+        method: 'POST',
+        url: '/webhooks/:org/:connection',
+        summary:
+          "A platform's webhook delivery for one organization's connection (authenticated as its spec declares).",
+        admin: false,
+        body: { type: 'object', description: 'The platform payload, verbatim.' },
+        responses: {
+          200: 'A duplicate of a stored delivery (nothing done).',
+          202: 'Stored durably; processed right after.',
+          400: 'Malformed (not JSON, nested too deep).',
+          401: 'Unauthenticated (signature, token, timestamp window).',
+          404: 'No such organization or connection.',
+          413: 'Body larger than the limit.',
+        },
+        handler: async (req, reply) => {
+          const r = await this.receive(req);
+          return reply.code(r.status).send(r.body);
+        },
+      },
+      {
+        method: 'GET',
+        url: '/health/live',
+        summary: 'Liveness: the process answers.',
+        admin: false,
+        responses: { 200: 'Alive.' },
+        handler: async () => ({ status: 'ok' }),
+      },
+      {
+        method: 'GET',
+        url: '/health/ready',
+        summary: 'Readiness: database reachable, migrations current, queue running; 503 while draining.',
+        admin: false,
+        responses: { 200: 'Ready.', 503: 'Not ready (the body says which check failed) or draining.' },
+        handler: async (_req, reply) => {
+          const r = await this.ready();
+          return reply.code(r.ok ? 200 : 503).send({ status: r.ok ? 'ok' : 'unavailable', checks: r.checks });
+        },
+      },
+      {
+        method: 'GET',
+        url: '/metrics',
+        summary: 'Prometheus metrics (routiq_ prefix).',
+        admin: false,
+        responses: { 200: 'Prometheus text format.' },
+        handler: async (_req, reply) => {
+          await this.status().catch(() => undefined);
+          return reply.type(this.metrics.registry.contentType).send(await this.metrics.registry.metrics());
+        },
+      },
+      {
+        method: 'GET',
+        url: '/api/status',
+        summary: 'Per organization and connection: last success, lag, running runs, errors and open dead letters.',
+        admin: true,
+        responses: { 200: 'The status report.', 401: 'No or wrong service token.' },
+        handler: async () => this.status(),
+      },
+      {
+        method: 'POST',
+        url: '/api/syncs',
+        summary: 'Queue on-demand syncs: one connection, an organization, or every configured connection.',
+        admin: true,
+        body: {
+          type: 'object',
+          properties: {
+            organization_id: { type: 'string' },
+            connection: { type: 'string' },
+            full_refresh: { type: 'boolean' },
+          },
+        },
+        responses: {
+          202: 'Queued (a connection with a sync already waiting is listed as already_queued).',
+          400: 'Bad body.',
+          401: 'No or wrong service token.',
+          404: 'Unknown organization or connection.',
+        },
+        handler: async (req, reply) => {
+          const b = jsonBody(req);
+          const orgId = typeof b.organization_id === 'string' ? b.organization_id : undefined;
+          const connName = typeof b.connection === 'string' ? b.connection : undefined;
+          const pairs = this.config.organizations
+            .filter((o) => orgId === undefined || o.id === orgId)
+            .flatMap((o) =>
+              o.connections
+                .filter((c) => c.enabled && (connName === undefined || c.name === connName))
+                .map((c) => ({ o, c })),
+            );
+          if (!pairs.length) return reply.code(404).send({ error: 'no matching organization or connection' });
+          const queued: Array<{ organization_id: string; connection: string; job: string }> = [];
+          const already: Array<{ organization_id: string; connection: string }> = [];
+          for (const { o, c } of pairs) {
+            const id = await this.queue.sendSync({
+              organizationId: o.id,
+              connection: c.name,
+              reason: 'api',
+              fullRefresh: b.full_refresh === true,
+            });
+            if (id) queued.push({ organization_id: o.id, connection: c.name, job: id });
+            else already.push({ organization_id: o.id, connection: c.name });
+          }
+          return reply.code(202).send({ queued, already_queued: already });
+        },
+      },
+      {
+        method: 'POST',
+        url: '/api/dlq/replay',
+        summary: 'Queue a dead-letter replay: by ids, or by filter (organization, connector, stream, class …).',
+        admin: true,
+        body: {
+          type: 'object',
+          properties: { ids: { type: 'array', items: { type: 'string' } }, filter: { type: 'object' } },
+        },
+        responses: { 202: 'Queued.', 400: 'Bad body or filter.', 401: 'No or wrong service token.' },
+        handler: async (req, reply) => {
+          const b = jsonBody(req);
+          const ids = Array.isArray(b.ids) ? b.ids.map(String) : undefined;
+          const filter = b.filter && typeof b.filter === 'object' ? (b.filter as Record<string, unknown>) : undefined;
+          if (!ids && !filter) return reply.code(400).send({ error: 'give ids or a filter' });
+          if (filter) {
+            try {
+              validateFilter(filter as DeadLetterFilter);
+            } catch (err) {
+              return reply.code(400).send({ error: safeMessage(err) });
+            }
+          }
+          const job = await this.queue.sendReplay({
+            ...(ids ? { ids } : {}),
+            ...(filter ? { filter } : {}),
+            actor: 'service-token',
+          });
+          return reply.code(202).send({ job });
+        },
+      },
+    ];
+    routes.push({
+      method: 'GET',
+      url: '/openapi.json',
+      summary: 'This API as OpenAPI 3.1.',
+      admin: false,
+      responses: { 200: 'The OpenAPI document.' },
+      handler: async () => openApi(routes, this.settings.version),
+    });
+    return routes;
+  }
+
+  /** For tests and the demo: wait until in-line webhook processing is done. */
+  async idle(): Promise<void> {
+    while (this.inflight.size) await Promise.allSettled([...this.inflight]);
+  }
+}
