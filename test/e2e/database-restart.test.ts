@@ -15,7 +15,7 @@ describe.skipIf(!privatePgAvailable())('PostgreSQL restarted mid-sync', () => {
   let db: Database;
   beforeAll(async () => {
     pg = startPrivatePg(55_000 + Math.floor(Math.random() * 5000));
-    api = await startTinyApi({ items: 120, notesPerItem: 6, delayMs: 4 });
+    api = await startTinyApi({ items: 120, notesPerItem: 6 });
     db = await openDatabase({ url: pg.url, poolMax: 4 });
     await migrate(db);
   });
@@ -29,8 +29,18 @@ describe.skipIf(!privatePgAvailable())('PostgreSQL restarted mid-sync', () => {
     const o = org('org_pg_restart', [{ connector: 'threads', config: { base_url: api.url } }]);
     const config = testConfig(connectorsDir({ threads: SPEC }), [o]);
     const run = () => syncConnection({ db, config, org: o, conn: o.connections[0]!, logger: silentLogger });
+    // Restart while the sync is under way: when the API gets the 60th of the ~250 requests a full sync needs.
+    const midway = new Promise<void>((resolve) => {
+      let n = 0;
+      const stop = api.onRequest(() => {
+        if (++n === 60) {
+          stop();
+          resolve();
+        }
+      });
+    });
     const first = run().catch((e: Error) => ({ status: 'threw', error: e.message }) as const);
-    await new Promise((r) => setTimeout(r, 1200));
+    await midway;
     pg.restart();
     const interrupted = await first;
     expect(['failed', 'partial', 'succeeded', 'threw']).toContain(interrupted.status);

@@ -1,9 +1,12 @@
 import { randomBytes } from 'node:crypto';
+import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { type Database, migrate, openDatabase } from '@routiq/runner';
 import pg from 'pg';
 
 /**
- * Test databases. Every test file gets its own database: a fresh in-memory PGlite, and (when the
+ * Test databases. Every test file gets its own database: a fresh embedded one (PGlite), and (when the
  * PostgreSQL server of the CI machine is reachable) a freshly created database on it, dropped afterwards.
  */
 export const PG_ADMIN_URL =
@@ -36,12 +39,15 @@ export interface TestDb {
   drop(): Promise<void>;
 }
 
-/** Create an empty database of the given kind (not migrated). */
+/**
+ * Create a database of the given kind: empty, or (embedded with `migrated`) already migrated. An embedded
+ * database lives in `dir`, else in a temporary directory removed by drop().
+ */
 export async function createTestDatabase(
   kind: 'embedded' | 'postgres',
-  opts: { dir?: string } = {},
+  opts: { dir?: string; migrated?: boolean } = {},
 ): Promise<{ url: string | undefined; embeddedDir: string; drop(): Promise<void> }> {
-  if (kind === 'embedded') return { url: undefined, embeddedDir: opts.dir ?? 'memory://', drop: async () => {} };
+  if (kind === 'embedded') return embeddedDatabase(opts.dir, opts.migrated);
   const name = `routiq_t_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
   await admin.connect();
@@ -62,7 +68,7 @@ export async function createTestDatabase(
 }
 
 export async function openTestDb(kind: 'embedded' | 'postgres', opts: { migrate?: boolean } = {}): Promise<TestDb> {
-  const target = await createTestDatabase(kind);
+  const target = await createTestDatabase(kind, { migrated: opts.migrate !== false });
   const db = await openDatabase({ url: target.url, embeddedDir: target.embeddedDir });
   if (opts.migrate !== false) await migrate(db);
   return {
@@ -71,6 +77,31 @@ export async function openTestDb(kind: 'embedded' | 'postgres', opts: { migrate?
     async drop() {
       await db.close();
       await target.drop();
+    },
+  };
+}
+
+/** Set by test/helpers/global-setup.ts: a directory holding the blank and migrated embedded data directories. */
+export const EMBEDDED_TEMPLATE_ENV = 'ROUTIQ_TEST_EMBEDDED_TEMPLATE';
+
+/**
+ * A fresh embedded database. Under vitest it is a copy of a template data directory made once per run (initdb
+ * costs seconds of CPU per database); without a template (a helper used by a script), PGlite runs initdb, in `dir`
+ * or in memory.
+ */
+function embeddedDatabase(dir: string | undefined, migrated = false) {
+  const root = process.env[EMBEDDED_TEMPLATE_ENV];
+  const template = root ? path.join(root, migrated ? 'migrated' : 'blank') : undefined;
+  if (!template || !existsSync(template))
+    return { url: undefined, embeddedDir: dir ?? 'memory://', drop: async () => {} };
+  const own = dir === undefined;
+  const target = dir ?? path.join(mkdtempSync(path.join(tmpdir(), 'routiq-testdb-')), 'db');
+  if (!existsSync(target)) cpSync(template, target, { recursive: true });
+  return {
+    url: undefined,
+    embeddedDir: target,
+    async drop() {
+      if (own) rmSync(path.dirname(target), { recursive: true, force: true });
     },
   };
 }

@@ -32,6 +32,8 @@ export interface TinyApi {
   notes: Note[];
   requests: Map<string, number>;
   total(): number;
+  /** Call `listener` with the path of every request as it arrives (before the response); returns an unsubscribe. */
+  onRequest(listener: (path: string) => void): () => void;
   /** Respond 429 (with Retry-After: 0 and X-Reset) to the next n requests. */
   throttleNext(n: number): void;
   failNext(n: number, status?: number): void;
@@ -53,6 +55,7 @@ export async function startTinyApi(o: TinyApiOptions = {}): Promise<TinyApi> {
     for (let k = 0; k < (o.notesPerItem ?? 0); k++)
       notes.push({ id: noteId++, item_id: it.id, body: `note ${k}`, created_at: 1_760_000_000 + noteId });
   const requests = new Map<string, number>();
+  const listeners = new Set<(path: string) => void>();
   let throttle = 0;
   let fail = 0;
   let failStatus = 503;
@@ -79,6 +82,7 @@ export async function startTinyApi(o: TinyApiOptions = {}): Promise<TinyApi> {
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     requests.set(url.pathname, (requests.get(url.pathname) ?? 0) + 1);
+    for (const l of listeners) l(url.pathname);
     const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
       const text = typeof body === 'string' ? body : JSON.stringify(body);
       res.writeHead(status, {
@@ -170,6 +174,10 @@ export async function startTinyApi(o: TinyApiOptions = {}): Promise<TinyApi> {
     notes,
     requests,
     total: () => [...requests.values()].reduce((a, b) => a + b, 0),
+    onRequest(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
     throttleNext: (n) => {
       throttle = n;
     },

@@ -336,7 +336,14 @@ describe.each(kinds)('patient merge and unmerge (%s)', (kind) => {
         done = true;
         return r;
       });
-      await new Promise((r) => setTimeout(r, 300));
+      // Wait until the merge is observed blocked on the advisory lock (PostgreSQL lists it as not granted).
+      while (!done) {
+        const waiting = await holder.query(
+          "select 1 from pg_locks where locktype = 'advisory' and not granted and database = (select oid from pg_database where datname = current_database())",
+        );
+        if (waiting.rowCount) break;
+        await new Promise((r) => setImmediate(r));
+      }
       expect(done).toBe(false);
       await holder.query('commit');
       const m = await merging;
