@@ -179,9 +179,16 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     const ms = Math.round(performance.now() - started);
     process.stderr.write(`built ${path.relative(process.cwd(), fileURLToPath(entry))} in ${ms} ms\n`);
   } catch (e) {
-    const { formatMessagesSync } = await import('esbuild');
-    const errors = e?.errors?.length ? formatMessagesSync(e.errors, { kind: 'error' }).join('') : String(e?.stack ?? e);
-    process.stderr.write(`cli/build.mjs: build failed\n${errors}`);
-    process.exitCode = 1;
+    if (e?.code === 'ERR_MODULE_NOT_FOUND' && process.env.npm_lifecycle_event === 'prepare') {
+      // `npm ci --omit=dev`: no esbuild, so no build; the install must not fail for it (the Docker image builds in
+      // its own stage). The bin says what to do if it is then run without a build.
+      process.stderr.write('cli/build.mjs: esbuild is not installed (production install?): the CLI was not built\n');
+    } else {
+      const messages = e?.errors?.length
+        ? (await import('esbuild')).formatMessagesSync(e.errors, { kind: 'error' })
+        : [];
+      process.stderr.write(`cli/build.mjs: build failed\n${messages.join('') || String(e?.stack ?? e)}\n`);
+      process.exitCode = 1;
+    }
   }
 }
