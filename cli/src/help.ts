@@ -6,6 +6,7 @@ Commands:
   demo                 Start the bundled simulators and sync two demo organizations (the README's main job)
   migrate              Apply database migrations (idempotent)
   sync                 Run one sync pass and exit
+  serve                Run as a service: webhooks, schedules, health, metrics, status API
   status               Last runs and stream checkpoints per organization
   dlq                  Dead letters: list | show | replay | resolve
   patients             Identity: duplicates | merge | unmerge | reconcile | evaluate
@@ -31,6 +32,20 @@ Runs one pass of every enabled connection (or those selected) and exits.
   --full-refresh   ignore stored cursors (nothing is deleted; rows not seen are left as they are)
   --json           print a per-stream summary on stdout
 Exit 0 when every run succeeded, 1 when any failed or was partial.`,
+  serve: `Usage: routiq serve [--config FILE] [--port N] [--host ADDR] [--migrate] [--json]
+
+Runs until SIGTERM/SIGINT (drains, exit 0). SIGHUP or saving the config file reloads schedules, budgets, log level
+and organizations (secrets come from the environment and need a restart).
+  POST /webhooks/<org>/<connection>   platform webhooks (authenticated as the connector spec declares)
+  GET  /health/live, /health/ready    orchestrator probes (ready: database, migrations, queue; 503 while draining)
+  GET  /metrics                       Prometheus (routiq_ prefix)
+  GET  /api/status, POST /api/syncs, POST /api/dlq/replay   admin API: Authorization: Bearer $ROUTIQ_SERVICE_TOKEN
+  GET  /openapi.json                  every endpoint as OpenAPI 3.1
+Several instances on one PostgreSQL share the work (pg-boss); on the embedded database run one.
+  --port           default $PORT or 8080     --migrate   apply migrations first (single instance)
+Examples:
+  ROUTIQ_SERVICE_TOKEN=… routiq serve --config config/production.yaml
+  curl -H "Authorization: Bearer $ROUTIQ_SERVICE_TOKEN" localhost:8080/api/status`,
   lint: `Usage: routiq lint [paths…] [--format text|json]
 
 Validates connector specs (JSON Schema + semantic checks) and config files. Prints file:line:col CODE message.

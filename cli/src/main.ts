@@ -41,6 +41,23 @@ const commands: Record<string, Handler> = {
       json: !!values.json,
     });
   },
+  async serve(args) {
+    const { values } = parse(args, {
+      config: { type: 'string', short: 'c' },
+      port: { type: 'string', short: 'p' },
+      host: { type: 'string' },
+      migrate: { type: 'boolean' },
+      json: { type: 'boolean' },
+    });
+    const { serveCommand } = await import('./commands/serve.ts');
+    return serveCommand({
+      config: values.config,
+      port: values.port,
+      host: values.host,
+      migrate: !!values.migrate,
+      json: !!values.json,
+    });
+  },
   async lint(args) {
     const { values, positionals } = parse(
       args,

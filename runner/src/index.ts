@@ -64,6 +64,8 @@ export type {
 export { listDuplicates, mergePatients, reconcileOrganization, unmergePatients } from './identity/index.ts';
 export type { Logger } from './logger.ts';
 export { createLogger } from './logger.ts';
+export type { ServiceOptions, ServiceSettings } from './service/service.ts';
+export { DEFAULT_SETTINGS, Service } from './service/service.ts';
 export { listConnectors, loadConnector, loadSpecFile } from './spec/load.ts';
 export type { ConnectorSpec, StreamSpec } from './spec/types.ts';
 export { redactUrlCredentials } from './util/redact.ts';

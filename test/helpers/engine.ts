@@ -39,6 +39,18 @@ export function testConfig(
       rawRetentionDays: 30,
       ...runner,
     },
+    service: {
+      host: '127.0.0.1',
+      port: 0,
+      concurrency: 2,
+      intervalMinutes: 5,
+      bodyLimitBytes: 1048576,
+      drainSeconds: 10,
+      webhookConcurrency: 8,
+      webhookStaleSeconds: 60,
+      webhookMaxAttempts: 5,
+      pollingIntervalSeconds: 0.5,
+    },
     connectorsDir: dir,
     organizations: orgs,
   };

@@ -4,6 +4,7 @@ import configSchema from '@routiq/schemas/config.schema.json' with { type: 'json
 import { Ajv, type ErrorObject } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { RoutiqError } from '../errors/registry.ts';
+import { validateCron } from '../service/schedule.ts';
 import { parseYamlSource } from '../util/yaml-source.ts';
 import { type ConfigPath, type ConfigProblem, staticConfigProblems, withoutSecrets } from './checks.ts';
 import { ENV_OVERRIDES, notASecretVariable } from './environment.ts';
@@ -120,6 +121,11 @@ export function loadConfig(opts: LoadConfigOptions = {}): RoutiqConfig {
         );
       }
       names.add(name);
+      const bad = typeof cn.schedule === 'string' ? validateCron(cn.schedule) : undefined;
+      if (bad)
+        throw new RoutiqError('RQ1003', `schedule "${cn.schedule}" is not a cron expression: ${bad}`, {
+          where: `${rel}:${fmtPos(src.positionOf(['organizations', i, 'connections', j, 'schedule'], 'value'))}`,
+        });
       return {
         connector: cn.connector,
         name,
@@ -129,6 +135,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): RoutiqConfig {
         allowInsecureHttp: cn.allow_insecure_http,
         ...(cn.min_tls_version ? { minTlsVersion: cn.min_tls_version } : {}),
         ...(cn.streams ? { streams: cn.streams } : {}),
+        ...(cn.schedule ? { schedule: cn.schedule } : {}),
       };
     });
     return {
@@ -148,6 +155,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): RoutiqConfig {
   const l = c.log ?? {};
   const h = c.http ?? {};
   const r = c.runner ?? {};
+  const sv = c.service ?? {};
   return {
     file: rel,
     env: envName,
@@ -171,6 +179,18 @@ export function loadConfig(opts: LoadConfigOptions = {}): RoutiqConfig {
       breakerThreshold: r.breaker_threshold ?? 3,
       breakerCooldownSeconds: r.breaker_cooldown_seconds ?? 300,
       rawRetentionDays: r.raw_retention_days ?? 30,
+    },
+    service: {
+      host: sv.host ?? '0.0.0.0',
+      port: sv.port ?? 8080,
+      concurrency: sv.concurrency ?? 2,
+      intervalMinutes: sv.interval_minutes ?? 5,
+      bodyLimitBytes: sv.body_limit_bytes ?? 1048576,
+      drainSeconds: sv.drain_seconds ?? 25,
+      webhookConcurrency: sv.webhook_concurrency ?? 8,
+      webhookStaleSeconds: sv.webhook_stale_seconds ?? 60,
+      webhookMaxAttempts: sv.webhook_max_attempts ?? 5,
+      pollingIntervalSeconds: sv.polling_interval_seconds ?? 1,
     },
     connectorsDir: path.resolve(cwd, c.connectors_dir ?? 'connectors'),
     organizations,

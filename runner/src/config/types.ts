@@ -8,6 +8,8 @@ export interface ConnectionConfig {
   allowInsecureHttp: boolean;
   minTlsVersion?: 'TLSv1.2' | 'TLSv1.3';
   streams?: string[];
+  /** `routiq serve`: a cron expression (UTC) overriding service.interval_minutes. */
+  schedule?: string;
 }
 
 export interface OrganizationConfig {
@@ -38,6 +40,19 @@ export interface RoutiqConfig {
     breakerThreshold: number;
     breakerCooldownSeconds: number;
     rawRetentionDays: number;
+  };
+  /** `routiq serve` (docs/service.md). */
+  service: {
+    host: string;
+    port: number;
+    concurrency: number;
+    intervalMinutes: number;
+    bodyLimitBytes: number;
+    drainSeconds: number;
+    webhookConcurrency: number;
+    webhookStaleSeconds: number;
+    webhookMaxAttempts: number;
+    pollingIntervalSeconds: number;
   };
   connectorsDir: string;
   organizations: OrganizationConfig[];
