@@ -103,6 +103,8 @@ export function typeAccepts(schema: Schema, data: unknown): boolean {
 export function discriminatedBranch(branches: Schema[], data: unknown): number {
   if (!data || typeof data !== 'object' || Array.isArray(data)) return -1;
   const t = (data as Record<string, unknown>).type;
+  // Only branches told apart by a `type` const (not `{required: [stream]} | {required: [webhook]}`).
+  if (t === undefined) return -1;
   return branches.findIndex((b) => (b.properties as Record<string, Schema> | undefined)?.type?.const === t);
 }
 
@@ -137,7 +139,8 @@ export function exprSites(schema: Schema, data: unknown): ExprSite[] {
       const branches = s.oneOf as Schema[];
       const k = discriminatedBranch(branches, d);
       if (k >= 0) walk(branches[k], d, path);
-      return;
+      // A oneOf of constraints beside the object's own properties (parent: stream or webhook) walks those.
+      if (k >= 0 || !s.properties) return;
     }
     if (Array.isArray(s.anyOf)) {
       const b = (s.anyOf as Schema[]).find((x) => typeAccepts(x, d));
