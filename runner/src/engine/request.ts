@@ -1,5 +1,6 @@
 /** A stream's HTTP request for one page: templates rendered, incremental parts, pagination parts, auth, hook. */
 import { getHook, type HookContext, type HookRequest } from '@routiq/sdk';
+import { scopeBindings } from '../spec/bindings.ts';
 import type { StreamSpec } from '../spec/types.ts';
 import { applyAuth, type ConnectionContext, mergeRequest, renderHeaders, renderParams } from './connection.ts';
 import { type Bindings, isTemplate, render, renderString } from './expr.ts';
@@ -41,7 +42,11 @@ export interface BuildRequestOptions {
 export async function buildRequest(o: BuildRequestOptions, parts: PageParts): Promise<HttpRequest> {
   const { c, stream: s } = o;
   const b: Bindings = { ...o.bindings, page: parts.page };
+  // The connector-wide request and auth apply to every stream: they get only what every stream has (no cursor,
+  // no parent), whatever the stream. A stream's own param or header replaces one of the same name, with its bindings.
+  const wide = scopeBindings('connector_request', b);
   const req = mergeRequest(c.spec, s.request);
+  const by = (own: object | undefined, k: string) => (own && Object.hasOwn(own, k) ? b : wide);
   const headers: Record<string, string> = {};
   const params: Array<[string, string]> = [];
   let url: string;
@@ -50,19 +55,21 @@ export async function buildRequest(o: BuildRequestOptions, parts: PageParts): Pr
   } else {
     const path = req.path ? await renderString(req.path, b) : '';
     url = /^https?:\/\//.test(path) ? path : `${c.baseUrl}${path.startsWith('/') || !path ? '' : '/'}${path}`;
-    await renderParams(req.params, b, params);
+    for (const [k, v] of Object.entries(req.params ?? {}))
+      await renderParams({ [k]: v }, by(s.request.params, k), params);
     if (o.hasCursor && s.incremental?.send?.params) await renderParams(s.incremental.send.params, b, params);
     const overridden = new Set(parts.query.map(([k]) => k));
     for (let i = params.length - 1; i >= 0; i--)
       if (overridden.has((params[i] as [string, string])[0])) params.splice(i, 1);
     params.push(...parts.query);
   }
-  await renderHeaders(req.headers, b, headers);
+  for (const [k, v] of Object.entries(req.headers ?? {}))
+    await renderHeaders({ [k]: v }, by(s.request.headers, k), headers);
   if (o.hasCursor && s.incremental?.send?.headers) await renderHeaders(s.incremental.send.headers, b, headers);
   // Credentials go only to the connection's own origins; a link elsewhere is refused or followed bare.
-  const trusted = await isTrustedOrigin(c, url, b);
+  const trusted = await isTrustedOrigin(c, url, wide);
   if (trusted) {
-    await applyAuth(c.spec.auth, b, headers, params);
+    await applyAuth(c.spec.auth, wide, headers, params);
   } else {
     const policy = s.pagination.type === 'next_link' && parts.follow ? s.pagination.cross_origin : 'refuse';
     if (policy === 'refuse')

@@ -141,7 +141,8 @@ export class Session {
   ): Promise<void> {
     const kids = this.childrenOf(parentStream);
     if (!kids.length) return;
-    const data = this.bindings('data');
+    // parent.key runs on the parent's record: no $parent of its own (spec/bindings.ts `parent_key`).
+    const keyBindings = this.bindings('parent_key');
     for (const child of kids) {
       for (const p of parents) {
         const isChanged =
@@ -150,7 +151,7 @@ export class Session {
           child.parent?.only_changed === false ||
           p.produced.some(([t, id]) => changed.get(t)?.has(id));
         if (!isChanged) continue;
-        const k = await evaluate(child.parent?.key ?? 'id', p.raw, data).catch(() => undefined);
+        const k = await evaluate(child.parent?.key ?? 'id', p.raw, keyBindings).catch(() => undefined);
         if (k === undefined || k === null || k === '') continue;
         await markPartitionPending(
           q,

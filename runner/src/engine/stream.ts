@@ -155,15 +155,17 @@ export class StreamRunner {
     const stateKey = this.stateKey(s, partition);
     const stored = await readCursor(db.query.bind(db), stateKey);
     let startCursor: CursorValue | undefined = this.fullRefresh ? undefined : stored;
+    const runStartedAt = new Date().toISOString();
     if (startCursor === undefined && inc?.start) {
-      const v = await renderString(inc.start, session.bindings('incremental', { parent }));
+      const b = session.bindings('incremental_start', { parent, run_started_at: runStartedAt });
+      const v = await renderString(inc.start, b);
       if (v) startCursor = v;
     }
     const lookback = durationMs(inc?.lookback);
     const effective = startCursor === undefined || !inc ? undefined : shiftCursor(startCursor, cursorType, lookback);
     const values: Bindings = {
       parent,
-      run_started_at: new Date().toISOString(),
+      run_started_at: runStartedAt,
       ...cursorBindings(effective, cursorType),
     };
     const data = session.bindings('data', { parent });

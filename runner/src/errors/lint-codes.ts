@@ -217,7 +217,7 @@ export const lintSeverity: Record<LintCode, 'error' | 'warning'> = {
   RQ2020: 'error',
   RQ2021: 'error',
   RQ2022: 'error',
-  RQ2023: 'warning',
+  RQ2023: 'error',
   RQ2024: 'error',
   RQ2025: 'error',
   RQ2026: 'error',

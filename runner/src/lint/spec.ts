@@ -183,7 +183,9 @@ class SpecRules {
       if (c === 'map') return { area: e === 'expression' || e === 'when' ? 'mapping' : 'data', stream: b };
       if (c === 'request') return { area: 'request', stream: b };
       if (c === 'pagination') return { area: 'pagination', stream: b };
-      if (c === 'incremental') return { area: d === 'cursor_field' ? 'data' : 'incremental', stream: b };
+      if (c === 'incremental')
+        return { area: d === 'cursor_field' ? 'data' : d === 'start' ? 'incremental_start' : 'incremental', stream: b };
+      if (c === 'parent' && d === 'key') return { area: 'parent_key', stream: b };
       return { area: 'data', stream: b };
     }
     if (a === 'webhooks') {
@@ -193,7 +195,8 @@ class SpecRules {
     }
     if (a === 'errors') return { area: 'errors', stream: undefined };
     if (a === 'base_url' || a === 'rate_limits') return { area: 'connection', stream: undefined };
-    return { area: 'request', stream: undefined };
+    // The connector-wide `request` and `auth`.
+    return { area: 'connector_request', stream: undefined };
   }
 
   private expression(site: ExprSite): void {
@@ -307,6 +310,20 @@ class SpecRules {
           path,
           `$secrets in ${formatPath(path)} would copy a secret into stored rows or logs; use secrets only in requests and webhook verification`,
         );
+      } else if (area === 'parent_key' && name === 'parent') {
+        this.lint(
+          'RQ2023',
+          pos,
+          path,
+          "$parent is never bound in parent.key: it is evaluated on the parent stream's record ($ is that record); read the record's fields (e.g. `id`)",
+        );
+      } else if (area === 'connector_request' && info.requires) {
+        this.lint(
+          info.requires === 'child_stream' ? 'RQ2024' : 'RQ2023',
+          pos,
+          path,
+          `${v} is never bound in the connector-wide request and auth: they apply to every stream, and only ${info.requires === 'child_stream' ? 'child streams have a parent' : 'incremental streams have a cursor'}; use it in a stream's own request${info.requires === 'incremental_stream' ? ' or incremental.send' : ''}`,
+        );
       } else if (name === 'parent' && !s?.parent) {
         this.lint(
           'RQ2024',
@@ -333,9 +350,6 @@ class SpecRules {
             : 'it is bound only in the requests of incremental streams';
           this.lint('RQ2023', pos, path, `${v} is never bound here (${why})`);
         }
-        return;
-      case 'stream':
-        if (!s) this.lint('RQ2023', pos, path, `${v} is bound only in a stream's own requests and pagination`);
         return;
       default:
         return;
@@ -814,11 +828,14 @@ function headerOrParamName(path: Path): string | undefined {
 
 const AREA_NAMES: Record<BindingArea, string> = {
   connection: 'base_url and rate_limits',
-  request: 'requests',
+  request: "a stream's requests",
+  connector_request: 'connector-wide request and auth',
   pagination: 'pagination',
-  incremental: 'incremental',
+  incremental: 'incremental.send',
+  incremental_start: 'incremental.start',
   errors: 'error rules',
   data: 'record paths',
+  parent_key: 'parent.key',
   mapping: 'stream mappings',
   webhook_verify: 'webhook verification',
   webhook_data: 'webhook events',

@@ -6,9 +6,10 @@
  * message, a webhook accepted or refused, a budget that renders or fails). Lint must accept every such use and
  * the engine must hand over the value lint promised.
  *
- * Unbound: every binding outside an area draws a lint finding at the site it is used. Where that finding is an
- * error the engine refuses the spec; where it is only a warning (RQ2023) the engine runs it, and the test checks
- * the engine does not bind the value there either. scopeBindings drops them all.
+ * Unbound: every binding outside an area, and every binding in a stream without what it requires, draws a lint
+ * error at the site it is used, and the engine refuses such a spec. scopeBindings drops them all; the
+ * connector-wide request and auth, merged into each stream's request, are checked to get only their own area's
+ * bindings in a child incremental stream.
  */
 import { createHmac } from 'node:crypto';
 import http from 'node:http';
@@ -19,6 +20,8 @@ import { stringify } from 'yaml';
 import { openTestDb, type TestDb } from '../../../test/helpers/db.ts';
 import { connectorsDir, org, silentLogger, testConfig } from '../../../test/helpers/engine.ts';
 import '@routiq/sdk';
+import type { ConnectionContext } from '../engine/connection.ts';
+import { buildRequest } from '../engine/request.ts';
 import { type ConnectionSummary, syncConnection } from '../engine/sync.ts';
 import { ingestWebhook } from '../engine/webhooks.ts';
 import { type Finding, lintSpecText } from '../lint/index.ts';
@@ -32,43 +35,10 @@ import {
   bindingsOf,
   scopeBindings,
 } from './bindings.ts';
+import type { ConnectorSpec, StreamSpec } from './types.ts';
 
 type Name = BindingName;
 type Values = Record<string, unknown>;
-type Want = 'bound' | 'unbound';
-
-/**
- * Where the engine and lint still disagree. Each entry is asserted to still disagree, so a fix fails this test
- * until its entry is removed; everywhere else they must agree.
- */
-const KNOWN_GAPS: Array<{ want: Want; area: BindingArea; where: string; names: Name[]; why: string }> = [
-  {
-    want: 'bound',
-    area: 'data',
-    where: 'streams[data].parent.key',
-    names: ['parent'],
-    // engine/session.ts markChildren: `this.bindings('data')` is given no `parent` (the parent stream's own).
-    why: "session.ts markChildren evaluates parent.key without the parent stream's $parent",
-  },
-  {
-    want: 'bound',
-    area: 'incremental',
-    where: 'streams[start].incremental.start',
-    names: ['cursor', 'cursor_iso', 'cursor_unix', 'page', 'run_started_at'],
-    // engine/stream.ts runPartition renders start with `session.bindings('incremental', { parent })`: a start is
-    // used only when no cursor exists, before the first page, and run_started_at is computed after it.
-    why: 'stream.ts renders incremental.start without cursor/page/run_started_at (lint accepts them there)',
-  },
-  {
-    want: 'unbound',
-    area: 'request',
-    where: 'request.params (connector-wide, in a child incremental stream)',
-    names: ['cursor', 'cursor_iso', 'cursor_unix', 'page', 'run_started_at'],
-    // engine/request.ts buildRequest: mergeRequest folds connector-wide params/headers into each stream's
-    // request, rendered with that stream's bindings; lint (RQ2023) says they are not bound there.
-    why: "request.ts renders connector-wide request templates with the stream's bindings; lint says unbound",
-  },
-];
 
 const SECRET = 'k-s3cret';
 const ENV = { BINDINGS_KEY: SECRET };
@@ -144,7 +114,6 @@ function sameAs(n: Name, got: unknown, want: unknown): boolean {
 }
 
 const parseJson = (s: unknown): unknown => (typeof s === 'string' ? JSON.parse(s) : s);
-const streamless = (names: readonly Name[]) => names.filter((n) => bindingInfo(n)?.requires === undefined);
 const outside = (area: BindingArea) => BINDING_NAMES.filter((n) => !bindingsOf(area).includes(n));
 
 // ---- the test API ------------------------------------------------------------------------------------------
@@ -203,7 +172,6 @@ async function startApi() {
 // ---- sites -------------------------------------------------------------------------------------------------
 
 interface Site {
-  want: Want;
   area: BindingArea;
   where: string;
   names: Name[];
@@ -235,6 +203,8 @@ interface Ctx {
   specs: Record<string, string>;
   deliveries: Delivery[];
   runs: Record<string, { summary?: ConnectionSummary; error?: string; code?: string | undefined }>;
+  /** The sync_runs row of each connector's run: a run that failed must be closed. */
+  runRows: Record<string, { status: string; error_code: string | null; error: string | null } | undefined>;
   webhookErrors: Record<string, string>;
   /** Lint findings on the converse spec. */
   refuse: Finding[];
@@ -300,17 +270,17 @@ const plainStream = (name: string, path = `/s/${name}`) => ({
 });
 
 /** Declare sites: `value` reads back what the engine bound there, `holds` whether `check(name)` held there. */
-function declare(c: Ctx, want: Want) {
+function declare(c: Ctx) {
   const site =
     (kind: Site['kind']) => (area: BindingArea, where: string, names: Name[], read: Site['read'], expect?: Values) =>
-      c.sites.push({ want, area, where, names, kind, read, ...(expect ? { expect } : {}) });
+      c.sites.push({ area, where, names, kind, read, ...(expect ? { expect } : {}) });
   return { value: site('value'), holds: site('check') };
 }
 
 // ---- the probe connector: every area but the webhook ones ----------------------------------------------------
 
 function probeSpec(c: Ctx): Values {
-  const { value, holds } = declare(c, 'bound');
+  const { value, holds } = declare(c);
   const pageExpect = (stream: string): Values => ({ response: pageBody(stream), records: [rec(stream)], page: 1 });
   const pv = c.values;
 
@@ -320,16 +290,17 @@ function probeSpec(c: Ctx): Values {
   holds('connection', 'rate_limits.budgets[].requests', conn, async () => {
     const run = c.runs.probe;
     if (!run) return undefined;
-    const failed = conn.find((n) => run.error?.includes(`budgets[b_${n}]`));
-    if (run.error && !failed) return {};
+    // A budget that does not render fails the run (RQ1007) before any stream.
+    const error = run.error ?? (run.summary?.errorCode === 'RQ1007' ? run.summary.error : undefined);
+    const failed = conn.find((n) => error?.includes(`budgets[b_${n}]`));
+    if (error && !failed) return {};
     // Budgets render in order: before the failing one they held; after it they were not reached.
     const upTo = failed ? conn.indexOf(failed) : conn.length;
     return Object.fromEntries(conn.slice(0, upTo + 1).map((n) => [n, n !== failed]));
   });
 
-  // request: a child incremental stream's own templates (path, params, headers, body), and the connector's.
+  // request: a child incremental stream's own templates (path, params, headers, body).
   const req = bindingsOf('request');
-  const connReq = streamless(req);
   const rq = () => first(c, 'rq');
   value('request', 'streams[rq].request.path', req, async () => parseJson(rq()?.tail) as Values);
   value('request', 'streams[rq].request.params', req, async () => perName(rq(), req, (r, n) => r.query.get(`rq_${n}`)));
@@ -344,9 +315,21 @@ function probeSpec(c: Ctx): Values {
     perName(rq(), req, (r, n) => r.headers[`x-rq-${n}`]),
   );
   value('request', 'streams[rq].request.body', req, async () => rq() && ((rq()?.body ?? {}) as Values));
-  value('request', 'request.params', connReq, async () => perName(rq(), connReq, (r, n) => r.query.get(`cq_${n}`)));
-  value('request', 'request.headers', connReq, async () => perName(rq(), connReq, (r, n) => r.headers[`x-cq-${n}`]));
-  value('request', 'auth.value', connReq, async () => parseJson(rq()?.headers['x-auth']) as Values);
+
+  // connector_request: the connector-wide request and auth, read in the same child incremental stream.
+  const wide = bindingsOf('connector_request');
+  value('connector_request', 'request.params', wide, async () => perName(rq(), wide, (r, n) => r.query.get(`cq_${n}`)));
+  value(
+    'connector_request',
+    'request.params (second page)',
+    ['page'],
+    async () => perName(requests(c, 'rq')[1], ['page'], (r, n) => r.query.get(`cq_${n}`)),
+    { page: 2 },
+  );
+  value('connector_request', 'request.headers', wide, async () =>
+    perName(rq(), wide, (r, n) => r.headers[`x-cq-${n}`]),
+  );
+  value('connector_request', 'auth.value', wide, async () => parseJson(rq()?.headers['x-auth']) as Values);
 
   // pagination: a cursor token and a next link carry values; stop.when checks one binding per stream.
   const pag = bindingsOf('pagination');
@@ -369,7 +352,7 @@ function probeSpec(c: Ctx): Values {
     Object.fromEntries(pag.filter((n) => first(c, `sw_${n}`)).map((n) => [n, requests(c, `sw_${n}`).length === 2])),
   );
 
-  // incremental: send params and headers (the start makes a cursor exist), and the start template itself.
+  // incremental: send params and headers (the start makes a cursor exist).
   const inc = bindingsOf('incremental');
   value('incremental', 'streams[rq].incremental.send.params', inc, async () =>
     perName(rq(), inc, (r, n) => r.query.get(`iq_${n}`)),
@@ -377,11 +360,12 @@ function probeSpec(c: Ctx): Values {
   value('incremental', 'streams[rq].incremental.send.headers', inc, async () =>
     perName(rq(), inc, (r, n) => r.headers[`x-iq-${n}`]),
   );
-  // An integer cursor is handed back as is: the rendered start comes back as $cursor.
+  // incremental_start: an integer cursor is handed back as is, so the rendered start comes back as $cursor.
+  const incStart = bindingsOf('incremental_start');
   value(
-    'incremental',
+    'incremental_start',
     'streams[start].incremental.start',
-    inc,
+    incStart,
     async () => parseJson(first(c, 'start')?.query.get('s')) as Values,
   );
 
@@ -405,6 +389,7 @@ function probeSpec(c: Ctx): Values {
 
   // data and mapping: expressions over a child stream's raw records carry the probes into rows and state.
   const data = bindingsOf('data');
+  const parentKey = bindingsOf('parent_key');
   const mapping = bindingsOf('mapping');
   const afterBar = (s: string | undefined) =>
     s === undefined ? undefined : (JSON.parse(s.slice(s.indexOf('|') + 1)) as Values);
@@ -430,7 +415,7 @@ function probeSpec(c: Ctx): Values {
     async () => parseJson((parseJson((await state())?.cursor) as { value?: string } | null)?.value) as Values,
   );
   value('data', 'streams[data].map[].input', data, () => row(c, 'probe', 'data-r-data', 'input'));
-  value('data', 'streams[data].parent.key', data, async () => afterBar((await state())?.partition));
+  value('parent_key', 'streams[data].parent.key', parentKey, async () => afterBar((await state())?.partition));
   value('mapping', 'streams[data].map[].expression', mapping, () => row(c, 'probe', 'data-r-data', 'mapping'));
   holds('mapping', 'streams[data].map[].when', mapping, async () => {
     const rows = await practitioners(c, 'probe');
@@ -445,10 +430,10 @@ function probeSpec(c: Ctx): Values {
     version: '1.0.0',
     connection: CONNECTION,
     base_url: `{{ $config.api }}/c/${tpl(`$encodeUrlComponent(${strOf(conn)})`)}`,
-    auth: { type: 'api_key', name: 'X-Auth', value: tpl(strOf(connReq)) },
+    auth: { type: 'api_key', name: 'X-Auth', value: tpl(strOf(wide)) },
     request: {
-      params: byName('cq_', connReq, (n) => tpl(one(n))),
-      headers: byName('x-cq-', connReq, (n) => tpl(one(n))),
+      params: byName('cq_', wide, (n) => tpl(one(n))),
+      headers: byName('x-cq-', wide, (n) => tpl(one(n))),
     },
     rate_limits: {
       budgets: conn.map((n) => ({
@@ -504,7 +489,7 @@ function probeSpec(c: Ctx): Values {
           cursor_field: 'seq',
           type: 'integer',
           order: 'none',
-          start: tpl(strOf(inc)),
+          start: tpl(strOf(incStart)),
           send: { params: { s: '{{ $cursor }}' } },
         },
       }),
@@ -512,7 +497,7 @@ function probeSpec(c: Ctx): Values {
       plainStream('errm'),
       {
         name: 'data',
-        parent: { stream: 'parents', key: `id & "|" & ${strOf(data)}` },
+        parent: { stream: 'parents', key: `id & "|" & ${strOf(parentKey)}` },
         request: { path: '/s/data' },
         records: `results.$merge([$, { "records": ${objOf(data)} }])`,
         primary_key: `id & "|" & ${strOf(data)}`,
@@ -551,7 +536,7 @@ function webhookSpec(name: string, webhooks: unknown): Values {
 }
 
 function webhookSpecs(c: Ctx): void {
-  const { value, holds } = declare(c, 'bound');
+  const { value, holds } = declare(c);
   const wd = bindingsOf('webhook_data');
   const wm = bindingsOf('webhook_mapping');
   const wv = bindingsOf('webhook_verify');
@@ -648,40 +633,45 @@ interface RefusedUse {
   name: Name;
   area: BindingArea;
   path: Array<string | number>;
-  /** Refused for the stream it is in (no parent, no incremental, no stream), not for the area. */
+  /** Refused for the stream it is in (no parent, no incremental), not for the area. */
   requires?: true;
 }
 
 const REQUIRES = BINDING_NAMES.filter((n) => bindingInfo(n)?.requires !== undefined);
-const CHILD_OR_INCREMENTAL = BINDING_NAMES.filter((n) =>
-  ['child_stream', 'incremental_stream'].includes(bindingInfo(n)?.requires ?? ''),
-);
 
-/** Stream 0 of the converse spec is a plain stream, stream 1 a child incremental one. */
+/** Where the converse spec reads a binding outside each area; stream 0 is plain, stream 1 a child incremental one. */
+const REFUSED_AT: Record<BindingArea, (n: Name, i: number) => Array<string | number>> = {
+  connection: (_, i) => ['rate_limits', 'budgets', i, 'requests'],
+  request: (n) => ['streams', 1, 'request', 'params', `n_${n}`],
+  connector_request: (n) => ['request', 'params', `n_${n}`],
+  pagination: () => ['streams', 1, 'pagination', 'token'],
+  incremental: (n) => ['streams', 1, 'incremental', 'send', 'params', `n_${n}`],
+  incremental_start: () => ['streams', 1, 'incremental', 'start'],
+  errors: (_, i) => ['errors', i, 'body'],
+  data: (_, i) => ['streams', 1, 'map', i, 'input'],
+  parent_key: () => ['streams', 1, 'parent', 'key'],
+  mapping: (_, i) => ['streams', 1, 'map', i, 'expression'],
+  webhook_verify: () => ['webhooks', 'verify', 'token'],
+  webhook_data: (_, i) => ['webhooks', 'events', i, 'when'],
+  webhook_mapping: (_, i) => ['webhooks', 'events', 0, 'map', i, 'expression'],
+};
+
 function refusedUses(): RefusedUse[] {
   const u: RefusedUse[] = [];
-  const each = (area: BindingArea, path: (n: Name, i: number) => Array<string | number>) =>
+  for (const area of BINDING_AREAS)
     outside(area).forEach((n, i) => {
-      u.push({ name: n, area, path: path(n, i) });
+      u.push({ name: n, area, path: REFUSED_AT[area](n, i) });
     });
-  each('connection', (_, i) => ['rate_limits', 'budgets', i, 'requests']);
-  each('request', (n) => ['streams', 1, 'request', 'params', `n_${n}`]);
-  each('pagination', () => ['streams', 1, 'pagination', 'token']);
-  each('incremental', (n) => ['streams', 1, 'incremental', 'send', 'params', `n_${n}`]);
-  each('errors', (_, i) => ['errors', i, 'body']);
-  each('data', (_, i) => ['streams', 1, 'map', i, 'input']);
-  each('mapping', (_, i) => ['streams', 1, 'map', i, 'expression']);
-  each('webhook_verify', () => ['webhooks', 'verify', 'token']);
-  each('webhook_data', (_, i) => ['webhooks', 'events', i, 'when']);
-  each('webhook_mapping', (_, i) => ['webhooks', 'events', 0, 'map', i, 'expression']);
-  for (const n of CHILD_OR_INCREMENTAL)
+  for (const n of REQUIRES)
     u.push({ name: n, area: 'request', path: ['streams', 0, 'request', 'params', `r_${n}`], requires: true });
-  for (const n of REQUIRES) u.push({ name: n, area: 'request', path: ['request', 'params', `r_${n}`], requires: true });
   return u;
 }
 
 function refuseSpec(): Values {
-  const at = (...path: Array<string | number>) => refusedUses().filter((x) => formatPath(x.path) === formatPath(path));
+  const names = (...path: Array<string | number>) =>
+    refusedUses()
+      .filter((x) => formatPath(x.path) === formatPath(path))
+      .map((x) => v(x.name));
   const data = outside('data');
   const mapping = outside('mapping');
   const wm = outside('webhook_mapping');
@@ -692,7 +682,7 @@ function refuseSpec(): Values {
     connection: CONNECTION,
     base_url: '{{ $config.api }}',
     auth: { type: 'none' },
-    request: { params: byName('r_', REQUIRES, (n) => tpl(v(n))) },
+    request: { params: byName('n_', outside('connector_request'), (n) => tpl(v(n))) },
     rate_limits: {
       budgets: outside('connection').map((n, i) => ({ name: `b${i}`, requests: tpl(v(n)), per_seconds: 1 })),
     },
@@ -700,23 +690,22 @@ function refuseSpec(): Values {
     streams: [
       {
         ...plainStream('top'),
-        request: { path: '/top', params: byName('r_', CHILD_OR_INCREMENTAL, (n) => tpl(v(n))) },
+        request: { path: '/top', params: byName('r_', REQUIRES, (n) => tpl(v(n))) },
       },
       {
         name: 'kid',
-        parent: { stream: 'top' },
+        parent: { stream: 'top', key: `$string([${names('streams', 1, 'parent', 'key').join(', ')}])` },
         request: { path: '/kid', params: byName('n_', outside('request'), (n) => tpl(v(n))) },
         pagination: {
           type: 'cursor',
           param: 'next',
-          token: `$string([${at('streams', 1, 'pagination', 'token')
-            .map((x) => v(x.name))
-            .join(', ')}])`,
+          token: `$string([${names('streams', 1, 'pagination', 'token').join(', ')}])`,
         },
         incremental: {
           cursor_field: 'updated_at',
           type: 'datetime',
           order: 'none',
+          start: names('streams', 1, 'incremental', 'start').map(tpl).join('-'),
           send: { params: byName('n_', outside('incremental'), (n) => tpl(v(n))) },
         },
         map: Array.from({ length: Math.max(data.length, mapping.length) }, (_, i) => ({
@@ -732,9 +721,7 @@ function refuseSpec(): Values {
       verify: {
         type: 'shared_token',
         header: 'X-Token',
-        token: at('webhooks', 'verify', 'token')
-          .map((x) => tpl(v(x.name)))
-          .join('-'),
+        token: names('webhooks', 'verify', 'token').map(tpl).join('-'),
       },
       events: outside('webhook_data').map((n, i) => ({
         name: `e${i}`,
@@ -754,115 +741,17 @@ const refusalOf = (c: Ctx, u: RefusedUse) =>
     (f) => /^RQ202[3-5]$/.test(f.code) && f.path === formatPath(u.path) && f.message.startsWith(`$${u.name} `),
   );
 
-/**
- * The converse the engine can run: bindings outside an area that lint only warns about (an error refuses the
- * spec), read at that area's sites of a connector `outside`. The engine must not bind them there either.
- */
-function outsideSpec(c: Ctx): Values {
-  const uses = refusedUses();
-  const warned = (area: BindingArea) =>
-    uses
-      .filter((u) => u.area === area && !u.requires && refusalOf(c, u)?.severity === 'warning')
-      .map((u) => u.name)
-      .filter((n, i, a) => a.indexOf(n) === i);
-  const { value, holds } = declare(c, 'unbound');
-  const kid = () => first(c, 'o_kid');
-  const w = Object.fromEntries(BINDING_AREAS.map((a) => [a, warned(a)])) as Record<BindingArea, Name[]>;
-  // Lint's stream requirements: a stream that is neither a child nor incremental, and connector-wide templates.
-  const needs = (top: string | number) =>
-    uses.filter((u) => u.requires && u.path[1] === top && refusalOf(c, u)?.severity === 'warning').map((u) => u.name);
-  const plain = needs(0);
-  const connWide = uses
-    .filter((u) => u.requires && u.path[0] === 'request' && refusalOf(c, u)?.severity === 'warning')
-    .map((u) => u.name);
-  const kidParams = (names: Name[], prefix: string) => perName(kid(), names, (r, n) => r.query.get(`${prefix}${n}`));
-  const kidRow = (key: string) => () => row(c, 'outside', 'o-r-o_kid', key);
-  const whRow = (key: string) => () => row(c, 'outside', 'ow-w1', key);
-  value('connection', 'base_url', w.connection, async () => parseJson(first(c, 'o_top')?.base) as Values);
-  value('request', 'streams[o_kid].request.params', w.request, async () => kidParams(w.request, 'o_'));
-  value('request', 'request.params (connector-wide, in a child incremental stream)', connWide, async () =>
-    kidParams(connWide, 'oc_'),
-  );
-  value('request', 'streams[o_top].request.params (neither child nor incremental)', plain, async () =>
-    perName(first(c, 'o_top'), plain, (r, n) => r.query.get(`op_${n}`)),
-  );
-  value(
-    'pagination',
-    'streams[o_kid].pagination.token',
-    w.pagination,
-    async () => parseJson(requests(c, 'o_kid')[1]?.query.get('next_token')) as Values,
-  );
-  value('incremental', 'streams[o_kid].incremental.send.params', w.incremental, async () =>
-    kidParams(w.incremental, 'oi_'),
-  );
-  value('errors', 'errors[].message', w.errors, async () => streamError(c, 'outside', 'errm', 419));
-  value('data', 'streams[o_kid].records', w.data, kidRow('records'));
-  value('mapping', 'streams[o_kid].map[].expression', w.mapping, kidRow('mapping'));
-  // The token renders to the secret alone only if none of them is bound.
-  holds('webhook_verify', 'webhooks.verify.token', w.webhook_verify, async () =>
-    Object.fromEntries(w.webhook_verify.map((n) => [n, !('outside' in c.webhookErrors)])),
-  );
-  value('webhook_data', 'webhooks.events[].records', w.webhook_data, whRow('records'));
-  value('webhook_mapping', 'webhooks.events[].map[].expression', w.webhook_mapping, whRow('mapping'));
-  c.deliveries.push({ connector: 'outside', query: { token: SECRET }, headers: DELIVERY_HEADERS });
+/** A connection whose rate budget renders to no number (RQ1007): its run must fail and be closed. */
+function budgetSpec(): Values {
   return {
     spec_version: 1,
-    name: 'outside',
+    name: 'budget',
     version: '1.0.0',
     connection: CONNECTION,
-    base_url: `{{ $config.api }}/c/${tpl(`$encodeUrlComponent(${strOf(w.connection)})`)}`,
+    base_url: '{{ $config.api }}',
     auth: { type: 'none' },
-    request: { params: byName('oc_', connWide, (n) => tpl(one(n))) },
-    errors: [{ status: 419, action: 'permanent', message: strOf(w.errors) }],
-    streams: [
-      {
-        ...plainStream('o_top'),
-        request: { path: '/s/o_top', params: byName('op_', plain, (n) => tpl(one(n))) },
-        map: [{ target: TARGET, expression: '{ "external_id": "o-" & id }' }],
-      },
-      {
-        ...child('o_kid', {
-          parent: { stream: 'o_top' },
-          records: `results.$merge([$, { "records": ${objOf(w.data)} }])`,
-          request: { path: '/s/o_kid', params: byName('o_', w.request, (n) => tpl(one(n))) },
-          pagination: { type: 'cursor', token: strOf(w.pagination), param: 'next_token' },
-          incremental: {
-            cursor_field: 'updated_at',
-            type: 'datetime',
-            order: 'none',
-            start: START,
-            send: { params: byName('oi_', w.incremental, (n) => tpl(one(n))) },
-          },
-          map: [
-            {
-              target: TARGET,
-              expression: `{ "external_id": "o-" & id, "metadata": { "updated_at": updated_at, "records": records, "mapping": ${objOf(w.mapping)} } }`,
-            },
-          ],
-        }),
-      },
-      plainStream('errm'),
-    ],
-    webhooks: {
-      verify: {
-        type: 'shared_token',
-        query: 'token',
-        token: `{{ $secrets.key }}${tpl(`$join([${w.webhook_verify.map(v).join(', ')}])`)}`,
-      },
-      events: [
-        {
-          name: 'e',
-          when: 'event = "probe"',
-          records: `$merge([data, { "records": ${objOf(w.webhook_data)} }])`,
-          map: [
-            {
-              target: TARGET,
-              expression: `{ "external_id": "ow-" & id, "metadata": { "records": records, "mapping": ${objOf(w.webhook_mapping)} } }`,
-            },
-          ],
-        },
-      ],
-    },
+    rate_limits: { budgets: [{ name: 'bad', requests: '{{ $config.flavour }}', per_seconds: 1 }] },
+    streams: [plainStream('budget_unused')],
   };
 }
 
@@ -907,6 +796,7 @@ describe('one bindings table for lint and the engine', () => {
       specs: {},
       deliveries: [],
       runs: {},
+      runRows: {},
       webhookErrors: {},
       refuse: [],
     };
@@ -914,7 +804,7 @@ describe('one bindings table for lint and the engine', () => {
     c.refuse = lintSpecText(c.specs.refuse, 'refuse/connector.yaml');
     c.specs.probe = stringify(probeSpec(c), { lineWidth: 0 });
     webhookSpecs(c);
-    c.specs.outside = stringify(outsideSpec(c), { lineWidth: 0 });
+    c.specs.budget = stringify(budgetSpec(), { lineWidth: 0 });
 
     const conns = org(
       base.id,
@@ -927,7 +817,7 @@ describe('one bindings table for lint and the engine', () => {
     const o = { ...base, connections: conns };
     const config = testConfig(connectorsDir(c.specs), [o]);
     const connOf = (name: string) => conns.find((x) => x.name === name)!;
-    for (const name of ['probe', 'outside', 'refuse']) {
+    for (const name of ['probe', 'refuse', 'budget']) {
       try {
         c.runs[name] = {
           summary: await syncConnection({
@@ -942,6 +832,11 @@ describe('one bindings table for lint and the engine', () => {
       } catch (err) {
         c.runs[name] = { error: (err as Error).message, code: (err as { code?: string }).code };
       }
+      const rows = await t.db.query<{ status: string; error_code: string | null; error: string | null }>(
+        'select status, error_code, error from sync_runs where organization_id = ? and connector = ?',
+        [base.id, name],
+      );
+      c.runRows[name] = rows[0];
     }
     for (const d of c.deliveries) {
       try {
@@ -977,53 +872,34 @@ describe('one bindings table for lint and the engine', () => {
     await t?.drop();
   });
 
-  /** Problems of one area in one direction; known gaps must still be gaps. */
-  function judge(area: BindingArea, want: Want, names: readonly Name[]): string[] {
+  /** Problems of one area: a binding no site observes, or one the engine did not bind to the value promised. */
+  function judge(area: BindingArea, names: readonly Name[]): string[] {
     const problems: string[] = [];
     for (const n of names) {
-      const at = c.sites.filter((s) => s.want === want && s.area === area && s.names.includes(n));
-      if (!at.length) problems.push(`$${n} in ${area}: no site of the engine observes it (${want})`);
+      const at = c.sites.filter((s) => s.area === area && s.names.includes(n));
+      if (!at.length) problems.push(`$${n} in ${area}: no site of the engine observes it`);
       for (const s of at) {
         const got = seen.get(s) ?? { error: 'never read' };
-        const gap = KNOWN_GAPS.find(
-          (g) => g.want === want && g.area === area && g.where === s.where && g.names.includes(n),
-        );
         let ok = false;
         let detail = got.error ?? '';
         if (got.values && s.kind === 'check') {
           ok = got.values[n] === true;
-          detail = n in got.values ? `did not hold (${want})` : 'was not reached (the run stopped before)';
-        } else if (got.values && want === 'unbound') {
-          ok = !(n in got.values);
-          detail = `was bound to ${JSON.stringify(got.values[n])}`;
+          detail = n in got.values ? 'did not hold' : 'was not reached (the run stopped before)';
         } else if (got.values) {
           const w = wanted.get(s)?.[n];
           ok = n in got.values && sameAs(n, got.values[n], w);
           detail =
             n in got.values ? `was ${JSON.stringify(got.values[n])}, expected ${JSON.stringify(w)}` : 'was not bound';
         }
-        if (gap) {
-          if (ok) problems.push(`$${n} at ${s.where} agrees now: remove it from KNOWN_GAPS (${gap.why})`);
-        } else if (!ok) {
-          problems.push(`$${n} at ${s.where} (${area}) ${detail}`);
-        }
+        if (!ok) problems.push(`$${n} at ${s.where} (${area}) ${detail}`);
       }
     }
     return problems;
   }
 
-  it('every KNOWN_GAPS entry is checked by a site (and so asserted to be still a gap)', () => {
-    for (const g of KNOWN_GAPS)
-      for (const n of g.names)
-        expect(
-          c.sites.some((s) => s.want === g.want && s.area === g.area && s.where === g.where && s.names.includes(n)),
-          `$${n} at ${g.where}`,
-        ).toBe(true);
-  });
-
   it('lint accepts every generated use of a binding in its area (no RQ2022–RQ2025, no error at all)', () => {
-    const names = Object.keys(c.specs).filter((n) => n !== 'refuse' && n !== 'outside');
-    expect(names.length).toBe(2 + 2 * bindingsOf('webhook_verify').length);
+    const names = Object.keys(c.specs).filter((n) => n !== 'refuse');
+    expect(names.length).toBe(3 + 2 * bindingsOf('webhook_verify').length);
     for (const name of names) {
       const bad = lintSpecText(c.specs[name]!, `${name}/connector.yaml`).filter(
         (f) => f.severity === 'error' || /^RQ202[2-5]$/.test(f.code),
@@ -1035,54 +911,50 @@ describe('one bindings table for lint and the engine', () => {
     }
   });
 
-  it('the probe runs ran to the end (a run that did not is no evidence)', () => {
-    for (const name of ['probe', 'outside']) {
-      const run = c.runs[name];
-      expect(run?.error, `${name} sync`).toBeUndefined();
-      // Only the error probes fail, by design (a 418 not ignored, a 419 permanent).
-      const failed = (run?.summary?.streams ?? []).filter(
-        (s) => s.status !== 'ok' && s.stream !== 'errm' && !s.stream.startsWith('err_'),
-      );
-      expect(failed.map((s) => `${name}.${s.stream}: ${s.error}`)).toEqual([]);
-    }
+  it('the probe run ran to the end (a run that did not is no evidence)', () => {
+    const run = c.runs.probe;
+    expect(run?.error, 'probe sync').toBeUndefined();
+    expect(run?.summary?.errorCode === 'RQ1007' ? run.summary.error : undefined, 'probe budgets').toBeUndefined();
+    // Only the error probes fail, by design (a 418 not ignored, a 419 permanent).
+    const failed = (run?.summary?.streams ?? []).filter(
+      (s) => s.status !== 'ok' && s.stream !== 'errm' && !s.stream.startsWith('err_'),
+    );
+    expect(failed.map((s) => `probe.${s.stream}: ${s.error}`)).toEqual([]);
     expect(c.webhookErrors).toEqual({});
   });
 
   it.each(BINDING_AREAS)(
     'area %s: the engine binds every binding lint accepts there, to the value promised',
     (area) => {
-      expect(judge(area, 'bound', bindingsOf(area))).toEqual([]);
+      expect(judge(area, bindingsOf(area))).toEqual([]);
     },
   );
 
-  it.each(BINDING_AREAS)('area %s: a binding outside it is refused by lint and not bound by the engine', (area) => {
+  it.each(BINDING_AREAS)('area %s: lint refuses (an error) every binding outside it', (area) => {
     const problems: string[] = [];
-    const warned: Name[] = [];
     for (const u of refusedUses().filter((x) => x.area === area && !x.requires)) {
       const f = refusalOf(c, u);
       if (!f) problems.push(`lint says nothing about $${u.name} at ${formatPath(u.path)}`);
-      else if (f.severity === 'warning') warned.push(u.name);
+      else if (f.severity !== 'error') problems.push(`${f.code} on $${u.name} at ${f.path} is only a ${f.severity}`);
     }
-    // Errors refuse the spec (asserted below for the converse spec); warnings load it: the engine must not bind.
-    problems.push(...judge(area, 'unbound', warned));
     expect(problems).toEqual([]);
   });
 
-  it('lint refuses a binding in a stream without what it requires; the engine does not bind it there', () => {
+  it('lint refuses (an error) a binding in a stream without what it requires', () => {
     const uses = refusedUses().filter((u) => u.requires);
-    expect(uses.length).toBe(CHILD_OR_INCREMENTAL.length + REQUIRES.length);
-    expect(uses.filter((u) => !refusalOf(c, u)).map((u) => `$${u.name} at ${formatPath(u.path)}`)).toEqual([]);
-    const warned = uses.filter((u) => refusalOf(c, u)?.severity === 'warning').map((u) => u.name);
-    expect(judge('request', 'unbound', [...new Set(warned)])).toEqual([]);
+    expect(uses.length).toBe(REQUIRES.length);
+    expect(
+      uses
+        .filter((u) => refusalOf(c, u)?.severity !== 'error')
+        .map((u) => `$${u.name} at ${formatPath(u.path)}: ${refusalOf(c, u)?.severity ?? 'nothing'}`),
+    ).toEqual([]);
   });
 
   it('the engine refuses to load a spec with the error findings of the converse', () => {
-    expect(c.refuse.filter((f) => f.severity === 'error' && /^RQ202[45]$/.test(f.code)).length).toBeGreaterThan(0);
+    expect(c.refuse.filter((f) => f.severity === 'error' && /^RQ202[345]$/.test(f.code)).length).toBeGreaterThan(0);
     expect(c.runs.refuse?.code).toBe('RQ2000');
     // Every use was observed by lint: the spec is as large as the table's complement.
-    expect(refusedUses().length).toBe(
-      BINDING_AREAS.reduce((k, a) => k + outside(a).length, 0) + CHILD_OR_INCREMENTAL.length + REQUIRES.length,
-    );
+    expect(refusedUses().length).toBe(BINDING_AREAS.reduce((k, a) => k + outside(a).length, 0) + REQUIRES.length);
   });
 
   it.each(BINDING_AREAS)('area %s: scopeBindings hands over exactly the bindings of the area', (area) => {
@@ -1090,5 +962,56 @@ describe('one bindings table for lint and the engine', () => {
     const scoped = scopeBindings(area, all);
     expect(Object.keys(scoped).sort()).toEqual([...bindingsOf(area)].sort());
     for (const n of outside(area)) expect(scoped).not.toHaveProperty(n);
+  });
+
+  it("connector-wide request and auth get only their area's bindings, even in a child incremental stream", async () => {
+    // Lint refuses a spec that reads $cursor or $parent there, so the engine is asked directly.
+    const streamValues: Values = { ...c.values, run_started_at: new Date(T0).toISOString() };
+    const all = bindingsOf('request');
+    const probe = tpl(strOf(all));
+    const spec = {
+      name: 'direct',
+      auth: { type: 'api_key', in: 'header', name: 'X-Auth', value: probe },
+      request: { params: { wide: probe, both: 'connector' }, headers: { 'X-Wide': probe, 'X-Both': 'connector' } },
+    } as unknown as ConnectorSpec;
+    const stream = {
+      name: 'kid',
+      parent: { stream: 'top' },
+      request: { path: '/kid', params: { both: '{{ $cursor_iso }}' }, headers: { 'X-Both': '{{ $parent.id }}' } },
+      pagination: { type: 'none' },
+    } as unknown as StreamSpec;
+    const base = String(c.values.base_url);
+    const cctx = { spec, baseUrl: base, bindings: {}, config: {}, secrets: {} } as unknown as ConnectionContext;
+    const r = await buildRequest(
+      {
+        c: cctx,
+        stream,
+        bindings: scopeBindings('request', streamValues),
+        hasCursor: true,
+        timeoutMs: 1000,
+        hookContext: () => {
+          throw new Error('no hooks here');
+        },
+      },
+      { query: [], page: 3 },
+    );
+    const onPage3: Values = { ...streamValues, page: 3 };
+    const expected = Object.fromEntries(bindingsOf('connector_request').map((n) => [n, onPage3[n]]));
+    const param = (k: string) => r.searchParams.filter(([n]) => n === k).map(([, x]) => x);
+    expect(JSON.parse(param('wide')[0] ?? '{}')).toEqual(expected);
+    expect(JSON.parse(r.headers['X-Wide'] ?? '{}')).toEqual(expected);
+    expect(JSON.parse(r.headers['X-Auth'] ?? '{}')).toEqual(expected);
+    // The stream's own param and header of the same name replace the connector's, with the stream's bindings.
+    expect(param('both')).toEqual([START]);
+    expect(r.headers['X-Both']).toBe(PARENT.id);
+  });
+
+  it('a rate budget that does not render fails the run, which is closed (never left running)', () => {
+    const run = c.runs.budget;
+    expect(run?.error, 'the failure is in the summary, not thrown').toBeUndefined();
+    expect(run?.summary?.status).toBe('failed');
+    expect(run?.summary?.errorCode).toBe('RQ1007');
+    expect(run?.summary?.error).toContain('rate_limits.budgets[bad].requests');
+    expect(c.runRows.budget).toMatchObject({ status: 'failed', error_code: 'RQ1007' });
   });
 });

@@ -8,16 +8,28 @@
 export const BINDING_AREAS = [
   /** `base_url`, `rate_limits` (rendered once per connection). */
   'connection',
-  /** Stream and connector `request` templates (path, params, headers, body) and `auth`. */
+  /** A stream's own `request` templates (path, params, headers, body). */
   'request',
+  /**
+   * The connector-wide `request` (params, headers, allowed_origins) and `auth`: rendered into every stream's
+   * requests, so only what every stream has (never its cursor or parent).
+   */
+  'connector_request',
   /** `pagination` expressions (token, next link, stop condition). */
   'pagination',
-  /** `incremental.start` and `incremental.send`. */
+  /** `incremental.send`: sent only when a cursor exists. */
   'incremental',
+  /**
+   * `incremental.start`: rendered once per pass (and partition) when no cursor is stored, before the first page.
+   * It becomes the stored cursor, so no secrets.
+   */
+  'incremental_start',
   /** `errors[]` rules (body, message): evaluated against the response. */
   'errors',
-  /** Expressions over a raw record: `records`, `primary_key`, `incremental.cursor_field`, `map[].input`, `parent.key`. */
+  /** Expressions over a raw record: `records`, `primary_key`, `incremental.cursor_field`, `map[].input`. */
   'data',
+  /** A child stream's `parent.key`: evaluated on the parent's record (`$` is that record), so no `$parent`. */
+  'parent_key',
   /** `map[].expression` and `map[].when` of streams. */
   'mapping',
   /** `webhooks.verify` (token, secret, signed message). */
@@ -32,7 +44,7 @@ export type BindingArea = (typeof BINDING_AREAS)[number];
 export interface BindingInfo {
   areas: readonly BindingArea[];
   /** Bound only in a stream with this property (else lint: not bound here). */
-  requires?: 'stream' | 'child_stream' | 'incremental_stream';
+  requires?: 'child_stream' | 'incremental_stream';
   description: string;
 }
 
@@ -43,17 +55,17 @@ export const BINDINGS = {
   config: { areas: EVERYWHERE, description: "the connection's non-secret settings (`config:` in the config file)" },
   secrets: {
     // Never where a value could be copied into stored rows, dead letters or logs.
-    areas: ['connection', ...STREAM_REQUESTS, 'webhook_verify'],
+    areas: ['connection', ...STREAM_REQUESTS, 'connector_request', 'webhook_verify'],
     description: "the connection's secrets (only in requests, auth and webhook verification)",
   },
   org: { areas: EVERYWHERE, description: 'the organization: `id`, `name`, `default_country`, `timezone`' },
   connector: { areas: EVERYWHERE, description: "the connector's name" },
   base_url: {
-    areas: [...STREAM_REQUESTS, 'errors'],
+    areas: [...STREAM_REQUESTS, 'connector_request', 'incremental_start', 'errors'],
     description: 'the rendered `base_url` (no trailing slash)',
   },
   parent: {
-    areas: [...STREAM_REQUESTS, 'data', 'mapping'],
+    areas: [...STREAM_REQUESTS, 'incremental_start', 'data', 'mapping'],
     requires: 'child_stream',
     description: "the parent record of a child stream's partition",
   },
@@ -68,10 +80,12 @@ export const BINDINGS = {
     description: 'the cursor as ISO-8601 (seconds)',
   },
   cursor_unix: { areas: STREAM_REQUESTS, requires: 'incremental_stream', description: 'the cursor as Unix seconds' },
-  page: { areas: STREAM_REQUESTS, requires: 'stream', description: 'the 1-based number of the page being requested' },
+  page: {
+    areas: [...STREAM_REQUESTS, 'connector_request'],
+    description: 'the 1-based number of the page being requested',
+  },
   run_started_at: {
-    areas: STREAM_REQUESTS,
-    requires: 'stream',
+    areas: [...STREAM_REQUESTS, 'connector_request', 'incremental_start'],
     description: 'when this pass of the stream started (ISO-8601)',
   },
   response: {
