@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase } from '../../../test/helpers/db.ts';
 import { connectorsDir } from '../../../test/helpers/engine.ts';
 import { itemsSpec } from '../../../test/helpers/specs.ts';
 import { startTinyApi, type TinyApi } from '../../../test/helpers/tiny-api.ts';
@@ -28,7 +29,7 @@ interface Result {
   stderr: string;
 }
 
-describe('routiq dlq and status (CLI, embedded database)', { timeout: 180_000 }, () => {
+describe('routiq dlq and status (CLI, embedded database)', () => {
   let api: TinyApi;
   let tmp: string;
   let dir: string;
@@ -85,6 +86,8 @@ organizations:
         config: { base_url: ${JSON.stringify(api.url)} }
 `,
     );
+    // An empty data directory (initdb done once per test run); `routiq migrate` applies the migrations.
+    await createTestDatabase('embedded', { dir: path.join(tmp, 'db') });
     const m = await routiq('migrate');
     expect(m.code, m.stderr).toBe(0);
     const s = await routiq('sync', '--json');
@@ -162,19 +165,23 @@ organizations:
     expect(missing.code).toBe(1);
   });
 
-  it('dlq replay exits 1 while the record still fails, 0 once the spec is fixed; a second replay is a no-op', async () => {
+  it('dlq replay exits 1 while the record still fails, and counts the retry', async () => {
     const failing = await routiq('dlq', 'replay', '--org', 'org_cli', '--json');
     expect(failing.code, failing.stderr).toBe(1);
     expect(json(failing).outcomes).toEqual([
       expect.objectContaining({ id, status: 'failed', code: 'RQ5002', retry_count: 1 }),
     ]);
+  });
 
+  it('once the spec is fixed, a dry run says what it would write and changes nothing', async () => {
     writeFileSync(path.join(dir, 'strict', 'connector.yaml'), FIXED);
     const dry = await routiq('dlq', 'replay', '--org', 'org_cli', '--dry-run', '--json');
     expect(dry.code, dry.stderr).toBe(0);
     expect(json(dry)).toMatchObject({ dry_run: true, outcomes: [{ id, status: 'replayed', dry_run: true, rows: 1 }] });
     expect(json(await routiq('dlq', 'list', '--json')).count).toBe(1);
+  });
 
+  it('replay writes the record and resolves the letter', async () => {
     const ok = await routiq('dlq', 'replay', id, '--json');
     expect(ok.code, ok.stderr).toBe(0);
     expect(json(ok).outcomes).toEqual([
@@ -183,7 +190,9 @@ organizations:
     expect(json(await routiq('dlq', 'list', '--json')).count).toBe(0);
     const all = json(await routiq('dlq', 'list', '--json', '--all'));
     expect(all.dead_letters[0]).toMatchObject({ id, resolved: true, resolution: 'replayed' });
+  });
 
+  it('a second replay is a no-op, by id or by organization', async () => {
     const again = await routiq('dlq', 'replay', id, '--json');
     expect(again.code).toBe(0);
     expect(json(again).outcomes).toEqual([expect.objectContaining({ id, status: 'skipped' })]);

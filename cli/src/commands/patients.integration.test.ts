@@ -92,7 +92,7 @@ describe.each(kinds)('routiq patients against a database (%s)', (kind) => {
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'routiq-patients-'));
-    target = await createTestDatabase(kind, { dir: path.join(dir, 'db') });
+    target = await createTestDatabase(kind, { dir: path.join(dir, 'db'), migrated: true });
     config = path.join(dir, 'routiq.yaml');
     writeFileSync(
       config,
@@ -153,7 +153,8 @@ describe.each(kinds)('routiq patients against a database (%s)', (kind) => {
 
   const db = (args: string[]) => routiq(['patients', ...args, '--config', config], env);
 
-  it('duplicates, reconcile, merge and unmerge', async () => {
+  // One CLI process per command, as a user runs them; each step builds on the one before (vitest runs them in order).
+  it('duplicates --json lists the planted near-duplicate with its score and identities', async () => {
     const dup = await db(['duplicates', '--org', ORG, '--json']);
     expect(dup.code, dup.stderr).toBe(0);
     const list = JSON.parse(dup.stdout);
@@ -168,7 +169,9 @@ describe.each(kinds)('routiq patients against a database (%s)', (kind) => {
         { source: 'cliniko', external_id: 'c61' },
       ]),
     );
+  });
 
+  it('reconcile: a dry run plans the merge, a real run applies it with an audit id', async () => {
     const dry = await db(['reconcile', '--org', ORG, '--dry-run', '--json']);
     expect(dry.code, dry.stderr).toBe(0);
     expect(JSON.parse(dry.stdout)).toMatchObject({ dry_run: true, merges: [expect.any(Object)] });
@@ -178,14 +181,17 @@ describe.each(kinds)('routiq patients against a database (%s)', (kind) => {
     const applied = JSON.parse(rec.stdout);
     expect(applied.merges).toHaveLength(1);
     expect(applied.merges[0].audit_id).toMatch(/^\d+$/);
+  });
 
+  it('duplicates as text: a table on stdout, the count on stderr', async () => {
     const text = await db(['duplicates', '--org', ORG]);
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(/^score\s+band\s+patient\s+patient\s+identities\s+why$/m);
     expect(text.stdout).toMatch(/cliniko:c6[01] ~ cliniko:c6[01]/);
     expect(text.stderr).toMatch(/^1 likely duplicate pair\(s\) among 5 identities of org_cli$/m);
+  });
 
-    // Manual merge of the planted pair, then undo it by patient id; cross-organization ids are refused.
+  it('merge by hand, a second merge is refused, unmerge by patient id', async () => {
     const from = links.get('cliniko:c61')!;
     const into = links.get('cliniko:c60')!;
     const merge = await db(['merge', from, into, '--org', ORG, '--reason', 'same person, typo', '--json']);
@@ -199,8 +205,10 @@ describe.each(kinds)('routiq patients against a database (%s)', (kind) => {
     const unmerge = await db(['unmerge', from, '--org', ORG, '--reason', 'different people']);
     expect(unmerge.code, unmerge.stderr).toBe(0);
     expect(unmerge.stdout).toMatch(/^undid merge #\d+: patient .* is separate from .* again/);
+  });
 
-    const cross = await db(['merge', otherPatient, into, '--org', ORG, '--reason', 'x']);
+  it("refuses another organization's patient; the unmerged pair is no longer listed", async () => {
+    const cross = await db(['merge', otherPatient, links.get('cliniko:c60')!, '--org', ORG, '--reason', 'x']);
     expect(cross.code).toBe(3);
     expect(cross.stderr).toMatch(/^RQ1008 no patient .* in organization "org_cli"/);
 
