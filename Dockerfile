@@ -1,5 +1,5 @@
-# Routiq Pipeline image. Until `routiq serve` lands, a container runs one command (migrate, sync, dlq …) and exits;
-# schedule `sync` with a cron/Kubernetes CronJob. The CLI runs as JavaScript compiled in the build stage
+# Routiq Pipeline image. The default command is `routiq serve` (webhooks, schedules, health, metrics; docs/service.md);
+# one-off commands (migrate, sync, dlq …) run with the same image and another command. The CLI runs as JavaScript compiled in the build stage
 # (cli/build.mjs --production); the final image holds production dependencies only: no tsx, esbuild, test tools or
 # simulators (`routiq demo` says it is not available here).
 FROM node:22-bookworm-slim AS manifests
@@ -24,6 +24,13 @@ RUN node cli/build.mjs --production
 FROM manifests AS prod-deps
 RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts
 
+# Development image for local trials (compose's `demo`): every dependency, the simulators included.
+FROM build AS dev
+# The build stage compiled for production (no simulators): compile again with the dev-only packages.
+RUN node cli/build.mjs
+ENTRYPOINT ["node", "cli/bin/routiq.mjs"]
+CMD ["demo", "--serve"]
+
 FROM node:22-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production ROUTIQ_ENV=production
@@ -37,4 +44,8 @@ RUN mkdir -p /app/.routiq && chown -R node:node /app/.routiq
 USER node
 # Node is PID 1 only through --init / tini in the orchestrator; signals reach node directly (no npm wrapper).
 ENTRYPOINT ["node", "cli/bin/routiq.mjs"]
-CMD ["sync"]
+CMD ["serve"]
+EXPOSE 8080
+# Ready = database reachable, migrations current, queue running (503 while draining). Node's fetch: no curl needed.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/health/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]

@@ -53,10 +53,12 @@ Exit 0 clean (warnings allowed), 1 findings, 2 usage error. Default paths: conne
   docs: `Usage: routiq docs [--write | --check]
 
 Generates docs/connector-spec.md and docs/errors.md from the JSON Schema and the error registry.`,
-  demo: `Usage: routiq demo [--orgs N] [--scale N] [--json]
+  demo: `Usage: routiq demo [--orgs N] [--scale N] [--json] [--serve [--port N]]
 
 Starts the Chatwoot, Cliniko and ManyChat simulators on loopback, the embedded database (.routiq/demo-db), migrates,
-registers demo organizations with all three connectors, runs a full sync then an incremental one, and prints a summary.`,
+registers demo organizations with all three connectors, runs a full sync then an incremental one, and prints a summary.
+  --serve   then keep running as \`routiq serve\` on --port (default 8080): the simulators push their webhooks to it,
+            every connection syncs once a minute, and it prints a curl to post a webhook and watch the row appear.`,
 };
 
 export function helpFor(command: string): string {

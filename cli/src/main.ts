@@ -78,6 +78,8 @@ const commands: Record<string, Handler> = {
       scale: { type: 'string' },
       json: { type: 'boolean' },
       dir: { type: 'string' },
+      serve: { type: 'boolean' },
+      port: { type: 'string' },
     });
     const demo = await importDemo();
     if (!demo) return ExitCode.Usage;
@@ -86,6 +88,8 @@ const commands: Record<string, Handler> = {
       scale: Number(values.scale ?? 1),
       json: !!values.json,
       dir: values.dir ?? '.routiq/demo',
+      serve: !!values.serve,
+      ...(values.port !== undefined ? { port: Number(values.port) } : {}),
     });
   },
   // These commands parse their own sub-commands and options (each module exports run(args)).

@@ -4,9 +4,12 @@ import {
   type ConnectionSummary,
   createLogger,
   type Database,
+  DEFAULT_SETTINGS,
   loadConfig,
   migrate,
   openDatabase,
+  type RoutiqConfig,
+  Service,
   syncAll,
 } from '@routiq/runner';
 import { startSandbox } from '@routiq/sandbox';
@@ -27,6 +30,9 @@ export interface DemoArgs {
   scale: number;
   json: boolean;
   dir: string;
+  /** Keep running as `routiq serve` (webhooks, schedules, API) against the simulators until Ctrl-C. */
+  serve?: boolean | undefined;
+  port?: number | undefined;
 }
 
 /**
@@ -79,7 +85,7 @@ export async function demoCommand(a: DemoArgs): Promise<number> {
   let db: Database | undefined;
   let receiver: Awaited<ReturnType<typeof startWebhookReceiver>> | undefined;
   try {
-    db = await openDatabase({ embeddedDir: config.database.embeddedDir });
+    db = await openDatabase({ embeddedDir: config.database.embeddedDir, extraConnections: a.serve ? 2 : 0 });
     const m = await migrate(db);
     err(`embedded database at ${config.database.embeddedDir}: ${m.applied.length} migration(s) applied`);
     receiver = await startWebhookReceiver(db, config, logger, env);
@@ -171,12 +177,84 @@ export async function demoCommand(a: DemoArgs): Promise<number> {
       out(`database: ${config.database.embeddedDir}  config: ${path.relative(process.cwd(), configFile)}`);
     }
     const ok = [...full, ...incremental].every((s: ConnectionSummary) => s.status === 'succeeded');
+    if (a.serve) {
+      await receiver.close();
+      receiver = undefined;
+      await serveDemo(db, config, env, sandbox, a.port ?? 8080, configFile);
+    }
     return ok ? ExitCode.Ok : ExitCode.Failure;
   } finally {
     await receiver?.close();
     await db?.close();
     await sandbox.close();
   }
+}
+
+/** The demo left running as the service: simulators push to it, schedules run every minute, Ctrl-C stops. */
+async function serveDemo(
+  db: Database,
+  config: RoutiqConfig,
+  env: NodeJS.ProcessEnv,
+  sandbox: Awaited<ReturnType<typeof startSandbox>>,
+  port: number,
+  configFile: string,
+): Promise<void> {
+  const token = env.ROUTIQ_SERVICE_TOKEN || 'demo-token';
+  const service = new Service({
+    db,
+    config,
+    // Loopback unless told otherwise (HOST=0.0.0.0 in the compose file's container).
+    settings: {
+      ...DEFAULT_SETTINGS,
+      ...config.service,
+      host: process.env.HOST || '127.0.0.1',
+      port,
+      intervalMinutes: 1,
+      token,
+    },
+    logger: createLogger(config.log.level),
+    env,
+  });
+  const { url } = await service.start();
+  for (const [i, t] of sandbox.tenants.entries()) {
+    const org = config.organizations[i] as RoutiqConfig['organizations'][number];
+    sandbox.chatwoot.webhooks.subscribe(t.chatwoot.accountId, {
+      url: `${url}/webhooks/${org.id}/chatwoot`,
+      subscriptions: [
+        'message_created',
+        'message_updated',
+        'conversation_created',
+        'conversation_updated',
+        'conversation_status_changed',
+        'contact_created',
+        'contact_updated',
+      ],
+      secret: t.chatwoot.webhookSecret,
+    });
+    sandbox.manychat.setAutomation(t.manychat.pageId, {
+      url: `${url}/webhooks/${org.id}/manychat`,
+      headers: { 'X-Routiq-Token': env[`DEMO${i + 1}_MANYCHAT_WEBHOOK_TOKEN`] as string },
+      template: 'full_contact',
+    });
+  }
+  const org = config.organizations[0]?.id ?? 'org';
+  err(`
+== routiq serve is running on ${url} (Ctrl-C stops it) ==
+The simulators now push their webhooks here; every connection syncs once a minute.
+  Post a ManyChat push and watch the row appear:
+    curl -s -X POST ${url}/webhooks/${org}/manychat -H 'content-type: application/json' \
+      -H 'X-Routiq-Token: ${env.DEMO1_MANYCHAT_WEBHOOK_TOKEN}' \
+      -d '{"subscriber_id":"demo-1","first_name":"Ada","last_name":"Lovelace","text":"Hello from curl","last_interaction":"${new Date().toISOString()}"}'
+    npx routiq status --config ${path.relative(process.cwd(), configFile)}   (in another terminal: runs and checkpoints)
+  Status API:  curl -s -H 'Authorization: Bearer ${token}' ${url}/api/status
+  Metrics:     curl -s ${url}/metrics | grep routiq_
+  OpenAPI:     ${url}/openapi.json
+`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await service.close();
 }
 
 async function tableCounts(db: Database, orgIds: string[]) {
