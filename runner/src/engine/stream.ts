@@ -5,6 +5,7 @@
 import { getHook } from '@routiq/sdk';
 import pLimit from 'p-limit';
 import { safeMessage, transaction } from '../db/tx.ts';
+import { RoutiqError } from '../errors/registry.ts';
 import type { StreamSpec } from '../spec/types.ts';
 import {
   type CursorValue,
@@ -66,7 +67,14 @@ export class StreamRunner {
     private readonly client: HttpClient,
     private readonly runId: string,
     private readonly fullRefresh: boolean,
+    /** Aborted (service shutdown): stop before the next page or partition; checkpoints make the next run resume. */
+    private readonly signal?: AbortSignal | undefined,
   ) {}
+
+  private checkStop(): void {
+    if (this.signal?.aborted)
+      throw new RoutiqError('RQ6003', 'stopped for shutdown at a checkpoint; the next run resumes from there');
+  }
 
   /** A stream (or all pending partitions of a child stream); failures end up in the summary, never thrown. */
   async run(s: StreamSpec): Promise<StreamSummary> {
@@ -128,6 +136,7 @@ export class StreamRunner {
           limit(async () => {
             if (fatal) return;
             try {
+              this.checkStop();
               await this.runPartition(s, r.partition, r.parent, sum);
               sum.partitions++;
             } catch (err) {
@@ -201,6 +210,7 @@ export class StreamRunner {
       requireKey: true,
     };
     for await (const page of pager) {
+      this.checkStop();
       sum.pages++;
       let records = page.records;
       if (s.hooks?.after_fetch) {

@@ -92,7 +92,7 @@ export async function syncConnection(o: SyncConnectionOptions): Promise<Connecti
   try {
     // In the try: a rate budget that does not render (RQ1007) still closes the run; after startRun so the
     // client logs with the run's correlation id.
-    const engine = new StreamRunner(session, await createClient(session, counters), run.id, !!o.fullRefresh);
+    const engine = new StreamRunner(session, await createClient(session, counters), run.id, !!o.fullRefresh, o.signal);
     const wanted = o.streams ?? conn.streams;
     for (const s of orderStreams(spec)) {
       if (!s.enabled || (wanted && !wanted.includes(s.name))) continue;
@@ -102,8 +102,8 @@ export async function syncConnection(o: SyncConnectionOptions): Promise<Connecti
       }
       const sum = await engine.run(s);
       summaries.push(sum);
-      if (sum.status === 'failed' && sum.errorCode === 'RQ3003')
-        fatal = { message: sum.error ?? 'authentication failed', code: 'RQ3003' };
+      if (sum.status === 'failed' && (sum.errorCode === 'RQ3003' || sum.errorCode === 'RQ6003'))
+        fatal = { message: sum.error ?? 'authentication failed', code: sum.errorCode };
     }
     await transaction(db, async (q) => {
       await relink(q, org.id, spec.name);
@@ -162,13 +162,17 @@ export async function syncConnection(o: SyncConnectionOptions): Promise<Connecti
     errorCode: errCode,
     error: errMessage,
   });
-  const breaker = await recordRunOutcome(
-    db,
-    org.id,
-    conn.name,
-    { ok: status === 'succeeded', errorCode: errCode, error: errMessage, credential },
-    { threshold: config.runner.breakerThreshold, cooldownSeconds: config.runner.breakerCooldownSeconds },
-  ).catch(() => undefined);
+  // A run stopped for a shutdown says nothing about the platform: the breaker does not count it.
+  const breaker =
+    errCode === 'RQ6003'
+      ? undefined
+      : await recordRunOutcome(
+          db,
+          org.id,
+          conn.name,
+          { ok: status === 'succeeded', errorCode: errCode, error: errMessage, credential },
+          { threshold: config.runner.breakerThreshold, cooldownSeconds: config.runner.breakerCooldownSeconds },
+        ).catch(() => undefined);
   if (breaker?.pausedUntil) {
     // An alert: a person may be needed (credentials), or the platform is down for longer than the retries cover.
     log.error(

@@ -182,6 +182,11 @@ const coreCodes = {
     title: 'An unexpected internal error',
     hint: 'Please report it with the log (correlation id) attached.',
   },
+  RQ6003: {
+    name: 'run.stopped_for_shutdown',
+    title: 'A sync run was stopped at a checkpoint because the service shut down',
+    hint: 'Nothing to do: the next scheduled run resumes from the checkpoint.',
+  },
 } as const satisfies Record<string, CodeInfo>;
 
 export const codes: Readonly<Record<string, CodeInfo>> = { ...coreCodes, ...lintCodes };
