@@ -20,9 +20,10 @@ RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY . .
 RUN node cli/build.mjs --production
 
-# Production dependencies only (no dependency of the project has an install script that production needs).
+# Production dependencies only (no dependency of the project has an install script that production needs). The
+# simulators' workspace is dev-only: without its folder npm ci skips it and its dependencies.
 FROM manifests AS prod-deps
-RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts
+RUN rm -rf examples/sandbox && npm ci --omit=dev --no-audit --no-fund --ignore-scripts
 
 # Development image for local trials (compose's `demo`): every dependency, the simulators included.
 FROM build AS dev
@@ -39,6 +40,8 @@ COPY --from=prod-deps /app/node_modules ./node_modules
 # build against them (cli/dist/manifest.json).
 COPY . .
 COPY --from=build /app/cli/dist ./cli/dist
+# No simulators or tests in production; the sandbox's package.json stays (the build fingerprints every workspace).
+RUN rm -rf examples/sandbox/src test
 # Never run as root; the embedded database (if used without DATABASE_URL) lives in /app/.routiq.
 RUN mkdir -p /app/.routiq && chown -R node:node /app/.routiq
 USER node
