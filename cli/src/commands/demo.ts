@@ -89,26 +89,8 @@ export async function demoCommand(a: DemoArgs): Promise<number> {
     const m = await migrate(db);
     err(`embedded database at ${config.database.embeddedDir}: ${m.applied.length} migration(s) applied`);
     receiver = await startWebhookReceiver(db, config, logger, env);
+    pushTo(sandbox, config, env, receiver.url);
     for (const [i, t] of sandbox.tenants.entries()) {
-      const org = config.organizations[i]!;
-      sandbox.chatwoot.webhooks.subscribe(t.chatwoot.accountId, {
-        url: `${receiver.url}/webhooks/${org.id}/chatwoot`,
-        subscriptions: [
-          'message_created',
-          'message_updated',
-          'conversation_created',
-          'conversation_updated',
-          'conversation_status_changed',
-          'contact_created',
-          'contact_updated',
-        ],
-        secret: t.chatwoot.webhookSecret,
-      });
-      sandbox.manychat.setAutomation(t.manychat.pageId, {
-        url: `${receiver.url}/webhooks/${org.id}/manychat`,
-        headers: { 'X-Routiq-Token': env[`DEMO${i + 1}_MANYCHAT_WEBHOOK_TOKEN`] as string },
-        template: 'full_contact',
-      });
       // ManyChat keeps no history we could fetch: the demo's first messages arrive as pushes.
       const page = sandbox.manychat.snapshot().pages.find((p) => p.page_id === t.manychat.pageId);
       for (const s of (page?.subscribers ?? []).slice(0, 12)) {
@@ -190,6 +172,36 @@ export async function demoCommand(a: DemoArgs): Promise<number> {
   }
 }
 
+/** Point every tenant's Chatwoot webhooks and ManyChat External Request at `url`. */
+function pushTo(
+  sandbox: Awaited<ReturnType<typeof startSandbox>>,
+  config: RoutiqConfig,
+  env: NodeJS.ProcessEnv,
+  url: string,
+): void {
+  for (const [i, t] of sandbox.tenants.entries()) {
+    const org = config.organizations[i] as RoutiqConfig['organizations'][number];
+    sandbox.chatwoot.webhooks.subscribe(t.chatwoot.accountId, {
+      url: `${url}/webhooks/${org.id}/chatwoot`,
+      subscriptions: [
+        'message_created',
+        'message_updated',
+        'conversation_created',
+        'conversation_updated',
+        'conversation_status_changed',
+        'contact_created',
+        'contact_updated',
+      ],
+      secret: t.chatwoot.webhookSecret,
+    });
+    sandbox.manychat.setAutomation(t.manychat.pageId, {
+      url: `${url}/webhooks/${org.id}/manychat`,
+      headers: { 'X-Routiq-Token': env[`DEMO${i + 1}_MANYCHAT_WEBHOOK_TOKEN`] as string },
+      template: 'full_contact',
+    });
+  }
+}
+
 /** The demo left running as the service: simulators push to it, schedules run every minute, Ctrl-C stops. */
 async function serveDemo(
   db: Database,
@@ -216,27 +228,7 @@ async function serveDemo(
     env,
   });
   const { url } = await service.start();
-  for (const [i, t] of sandbox.tenants.entries()) {
-    const org = config.organizations[i] as RoutiqConfig['organizations'][number];
-    sandbox.chatwoot.webhooks.subscribe(t.chatwoot.accountId, {
-      url: `${url}/webhooks/${org.id}/chatwoot`,
-      subscriptions: [
-        'message_created',
-        'message_updated',
-        'conversation_created',
-        'conversation_updated',
-        'conversation_status_changed',
-        'contact_created',
-        'contact_updated',
-      ],
-      secret: t.chatwoot.webhookSecret,
-    });
-    sandbox.manychat.setAutomation(t.manychat.pageId, {
-      url: `${url}/webhooks/${org.id}/manychat`,
-      headers: { 'X-Routiq-Token': env[`DEMO${i + 1}_MANYCHAT_WEBHOOK_TOKEN`] as string },
-      template: 'full_contact',
-    });
-  }
+  pushTo(sandbox, config, env, url);
   const org = config.organizations[0]?.id ?? 'org';
   err(`
 == routiq serve is running on ${url} (Ctrl-C stops it) ==

@@ -28,25 +28,11 @@ import { ServiceMetrics } from './metrics.ts';
 import { JobQueue, type ReplayJob, type SyncJob } from './queue.ts';
 import { dueAt } from './schedule.ts';
 
-export interface ServiceSettings {
-  host: string;
-  port: number;
-  /** Concurrent sync runs on this instance (the PRD's container: 2 CPUs). */
-  concurrency: number;
-  /** Default schedule: every N minutes, spread over the interval by connection. */
-  intervalMinutes: number;
+/** The config file's `service:` block (docs/service.md) plus what comes from elsewhere. */
+export interface ServiceSettings extends Readonly<RoutiqConfig['service']> {
   /** Per (organization, connection) cron overrides: `${org}/${connection}` → cron. */
   schedules: Record<string, string>;
-  bodyLimitBytes: number;
-  /** Graceful shutdown: how long running work may take to finish. */
-  drainSeconds: number;
-  /** Webhook deliveries processed concurrently on this instance. */
-  webhookConcurrency: number;
-  /** A stored delivery still unprocessed after this long is processed by the sweeper. */
-  webhookStaleSeconds: number;
-  /** Attempts before a delivery that keeps failing goes to the DLQ. */
-  webhookMaxAttempts: number;
-  pollingIntervalSeconds: number;
+  /** The static admin token (ROUTIQ_SERVICE_TOKEN). */
   token: string | undefined;
   version: string;
 }
