@@ -1,0 +1,76 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backends, openTestDb, type TestDb } from '../../../test/helpers/db.ts';
+import { readOnlyQuerier, severalStatements, transaction } from './tx.ts';
+
+const kinds = await backends();
+
+/** Hooks read the database through readOnlyQuerier: PostgreSQL itself refuses their writes. */
+describe.each(kinds)('read-only hook database on %s', (kind) => {
+  let t: TestDb;
+  beforeAll(async () => {
+    t = await openTestDb(kind);
+    await t.db.query("insert into organizations (id, name) values ('org_ro', 'Read only'), ('org_ro2', 'Second')");
+  });
+  afterAll(async () => {
+    await t?.drop();
+  });
+
+  const orgs = async () =>
+    (await t.db.query<{ id: string }>("select id from organizations where id like 'org_ro%' order by id")).map(
+      (r) => r.id,
+    );
+
+  it('inside a writer transaction: reads work, WITH … DELETE and UPDATE fail, and the transaction goes on', async () => {
+    await transaction(t.db, async (q) => {
+      const ro = readOnlyQuerier(t.db, q);
+      expect(await ro<{ n: string }>('select count(*)::text as n from organizations where id = ?', ['org_ro'])).toEqual(
+        [{ n: '1' }],
+      );
+      await expect(
+        ro("with d as (delete from organizations where id = 'org_ro' returning 1) select count(*) from d"),
+      ).rejects.toThrow(/read-only transaction/);
+      await expect(ro("update organizations set name = 'x' where id = 'org_ro2'")).rejects.toThrow(/read-only/);
+      // The caller's own writes still work after the refused ones (the savepoint was rolled back, not the transaction).
+      await q("update organizations set name = 'Renamed' where id = 'org_ro2'");
+    });
+    expect(await orgs()).toEqual(['org_ro', 'org_ro2']);
+    expect((await t.db.query<{ name: string }>("select name from organizations where id = 'org_ro2'"))[0]?.name).toBe(
+      'Renamed',
+    );
+  });
+
+  it('set_config in a hook query does not outlive it', async () => {
+    await transaction(t.db, async (q) => {
+      const ro = readOnlyQuerier(t.db, q);
+      await ro("select set_config('routiq.probe', 'hook', false)");
+      const v = await q<{ v: string | null }>("select current_setting('routiq.probe', true) as v");
+      expect(v[0]?.v ?? '').toBe('');
+    });
+  });
+
+  it('outside a transaction: each query is its own READ ONLY transaction', async () => {
+    const ro = readOnlyQuerier(t.db);
+    expect((await ro<{ id: string }>("select id from organizations where id = 'org_ro'"))[0]?.id).toBe('org_ro');
+    await expect(ro("delete from organizations where id = 'org_ro'")).rejects.toThrow(/read-only transaction/);
+    expect(await orgs()).toEqual(['org_ro', 'org_ro2']);
+  });
+
+  it('transaction control and several statements are refused before they reach the database', async () => {
+    const ro = readOnlyQuerier(t.db);
+    await expect(ro('commit')).rejects.toThrow(/may not control transactions/);
+    await expect(ro('set transaction read write')).rejects.toThrow(/may not control transactions/);
+    await expect(ro("select 1; delete from organizations where id = 'org_ro'")).rejects.toThrow(/one SQL statement/);
+    expect(await orgs()).toEqual(['org_ro', 'org_ro2']);
+  });
+});
+
+describe('severalStatements', () => {
+  it('sees a second statement, not semicolons in literals, identifiers or comments', () => {
+    expect(severalStatements('select 1;')).toBe(false);
+    expect(severalStatements("select ';' as x")).toBe(false);
+    expect(severalStatements('select 1 as "a;b" -- ; drop table x')).toBe(false);
+    expect(severalStatements('select $$;$$')).toBe(false);
+    expect(severalStatements('select 1; select 2')).toBe(true);
+    expect(severalStatements("select 'a'; delete from t")).toBe(true);
+  });
+});
