@@ -131,7 +131,8 @@ describe.each(kinds)('Chatwoot connector against the simulator (%s)', (kind) => 
               ? 'system'
               : type === 0
                 ? 'patient'
-                : sender?.type === 'agent_bot' || type === 3
+                : // A template is a bot's (campaign) unless a person sent it (WhatsApp templates outside 24 h).
+                  sender?.type === 'agent_bot' || (type === 3 && sender?.type !== 'user')
                   ? 'bot'
                   : 'agent';
           senderTypes.add(senderType);
