@@ -9,7 +9,7 @@ import type { ConnectionConfig, OrganizationConfig, RoutiqConfig } from '../conf
 import type { Database } from '../db/database.ts';
 import { assertMigrated } from '../db/migrate.ts';
 import { safeMessage, transaction } from '../db/tx.ts';
-import { type DeadLetterFilter, getStatus, replayDeadLetters, validateFilter } from '../dlq/index.ts';
+import { type DeadLetterFilter, getStatus, hasSelector, replayDeadLetters, validateFilter } from '../dlq/index.ts';
 import { insertDeadLetter } from '../engine/bookkeeping.ts';
 import { openSession, type Session } from '../engine/session.ts';
 import { syncConnection } from '../engine/sync.ts';
@@ -27,6 +27,22 @@ import {
 import { ServiceMetrics } from './metrics.ts';
 import { JobQueue, type ReplayJob, type SyncJob } from './queue.ts';
 import { dueAt } from './schedule.ts';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** The fields of a DeadLetterFilter: POST /api/dlq/replay refuses others. */
+const FILTER_KEYS = new Set([
+  'ids',
+  'org',
+  'connector',
+  'connection',
+  'stream',
+  'class',
+  'code',
+  'olderThan',
+  'newerThan',
+  'resolved',
+  'limit',
+]);
 
 /** The config file's `service:` block (docs/service.md) plus what comes from elsewhere. */
 export interface ServiceSettings extends Readonly<RoutiqConfig['service']> {
@@ -390,6 +406,8 @@ export class Service {
     for (const org of report.organizations) {
       for (const c of org.connections) {
         const last = c.streams.map((s) => s.lastSuccessfulSync).filter((x): x is string => !!x);
+        // A succeeded run is a success even when no stream kept a checkpoint (ManyChat with nothing pushed).
+        if (c.lastRun?.status === 'succeeded' && c.lastRun.finishedAt) last.push(c.lastRun.finishedAt);
         const lastSuccess = last.length ? last.sort().at(-1) : undefined;
         const lag = lastSuccess ? Math.round((now - Date.parse(lastSuccess)) / 1000) : null;
         Object.assign(c, { lastSuccessAt: lastSuccess ?? null, lagSeconds: lag });
@@ -523,7 +541,15 @@ export class Service {
           const ids = Array.isArray(b.ids) ? b.ids.map(String) : undefined;
           const filter = b.filter && typeof b.filter === 'object' ? (b.filter as Record<string, unknown>) : undefined;
           if (!ids && !filter) return reply.code(400).send({ error: 'give ids or a filter' });
+          if (ids?.some((id) => !UUID.test(id)))
+            return reply.code(400).send({ error: 'dead-letter ids are UUIDs (routiq dlq list shows them)' });
           if (filter) {
+            // As `routiq dlq replay`: a misspelt or empty filter must not replay every organization's letters.
+            const unknown = Object.keys(filter).filter((k) => !FILTER_KEYS.has(k));
+            if (unknown.length)
+              return reply.code(400).send({ error: `unknown filter field(s): ${unknown.join(', ')}` });
+            if (!hasSelector(filter as DeadLetterFilter))
+              return reply.code(400).send({ error: 'a filter needs at least one selector (org, connector, class, …)' });
             try {
               validateFilter(filter as DeadLetterFilter);
             } catch (err) {
