@@ -5,7 +5,7 @@ import { credentialFingerprint } from './breaker.ts';
 import { type Bindings, renderString } from './expr.ts';
 import { HttpClient } from './http.ts';
 import { type Limiter, limiterFor } from './ratelimit.ts';
-import { PgSlidingWindowLimiter } from './ratelimit-pg.ts';
+import { pgLimiterFor } from './ratelimit-pg.ts';
 import type { Session } from './session.ts';
 
 export interface RequestCounters {
@@ -17,7 +17,7 @@ export async function createClient(session: Session, counters: RequestCounters):
   const { spec, config, conn, org, log } = session;
   const b = session.bindings('connection');
   // Budget keys declared as templates (e.g. a group of connections sharing one Cliniko user) are rendered once.
-  // Budget keys often are credentials (a Cliniko key): only a hash is used, in memory and in rate_limit_slots.
+  // Budget keys often are credentials (a Cliniko key): only a hash is used, in memory and in rate_limit_budgets.
   const budgets: Array<{ id: string; limit: number; windowMs: number; re: RegExp | undefined }> = [];
   for (const bd of spec.rate_limits?.budgets ?? []) {
     const scope = bd.scope;
@@ -44,18 +44,9 @@ export async function createClient(session: Session, counters: RequestCounters):
   if (conn.allowInsecureHttp) log.warn('plain http to non-loopback hosts is allowed for this connection');
 
   const shared = session.db.kind === 'postgres' && config.runner.sharedRateLimits;
-  const limiters = new Map<string, Limiter>();
   // Budgets are shared through PostgreSQL between processes on a server; in-process on the embedded database.
-  const limiter = (id: string, limit: number, windowMs: number): Limiter => {
-    if (!shared) return limiterFor(id, limit, windowMs);
-    const k = `${id}|${limit}|${windowMs}`;
-    let l = limiters.get(k);
-    if (!l) {
-      l = new PgSlidingWindowLimiter(session.db, id, limit, windowMs);
-      limiters.set(k, l);
-    }
-    return l;
-  };
+  const limiter = (id: string, limit: number, windowMs: number): Limiter =>
+    shared ? pgLimiterFor(session.db, id, limit, windowMs) : limiterFor(id, limit, windowMs);
   return new HttpClient({
     minTlsVersion: minTls,
     allowInsecureHttp: conn.allowInsecureHttp,

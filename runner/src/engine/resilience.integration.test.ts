@@ -6,7 +6,7 @@ import { connectorsDir, org, silentLogger, testConfig } from '../../../test/help
 import { itemsSpec } from '../../../test/helpers/specs.ts';
 import { startTinyApi, type TinyApi } from '../../../test/helpers/tiny-api.ts';
 import '@routiq/sdk';
-import { openDatabase } from '../db/database.ts';
+import { type Database, openDatabase } from '../db/database.ts';
 import { HttpClient } from './http.ts';
 import { PgSlidingWindowLimiter } from './ratelimit-pg.ts';
 import { syncAll } from './run-all.ts';
@@ -178,36 +178,162 @@ describe.each(kinds)('circuit breaker (%s)', (kind) => {
 });
 
 describe.skipIf(!(await postgresReachable()))('rate-limit budget shared by several instances (postgres)', () => {
-  it('two processes on one database never exceed the budget together', async () => {
-    const t = await openTestDb('postgres');
-    const other = await openDatabase({ url: t.url, poolMax: 4 });
-    try {
-      const limit = 8;
-      const windowMs = 400;
-      const a = new PgSlidingWindowLimiter(t.db, 'test:shared', limit, windowMs);
-      const b = new PgSlidingWindowLimiter(other, 'test:shared', limit, windowMs);
-      const times: number[] = [];
-      const take = async (l: PgSlidingWindowLimiter) => {
-        for (let i = 0; i < 12; i++) {
-          await l.acquire();
-          times.push(Date.now());
+  let t: TestDb;
+  let other: Database;
+  beforeAll(async () => {
+    t = await openTestDb('postgres');
+    other = await openDatabase({ url: t.url, poolMax: 4 });
+  });
+  afterAll(async () => {
+    await other?.close();
+    await t?.drop();
+  });
+
+  /** Takes `count` grants per caller; returns the grant times the database decided, sorted. */
+  async function grants(callers: Array<{ l: PgSlidingWindowLimiter; count: number }>, jitterMs = 0) {
+    const at: number[] = [];
+    await Promise.all(
+      callers.map(async ({ l, count }) => {
+        for (let i = 0; i < count; i++) {
+          if (jitterMs) await new Promise((r) => setTimeout(r, Math.random() * jitterMs));
+          const g = await l.take();
+          // Resolved at its grant, not before (timers may fire up to a millisecond early).
+          expect(Date.now()).toBeGreaterThanOrEqual(Math.floor(g.at) - 1);
+          at.push(g.at);
         }
+      }),
+    );
+    return at.sort((x, y) => x - y);
+  }
+
+  /** The budget on the database's own schedule: any limit + 1 consecutive grants span a full window. */
+  function expectWithinBudget(at: number[], limit: number, windowMs: number) {
+    for (let i = 0; i + limit < at.length; i++)
+      expect((at[i + limit] as number) - (at[i] as number)).toBeGreaterThanOrEqual(windowMs);
+  }
+
+  it('two processes on one database never exceed the budget together', async () => {
+    const limit = 8;
+    const windowMs = 400;
+    const a = new PgSlidingWindowLimiter(t.db, 'test:shared', limit, windowMs);
+    const b = new PgSlidingWindowLimiter(other, 'test:shared', limit, windowMs);
+    const at = await grants([
+      { l: a, count: 12 },
+      { l: b, count: 12 },
+      { l: a, count: 12 },
+      { l: b, count: 12 },
+    ]);
+    expect(at).toHaveLength(48);
+    expectWithinBudget(at, limit, windowMs);
+  });
+
+  it('a budget larger than its chunk count stays exact under irregular arrivals from two processes', async () => {
+    // 70 per window: chunks of 3 grants, grant statements spanning several chunks and wrapping the ring.
+    const limit = 70;
+    const windowMs = 300;
+    const mk = (db: Database) => new PgSlidingWindowLimiter(db, 'test:chunked', limit, windowMs);
+    const at = await grants(
+      [mk(t.db), mk(t.db), mk(other), mk(other)].flatMap((l) => [
+        { l, count: 40 },
+        { l, count: 35 },
+      ]),
+      8,
+    );
+    expect(at).toHaveLength(300);
+    expectWithinBudget(at, limit, windowMs);
+  });
+
+  it('a pause asked for in one process holds every process until the reset', async () => {
+    const a = new PgSlidingWindowLimiter(t.db, 'test:paused', 100, 60_000);
+    const b = new PgSlidingWindowLimiter(other, 'test:paused', 100, 60_000);
+    await b.take();
+    const until = Date.now() + 300;
+    a.pauseUntil(until);
+    await expect
+      .poll(
+        async () =>
+          (await t.db.query("select 1 from rate_limit_budgets where key = 'test:paused' and paused_until is not null"))
+            .length,
+      )
+      .toBe(1);
+    const g = await b.take();
+    expect(g.at).toBeGreaterThanOrEqual(until);
+    expect(Date.now()).toBeGreaterThanOrEqual(until - 1);
+  });
+
+  it('costs one statement and one row per grant whatever the budget', async () => {
+    // One connection: its statements are the limiter's, and its statistics can be flushed on demand.
+    const one = await openDatabase({ url: t.url, poolMax: 1 });
+    try {
+      let statements = 0;
+      one.orm.em
+        .getConnection()
+        .getKnex()
+        .on('query', () => statements++);
+      const stats = async () => {
+        await one.query('select pg_stat_force_next_flush()');
+        const r = await one.query<Record<string, string>>(
+          `select n_tup_ins, n_tup_upd, n_tup_del, coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) as tup_read
+           from pg_stat_user_tables where relname = 'rate_limit_budgets'`,
+        );
+        return Object.fromEntries(Object.entries(r[0] ?? {}).map(([k, v]) => [k, Number(v)]));
       };
-      await Promise.all([take(a), take(b), take(a), take(b)]);
-      times.sort((x, y) => x - y);
-      // In any window of windowMs, at most `limit` acquisitions (allow 30 ms of clock slack between DB and Node).
-      for (let i = 0; i + limit < times.length; i++)
-        expect((times[i + limit] as number) - (times[i] as number)).toBeGreaterThanOrEqual(windowMs - 30);
-      expect(times).toHaveLength(48);
+      const costs = [];
+      for (const limit of [40, 40_000]) {
+        const l = new PgSlidingWindowLimiter(one, `test:cost:${limit}`, limit, 60_000);
+        await l.acquire(); // creates the key's row
+        const before = await stats();
+        statements = 0;
+        for (let i = 0; i < 30; i++) await l.acquire();
+        const perGrant = statements / 30;
+        const after = await stats();
+        const size = await one.query<{ bytes: number }>(
+          'select pg_column_size(b.*) as bytes from rate_limit_budgets b where key = ?',
+          [`test:cost:${limit}`],
+        );
+        costs.push({
+          perGrant,
+          inserted: (after.n_tup_ins as number) - (before.n_tup_ins as number),
+          updated: (after.n_tup_upd as number) - (before.n_tup_upd as number),
+          deleted: (after.n_tup_del as number) - (before.n_tup_del as number),
+          // Reading the statistics itself reads no rate_limit_budgets row.
+          readPerGrant: ((after.tup_read as number) - (before.tup_read as number)) / 30,
+          rowBytes: Number(size[0]?.bytes),
+        });
+      }
+      for (const c of costs) {
+        expect(c).toMatchObject({ perGrant: 1, inserted: 0, updated: 30, deleted: 0 });
+        expect(c.readPerGrant).toBeLessThanOrEqual(2);
+        expect(c.rowBytes).toBeLessThan(500);
+      }
+      // A thousand times the budget, the same cost.
+      expect(costs[1]?.readPerGrant).toBe(costs[0]?.readPerGrant);
     } finally {
-      await other.close();
-      await t.drop();
+      await one.close();
+    }
+  });
+
+  it('grants every caller of a process waiting at once with one statement', async () => {
+    let statements = 0;
+    const db = await openDatabase({ url: t.url, poolMax: 4 });
+    try {
+      db.orm.em
+        .getConnection()
+        .getKnex()
+        .on('query', () => statements++);
+      const l = new PgSlidingWindowLimiter(db, 'test:batched', 1000, 60_000);
+      await l.acquire();
+      statements = 0;
+      await Promise.all(Array.from({ length: 200 }, () => l.acquire()));
+      expect(statements).toBeLessThanOrEqual(10);
+    } finally {
+      await db.close();
     }
   });
 });
 
 describe.skipIf(!(await postgresReachable()))('budget keys never store a credential (postgres)', () => {
-  it('rate_limit_slots holds a hash of the Cliniko key, not the key', async () => {
+  it('rate_limit_budgets holds a hash of the Cliniko key, not the key', async () => {
     const t = await openTestDb('postgres');
     const api = await startTinyApi({ items: 3 });
     try {
@@ -230,7 +356,7 @@ describe.skipIf(!(await postgresReachable()))('budget keys never store a credent
         env: { K: 'super-secret-key-au1' },
       });
       expect(r.status, JSON.stringify(r.streams)).toBe('succeeded');
-      const keys = await t.db.query<{ key: string }>('select distinct key from rate_limit_slots');
+      const keys = await t.db.query<{ key: string }>('select key from rate_limit_budgets');
       expect(keys.length).toBe(1);
       expect(keys[0]?.key).not.toContain('super-secret');
       expect(keys[0]?.key).toMatch(/^keyed:per_user:keyed:[0-9a-f]{16}$/);
