@@ -187,15 +187,18 @@ describe.each(kinds)('routiq serve: Chatwoot webhooks over HTTP (%s)', (kind) =>
       ['rejected', null, null, 0],
       ['rejected', null, null, 0],
       ['rejected', null, null, 0],
+      ['rejected', null, null, 0],
     ]);
+    // The oversized one is refused before its handler runs, and recorded all the same.
     expect(rowsA.map((r) => r.reason)).toEqual([
       'webhook rejected: bad signature',
       expect.stringMatching(/^webhook rejected: timestamp outside the allowed window/),
       expect.stringMatching(/^webhook body is not JSON/),
+      expect.stringMatching(/^HTTP 413: .*too large/i),
     ]);
     for (const r of rowsA) {
       const h = json(r.headers);
-      expect(h['x-chatwoot-delivery']).toMatch(/^d-(bad|stale|malformed)$/);
+      expect(h['x-chatwoot-delivery']).toMatch(/^d-(bad|stale|malformed|big)$/);
       expect(h['x-chatwoot-signature']).toBeUndefined();
     }
     expect((await inbox(B.org)).map((r) => [r.status, r.reason, r.body])).toEqual([

@@ -1,6 +1,6 @@
 /** Bookkeeping writes every write path shares: raw payloads kept for lineage, and dead letters. */
 import type { Querier } from '../db/tx.ts';
-import { sanitize } from './sanitize.ts';
+import { excerpt, sanitize } from './sanitize.ts';
 
 /** Raw platform payloads by (source, stream, id); rewritten only when their hash changed. */
 export async function storeRawRecords(
@@ -54,10 +54,26 @@ export async function insertDeadLetter(q: Querier, d: DeadLetterInput): Promise<
       d.errorCode,
       sanitize(d.message).value,
       // Letters carry platform text too (response bodies, messages): the same sanitation as rows.
-      JSON.stringify(sanitize(d.details ?? {}).value),
+      JSON.stringify(letterJson(d.details ?? {})),
       d.recordKey,
-      d.payload === null ? null : JSON.stringify(sanitize(d.payload).value),
+      d.payload === null ? null : JSON.stringify(letterJson(d.payload)),
       d.specVersion,
     ],
   );
+}
+
+/** A dead letter always keeps something readable: a value too deep to store becomes a marker, not `null`. */
+function letterJson(v: unknown): unknown {
+  const s = sanitize(v);
+  return s.tooDeep
+    ? { truncated: 'nested deeper than the engine stores', excerpt: excerpt(safeText(v)).excerpt }
+    : s.value;
+}
+
+function safeText(v: unknown): string {
+  try {
+    return JSON.stringify(v) ?? '';
+  } catch {
+    return '(too deeply nested to serialize)';
+  }
 }

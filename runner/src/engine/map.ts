@@ -79,9 +79,11 @@ export async function mapRecords(
     // The one sanitation boundary: everything below (rows, lineage, dead letters, child partitions) sees clean text.
     const clean = sanitize(incoming);
     if (clean.tooDeep) {
+      // The key is a plain path (read without recursion), so even a record too deep to keep says which it was.
+      const deepKey = keyOf(await evaluate(primaryKey ?? 'id', incoming).catch(() => undefined));
       dead.push({
         record: { excerpt: excerpt(safeStringify(incoming)).excerpt },
-        key: null,
+        key: deepKey,
         cls: 'validation',
         code: 'RQ5009',
         message: `${stream}: the record nests deeper than ${MAX_DEPTH} levels; kept as an excerpt`,

@@ -70,6 +70,16 @@ function walk(v: unknown, depth: number, max: number, st: { replaced: number; to
   return out ?? o;
 }
 
+/**
+ * Sanitize a value about to be stored as JSON. Too deep to store is an error (the caller dead-letters the record),
+ * never a silent `null`.
+ */
+export function storable(v: unknown): unknown {
+  const s = sanitize(v);
+  if (s.tooDeep) throw Object.assign(new Error(`a value nests deeper than ${MAX_DEPTH} levels`), { code: '22023' });
+  return s.value;
+}
+
 /** Cheap test on a response body's text: false when parsing it cannot have produced anything to clean. */
 export function mayNeedSanitizing(text: string): boolean {
   return !text.isWellFormed() || text.includes('\u0000') || /\\u(0000|[dD][89a-fA-F])/.test(text);

@@ -64,7 +64,8 @@ async function verify(
       return;
     case 'shared_token': {
       const expected = await renderString(v.token, b);
-      const got = v.header ? headers[v.header.toLowerCase()] : v.query ? query[v.query] : undefined;
+      // Flow authors put the token where their tool lets them: the header or the query parameter, either accepted.
+      const got = (v.header ? headers[v.header.toLowerCase()] : undefined) ?? (v.query ? query[v.query] : undefined);
       if (!expected) reject('no token is configured for this connection');
       if (!got || !safeEqual(got, expected)) reject('missing or wrong token');
       return;

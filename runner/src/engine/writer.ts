@@ -5,7 +5,7 @@ import { normalizePhone } from '@routiq/sdk';
 import type { Querier } from '../db/tx.ts';
 import { IDENTITY_COLUMNS, type IdentityRow, toStored } from '../identity/rows.ts';
 import { type Column, targetInfo } from './columns.ts';
-import { sanitize } from './sanitize.ts';
+import { sanitize, storable } from './sanitize.ts';
 
 /** Run SQL inside the current transaction (`?` placeholders). */
 export type { Querier } from '../db/tx.ts';
@@ -63,7 +63,7 @@ export function canonicalJson(v: unknown): string {
 function lit(v: unknown, c: Column): string | null {
   if (v === undefined || v === null || v === '') return c.sqlType === 'text' && v === '' ? '' : null;
   // Rows from mappings are already clean (map.ts); hooks' rows are not: PostgreSQL refuses NUL and lone surrogates.
-  if (c.sqlType === 'jsonb') return JSON.stringify(sanitize(v).value);
+  if (c.sqlType === 'jsonb') return JSON.stringify(storable(v));
   if (c.sqlType === 'timestamptz') return toIso(v);
   if (c.sqlType === 'bigint' || c.sqlType === 'integer') return String(Math.trunc(Number(v)));
   if (c.sqlType === 'boolean') return v ? 'true' : 'false';

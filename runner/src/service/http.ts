@@ -21,6 +21,8 @@ export interface HttpOptions {
   /** The static service token; undefined: admin endpoints answer 401 (none configured). */
   token: () => string | undefined;
   onAdminDenied?: (req: FastifyRequest, why: string) => void;
+  /** A request refused before its handler ran (e.g. 413: body over the limit). */
+  onRefused?: (req: FastifyRequest, status: number, why: string) => void;
 }
 
 function tokenOk(header: string | undefined, token: string | undefined): boolean {
@@ -37,8 +39,9 @@ export function buildHttp(routes: RouteDef[], o: HttpOptions): FastifyInstance {
   app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: o.bodyLimitBytes }, (_req, body, done) =>
     done(null, body),
   );
-  app.setErrorHandler((err: { statusCode?: number; message: string; code?: string }, _req, reply) => {
+  app.setErrorHandler((err: { statusCode?: number; message: string; code?: string }, req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
+    if (status === 413) o.onRefused?.(req, status, err.message);
     void reply
       .code(status)
       .send({ error: status === 500 ? 'internal error; see the service log' : err.message, code: err.code });

@@ -105,6 +105,11 @@ export class Service {
       bodyLimitBytes: o.settings.bodyLimitBytes,
       token: () => this.settings.token,
       onAdminDenied: (req, why) => o.logger.warn({ url: req.url, why }, 'admin request refused'),
+      onRefused: (req, status, why) => {
+        const p = this.refused(req, status, why);
+        this.inflight.add(p);
+        void p.finally(() => this.inflight.delete(p));
+      },
     });
   }
 
@@ -304,6 +309,23 @@ export class Service {
     this.inflight.add(p);
     p.finally(() => this.inflight.delete(p)).catch(() => undefined);
     return { status: 202, body: { status: 'accepted', id: stored.id } };
+  }
+
+  /** An oversized delivery is refused before its handler: it is recorded as rejected all the same (no body). */
+  private async refused(req: FastifyRequest, status: number, why: string): Promise<void> {
+    const params = (req.params ?? {}) as { org?: string; connection?: string };
+    const found = params.org && params.connection ? this.find(params.org, params.connection) : undefined;
+    if (!found) return;
+    const headers = storableHeaders(
+      Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k.toLowerCase(), String(v ?? '')])),
+    );
+    this.metrics.webhookDeliveries.inc({ connector: found.conn.connector, outcome: 'rejected' });
+    await recordRejected(this.o.db, {
+      organizationId: found.org.id,
+      connection: found.conn.name,
+      headers,
+      reason: `HTTP ${status}: ${why}`,
+    }).catch((e) => this.log.error({ err: { message: safeMessage(e) } }, 'could not record a rejected delivery'));
   }
 
   /** Process a stored delivery (idempotent: upserts and row versions make a second pass change nothing). */

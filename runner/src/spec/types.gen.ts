@@ -220,7 +220,7 @@ export type WebhookVerify =
        */
       header?: string;
       /**
-       * Or a query parameter.
+       * Query parameter carrying the token. With both `header` and `query`, either place is accepted (the header first).
        */
       query?: string;
       /**
