@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { RoutiqConfig } from '../config/types.ts';
 import type { Database } from '../db/database.ts';
-import { type Querier, safeMessage, transaction } from '../db/tx.ts';
+import { safeMessage, transaction } from '../db/tx.ts';
 import { partitionExists, partitionParent, requeuePartition } from '../engine/cursor.ts';
 import type { Bindings } from '../engine/expr.ts';
 import { mapRecords } from '../engine/map.ts';

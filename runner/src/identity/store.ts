@@ -1,8 +1,3 @@
-/**
- * Reads shared by the identity operations (merge, reconcile, duplicates): the organization row, its stored
- * identities as the sdk's `StoredIdentity`, and the per-organization identity lock the writer takes.
- */
-import type { StoredIdentity } from '@routiq/sdk';
 import type { Database } from '../db/database.ts';
 import { transaction } from '../db/tx.ts';
 import type { Querier } from '../engine/writer.ts';
