@@ -16,6 +16,10 @@ export function tier(include: string[], o: { database: boolean }): ViteUserConfi
       exclude: ['**/node_modules/**', '**/dist/**'],
       // Integration tests start embedded databases and child processes; 2 cores here.
       maxWorkers: 2,
+      // Test files share their worker's module graph instead of re-importing the engine (MikroORM, PGlite, ajv …)
+      // each: about a third of the suite's CPU. Tests therefore must not depend on fresh module state; the
+      // engine's process-wide caches are keyed by file, database or URL, and no test mocks modules or globals.
+      isolate: false,
       testTimeout: 60_000,
       hookTimeout: 120_000,
       // One initdb per run for the embedded database; test databases are copies of it (test/helpers/db.ts).
