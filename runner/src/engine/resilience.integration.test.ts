@@ -278,18 +278,23 @@ describe.skipIf(!(await postgresReachable()))('rate-limit budget shared by sever
         );
         return Object.fromEntries(Object.entries(r[0] ?? {}).map(([k, v]) => [k, Number(v)]));
       };
+      const limits = [40, 40_000];
+      const limiters = limits.map((n) => new PgSlidingWindowLimiter(one, `test:cost:${n}`, n, 60_000));
+      for (const l of limiters) await l.acquire(); // creates the key's row
+      // The plan must not change between the two measurements (an autoanalyze may turn index into sequential scans
+      // on a table this small: then a grant reads every key's row, still none per request of the budget).
+      await one.query('alter table rate_limit_budgets set (autovacuum_enabled = false)');
+      const keys = Number((await one.query<{ n: number }>('select count(*) as n from rate_limit_budgets'))[0]?.n);
       const costs = [];
-      for (const limit of [40, 40_000]) {
-        const l = new PgSlidingWindowLimiter(one, `test:cost:${limit}`, limit, 60_000);
-        await l.acquire(); // creates the key's row
+      for (const [i, l] of limiters.entries()) {
         const before = await stats();
         statements = 0;
-        for (let i = 0; i < 30; i++) await l.acquire();
+        for (let j = 0; j < 30; j++) await l.acquire();
         const perGrant = statements / 30;
         const after = await stats();
         const size = await one.query<{ bytes: number }>(
           'select pg_column_size(b.*) as bytes from rate_limit_budgets b where key = ?',
-          [`test:cost:${limit}`],
+          [`test:cost:${limits[i]}`],
         );
         costs.push({
           perGrant,
@@ -303,7 +308,8 @@ describe.skipIf(!(await postgresReachable()))('rate-limit budget shared by sever
       }
       for (const c of costs) {
         expect(c).toMatchObject({ perGrant: 1, inserted: 0, updated: 30, deleted: 0 });
-        expect(c.readPerGrant).toBeLessThanOrEqual(2);
+        expect(c.readPerGrant).toBeGreaterThanOrEqual(1);
+        expect(c.readPerGrant).toBeLessThanOrEqual(keys);
         expect(c.rowBytes).toBeLessThan(500);
       }
       // A thousand times the budget, the same cost.
