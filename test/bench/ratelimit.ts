@@ -9,8 +9,8 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { migrate, openDatabase } from '@routiq/runner';
+import { PgSlidingWindowLimiter } from '@routiq/runner/testing';
 import pg from 'pg';
-import { PgSlidingWindowLimiter } from '../../runner/src/engine/ratelimit-pg.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 
 interface WorkerResult {
