@@ -8,5 +8,6 @@ import { describeKillResume } from '../helpers/kill-resume.ts';
 await describeKillResume({
   title: 'SIGKILL mid-sync 3 times, then resume',
   killPoints: [12, 90, 170],
+  // Five CLI processes (migrate, three cut runs, the final run), each ~2.5 s of CPU to start on the embedded database.
   timeoutMs: 120_000,
 });

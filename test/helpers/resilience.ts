@@ -20,10 +20,16 @@ export interface ResilienceScenario {
    * waiting per 429, so the quick version leaves 429s to the storm below (a 1-second window).
    */
   cliniko: { scale: number; faultRate: number; kinds: FaultKind[] };
-  /** 429 storm: scale of the Cliniko source that a 3-per-second limit throttles. */
-  stormScale: number;
-  chaosTimeoutMs: number;
-  stormTimeoutMs: number;
+  /**
+   * 429 storm: scale of the Cliniko source that a 3-per-second limit throttles, or undefined for none. Whether a
+   * real limiter throttles depends on how fast the machine issues requests, so only a large source (the soak
+   * tier) makes it certain; the quick tier covers 429 handling with injected 429s above and, in virtual time, in
+   * runner/src/engine/resilience.integration.test.ts.
+   */
+  stormScale?: number;
+  /** Default: vitest's testTimeout. */
+  chaosTimeoutMs?: number;
+  stormTimeoutMs?: number;
 }
 
 const FAULTS: FaultKind[] = ['5xx', 'timeout', 'reset', '429', 'truncated'];
@@ -57,7 +63,7 @@ export async function describeResilience(s: ResilienceScenario): Promise<void> {
     });
 
     it(`${s.chatwoot.faultRate * 100}% faults of every kind: final database equals the source, no loss, no duplicates, no dead letters`, {
-      timeout: s.chaosTimeoutMs,
+      ...(s.chaosTimeoutMs ? { timeout: s.chaosTimeoutMs } : {}),
     }, async () => {
       const timeoutMs = 1500;
       const chat = connectorRunner(
@@ -75,6 +81,8 @@ export async function describeResilience(s: ResilienceScenario): Promise<void> {
       const r1 = await chat.sync();
       expect(r1.status, JSON.stringify(r1.streams)).toBe('succeeded');
       for (const k of FAULTS) expect(cw.stats.faults[k], `fault ${k}`).toBeGreaterThan(0);
+      // Every 429 the platform sent is reported, none more.
+      expect(r1.rateLimited).toBe(cw.stats.rateLimited);
 
       const snap = cw.snapshot().accounts[0]!;
       const live = new Set(snap.conversations.map((c) => String(c.id)));
@@ -124,49 +132,51 @@ export async function describeResilience(s: ResilienceScenario): Promise<void> {
       expect(dead2[0]?.n).toBe('0');
     });
 
-    it('a 429 storm slows the runner down; it finishes without loss and reports the 429s', {
-      timeout: s.stormTimeoutMs,
-    }, async () => {
-      // The platform allows 3 requests per second; the connection is (mis)configured to pace at 100/s, so it is
-      // throttled again and again and must slow down on the X-RateLimit-Reset it gets back.
-      const sim = await startCliniko({
-        users: [{ apiKey: 'storm-au1' }],
-        seed: 4,
-        scale: s.stormScale,
-        rateLimit: { limit: 3, windowMs: 1000 },
+    const stormScale = s.stormScale;
+    if (stormScale !== undefined)
+      it('a 429 storm slows the runner down; it finishes without loss and reports the 429s', {
+        ...(s.stormTimeoutMs ? { timeout: s.stormTimeoutMs } : {}),
+      }, async () => {
+        // The platform allows 3 requests per second; the connection is (mis)configured to pace at 100/s, so it is
+        // throttled again and again and must slow down on the X-RateLimit-Reset it gets back.
+        const sim = await startCliniko({
+          users: [{ apiKey: 'storm-au1' }],
+          seed: 4,
+          scale: stormScale,
+          rateLimit: { limit: 3, windowMs: 1000 },
+        });
+        try {
+          const r = connectorRunner(
+            t.db,
+            'org_storm',
+            {
+              connector: 'cliniko',
+              config: { base_url: sim.url, contact_email: 'ops@routiq.example', requests_per_minute: 6000 },
+              secrets: { api_key: '${K}' },
+            },
+            { K: 'storm-au1' },
+          );
+          const res = await r.sync();
+          expect(res.status, JSON.stringify(res.streams)).toBe('succeeded');
+          expect(sim.stats.rateLimited).toBeGreaterThan(0);
+          expect(res.rateLimited).toBe(sim.stats.rateLimited);
+          const snap = sim.snapshot().users[0]!;
+          const n = await t.db.query<{ n: string }>(
+            "select count(*)::text as n from appointments where organization_id = 'org_storm'",
+          );
+          expect(Number(n[0]?.n)).toBe(snap.individual_appointments.filter((a) => !a.deleted_at).length);
+          const p = await t.db.query<{ n: string }>(
+            "select count(*)::text as n from patient_identities where organization_id = 'org_storm'",
+          );
+          expect(Number(p[0]?.n)).toBe(snap.patients.filter((x) => !x.deleted_at).length);
+          const runs = await t.db.query<{ counts: unknown }>(
+            "select counts from sync_runs where organization_id = 'org_storm'",
+          );
+          const counts = typeof runs[0]?.counts === 'string' ? JSON.parse(runs[0].counts as string) : runs[0]?.counts;
+          expect((counts as { rate_limited: number }).rate_limited).toBe(res.rateLimited);
+        } finally {
+          await sim.close();
+        }
       });
-      try {
-        const r = connectorRunner(
-          t.db,
-          'org_storm',
-          {
-            connector: 'cliniko',
-            config: { base_url: sim.url, contact_email: 'ops@routiq.example', requests_per_minute: 6000 },
-            secrets: { api_key: '${K}' },
-          },
-          { K: 'storm-au1' },
-        );
-        const res = await r.sync();
-        expect(res.status, JSON.stringify(res.streams)).toBe('succeeded');
-        expect(sim.stats.rateLimited).toBeGreaterThan(0);
-        expect(res.rateLimited).toBe(sim.stats.rateLimited);
-        const snap = sim.snapshot().users[0]!;
-        const n = await t.db.query<{ n: string }>(
-          "select count(*)::text as n from appointments where organization_id = 'org_storm'",
-        );
-        expect(Number(n[0]?.n)).toBe(snap.individual_appointments.filter((a) => !a.deleted_at).length);
-        const p = await t.db.query<{ n: string }>(
-          "select count(*)::text as n from patient_identities where organization_id = 'org_storm'",
-        );
-        expect(Number(p[0]?.n)).toBe(snap.patients.filter((x) => !x.deleted_at).length);
-        const runs = await t.db.query<{ counts: unknown }>(
-          "select counts from sync_runs where organization_id = 'org_storm'",
-        );
-        const counts = typeof runs[0]?.counts === 'string' ? JSON.parse(runs[0].counts as string) : runs[0]?.counts;
-        expect((counts as { rate_limited: number }).rate_limited).toBe(res.rateLimited);
-      } finally {
-        await sim.close();
-      }
-    });
   });
 }
