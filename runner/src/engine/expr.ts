@@ -60,7 +60,8 @@ export function expressionBudget(): ExpressionBudget {
  * cached, shared compiled expression.
  */
 const SAMPLE_EVERY = 256; // steps; a reading costs ~2 µs, a step ~0.5 µs
-const MAX_CHARGE_MS = 50;
+// 256 steps take ~0.1–1 ms: a longer interval is a GC pause or other work, and must not fail a short evaluation.
+const MAX_CHARGE_MS = 5;
 const METER = Symbol('routiq.expr.meter');
 let steps = 0;
 let lastReading = 0;
