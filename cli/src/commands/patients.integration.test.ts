@@ -144,7 +144,7 @@ describe.each(kinds)('routiq patients against a database (%s)', (kind) => {
     } finally {
       await db.close();
     }
-  }, 120_000);
+  });
 
   afterAll(async () => {
     await target?.drop();
