@@ -1,16 +1,46 @@
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createHash } from 'node:crypto';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { migrate, openDatabase } from '@routiq/runner';
 import { EMBEDDED_TEMPLATE_ENV } from './db.ts';
 
 /**
  * vitest globalSetup: the embedded database's initdb (PGlite, PostgreSQL in WASM) costs seconds of CPU, and every
- * test file opens one or two embedded databases. It runs once here, into two template data directories (blank, and
- * migrated by the real migrations); test databases are copies of them (test/helpers/db.ts).
+ * test file opens one or two embedded databases. It runs once into two template data directories (blank, and
+ * migrated by the real migrations); test databases are copies of them (test/helpers/db.ts). The templates are kept
+ * in node_modules/.cache, keyed by the PGlite version and the migrations' sources, so later runs (the soak tier
+ * after `npm test`, the next `npm test`) skip even that.
  */
-export async function setup(): Promise<() => void> {
-  const root = mkdtempSync(path.join(tmpdir(), 'routiq-template-'));
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const MIGRATIONS = path.join(ROOT, 'migrations');
+
+function templateKey(): string {
+  const h = createHash('sha256');
+  // The installed PGlite (its data directory format), wherever npm placed it.
+  const entry = createRequire(path.join(ROOT, 'runner/package.json')).resolve('@electric-sql/pglite');
+  let dir = path.dirname(entry);
+  while (!existsSync(path.join(dir, 'package.json'))) dir = path.dirname(dir);
+  const pglite = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { version: string };
+  h.update(`pglite ${pglite.version}\n`);
+  for (const f of readdirSync(MIGRATIONS)
+    .filter((f) => f.endsWith('.ts'))
+    .sort())
+    h.update(`${f}\n`).update(readFileSync(path.join(MIGRATIONS, f)));
+  return h.digest('hex').slice(0, 16);
+}
+
+async function buildTemplate(root: string): Promise<void> {
   const blank = path.join(root, 'blank');
   const migrated = path.join(root, 'migrated');
   // Opening an empty directory runs initdb; closing leaves a clean data directory that copies open quickly.
@@ -22,6 +52,28 @@ export async function setup(): Promise<() => void> {
   } finally {
     await db.close();
   }
+}
+
+export async function setup(): Promise<void> {
+  const cache = path.join(ROOT, 'node_modules/.cache/routiq-test-db');
+  const root = path.join(cache, templateKey());
+  if (!existsSync(root)) {
+    mkdirSync(cache, { recursive: true });
+    const building = mkdtempSync(path.join(cache, 'building-'));
+    try {
+      await buildTemplate(building);
+      // Atomic: a run started at the same time either sees no template or a complete one.
+      renameSync(building, root);
+    } catch (err) {
+      rmSync(building, { recursive: true, force: true });
+      // Another run finished the same template first: use it.
+      if (!existsSync(root)) throw err;
+    }
+  }
   process.env[EMBEDDED_TEMPLATE_ENV] = root;
-  return () => rmSync(root, { recursive: true, force: true });
+  // Templates of older migrations (or abandoned builds), once no run started within the hour can still copy them.
+  for (const name of readdirSync(cache)) {
+    const dir = path.join(cache, name);
+    if (dir !== root && Date.now() - statSync(dir).mtimeMs > 3600_000) rmSync(dir, { recursive: true, force: true });
+  }
 }
