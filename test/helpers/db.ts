@@ -85,9 +85,9 @@ export async function openTestDb(kind: 'embedded' | 'postgres', opts: { migrate?
 export const EMBEDDED_TEMPLATE_ENV = 'ROUTIQ_TEST_EMBEDDED_TEMPLATE';
 
 /**
- * A fresh embedded database. Under vitest it is a copy of a template data directory (test/helpers/global-setup.ts; initdb
- * costs seconds of CPU per database); without a template (a helper used by a script), PGlite runs initdb, in `dir`
- * or in memory.
+ * A fresh embedded database. Under vitest it is a copy of a template data directory (test/helpers/global-setup.ts:
+ * initdb costs seconds of CPU per database); without a template (a helper used by a script), PGlite runs initdb, in
+ * `dir` or in memory.
  */
 function embeddedDatabase(dir: string | undefined, migrated = false) {
   const root = process.env[EMBEDDED_TEMPLATE_ENV];
