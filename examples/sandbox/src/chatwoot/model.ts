@@ -224,6 +224,7 @@ export interface ChatwootMutationAction {
     | 'message_status'
     | 'conversation_created'
     | 'conversation_status'
+    | 'conversation_reopened'
     | 'conversation_assigned'
     | 'conversation_deleted'
     | 'contact_created'
@@ -261,6 +262,9 @@ const AGENT_NAMES = [
 ] as const;
 
 export const DELETED_MESSAGE_CONTENT = 'This message was deleted';
+
+// TriggerScheduledItemsJob's cron: every 5 minutes.
+const JOB_EVERY_MS = 5 * MINUTE;
 
 function usFromMs(ms: number, rng: Rng): number {
   // Rails keeps microseconds; make sure the fraction is never zero so the float always shows.
@@ -980,6 +984,12 @@ export class ChatwootModel {
             msg.additionalAttributes = {
               template_params: { name: 'appointment_reminder', category: 'UTILITY', language: 'en' },
             };
+            // An agent writing first, or after the 24-hour window, must send a template: the message's sender is
+            // that agent (a User). Campaign templates have no sender. Drawn last: earlier draws stay as they were.
+            if (rng.chance(0.5)) {
+              msg.senderType = 'User';
+              msg.senderId = agent.id;
+            }
           }
         }
         break;
@@ -1091,7 +1101,9 @@ export class ChatwootModel {
     for (let s = 0; s < steps; s++) {
       this.stepNo += 1;
       const rng = rngFor(this.seed, 'cw-mutate', this.stepNo);
+      const from = this.clock.nowMs;
       this.clock.advance(rng.int(30, 300) * SECOND);
+      actions.push(...this.runScheduledJobs(from, this.clock.nowMs));
       for (const account of this.accounts) {
         const n = rng.int(1, 3) + Math.floor(Math.log10(Math.max(1, this.scale)));
         for (let i = 0; i < n; i++) {
@@ -1103,6 +1115,51 @@ export class ChatwootModel {
     const counts: Record<string, number> = {};
     for (const a of actions) counts[a.type] = (counts[a.type] ?? 0) + 1;
     return { step: this.stepNo, at: new Date(this.clock.nowMs).toISOString(), actions, counts };
+  }
+
+  /**
+   * Moves the clock forward by `ms`, running the scheduled jobs that fall due on the way (a platform left alone
+   * for a while). Returns what the jobs changed.
+   */
+  advance(ms: number): ChatwootMutationAction[] {
+    const from = this.clock.nowMs;
+    const to = from + Math.max(1, Math.floor(ms));
+    const actions = this.runScheduledJobs(from, to);
+    this.clock.nowMs = Math.max(this.clock.nowMs, to);
+    return actions;
+  }
+
+  /**
+   * `TriggerScheduledItemsJob` (cron every 5 minutes) → `Conversations::ReopenSnoozedConversationsJob`:
+   * `Conversation.where(status: :snoozed).where(snoozed_until: 3.days.ago..Time.current).each(&:open!)` for every
+   * run in (from, to]. `open!` resets snoozed_until, bumps updated_at and dispatches conversation_status_changed
+   * and conversation_updated; no activity message is created (no Current.user, not resolved), so
+   * last_activity_at does not move. Snoozed "until next reply" (snoozed_until null) is never reopened here.
+   */
+  private runScheduledJobs(from: number, to: number): ChatwootMutationAction[] {
+    const due: Array<{ at: number; account: CwAccount; conv: CwConversation }> = [];
+    for (const account of this.accounts) {
+      for (const conv of account.conversations) {
+        if (conv.deleted || conv.status !== 'snoozed' || conv.snoozedUntilMs === null) continue;
+        // The first job run after `from` that finds snoozed_until in its 3-day window.
+        const first = Math.max(conv.snoozedUntilMs, from + 1);
+        const at = Math.ceil(first / JOB_EVERY_MS) * JOB_EVERY_MS;
+        if (at <= to && at - conv.snoozedUntilMs <= 3 * DAY) due.push({ at, account, conv });
+      }
+    }
+    due.sort((a, b) => a.at - b.at || a.account.id - b.account.id || a.conv.displayId - b.conv.displayId);
+    const actions: ChatwootMutationAction[] = [];
+    for (const d of due) {
+      const rng = rngFor(this.seed, 'cw-reopen-snoozed', d.conv.dbId, d.at);
+      this.setStatus(d.account, d.conv, 'open', d.at, rng);
+      actions.push({
+        type: 'conversation_reopened',
+        accountId: d.account.id,
+        conversationId: d.conv.displayId,
+        detail: 'snooze expired',
+      });
+    }
+    return actions;
   }
 
   private tick(rng: Rng): number {

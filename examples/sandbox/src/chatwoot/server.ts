@@ -17,6 +17,7 @@ import type { BaseSim, RateLimitOptions, SimOptions } from '../types.ts';
 import {
   type ChatwootAccountConfig,
   ChatwootModel,
+  type ChatwootMutationAction,
   type ChatwootMutationSummary,
   type CwAccount,
   type CwContact,
@@ -72,6 +73,11 @@ export interface ChatwootSim extends BaseSim<ChatwootSnapshot, ChatwootMutationS
   };
   /** Snapshot without messages (cheap at large scales). */
   snapshot(opts?: { messages?: boolean }): ChatwootSnapshot;
+  /**
+   * Lets `ms` of platform time pass with nobody touching it: only the scheduled jobs run (snoozed conversations
+   * whose time came are reopened). Returns what they changed.
+   */
+  advance(ms: number): ChatwootMutationAction[];
 }
 
 const PER_PAGE = 25;
@@ -649,6 +655,13 @@ export async function startChatwoot(opts: ChatwootOptions): Promise<ChatwootSim>
           const steps = Number(req.query.get('steps') ?? body.steps ?? 1);
           return json(200, model.mutate(steps));
         }
+        if (sub === 'advance' && req.method === 'POST') {
+          const body = readJson(req);
+          const ms = Number(req.query.get('ms') ?? body.ms ?? 0);
+          if (!Number.isFinite(ms) || ms <= 0) return json(422, { error: 'ms must be a positive number' });
+          const actions = model.advance(ms);
+          return json(200, { now: isoMillis(model.clock.nowMs), actions });
+        }
         if (sub === 'webhooks/deliveries' && req.method === 'GET') return json(200, webhooks.deliveries);
         return undefined;
       },
@@ -668,6 +681,7 @@ export async function startChatwoot(opts: ChatwootOptions): Promise<ChatwootSim>
     resetStats: () => host.resetStats(),
     faults,
     mutate: (steps = 1) => model.mutate(steps),
+    advance: (ms) => model.advance(ms),
     snapshot,
     now: () => model.clock.nowMs,
     webhooks: {
