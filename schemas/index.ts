@@ -14,6 +14,7 @@ export const UNIFIED_TARGETS = [
   'appointments',
   'practitioners',
   'appointment_types',
+  'inboxes',
 ] as const;
 export type UnifiedTarget = (typeof UNIFIED_TARGETS)[number];
 

@@ -8,6 +8,9 @@ import { backends, openTestDb, type TestDb } from '../helpers/db.ts';
  * - A snoozed conversation reopened by Chatwoot's scheduled job (no message, last_activity_at unchanged) is `open`
  *   after the next incremental pass (the `conversation_updates` view, `updated_within`).
  * - A template sent by an agent is `agent`; a campaign template (no sender) is `bot`.
+ * - A conversation deleted on the platform (no webhook, no tombstone) gets `deleted_at` after a complete listing,
+ *   never after a partial or failed one, and keeps it.
+ * - Conversations carry their inbox's name (`/inboxes`), not only its id.
  */
 const ACCOUNT = 5;
 const TOKEN = 'tok-e2e-fidelity';
@@ -78,6 +81,68 @@ describe.each(kinds)('Chatwoot data fidelity by polling (%s)', (kind) => {
       expect(await status(c.displayId)).toBe('snoozed');
     // The view is one unpaginated request, not a re-listing.
     expect(inc.streams.find((s) => s.stream === 'conversation_updates')?.pages).toBe(1);
+  });
+
+  it('a deleted conversation gets deleted_at after a complete listing and keeps it across partial and failed ones', async () => {
+    const deletedAt = async (id: number) =>
+      (
+        await q<{ deleted_at: unknown }>(
+          "select deleted_at from conversations where organization_id = ? and source = 'chatwoot' and external_id = ?",
+          [r.org.id, String(id)],
+        )
+      )[0]?.deleted_at;
+    const live = sim.model.accounts[0]!.conversations.filter((c) => !c.deleted);
+    const victim = live[2]!;
+    const res = await fetch(`${sim.url}/api/v1/accounts/${ACCOUNT}/conversations/${victim.displayId}`, {
+      method: 'DELETE',
+      headers: { api_access_token: TOKEN },
+    });
+    expect(res.status).toBe(200);
+
+    // An incremental pass lists only what changed: it cannot tell a deletion from an old conversation.
+    const partial = await r.sync();
+    expect(partial.status).toBe('succeeded');
+    expect(await deletedAt(victim.displayId)).toBeNull();
+
+    // A complete listing (here forced; by the spec once a day) marks it, and only it.
+    const full = await r.sync({ fullRefresh: true });
+    expect(full.status, JSON.stringify(full.streams)).toBe('succeeded');
+    expect(full.streams.find((x) => x.stream === 'conversations')?.markedDeleted).toBe(1);
+    const marked = await deletedAt(victim.displayId);
+    expect(marked).not.toBeNull();
+    const flagged = await q<{ external_id: string }>(
+      "select external_id from conversations where organization_id = ? and source = 'chatwoot' and deleted_at is not null",
+      [r.org.id],
+    );
+    expect(flagged.map((x) => x.external_id)).toEqual([String(victim.displayId)]);
+
+    // Neither a partial pass nor a failed one clears it, and the row (with its messages) stays.
+    expect((await r.sync()).status).toBe('succeeded');
+    const refused = connectorRunner(
+      t.db,
+      r.org.id,
+      { connector: 'chatwoot', config: { base_url: sim.url, account_id: ACCOUNT }, secrets: { api_token: '${CW}' } },
+      { CW: 'not-the-token' },
+    );
+    expect((await refused.sync({ fullRefresh: true })).status).toBe('failed');
+    expect(await deletedAt(victim.displayId)).toEqual(marked);
+    const msgs = await q<{ n: number }>(
+      "select count(*)::int as n from messages where organization_id = ? and source = 'chatwoot' and conversation_external_id = ?",
+      [r.org.id, String(victim.displayId)],
+    );
+    expect(msgs[0]!.n).toBeGreaterThan(0);
+  });
+
+  it("conversations carry their inbox's name as well as its id", async () => {
+    const account = sim.model.accounts[0]!;
+    const names = new Map(account.inboxes.map((i) => [String(i.id), i.name]));
+    const rows = await q<{ external_id: string; inbox: string; inbox_name: string | null }>(
+      "select external_id, inbox, inbox_name from conversations where organization_id = ? and source = 'chatwoot'",
+      [r.org.id],
+    );
+    expect(rows.length).toBeGreaterThan(0);
+    for (const row of rows) expect(row.inbox_name, `conversation ${row.external_id}`).toBe(names.get(row.inbox));
+    expect(new Set(rows.map((x) => x.inbox_name))).toContain(`${account.name} WhatsApp`);
   });
 
   it('an agent-sent template is agent, a campaign template is bot', async () => {

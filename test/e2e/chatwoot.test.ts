@@ -104,7 +104,8 @@ describe.each(kinds)('Chatwoot connector against the simulator (%s)', (kind) => 
         expect(row!.patient_id).not.toBeNull();
       }
       expect(statuses.size).toBeGreaterThanOrEqual(3);
-      // Deleted conversations have no webhook and no tombstone: their rows stay (never hard-deleted).
+      // Deleted conversations have no webhook and no tombstone: incremental passes cannot tell (only a complete
+      // listing marks them, test/e2e/chatwoot-fidelity.test.ts); their rows stay (never hard-deleted).
       for (const id of snap.deleted.conversations)
         if (convById.has(String(id))) expect(convById.get(String(id))!.deleted_at).toBeNull();
 

@@ -19,6 +19,7 @@ import {
   saveCursor,
   shiftCursor,
 } from './cursor.ts';
+import { ListingTracker } from './deletions.ts';
 import { durationMs } from './durations.ts';
 import { type Bindings, evaluate, renderString } from './expr.ts';
 import { type HttpClient, HttpFailure } from './http.ts';
@@ -38,6 +39,8 @@ export interface StreamSummary {
   unchanged: number;
   deadLetters: number;
   partitions: number;
+  /** Rows given deleted_at because a complete listing no longer returned them (spec `deletions`). */
+  markedDeleted?: number;
   durationMs: number;
   error?: string;
   errorCode?: string;
@@ -163,9 +166,20 @@ export class StreamRunner {
     const cursorType = inc?.type ?? 'datetime';
     const stateKey = this.stateKey(s, partition);
     const stored = await readCursor(db.query.bind(db), stateKey);
-    let startCursor: CursorValue | undefined = this.fullRefresh ? undefined : stored;
+    const tracker = partition
+      ? undefined
+      : await ListingTracker.open(db, s, {
+          organizationId: session.org.id,
+          connection: session.conn.name,
+          source: session.spec.name,
+          stream: s.name,
+          runId: this.runId,
+        });
+    // A listing due for deletion detection ignores the cursor: only a complete listing says what is gone.
+    const fullListing = this.fullRefresh || !!tracker?.fullListingDue;
+    let startCursor: CursorValue | undefined = fullListing ? undefined : stored;
     const runStartedAt = new Date().toISOString();
-    if (startCursor === undefined && inc?.start) {
+    if (startCursor === undefined && inc?.start && !tracker?.fullListingDue) {
       const b = session.bindings('incremental_start', { parent, run_started_at: runStartedAt });
       const v = await renderString(inc.start, b);
       if (v) startCursor = v;
@@ -209,9 +223,11 @@ export class StreamRunner {
       hookContext,
       requireKey: true,
     };
+    let pages = 0;
     for await (const page of pager) {
       this.checkStop();
       sum.pages++;
+      pages++;
       let records = page.records;
       if (s.hooks?.after_fetch) {
         const h = getHook(s.hooks.after_fetch, 'after_fetch');
@@ -257,8 +273,17 @@ export class StreamRunner {
       sum.unchanged += res.unchanged;
       sum.deadLetters += res.deadLetters;
       this.identitiesChanged += res.identitiesChanged;
+      await tracker?.page(parents, dead);
     }
     // End of stream/partition: the cursor for unsorted or newest-first feeds is promoted only now.
     await transaction(db, (q) => saveCursor(q, stateKey, maxCursor, { status: 'idle', processed: 0, done: true }));
+    if (tracker) {
+      const capped = s.pagination.type !== 'none' && pages >= (s.pagination.max_pages ?? 100_000);
+      const marked = await tracker.finish(effective === undefined && !reachedOld && !capped);
+      if (marked !== undefined) {
+        sum.markedDeleted = (sum.markedDeleted ?? 0) + marked;
+        if (marked > 0) session.log.info({ stream: s.name, marked }, 'complete listing: absent records marked deleted');
+      }
+    }
   }
 }

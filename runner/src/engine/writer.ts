@@ -112,6 +112,7 @@ export async function writeRows(q: Querier, ctx: WriteContext, rows: MappedRow[]
     'patient_identities',
     'practitioners',
     'appointment_types',
+    'inboxes',
     'conversations',
     'appointments',
     'messages',
@@ -455,6 +456,13 @@ export async function relink(q: Querier, organizationId: string, source: string)
     `update appointments a set appointment_type = t.name from appointment_types t
      where a.organization_id = ? and a.source = ? and t.organization_id = a.organization_id and t.source = a.source
        and t.external_id = a.appointment_type_external_id and a.appointment_type is distinct from t.name`,
+    [organizationId, source],
+  );
+  // The inbox's name on its conversations: a rename reaches every one, and a conversation that came first gets it.
+  await q(
+    `update conversations c set inbox_name = i.name from inboxes i
+     where c.organization_id = ? and c.source = ? and i.organization_id = c.organization_id and i.source = c.source
+       and i.external_id = c.inbox and c.inbox_name is distinct from i.name`,
     [organizationId, source],
   );
   await q(

@@ -192,6 +192,11 @@ const defs = {
     title: 'A child stream’s request never uses $parent: it sends the same request for every parent',
     hint: 'Use the parent in the path or params, e.g. `/conversations/{{ $parent.id }}/messages`.',
   },
+  RQ2075: {
+    name: 'spec.bad_deletions',
+    title: '`deletions` cannot work where it is declared',
+    hint: 'Declare `deletions` on a top-level stream (a complete listing of one parent’s children says nothing about the others), with `targets` this stream’s mappings write.',
+  },
   RQ2080: {
     name: 'spec.bad_regex',
     title: 'A regular expression in the spec does not compile',
@@ -242,5 +247,6 @@ export const lintSeverity: Record<LintCode, 'error' | 'warning'> = {
   RQ2072: 'warning',
   RQ2073: 'warning',
   RQ2074: 'warning',
+  RQ2075: 'error',
   RQ2080: 'error',
 };

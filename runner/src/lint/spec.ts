@@ -559,6 +559,34 @@ class SpecRules {
     }
   }
 
+  private deletions(s: Record<string, unknown>, i: number, isChild: boolean): void {
+    const path = ['streams', i, 'deletions'];
+    if (isChild) {
+      this.lint(
+        'RQ2075',
+        this.src.keyPos(path),
+        path,
+        `stream ${show(s.name)} is a child stream: deletions are detected on top-level streams only`,
+      );
+      return;
+    }
+    const written = new Set(
+      (Array.isArray(s.map) ? s.map : []).map((m) => (isObj(m) ? m.target : undefined)).filter(Boolean),
+    );
+    const targets = asObj(s.deletions).targets;
+    if (!Array.isArray(targets)) return;
+    targets.forEach((t, k) => {
+      if (written.has(t)) return;
+      const at = [...path, 'targets', k];
+      this.lint(
+        'RQ2075',
+        this.src.valuePos(at),
+        at,
+        `stream ${show(s.name)}: deletions target ${show(t)} is not written by any of its mappings`,
+      );
+    });
+  }
+
   private streamHooks(): void {
     this.streams.forEach((s, i) => {
       for (const [kind, name] of Object.entries(asObj(s.hooks))) this.hook(name, kind, ['streams', i, 'hooks', kind]);
@@ -622,6 +650,7 @@ class SpecRules {
           }
         }
       }
+      if (isObj(s.deletions)) this.deletions(s, i, parent !== undefined);
       const parentExists =
         (typeof parent?.stream === 'string' && this.streams.some((o) => o.name === parent.stream)) ||
         typeof parent?.webhook === 'string';

@@ -415,6 +415,7 @@ export interface StreamSpec {
   pagination: PaginationSpec;
   incremental?: IncrementalSpec;
   parent?: ParentSpec;
+  deletions?: DeletionsSpec;
   /**
    * @minItems 1
    */
@@ -514,6 +515,34 @@ export interface ParentSpec {
   only_changed: boolean;
 }
 /**
+ * Records deleted on the platform without any signal (no field, tombstone feed or webhook): detected as absent from a complete listing and soft-deleted (`deleted_at`). Top-level streams only.
+ */
+export interface DeletionsSpec {
+  /**
+   * absent_after_full_listing: after a complete listing (every page read to the end, no cursor, no failure), the rows of `targets` whose record this stream listed before and no longer returns get `deleted_at`. A partial, incremental or failed listing marks nothing; rows are never hard-deleted; a record that comes back clears the mark.
+   */
+  detect: 'absent_after_full_listing';
+  /**
+   * Unified tables whose rows are keyed by the record's primary key (their external_id). Default: the targets of this stream's mappings that take the record itself (no `input`).
+   *
+   * @minItems 1
+   */
+  targets?: (
+    | 'patient_identities'
+    | 'conversations'
+    | 'messages'
+    | 'attachments'
+    | 'appointments'
+    | 'practitioners'
+    | 'appointment_types'
+    | 'inboxes'
+  )[];
+  /**
+   * For an incremental stream: when the last complete listing is older than this ISO-8601 duration (or there was none), the next pass ignores the cursor and lists everything, so deletions are found. Default: only a first sync or `--full-refresh` lists everything. A stream without `incremental` lists everything on every pass.
+   */
+  full_listing_every?: string;
+}
+/**
  * A mapping from a platform record to unified rows.
  */
 export interface MappingSpec {
@@ -527,7 +556,8 @@ export interface MappingSpec {
     | 'attachments'
     | 'appointments'
     | 'practitioners'
-    | 'appointment_types';
+    | 'appointment_types'
+    | 'inboxes';
   /**
    * upsert inserts or updates by natural key; patch only updates rows that already exist (tombstone feeds such as Cliniko /deleted).
    */

@@ -434,6 +434,13 @@ export async function startChatwoot(opts: ChatwootOptions): Promise<ChatwootSim>
       const conv = model.conversationByDisplayId(account, Number(mm[1]));
       return conv ? json(200, renderer.conversation(conv)) : notFound();
     }
+    if (mm && m === 'DELETE') {
+      // ConversationsController#destroy: DeleteObjectJob, then `head :ok`; no webhook, no tombstone.
+      const conv = model.conversationByDisplayId(account, Number(mm[1]));
+      if (!conv) return notFound();
+      conv.deleted = true;
+      return { status: 200, body: '' };
+    }
     mm = /^conversations\/(\d+)\/messages$/.exec(rest);
     if (mm && m === 'GET') {
       const conv = model.conversationByDisplayId(account, Number(mm[1]));
