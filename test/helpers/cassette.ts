@@ -27,8 +27,15 @@ export interface Cassette {
 
 const KEPT_HEADERS = ['x-ratelimit-reset', 'retry-after', 'link'];
 
+/**
+ * Parameters measured from the moment the request is sent (Chatwoot `updated_within=<seconds>`): a replay can never
+ * send the recorded value, so they match by name only.
+ */
+const CLOCK_RELATIVE_PARAMS = new Set(['updated_within']);
+
 export function requestKey(url: string): string {
   const u = new URL(url, 'http://x');
+  for (const name of CLOCK_RELATIVE_PARAMS) if (u.searchParams.has(name)) u.searchParams.set(name, '*');
   const params = [...u.searchParams.entries()].sort(([a, av], [b, bv]) =>
     a === b ? av.localeCompare(bv) : a.localeCompare(b),
   );
