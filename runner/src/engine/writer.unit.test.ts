@@ -486,7 +486,7 @@ describe('findCandidates', () => {
 });
 
 describe('relink', () => {
-  it('relinks patients, conversations, appointment types and attachments of one organization and source', async () => {
+  it('relinks patients, conversations, appointment types, inbox names and attachments of one organization and source', async () => {
     const { q, calls } = recorder();
     await relink(q, 'org_w', 'cliniko');
     expect(calls.map((c) => /^\s*update (\w+)/.exec(c.sql)?.[1])).toEqual([
@@ -494,8 +494,10 @@ describe('relink', () => {
       'appointments',
       'messages',
       'appointments',
+      'conversations',
       'attachments',
     ]);
+    expect(calls[4]!.sql).toContain('c.inbox_name is distinct from i.name');
     for (const c of calls) expect(c.params).toEqual(['org_w', 'cliniko']);
     // Idempotent: only rows whose link differs are touched.
     expect(calls[0]!.sql).toContain('t.patient_id is distinct from i.patient_id');
