@@ -12,7 +12,7 @@ import { syncConnection } from './sync.ts';
  */
 const kinds = await backends();
 
-function spec(name: string, extra = ''): string {
+function spec(name: string, extra = '', incremental = ''): string {
   return `# yaml-language-server: $schema=../../schemas/connector.schema.json
 spec_version: 1
 name: ${name}
@@ -29,10 +29,10 @@ streams:
     records: data
     pagination: { type: page_number, size_param: per_page, size: 10${extra} }
     deletions: { detect: absent_after_full_listing }
-    map:
+${incremental}    map:
       - target: practitioners
         expression: |
-          { "external_id": id, "display_name": name }
+          { "external_id": id, "display_name": name, "metadata": { "updated_at": updated_at } }
 `;
 }
 
@@ -48,12 +48,13 @@ describe.each(kinds)('deletions on %s', (kind) => {
     await t?.drop();
   });
 
-  const connect = (name: string, extra = '') => {
+  const connect = (name: string, extra = '', incremental = '') => {
     const o = org(`org_${name}`, [{ connector: name, config: { base_url: api.url } }]);
-    const config = testConfig(connectorsDir({ [name]: spec(name, extra) }), [o]);
+    const config = testConfig(connectorsDir({ [name]: spec(name, extra, incremental) }), [o]);
     return {
       id: o.id,
-      sync: () => syncConnection({ db: t.db, config, org: o, conn: o.connections[0]!, logger: silentLogger }),
+      sync: (fullRefresh = false) =>
+        syncConnection({ db: t.db, config, org: o, conn: o.connections[0]!, logger: silentLogger, fullRefresh }),
     };
   };
   const deleted = async (orgId: string) =>
@@ -107,6 +108,30 @@ describe.each(kinds)('deletions on %s', (kind) => {
     expect(back.get(gone[0]!)).toBeNull();
     expect(back.get(gone[1]!)).toBe(after.get(gone[1]!));
     expect(back.get(gone[2]!)).toBe(after.get(gone[2]!));
+  });
+
+  it('an incremental stream: marked after a full refresh, restored by the incremental pass that lists it again', async () => {
+    const c = connect(
+      'del_incremental',
+      '',
+      `    incremental:
+      cursor_field: updated_at
+      type: datetime
+      order: asc
+      send: { params: { updated_since: "{{ $cursor }}" } }
+`,
+    );
+    expect((await c.sync()).streams[0]).toMatchObject({ status: 'ok', markedDeleted: 0 });
+    const [item] = api.items.splice(10, 1);
+    // An incremental pass is never complete: nothing is marked.
+    expect((await c.sync()).streams[0]?.markedDeleted).toBeUndefined();
+    expect((await deleted(c.id)).get(item!.id)).toBeNull();
+    expect((await c.sync(true)).streams[0]?.markedDeleted).toBe(1);
+    expect((await deleted(c.id)).get(item!.id)).not.toBeNull();
+    api.items.push(item!);
+    api.touch([item!.id]);
+    expect((await c.sync()).streams[0]).toMatchObject({ status: 'ok', records: 1 });
+    expect((await deleted(c.id)).get(item!.id)).toBeNull();
   });
 
   it('keeps one small row per listed record, whatever the organization holds', async () => {

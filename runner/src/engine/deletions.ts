@@ -65,8 +65,12 @@ export class ListingTracker {
     return new ListingTracker(db, scope, deletionTargets(s), due);
   }
 
-  /** Record what one page listed (records written or dead-lettered alike: both exist on the platform). */
-  async page(parents: ParentInfo[], dead: DeadRecord[]): Promise<void> {
+  /**
+   * What one page listed (records written or dead-lettered alike: both exist on the platform). Marks are cleared
+   * on every pass; keys are recorded only on a pass that can be complete (`record`), since only such a pass
+   * reads them back.
+   */
+  async page(parents: ParentInfo[], dead: DeadRecord[], record: boolean): Promise<void> {
     const keys = new Set<string>();
     for (const r of [...parents, ...dead]) {
       if (r.key === null) this.unkeyed++;
@@ -78,7 +82,7 @@ export class ListingTracker {
       const chunk = list.slice(i, i + CHUNK);
       await transaction(this.db, async (q) => {
         await this.restore(q, chunk);
-        await this.markSeen(q, chunk);
+        if (record) await this.markSeen(q, chunk);
       });
     }
   }
@@ -104,6 +108,11 @@ export class ListingTracker {
         [organizationId, connection, stream, ...marked.map((m) => m.external_id), source],
       );
     }
+    await q(
+      `update listing_seen set absent_since = null
+       where organization_id = ? and connection = ? and stream = ? and external_id in (${marked.map(() => '?').join(', ')})`,
+      [organizationId, connection, stream, ...marked.map((m) => m.external_id)],
+    );
   }
 
   private async markSeen(q: Querier, keys: string[]): Promise<void> {
@@ -116,7 +125,7 @@ export class ListingTracker {
     await q(
       `insert into listing_seen (organization_id, connection, stream, external_id, last_seen_run_id) values ${tuples.join(', ')}
        on conflict (organization_id, connection, stream, external_id)
-       do update set last_seen_run_id = excluded.last_seen_run_id, absent_since = null`,
+       do update set last_seen_run_id = excluded.last_seen_run_id`,
       params,
     );
   }

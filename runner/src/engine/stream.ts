@@ -273,7 +273,7 @@ export class StreamRunner {
       sum.unchanged += res.unchanged;
       sum.deadLetters += res.deadLetters;
       this.identitiesChanged += res.identitiesChanged;
-      await tracker?.page(parents, dead);
+      await tracker?.page(parents, dead, effective === undefined);
     }
     // End of stream/partition: the cursor for unsorted or newest-first feeds is promoted only now.
     await transaction(db, (q) => saveCursor(q, stateKey, maxCursor, { status: 'idle', processed: 0, done: true }));
