@@ -72,7 +72,6 @@ describe.each(kinds)('Chatwoot data fidelity by polling (%s)', (kind) => {
       expect(c.lastActivityAtMs).toBe(activity.get(c.displayId));
     }
 
-    sim.resetStats();
     const inc = await r.sync();
     expect(inc.status, JSON.stringify(inc.streams)).toBe('succeeded');
     for (const c of timed) expect(await status(c.displayId), `conversation ${c.displayId}`).toBe('open');
@@ -104,10 +103,18 @@ describe.each(kinds)('Chatwoot data fidelity by polling (%s)', (kind) => {
     expect(partial.status).toBe('succeeded');
     expect(await deletedAt(victim.displayId)).toBeNull();
 
-    // A complete listing (here forced; by the spec once a day) marks it, and only it.
-    const full = await r.sync({ fullRefresh: true });
+    // A day after the last complete listing (the spec's full_listing_every: P1D), the pass lists everything
+    // again, ignoring its cursor, and marks it — only it.
+    await q(
+      `update sync_state set metadata = metadata || '{"last_complete_listing_at": "2000-01-01T00:00:00Z"}'::jsonb
+       where organization_id = ? and stream = 'conversations' and partition = ''`,
+      [r.org.id],
+    );
+    const full = await r.sync();
     expect(full.status, JSON.stringify(full.streams)).toBe('succeeded');
-    expect(full.streams.find((x) => x.stream === 'conversations')?.markedDeleted).toBe(1);
+    const listing = full.streams.find((x) => x.stream === 'conversations');
+    expect(listing?.markedDeleted).toBe(1);
+    expect(listing?.records).toBe(live.length - 1);
     const marked = await deletedAt(victim.displayId);
     expect(marked).not.toBeNull();
     const flagged = await q<{ external_id: string }>(
