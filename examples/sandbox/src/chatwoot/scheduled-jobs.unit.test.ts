@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type CwEvent, ChatwootModel } from './model.ts';
+import { ChatwootModel, type CwEvent } from './model.ts';
 
 const DAY = 86_400_000;
 
