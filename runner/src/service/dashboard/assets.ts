@@ -61,7 +61,8 @@ button.link { background: none; color: #1a55c4; border: none; text-decoration: u
 .login form { display: grid; gap: .5rem; background: #fff; padding: 1rem; border: 1px solid var(--line); border-radius: 8px; }
 .login input { padding: .5rem; border: 1px solid #767b85; border-radius: 4px; }
 .error { color: var(--failing); font-weight: 600; }
-.instances { overflow-x: auto; }
+.table-wrap { overflow-x: auto; max-width: 100%; }
+.streams th[scope=row] { overflow-wrap: anywhere; }
 @media (max-width: 600px) { main { padding: .5rem; } .card { padding: .6rem; } .facts { grid-template-columns: 1fr 1fr; } }
 `;
 

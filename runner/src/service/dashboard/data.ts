@@ -9,6 +9,7 @@ import type { RoutiqConfig } from '../../config/types.ts';
 import type { Database } from '../../db/database.ts';
 import { getStatus, type RunInfo } from '../../dlq/index.ts';
 import { credentialFingerprint } from '../../engine/breaker.ts';
+import { fingerprint } from '../../engine/client.ts';
 import { type InstanceView, listInstances } from './instances.ts';
 
 export type Health = 'ok' | 'lagging' | 'failing' | 'paused';
@@ -54,7 +55,8 @@ export interface ConnectionView {
   lastRun: RunInfo | null;
   running: RunInfo[];
   runs: RunPoint[];
-  streams: Array<{ stream: string; records: number; lastSuccessAt: string | null; series: number[] }>;
+  /** Records fetched per stream: by all finished runs, by the last one, and per run (oldest first). */
+  streams: Array<{ stream: string; records: number; lastRun: number; lastSuccessAt: string | null; series: number[] }>;
   failedRuns24h: number;
   openDeadLetters: number;
   latestDeadLetters: DeadLetterView[];
@@ -86,7 +88,7 @@ export interface ViewOptions {
 
 export async function statusView(o: ViewOptions): Promise<StatusView> {
   const { db, config } = o;
-  const [report, runs, dead, hooks, failed, budgets, alerts, instances] = await Promise.all([
+  const [report, runs, totals, dead, hooks, failed, budgets, alerts, instances] = await Promise.all([
     getStatus(db, { config }),
     db.query<{
       organization_id: string;
@@ -101,6 +103,14 @@ export async function statusView(o: ViewOptions): Promise<StatusView> {
          select *, row_number() over (partition by organization_id, connection order by started_at desc, id desc) as n
          from sync_runs where status <> 'running') t
        where n <= ${RUNS} order by organization_id, connection, started_at`,
+    ),
+    db.query<{ organization_id: string; connection: string; stream: string; n: unknown }>(
+      `select r.organization_id, r.connection, s->>'stream' as stream, sum((s->>'records')::bigint)::bigint as n
+       from sync_runs r
+       cross join lateral jsonb_array_elements(
+         case when jsonb_typeof(r.counts->'streams') = 'array' then r.counts->'streams' else '[]'::jsonb end) s
+       where r.status <> 'running'
+       group by r.organization_id, r.connection, s->>'stream'`,
     ),
     db.query<{
       id: string;
@@ -189,14 +199,20 @@ export async function statusView(o: ViewOptions): Promise<StatusView> {
       const lastCounts = json(mine(runs).at(-1)?.counts);
       let mineBudgets: BudgetView[] | null = null;
       if (budgets) {
-        let fp: string | undefined;
+        // The budget keys this connection's client uses (engine/client.ts): global, per connection, per credential.
+        const scopes = new Set([cc.connector, `${org.id}/${cc.name}`]);
         try {
-          fp = credentialFingerprint(resolveSecrets(cc, org.id, o.env ?? process.env));
+          const secrets = resolveSecrets(cc, org.id, o.env ?? process.env);
+          scopes.add(`${cc.connector}:${credentialFingerprint(secrets)}`);
+          for (const v of Object.values(secrets)) scopes.add(`${cc.connector}:${fingerprint(v)}`);
         } catch {
-          fp = undefined; // a secret is missing: the connection cannot have used a budget with it
+          // a secret is missing: the connection cannot have used a credential budget
         }
         mineBudgets = budgets
-          .filter((b) => fp && b.key.startsWith(`${cc.connector}:`) && b.key.endsWith(`:${fp}`))
+          .filter((b) => {
+            const [spec, name] = b.key.split(':');
+            return spec === cc.connector && scopes.has(b.key.slice(`${spec}:${name}:`.length));
+          })
           .map((b) => ({
             name: b.key.split(':')[1] ?? b.key,
             limit: num(b.lim),
@@ -217,12 +233,15 @@ export async function statusView(o: ViewOptions): Promise<StatusView> {
         lastRun: c.lastRun,
         running: c.running,
         runs: points,
-        streams: c.streams.map((s) => ({
-          stream: s.stream,
-          records: s.recordsProcessed,
-          lastSuccessAt: s.lastSuccessfulSync,
-          series: points.map((p) => p.streams[s.stream] ?? 0),
-        })),
+        streams: [...new Set([...c.streams.map((s) => s.stream), ...mine(totals).map((t) => t.stream)])]
+          .sort()
+          .map((stream) => ({
+            stream,
+            records: num(mine(totals).find((t) => t.stream === stream)?.n),
+            lastRun: points.at(-1)?.streams[stream] ?? 0,
+            lastSuccessAt: c.streams.find((s) => s.stream === stream)?.lastSuccessfulSync ?? null,
+            series: points.map((p) => p.streams[stream] ?? 0),
+          })),
         failedRuns24h: num(mine(failed)[0]?.n),
         openDeadLetters: c.openDeadLetters,
         latestDeadLetters: mine(dead).map((d) => ({

@@ -200,18 +200,18 @@ function spark(series: number[], label: string): string {
 
 function streamsTable(c: ConnectionView): string {
   if (!c.streams.length) return '';
-  return `<table class="streams">
+  return `<div class="table-wrap"><table class="streams">
 <caption>Records per stream</caption>
-<thead><tr><th scope="col">Stream</th><th scope="col" class="num">Records</th><th scope="col">Per run</th><th scope="col">Last success</th></tr></thead>
+<thead><tr><th scope="col">Stream</th><th scope="col" class="num">Synced</th><th scope="col" class="num">Last run</th><th scope="col">Per run</th></tr></thead>
 <tbody>
 ${c.streams
   .map(
     (s) =>
-      `<tr data-stream="${esc(s.stream)}"><th scope="row">${esc(s.stream)}</th><td class="num" data-field="records">${n(s.records)}</td><td>${spark(s.series, `${s.stream}: records in the latest ${s.series.length} runs: ${s.series.join(', ')}`)}</td><td>${ago(s.lastSuccessAt)}</td></tr>`,
+      `<tr data-stream="${esc(s.stream)}"><th scope="row" title="last success: ${esc(s.lastSuccessAt ?? 'never')}">${esc(s.stream)}</th><td class="num" data-field="records">${n(s.records)}</td><td class="num" data-field="last-run-records">${n(s.lastRun)}</td><td>${spark(s.series, `${s.stream}: records in the latest ${s.series.length} runs: ${s.series.join(', ')}`)}</td></tr>`,
   )
   .join('\n')}
 </tbody>
-</table>`;
+</table></div>`;
 }
 
 function deadLetters(c: ConnectionView, csrf: string): string {
@@ -228,7 +228,7 @@ function deadLetters(c: ConnectionView, csrf: string): string {
 function instancesSection(list: InstanceView[]): string {
   return `<section aria-labelledby="instances-h" class="instances">
 <h2 id="instances-h">Service instances</h2>
-<table>
+<div class="table-wrap"><table>
 <thead><tr><th scope="col">Instance</th><th scope="col">Health</th><th scope="col">Last heartbeat</th><th scope="col" class="num">Jobs</th><th scope="col">Version</th><th scope="col">Started</th></tr></thead>
 <tbody>
 ${list
@@ -238,6 +238,6 @@ ${list
   )
   .join('\n')}
 </tbody>
-</table>
+</table></div>
 </section>`;
 }
