@@ -40,6 +40,7 @@ h4 { font-size: .95rem; margin: .75rem 0 .25rem; }
 .facts { display: grid; grid-template-columns: repeat(auto-fill, minmax(10rem, 1fr)); gap: .25rem 1rem; margin: 0; }
 .facts dt { color: var(--muted); font-size: .85rem; }
 .facts dd { margin: 0; overflow-wrap: anywhere; }
+.facts .wide { grid-column: 1 / -1; }
 .budgets { margin: .25rem 0 0; padding-left: 1rem; }
 .chart { margin: .75rem 0 0; }
 .chart svg { display: block; background: #f0f2f5; border-radius: 4px; }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import type { StatusView } from './data.ts';
 import { classify } from './data.ts';
-import { esc, runsChart } from './render.ts';
+import { esc, liveSection, runsChart } from './render.ts';
 import { csrfToken, issueSession, SESSION_SECONDS, sessionValid } from './session.ts';
 
 describe('status page sessions', () => {
@@ -64,5 +65,68 @@ describe('rendering', () => {
     );
     expect(svg).toContain('role="img" aria-label="Runs of x: 2 runs, 10 records, 1 failed, 0 dead letters"');
     expect(svg.match(/class="err"/g)).toHaveLength(1);
+  });
+  it('shows a running run with its progress, and escapes names from the config', () => {
+    const started = new Date(Date.now() - 90_000).toISOString();
+    const view: StatusView = {
+      generatedAt: new Date().toISOString(),
+      alerts: [],
+      instances: [],
+      organizations: [
+        {
+          id: 'org_1',
+          name: 'Clinic <b>',
+          connections: [
+            {
+              organizationId: 'org_1',
+              connection: 'cliniko',
+              connector: 'cliniko',
+              enabled: true,
+              health: 'ok',
+              why: 'synced',
+              lastSuccessAt: null,
+              lagSeconds: null,
+              lastRun: null,
+              running: [
+                {
+                  id: 'r1',
+                  status: 'running',
+                  correlationId: 'c',
+                  startedAt: started,
+                  finishedAt: null,
+                  durationMs: 45_000,
+                  heartbeatAt: started,
+                  host: 'web-1',
+                  pid: 1,
+                  fullRefresh: false,
+                  specVersion: null,
+                  requests: 12,
+                  records: 3400,
+                  written: 3000,
+                  deadLetters: 0,
+                  errorCode: null,
+                  error: null,
+                  stale: false,
+                },
+              ],
+              runs: [],
+              streams: [],
+              failedRuns24h: 0,
+              openDeadLetters: 0,
+              latestDeadLetters: [],
+              webhooks: { accepted: 0, rejected: 0, duplicate: 0 },
+              rate: { requests: 0, rateLimited: 0, budgets: null },
+              alerts: [],
+            },
+          ],
+        },
+      ],
+    };
+    const html = liveSection(view, 'csrf');
+    expect(html).toContain(
+      '<li data-run="r1"><progress aria-label="run in progress"></progress> 3,400 records, 12 requests, for 45 s on web-1</li>',
+    );
+    expect(html).toContain('Clinic &lt;b&gt;');
+    expect(html).not.toContain('Clinic <b>');
   });
 });

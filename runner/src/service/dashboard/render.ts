@@ -134,7 +134,7 @@ function connectionCard(c: ConnectionView, csrf: string): string {
 <div><dt>Failed runs (24 h)</dt><dd data-field="failed-runs">${n(c.failedRuns24h)}</dd></div>
 <div><dt>Open dead letters</dt><dd data-field="dlq-open">${n(c.openDeadLetters)}</dd></div>
 <div><dt>Webhooks (24 h)</dt><dd>accepted <span data-field="webhooks-accepted">${n(c.webhooks.accepted)}</span>, rejected <span data-field="webhooks-rejected">${n(c.webhooks.rejected)}</span>${c.webhooks.duplicate ? `, duplicate ${n(c.webhooks.duplicate)}` : ''}</dd></div>
-<div><dt>Rate limits</dt><dd data-field="rate">${rate(c)}</dd></div>
+<div class="wide"><dt>Rate limits</dt><dd data-field="rate">${rate(c)}</dd></div>
 </dl>
 ${running(c)}
 ${runsChart(c.runs, `Runs of ${c.connection}`)}
