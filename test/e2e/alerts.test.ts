@@ -77,10 +77,14 @@ describe.each(kinds)('alerts to Slack and email (%s)', (kind) => {
   ): Promise<{ id: string; status: string; error_code: string | null }> {
     const res = await post(`${svc.url}/api/syncs`, JSON.stringify({ organization_id: ORG }), auth);
     expect(res.status).toBe(202);
-    return until('the sync run to finish', async () => {
-      const r = (await lastRun())[0];
-      return r && r.id !== after ? r : undefined;
-    });
+    return until(
+      'the sync run to finish',
+      async () => {
+        const r = (await lastRun())[0];
+        return r && r.id !== after ? r : undefined;
+      },
+      60_000,
+    );
   }
 
   it('a forced auth failure sends exactly one Slack message and one email', async () => {

@@ -26,7 +26,7 @@ function waiters<T>(received: T[]) {
           w.resolve(received);
         }
     },
-    waitFor(n: number, ms = 15_000): Promise<T[]> {
+    waitFor(n: number, ms = 60_000): Promise<T[]> {
       if (received.length >= n) return Promise.resolve(received);
       return new Promise((resolve, reject) => {
         const t = setTimeout(() => reject(new Error(`timed out waiting for ${n} item(s), got ${received.length}`)), ms);
