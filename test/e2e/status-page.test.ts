@@ -228,6 +228,11 @@ describe.skipIf(!haveChromium)(`status page in headless Chromium (${kind})`, () 
       const n = (...s: string[]) => hooks.filter((h) => s.includes(h.status)).reduce((a, h) => a + h.n, 0);
       expect(c.fields['webhooks-accepted']).toBe(String(n('received', 'processing', 'processed', 'failed')));
       expect(c.fields['webhooks-rejected']).toBe(String(n('rejected')));
+      const [failed] = await q<{ n: number }>(
+        "select count(*)::int as n from sync_runs where organization_id = ? and connection = ? and status = 'failed'",
+        [c.org, c.connection],
+      );
+      expect(c.fields['failed-runs']).toBe(String(failed?.n));
       // A run that dead-lettered a record still succeeded: the letter is counted, the connection is healthy.
       expect(c.health, `${c.org}/${c.connection}: ${JSON.stringify(c.fields)}`).toBe('ok');
     }
@@ -249,7 +254,22 @@ describe.skipIf(!haveChromium)(`status page in headless Chromium (${kind})`, () 
       'webhooks-accepted': '1',
       'webhooks-rejected': '1',
     });
-    // This instance lists itself as healthy; every chart has a text alternative.
+    // Every control has an accessible name; every chart has a text alternative; this instance is listed, healthy.
+    const unnamed = await page
+      .locator('button, input, meter, progress')
+      .evaluateAll(
+        (els) =>
+          els.filter(
+            (e) =>
+              !(
+                e.getAttribute('aria-label') ||
+                e.textContent?.trim() ||
+                e.closest('label') ||
+                e.getAttribute('type') === 'hidden'
+              ),
+          ).length,
+      );
+    expect(unnamed).toBe(0);
     expect(await page.locator('tr[data-instance] .badge').allTextContents()).toEqual(['ok']);
     for (const label of await page
       .locator('figure.chart svg')

@@ -81,10 +81,12 @@ export class AlertMonitor {
 
   private async run(): Promise<Notice[]> {
     const notices: Notice[] = [];
+    const evaluated = new Set<string>();
     for (const org of this.o.config().organizations) {
       if (!org.alerts) continue;
       for (const c of await evaluateRules(this.o.db, org)) {
         const key = { rule: c.rule, organizationId: org.id, connection: c.connection };
+        evaluated.add(`${c.rule}|${org.id}|${c.connection}`);
         const changed = c.holds
           ? await startAlert(this.o.db, key, c.summary)
           : await clearAlert(this.o.db, key, c.summary);
@@ -103,7 +105,19 @@ export class AlertMonitor {
         notices.push(n);
       }
     }
-    this.firing?.set((await activeAlerts(this.o.db)).length);
+    // A rule switched off, a connection or an organization's alerts removed from the config: the alert ends quietly
+    // (nobody is told it recovered; nothing watches it any more).
+    let firing = 0;
+    for (const a of await activeAlerts(this.o.db)) {
+      if (evaluated.has(`${a.rule}|${a.organizationId}|${a.connection}`)) firing++;
+      else
+        await clearAlert(
+          this.o.db,
+          { rule: a.rule, organizationId: a.organizationId, connection: a.connection },
+          'no longer watched',
+        );
+    }
+    this.firing?.set(firing);
     return notices;
   }
 

@@ -8,6 +8,7 @@ import { recordRunOutcome } from '../engine/breaker.ts';
 import { recordRejected } from '../service/inbox.ts';
 import { AlertMonitor } from './monitor.ts';
 import { evaluateRules } from './rules.ts';
+import { activeAlerts } from './state.ts';
 
 /**
  * Every alert rule against the rows the engine and the service write (breaker, runs, dead letters, rejected
@@ -145,5 +146,19 @@ describe.each(kinds)('alert rules (%s)', (kind) => {
       '[ALERT] Org org_rules / cliniko: authentication failure',
       '[RESOLVED] Org org_rules / cliniko: authentication failure',
     ]);
+  });
+
+  it('an alert whose rule is switched off ends quietly (no recovery notice, not counted as firing)', async () => {
+    const env = { RULES_SLACK: slack.url };
+    let current = config;
+    const m = new AlertMonitor({ db: t.db, config: () => current, logger: silentLogger, env });
+    await recordRunOutcome(t.db, ORG, 'cliniko', { ok: false, errorCode: 'RQ3003', credential: 'a' }, POLICY);
+    expect((await m.evaluate()).map((n) => n.kind)).toEqual(['firing']);
+    expect(await activeAlerts(t.db)).toHaveLength(1);
+    const before = slack.received.length;
+    current = testConfig('connectors', [{ ...o, alerts: { ...ALERTS, rules: ['lag'] } }]);
+    expect(await m.evaluate()).toEqual([]);
+    expect(await activeAlerts(t.db)).toEqual([]);
+    expect(slack.received.length).toBe(before);
   });
 });

@@ -269,7 +269,13 @@ export async function statusView(o: ViewOptions): Promise<StatusView> {
     }
     orgs.push({ id: org.id, name: oc.name, connections });
   }
-  return { generatedAt: new Date().toISOString(), organizations: orgs, instances, alerts };
+  const shown = new Set(orgs.flatMap((x) => x.connections.map((c) => `${x.id}/${c.connection}`)));
+  return {
+    generatedAt: new Date().toISOString(),
+    organizations: orgs,
+    instances,
+    alerts: alerts.filter((a) => shown.has(`${a.organizationId}/${a.connection}`)),
+  };
 }
 
 export function classify(x: {
