@@ -73,7 +73,7 @@ describe.skipIf(!haveChromium)(`status page in headless Chromium (${kind})`, () 
 
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
-    sandbox = await startSandbox({ seed: 1, scale: 1, orgs: 2, disableRateLimits: true });
+    sandbox = await startSandbox({ seed: 1, scale: 0.25, orgs: 2, disableRateLimits: true });
     api = await startTinyApi({ items: 12 });
     // The bundled connectors plus one whose spec has a mapping bug, in a folder the test may edit.
     dir = mkdtempSync(path.join(tmpdir(), 'routiq-status-'));

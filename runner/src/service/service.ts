@@ -161,6 +161,7 @@ export class Service {
   async close(): Promise<void> {
     if (this.draining) return;
     this.draining = true;
+    void this.instances.beat().catch(() => undefined); // the status page shows it draining at once
     this.log.info({ drain_seconds: this.settings.drainSeconds }, 'draining');
     await this.queue.stop(this.settings.drainSeconds * 1000);
     await Promise.race([
