@@ -25,6 +25,8 @@ export class AlertMonitor {
   private chain: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private poked: NodeJS.Timeout | undefined;
+  /** Alerts holding after the last evaluation; unknown (-1) until the first one (rows may be left from before). */
+  private lastFiring = -1;
   private readonly sent: Counter<'channel' | 'kind' | 'outcome'> | undefined;
   private readonly firing: Gauge | undefined;
 
@@ -80,9 +82,12 @@ export class AlertMonitor {
   }
 
   private async run(): Promise<Notice[]> {
+    const orgs = this.o.config().organizations;
+    // Nothing configured and nothing left holding (the usual case without alerts): no queries at all.
+    if (this.lastFiring === 0 && !orgs.some((x) => x.alerts)) return [];
     const notices: Notice[] = [];
     const evaluated = new Set<string>();
-    for (const org of this.o.config().organizations) {
+    for (const org of orgs) {
       if (!org.alerts) continue;
       for (const c of await evaluateRules(this.o.db, org)) {
         const key = { rule: c.rule, organizationId: org.id, connection: c.connection };
@@ -118,6 +123,7 @@ export class AlertMonitor {
         );
     }
     this.firing?.set(firing);
+    this.lastFiring = firing;
     return notices;
   }
 
