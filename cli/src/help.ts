@@ -40,6 +40,7 @@ and organizations (secrets come from the environment and need a restart).
   GET  /health/live, /health/ready    orchestrator probes (ready: database, migrations, queue; 503 while draining)
   GET  /metrics                       Prometheus (routiq_ prefix)
   GET  /api/status, POST /api/syncs, POST /api/dlq/replay   admin API: Authorization: Bearer $ROUTIQ_SERVICE_TOKEN
+  GET  /status                        status page for operators (sign in with $ROUTIQ_SERVICE_TOKEN)
   GET  /openapi.json                  every endpoint as OpenAPI 3.1
 Several instances on one PostgreSQL share the work (pg-boss); on the embedded database run one.
   --port           default $PORT or 8080     --migrate   apply migrations first (single instance)

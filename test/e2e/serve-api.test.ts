@@ -92,6 +92,14 @@ describe.each(kinds)('routiq serve: health, metrics, OpenAPI, status and admin A
         'POST /api/syncs',
         'POST /api/dlq/replay',
         'GET /openapi.json',
+        'GET /status',
+        'GET /status/live',
+        'GET /status/login',
+        'POST /status/login',
+        'POST /status/logout',
+        'POST /status/dlq/{id}/replay',
+        'GET /status/assets/app.css',
+        'GET /status/assets/app.js',
       ].sort(),
     );
     // Every documented operation is a registered route, and only the admin ones ask for the token.

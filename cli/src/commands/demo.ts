@@ -238,6 +238,7 @@ The simulators now push their webhooks here; every connection syncs once a minut
       -H 'X-Routiq-Token: ${env.DEMO1_MANYCHAT_WEBHOOK_TOKEN}' \
       -d '{"subscriber_id":"demo-1","first_name":"Ada","last_name":"Lovelace","text":"Hello from curl","last_interaction":"${new Date().toISOString()}"}'
     npx routiq status --config ${path.relative(process.cwd(), configFile)}   (in another terminal: runs and checkpoints)
+  Status page: ${url}/status   (sign in with the token ${token})
   Status API:  curl -s -H 'Authorization: Bearer ${token}' ${url}/api/status
   Metrics:     curl -s ${url}/metrics | grep routiq_
   OpenAPI:     ${url}/openapi.json

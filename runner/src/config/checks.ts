@@ -43,6 +43,7 @@ export function staticConfigProblems(data: unknown, opts: StaticCheckOptions = {
   databaseUrlProblems(data, out);
   asArr(data.organizations).forEach((o, i) => {
     if (!isObj(o)) return;
+    alertProblems(o, i, out);
     asArr(o.connections).forEach((c, j) => {
       if (!isObj(c)) return;
       const p: ConfigPath = ['organizations', i, 'connections', j];
@@ -56,6 +57,41 @@ export function staticConfigProblems(data: unknown, opts: StaticCheckOptions = {
   return out;
 }
 
+/** The alert channel settings that are credentials (a Slack webhook URL, an SMTP URL with its password). */
+function alertChannels(o: Record<string, unknown>): Array<[Record<string, unknown>, string]> {
+  const a = o.alerts;
+  if (!isObj(a)) return [];
+  const out: Array<[Record<string, unknown>, string]> = [[a, 'slack_webhook_url']];
+  if (isObj(a.email)) out.push([a.email, 'smtp_url']);
+  return out;
+}
+
+/** An alerts block needs a channel; channel URLs only as ${ENV_VAR} (reported without their value). */
+function alertProblems(o: Record<string, unknown>, i: number, out: ConfigProblem[]): void {
+  const a = o.alerts;
+  if (!isObj(a)) return;
+  const base: ConfigPath = ['organizations', i, 'alerts'];
+  if (a.slack_webhook_url === undefined && a.email === undefined)
+    out.push({
+      code: 'RQ1003',
+      path: base,
+      at: 'key',
+      message: `${formatPath(base)} needs a channel: slack_webhook_url, email, or both`,
+    });
+  for (const [holder, key] of alertChannels(o)) {
+    const v = holder[key];
+    if (typeof v === 'string' && !SECRET_REFERENCE.test(v)) {
+      const p: ConfigPath = holder === a ? [...base, key] : [...base, 'email', key];
+      out.push({
+        code: 'RQ1003',
+        path: p,
+        at: 'value',
+        message: `${formatPath(p)} must be an \${ENV_VAR} reference: it is a credential (value not shown)`,
+      });
+    }
+  }
+}
+
 /**
  * A copy fit for schema validation and for messages that echo values: literal secrets (reported by
  * staticConfigProblems without their value) become a harmless reference, and URL passwords are masked.
@@ -65,6 +101,9 @@ export function withoutSecrets(data: unknown): unknown {
   if (!isObj(copy)) return copy;
   for (const o of asArr(copy.organizations)) {
     if (!isObj(o)) continue;
+    for (const [holder, key] of alertChannels(o))
+      if (typeof holder[key] === 'string' && !SECRET_REFERENCE.test(holder[key]))
+        holder[key] = '${LITERAL_VALUE_NOT_SHOWN}';
     for (const c of asArr(o.connections)) {
       if (!isObj(c) || c.secrets === undefined) continue;
       if (!isObj(c.secrets)) {

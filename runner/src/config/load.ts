@@ -8,7 +8,7 @@ import { validateCron } from '../service/schedule.ts';
 import { parseYamlSource } from '../util/yaml-source.ts';
 import { type ConfigPath, type ConfigProblem, staticConfigProblems, withoutSecrets } from './checks.ts';
 import { ENV_OVERRIDES, notASecretVariable } from './environment.ts';
-import type { ConnectionConfig, OrganizationConfig, RoutiqConfig } from './types.ts';
+import type { AlertRule, AlertsConfig, ConnectionConfig, OrganizationConfig, RoutiqConfig } from './types.ts';
 
 export { ENV_OVERRIDES };
 
@@ -138,6 +138,9 @@ export function loadConfig(opts: LoadConfigOptions = {}): RoutiqConfig {
         ...(cn.schedule ? { schedule: cn.schedule } : {}),
       };
     });
+    const alerts = o.alerts
+      ? alertsConfig(o.alerts, `${rel}:${fmtPos(src.positionOf(['organizations', i, 'alerts']))}`)
+      : undefined;
     return {
       id: o.id,
       name: o.name,
@@ -145,6 +148,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): RoutiqConfig {
       timezone: o.timezone,
       settings: o.settings,
       connections,
+      ...(alerts ? { alerts } : {}),
     };
   });
 
@@ -194,6 +198,31 @@ export function loadConfig(opts: LoadConfigOptions = {}): RoutiqConfig {
     },
     connectorsDir: path.resolve(cwd, c.connectors_dir ?? 'connectors'),
     organizations,
+  };
+}
+
+const ALL_RULES: AlertRule[] = [
+  'auth_failure',
+  'circuit_paused',
+  'lag',
+  'dlq_growth',
+  'run_failures',
+  'webhook_signature',
+];
+
+/** An organization's `alerts:` block (schema-validated already): at least one channel, defaults filled in. */
+function alertsConfig(a: any, where: string): AlertsConfig {
+  if (!a.slack_webhook_url && !a.email)
+    throw new RoutiqError('RQ1003', 'alerts needs a channel: slack_webhook_url, email, or both', { where });
+  return {
+    ...(a.slack_webhook_url ? { slackWebhookUrl: a.slack_webhook_url } : {}),
+    ...(a.email ? { email: { smtpUrl: a.email.smtp_url, from: a.email.from, to: a.email.to } } : {}),
+    rules: a.rules ?? ALL_RULES,
+    lagMinutes: a.lag_minutes ?? 60,
+    dlqGrowth: a.dlq_growth ?? 10,
+    runFailures: a.run_failures ?? 3,
+    webhookRejections: a.webhook_rejections ?? 5,
+    windowMinutes: a.window_minutes ?? 60,
   };
 }
 

@@ -12,6 +12,20 @@ export interface ConnectionConfig {
   schedule?: string;
 }
 
+export type AlertRule = 'auth_failure' | 'circuit_paused' | 'lag' | 'dlq_growth' | 'run_failures' | 'webhook_signature';
+
+/** An organization's `alerts:` block (docs/alerts.md). Channel URLs stay ${ENV_VAR} references until sending. */
+export interface AlertsConfig {
+  slackWebhookUrl?: string;
+  email?: { smtpUrl: string; from: string; to: string[] };
+  rules: AlertRule[];
+  lagMinutes: number;
+  dlqGrowth: number;
+  runFailures: number;
+  webhookRejections: number;
+  windowMinutes: number;
+}
+
 export interface OrganizationConfig {
   id: string;
   name: string;
@@ -19,6 +33,7 @@ export interface OrganizationConfig {
   timezone: string;
   settings: Record<string, unknown>;
   connections: ConnectionConfig[];
+  alerts?: AlertsConfig;
 }
 
 export interface RoutiqConfig {

@@ -73,7 +73,8 @@ export async function createClient(session: Session, counters: RequestCounters):
   });
 }
 
-function fingerprint(s: string): string {
+/** The hash a budget key template's value is kept as (never the value: it is often a credential). */
+export function fingerprint(s: string): string {
   return createHash('sha256').update(s).digest('hex').slice(0, 16);
 }
 

@@ -25,7 +25,8 @@ export interface HttpOptions {
   onRefused?: (req: FastifyRequest, status: number, why: string) => void;
 }
 
-function tokenOk(header: string | undefined, token: string | undefined): boolean {
+/** The static service token check (constant time): `Authorization: Bearer <token>`. */
+export function tokenOk(header: string | undefined, token: string | undefined): boolean {
   if (!token || !header?.startsWith('Bearer ')) return false;
   const a = Buffer.from(header.slice('Bearer '.length));
   const b = Buffer.from(token);

@@ -2,9 +2,11 @@
  * `routiq serve`: webhooks in, schedules and on-demand syncs through pg-boss, health, metrics and status out.
  * Every write goes through the same session, mapping, identity and writer path as `routiq sync`.
  */
+import { createHmac } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import pLimit from 'p-limit';
 import type { Logger } from 'pino';
+import { AlertMonitor } from '../alerts/index.ts';
 import type { ConnectionConfig, OrganizationConfig, RoutiqConfig } from '../config/types.ts';
 import type { Database } from '../db/database.ts';
 import { assertMigrated } from '../db/migrate.ts';
@@ -15,7 +17,8 @@ import { openSession, type Session } from '../engine/session.ts';
 import { syncConnection } from '../engine/sync.ts';
 import { authenticateWebhook, processWebhook } from '../engine/webhooks.ts';
 import { isRoutiqError } from '../errors/registry.ts';
-import { buildHttp, jsonBody, openApi, type RouteDef } from './http.ts';
+import { type AdminGate, dashboardRoutes, InstanceRegistry } from './dashboard/index.ts';
+import { buildHttp, jsonBody, openApi, type RouteDef, tokenOk } from './http.ts';
 import {
   claimDelivery,
   markDelivery,
@@ -90,10 +93,30 @@ export class Service {
   private readonly processLimit: ReturnType<typeof pLimit>;
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly routes: RouteDef[];
+  readonly alerts: AlertMonitor;
+  readonly instances: InstanceRegistry;
 
   constructor(private readonly o: ServiceOptions) {
     this.config = o.config;
     this.settings = o.settings;
+    this.alerts = new AlertMonitor({
+      db: o.db,
+      config: () => this.config,
+      logger: o.logger,
+      env: o.env,
+      registry: this.metrics.registry,
+    });
+    this.instances = new InstanceRegistry(
+      o.db,
+      () => ({
+        version: this.settings.version,
+        activeJobs: this.queue.activeJobs,
+        concurrency: this.settings.concurrency,
+        draining: this.draining,
+        queueRunning: this.queue.running,
+      }),
+      o.logger,
+    );
     this.processLimit = pLimit(o.settings.webhookConcurrency);
     this.queue = new JobQueue(o.db, o.logger, {
       concurrency: o.settings.concurrency,
@@ -126,6 +149,9 @@ export class Service {
       sweep: () => this.sweep(),
       replay: (job) => this.replay(job),
     });
+    await this.instances.beat();
+    this.instances.start();
+    this.alerts.start();
     const url = await this.app.listen({ host: this.settings.host, port: this.settings.port });
     this.log.info({ url, instance: process.pid, concurrency: this.settings.concurrency }, 'routiq serve listening');
     return { url };
@@ -135,12 +161,15 @@ export class Service {
   async close(): Promise<void> {
     if (this.draining) return;
     this.draining = true;
+    void this.instances.beat().catch(() => undefined); // the status page shows it draining at once
     this.log.info({ drain_seconds: this.settings.drainSeconds }, 'draining');
     await this.queue.stop(this.settings.drainSeconds * 1000);
     await Promise.race([
       Promise.allSettled([...this.inflight]),
       new Promise((r) => setTimeout(r, this.settings.drainSeconds * 1000)),
     ]);
+    await this.alerts.stop();
+    await this.instances.stop();
     await this.app.close();
     this.log.info('stopped');
   }
@@ -248,6 +277,7 @@ export class Service {
       throw err;
     } finally {
       this.metrics.activeRuns.dec();
+      this.alerts.poke();
     }
   }
 
@@ -290,6 +320,7 @@ export class Service {
       );
       this.metrics.webhookDeliveries.inc({ connector: spec.name, outcome: 'rejected' });
       this.log.warn({ org: org.id, connection: conn.name, reason }, 'webhook rejected');
+      this.alerts.poke();
       return { status: isRoutiqError(err) ? (auth ? 401 : 400) : 500, body: { error: reason } };
     }
     const deliveryHeader = spec.webhooks?.delivery_id_header?.toLowerCase();
@@ -442,6 +473,21 @@ export class Service {
     return { ...report, instance: { pid: process.pid, activeJobs: this.queue.activeJobs, draining: this.draining } };
   }
 
+  /**
+   * Admin authentication of the status page: today the static service token. The one place to plug in another
+   * (JWT) check: `verify` takes what an operator signs in with, `request` judges a request's own headers.
+   */
+  private adminGate(): AdminGate {
+    return {
+      verify: (credential) => tokenOk(`Bearer ${credential}`, this.settings.token),
+      request: (req) => tokenOk(req.headers.authorization, this.settings.token),
+      sessionKey: () =>
+        this.settings.token
+          ? createHmac('sha256', this.settings.token).update('routiq-status-session').digest('hex')
+          : undefined,
+    };
+  }
+
   private routeTable(): RouteDef[] {
     const routes: RouteDef[] = [
       {
@@ -587,6 +633,18 @@ export class Service {
         },
       },
     ];
+    routes.push(
+      ...dashboardRoutes({
+        db: this.o.db,
+        gate: this.adminGate(),
+        config: () => this.config,
+        intervalMinutes: () => this.settings.intervalMinutes,
+        env: this.o.env,
+        instanceId: this.instances.id,
+        logger: this.log,
+        onDenied: (req, why) => this.log.warn({ url: req.url, why }, 'status page request refused'),
+      }),
+    );
     routes.push({
       method: 'GET',
       url: '/openapi.json',

@@ -1,0 +1,126 @@
+/**
+ * The instances of `routiq serve` on one database: each registers in service_health (component `instance`) and
+ * beats every 15 s with its load; a clean stop marks it `down`. One that stops beating is shown as lost; rows of
+ * instances gone for a day are removed.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
+import type { Database } from '../../db/database.ts';
+import { safeMessage } from '../../db/tx.ts';
+
+export const BEAT_MS = 15_000;
+
+export interface InstanceLoad {
+  version: string;
+  activeJobs: number;
+  concurrency: number;
+  draining: boolean;
+  queueRunning: boolean;
+}
+
+export interface InstanceView {
+  id: string;
+  host: string;
+  pid: number;
+  version: string;
+  /** ok, draining, stopped, lost (no heartbeat for 3 beats), degraded (its queue is not running). */
+  health: 'ok' | 'draining' | 'stopped' | 'lost' | 'degraded';
+  startedAt: string;
+  lastSeenAt: string;
+  secondsSinceBeat: number;
+  activeJobs: number;
+  concurrency: number;
+  self: boolean;
+}
+
+export class InstanceRegistry {
+  readonly id = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  private readonly startedAt = new Date().toISOString();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly db: Database,
+    private readonly load: () => InstanceLoad,
+    private readonly log: Logger,
+  ) {}
+
+  async beat(stopped = false): Promise<void> {
+    const l = this.load();
+    const status = stopped ? 'down' : !l.queueRunning ? 'degraded' : 'ok';
+    const details = {
+      host: hostname(),
+      pid: process.pid,
+      started_at: this.startedAt,
+      version: l.version,
+      active_jobs: l.activeJobs,
+      concurrency: l.concurrency,
+      draining: l.draining,
+    };
+    await this.db.query(
+      `insert into service_health (component, organization_id, connection, status, details, checked_at)
+       values ('instance', '', ?, ?, ?::jsonb, now())
+       on conflict (component, organization_id, connection) do update
+         set status = excluded.status, details = excluded.details, checked_at = now()`,
+      [this.id, status, JSON.stringify(details)],
+    );
+  }
+
+  start(): void {
+    this.timer = setInterval(() => {
+      this.beat()
+        .then(() =>
+          this.db.query(
+            "delete from service_health where component = 'instance' and checked_at < now() - interval '1 day'",
+          ),
+        )
+        .catch((err) => this.log.warn({ err: { message: safeMessage(err) } }, 'instance heartbeat failed'));
+    }, BEAT_MS);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.beat(true).catch(() => undefined);
+  }
+}
+
+export async function listInstances(db: Database, selfId?: string): Promise<InstanceView[]> {
+  const rows = await db.query<{
+    connection: string;
+    status: string;
+    details: unknown;
+    checked_at: unknown;
+    age: unknown;
+  }>(
+    `select connection, status, details, checked_at, extract(epoch from now() - checked_at)::float8 as age
+     from service_health where component = 'instance' order by checked_at desc`,
+  );
+  return rows.map((r) => {
+    const d = (typeof r.details === 'string' ? JSON.parse(r.details) : (r.details ?? {})) as Record<string, unknown>;
+    const age = Number(r.age);
+    const health: InstanceView['health'] =
+      r.status === 'down'
+        ? 'stopped'
+        : age > (3 * BEAT_MS) / 1000
+          ? 'lost'
+          : d.draining
+            ? 'draining'
+            : r.status === 'degraded'
+              ? 'degraded'
+              : 'ok';
+    return {
+      id: r.connection,
+      host: String(d.host ?? ''),
+      pid: Number(d.pid ?? 0),
+      version: String(d.version ?? ''),
+      health,
+      startedAt: String(d.started_at ?? ''),
+      lastSeenAt: new Date(r.checked_at as string).toISOString(),
+      secondsSinceBeat: Math.round(age),
+      activeJobs: Number(d.active_jobs ?? 0),
+      concurrency: Number(d.concurrency ?? 0),
+      self: r.connection === selfId,
+    };
+  });
+}
