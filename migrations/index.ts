@@ -6,6 +6,7 @@ import { Migration0004WebhookInbox } from './0004_webhook_inbox.ts';
 import { Migration0005IdentityLookupIndexes } from './0005_identity_lookup_indexes.ts';
 import { Migration0006RateLimitBudgets } from './0006_rate_limit_budgets.ts';
 import { Migration0009ListingsAndInboxes } from './0009_listings_and_inboxes.ts';
+import { Migration0011CredentialsAndAudit } from './0011_credentials_and_audit.ts';
 
 /** Every migration this version knows, in order. Names are stable forever: they are stored in the database. */
 export const migrations: MigrationObject[] = [
@@ -16,6 +17,7 @@ export const migrations: MigrationObject[] = [
   { name: '0005_identity_lookup_indexes', class: Migration0005IdentityLookupIndexes },
   { name: '0006_rate_limit_budgets', class: Migration0006RateLimitBudgets },
   { name: '0009_listings_and_inboxes', class: Migration0009ListingsAndInboxes },
+  { name: '0011_credentials_and_audit', class: Migration0011CredentialsAndAudit },
 ];
 
 export const MIGRATIONS_TABLE = 'routiq_migrations';

@@ -10,6 +10,7 @@ Commands:
   status               Last runs and stream checkpoints per organization
   dlq                  Dead letters: list | show | replay | resolve
   patients             Identity: duplicates | merge | unmerge | reconcile | evaluate
+  credentials          Encrypted per-organization secrets: set | list | rotate | delete
   lint [paths…]        Validate connector specs and config files
   docs                 Regenerate (--write) or check (--check) generated docs
   help [command]       Help for a command
@@ -18,6 +19,7 @@ Environment:
   ROUTIQ_ENV           Selects config/<env>.yaml (default development)
   DATABASE_URL         PostgreSQL server; unset = embedded PostgreSQL in .routiq/db
   ROUTIQ_LOG_LEVEL     trace|debug|info|warn|error|silent (logs are JSON lines on stderr)
+  ROUTIQ_ENCRYPTION_KEYS  id:base64key[,…] for the credential store (the first key seals)
 
 Exit codes: 0 ok, 1 problems found (lint findings, failed/partial sync), 2 usage, 3 config/spec, 4 database, 70 internal.
 `;

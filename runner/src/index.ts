@@ -64,6 +64,18 @@ export type {
 export { listDuplicates, mergePatients, reconcileOrganization, unmergePatients } from './identity/index.ts';
 export type { Logger } from './logger.ts';
 export { createLogger } from './logger.ts';
+export type { Actor, ActorType, AuditEntry } from './security/audit.ts';
+export { actorOf, CLI_CORRELATION_ID, cliActor, recordAudit } from './security/audit.ts';
+export type { CredentialInfo, CredentialRef, RotationResult } from './security/credentials.ts';
+export {
+  deleteCredential,
+  listCredentials,
+  loadCredentials,
+  rotateCredentials,
+  setCredential,
+} from './security/credentials.ts';
+export type { KeyRing } from './security/crypto.ts';
+export { KEYS_VARIABLE, keyRingFromEnv, parseKeyRing, requireKeyRing } from './security/crypto.ts';
 export type { ServiceOptions, ServiceSettings } from './service/service.ts';
 export { DEFAULT_SETTINGS, Service } from './service/service.ts';
 export { listConnectors, loadConnector, loadSpecFile } from './spec/load.ts';

@@ -1,6 +1,7 @@
 import {
   type Database,
   DEFAULT_SETTINGS,
+  type Logger,
   migrate,
   openDatabase,
   type RoutiqConfig,
@@ -40,6 +41,7 @@ export async function startService(
   config: RoutiqConfig,
   env: NodeJS.ProcessEnv,
   settings: Partial<ServiceSettings> = {},
+  logger: Logger = silentLogger,
 ): Promise<RunningService> {
   const target = await createTestDatabase(kind, { migrated: true });
   const db = await openDatabase({ url: target.url, embeddedDir: target.embeddedDir, extraConnections: 2 });
@@ -53,7 +55,7 @@ export async function startService(
       db,
       config,
       env,
-      logger: silentLogger,
+      logger,
       settings: {
         ...DEFAULT_SETTINGS,
         ...config.service,

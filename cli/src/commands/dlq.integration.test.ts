@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { openDatabase } from '@routiq/runner';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../../../test/helpers/db.ts';
 import { connectorsDir } from '../../../test/helpers/engine.ts';
@@ -234,5 +235,19 @@ organizations:
     const unknown = await routiq('status', '--org', 'org_nope');
     expect(unknown.code).toBe(3);
     expect(unknown.stderr).toMatch(/^RQ1008 /);
+  });
+
+  it('dlq list and show are in the audit log: a cli actor, the organization, the count, one id per invocation', async () => {
+    const db = await openDatabase({ embeddedDir: path.join(tmp, 'db') });
+    try {
+      const rows = await db.query<{ action: string; actor_type: string; organization_id: string; count: number }>(
+        "select action, actor_type, organization_id, count from audit_log where action in ('dlq.list', 'dlq.show') order by id",
+      );
+      expect(rows.length).toBeGreaterThanOrEqual(3);
+      expect(new Set(rows.map((r) => `${r.actor_type} ${r.organization_id}`))).toEqual(new Set(['cli org_cli']));
+      expect(rows.filter((r) => r.action === 'dlq.show').every((r) => r.count === 1)).toBe(true);
+    } finally {
+      await db.close();
+    }
   });
 });

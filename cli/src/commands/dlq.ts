@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import { RoutiqError } from '@routiq/runner';
+import { CLI_CORRELATION_ID, cliActor, RoutiqError, recordAudit } from '@routiq/runner';
 import {
   assertDeadLetterId,
   countDeadLetters,
@@ -167,10 +167,22 @@ async function list(args: string[]): Promise<number> {
   filter.limit ??= 100;
   if (!values.all) filter.resolved = false;
   const { config } = loadContext(values.config);
-  const { letters, total } = await withDatabase(config, async (db) => ({
-    letters: await listDeadLetters(db, filter),
-    total: await countDeadLetters(db, filter),
-  }));
+  const { letters, total } = await withDatabase(config, async (db) => {
+    const r = { letters: await listDeadLetters(db, filter), total: await countDeadLetters(db, filter) };
+    // Messages and record keys of patient records were shown: one audit row per organization seen.
+    const byOrg = new Map<string, number>();
+    for (const d of r.letters) byOrg.set(d.organizationId, (byOrg.get(d.organizationId) ?? 0) + 1);
+    for (const [org, count] of byOrg)
+      await recordAudit(db.query.bind(db), {
+        actor: cliActor(),
+        organizationId: org,
+        action: 'dlq.list',
+        resourceType: 'sync_error',
+        count,
+        correlationId: CLI_CORRELATION_ID,
+      });
+    return r;
+  });
   if (values.json) {
     out(JSON.stringify({ dead_letters: letters.map(summaryJson), count: letters.length, total }, null, 2));
   } else if (letters.length) {
@@ -206,7 +218,20 @@ async function show(args: string[]): Promise<number> {
   if (positionals.length !== 1) usage('dlq show takes exactly one dead-letter id');
   const id = assertDeadLetterId(positionals[0] as string);
   const { config } = loadContext(values.config);
-  const d = await withDatabase(config, (db) => getDeadLetter(db, id));
+  const d = await withDatabase(config, async (db) => {
+    const letter = await getDeadLetter(db, id);
+    if (letter)
+      await recordAudit(db.query.bind(db), {
+        actor: cliActor(),
+        organizationId: letter.organizationId,
+        action: 'dlq.show',
+        resourceType: 'sync_error',
+        resourceId: id,
+        count: 1,
+        correlationId: CLI_CORRELATION_ID,
+      });
+    return letter;
+  });
   if (!d) {
     err(`no dead letter has id ${id}`);
     return ExitCode.Failure;

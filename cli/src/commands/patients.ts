@@ -4,7 +4,7 @@
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import { RoutiqError } from '@routiq/runner';
+import { CLI_CORRELATION_ID, cliActor, RoutiqError, recordAudit } from '@routiq/runner';
 import { listDuplicates, mergePatients, reconcileOrganization, unmergePatients } from '@routiq/runner/identity';
 // Type-only: the evaluation itself loads on demand (loadEvaluation), the sandbox being a development dependency.
 import type { EvaluationOrder, EvaluationResult } from '@routiq/sandbox/identity';
@@ -85,7 +85,18 @@ async function duplicates(args: string[]): Promise<number> {
   const org = requireOrg(values.org, 'duplicates');
   const limit = positiveInt(values.limit, 'limit', Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
   const { config } = loadContext(values.config);
-  const r = await withDatabase(config, (db) => listDuplicates(db, { organizationId: org }));
+  const r = await withDatabase(config, async (db) => {
+    const found = await listDuplicates(db, { organizationId: org });
+    await recordAudit(db.query.bind(db), {
+      actor: cliActor(),
+      organizationId: org,
+      action: 'patients.duplicates',
+      resourceType: 'patient',
+      count: found.duplicates.length,
+      correlationId: CLI_CORRELATION_ID,
+    });
+    return found;
+  });
   const shown = r.duplicates.slice(0, limit);
   if (values.json) {
     out(

@@ -311,8 +311,11 @@ function settingProblems(c: Obj, p: ConfigPath, dir: string, dirLabel: string, o
       problem(at, 'key', `${k} is not a secret of connector ${show(connector)}: put it under config:`);
     }
   }
+  // With the credential store on, secrets may live there: only the running connection can tell.
+  const stored = c.credential_store === true;
   const missing = settings.required.filter(
-    (k) => !(k in config) && !(k in secrets) && !(props[k] && 'default' in (props[k] as Obj)),
+    (k) =>
+      !(k in config) && !(k in secrets) && !(stored && isSecret(k)) && !(props[k] && 'default' in (props[k] as Obj)),
   );
   if (missing.length) {
     problem(

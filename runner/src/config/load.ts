@@ -132,6 +132,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): RoutiqConfig {
         enabled: cn.enabled,
         config: cn.config,
         secrets: cn.secrets,
+        ...(cn.credential_store ? { credentialStore: true } : {}),
         allowInsecureHttp: cn.allow_insecure_http,
         ...(cn.min_tls_version ? { minTlsVersion: cn.min_tls_version } : {}),
         ...(cn.streams ? { streams: cn.streams } : {}),
@@ -195,6 +196,18 @@ export function loadConfig(opts: LoadConfigOptions = {}): RoutiqConfig {
       webhookStaleSeconds: sv.webhook_stale_seconds ?? 60,
       webhookMaxAttempts: sv.webhook_max_attempts ?? 5,
       pollingIntervalSeconds: sv.polling_interval_seconds ?? 1,
+      ...(sv.auth
+        ? {
+            auth: {
+              jwksUrl: sv.auth.jwks_url,
+              issuer: sv.auth.issuer,
+              ...(sv.auth.audience ? { audience: sv.auth.audience } : {}),
+              authorizedParties: sv.auth.authorized_parties ?? [],
+              organizationClaim: sv.auth.organization_claim ?? 'org_id',
+              clockToleranceSeconds: sv.auth.clock_tolerance_seconds ?? 5,
+            },
+          }
+        : {}),
     },
     connectorsDir: path.resolve(cwd, c.connectors_dir ?? 'connectors'),
     organizations,

@@ -5,6 +5,8 @@ export interface ConnectionConfig {
   config: Record<string, unknown>;
   /** secret name -> ${ENV_VAR} reference; resolved lazily by resolveSecrets(). */
   secrets: Record<string, string>;
+  /** Secret settings not under `secrets` come from the encrypted credential store (security/credentials.ts). */
+  credentialStore?: boolean;
   allowInsecureHttp: boolean;
   minTlsVersion?: 'TLSv1.2' | 'TLSv1.3';
   streams?: string[];
@@ -68,7 +70,18 @@ export interface RoutiqConfig {
     webhookStaleSeconds: number;
     webhookMaxAttempts: number;
     pollingIntervalSeconds: number;
+    /** Clerk JWTs on admin endpoints (service/auth.ts). */
+    auth?: JwtAuthConfig;
   };
   connectorsDir: string;
   organizations: OrganizationConfig[];
+}
+
+export interface JwtAuthConfig {
+  jwksUrl: string;
+  issuer: string;
+  audience?: string;
+  authorizedParties: string[];
+  organizationClaim: string;
+  clockToleranceSeconds: number;
 }

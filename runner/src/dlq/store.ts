@@ -2,6 +2,7 @@ import type { Database } from '../db/database.ts';
 import { transaction } from '../db/tx.ts';
 import type { Querier } from '../engine/writer.ts';
 import { RoutiqError } from '../errors/registry.ts';
+import { recordAudit } from '../security/audit.ts';
 import { assertDeadLetterId, type DeadLetterFilter, limitClause, whereClause } from './filter.ts';
 
 /** One row of sync_errors. Times are ISO strings (UTC). */
@@ -218,9 +219,13 @@ export async function audit(
   organizationId: string | null,
   details: Record<string, unknown>,
 ): Promise<void> {
-  await q(
-    `insert into audit_log (organization_id, actor, action, resource_type, resource_id, details)
-     values (?, ?, ?, 'sync_error', ?, ?::jsonb)`,
-    [organizationId, actor, action, resourceId, JSON.stringify(details)],
-  );
+  await recordAudit(q, {
+    actor,
+    organizationId,
+    action,
+    resourceType: 'sync_error',
+    resourceId,
+    count: 1,
+    details,
+  });
 }

@@ -13,6 +13,8 @@ import type { Database } from '../db/database.ts';
 import { type Querier, readOnlyQuerier } from '../db/tx.ts';
 import { RoutiqError } from '../errors/registry.ts';
 import { sourcePriorityOf } from '../identity/rows.ts';
+import { loadCredentials } from '../security/credentials.ts';
+import { requireKeyRing } from '../security/crypto.ts';
 import { type BindingArea, scopeBindings } from '../spec/bindings.ts';
 import { loadConnector } from '../spec/load.ts';
 import type { ConnectorSpec, StreamSpec } from '../spec/types.ts';
@@ -194,7 +196,21 @@ export async function ensureOrganization(db: Database, org: OrganizationConfig):
  */
 export async function openSession(o: SessionOptions): Promise<Session> {
   const { spec } = loadConnector(o.config.connectorsDir, o.conn.connector);
-  const secrets = resolveSecrets(o.conn, o.org.id, o.env ?? process.env);
+  const env = o.env ?? process.env;
+  const secrets = resolveSecrets(o.conn, o.org.id, env);
+  // `${ENV}` references win over stored values (an operator can override one stored secret for a while).
+  if (o.conn.credentialStore) {
+    const ring = requireKeyRing(env, `connection ${o.org.id}/${o.conn.name} (credential_store: true)`);
+    const stored = await loadCredentials(o.db.query.bind(o.db), ring, o.org.id, o.conn.name);
+    for (const [k, v] of Object.entries(stored)) secrets[k] ??= v;
+    for (const [k, p] of Object.entries(spec.connection.properties))
+      if (p.secret && spec.connection.required?.includes(k) && secrets[k] === undefined)
+        throw new RoutiqError(
+          'RQ1021',
+          `secret "${k}" of connection ${o.org.id}/${o.conn.name} is neither under secrets: nor in the credential store (routiq credentials set ${o.org.id} ${o.conn.name} ${k})`,
+          { where: `${o.org.id}/${o.conn.name}/${k}` },
+        );
+  }
   const cctx = await buildConnectionContext(spec, o.org, o.conn, secrets);
   const log = o.logger.child({ org: o.org.id, connection: o.conn.name, connector: spec.name, ...o.logFields });
   const session = new Session(o.db, o.config, cctx, log);

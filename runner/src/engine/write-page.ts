@@ -5,6 +5,7 @@
  */
 import type { UnifiedTarget } from '@routiq/schemas';
 import { type Querier, safeMessage, transaction } from '../db/tx.ts';
+import { recordAudit } from '../security/audit.ts';
 import type { DeadRecord, ParentInfo } from './map.ts';
 import type { ChildMarking, Session } from './session.ts';
 import { writeRows } from './writer.ts';
@@ -113,6 +114,7 @@ async function writeAll(
     });
   }
   if (w.storeRaw && parents.length) await session.storeRaw(q, w.stream, parents);
+  if (rows.length || dead.length) await auditBatch(session, q, w, rows, dead.length, { inserted, updated, unchanged });
   if (finish) await finish(q);
   // Counted only once the transaction's work is done (a refused batch is retried record by record).
   out.inserted += inserted;
@@ -120,4 +122,27 @@ async function writeAll(
   out.unchanged += unchanged;
   out.identitiesChanged += identities;
   out.deadLetters += dead.length;
+}
+
+/** One audit row per written batch, in its transaction: which tables, how many rows, under which run. */
+async function auditBatch(
+  session: Session,
+  q: Querier,
+  w: PageWrite,
+  rows: ReadonlyArray<{ target: string }>,
+  deadLetters: number,
+  counts: { inserted: number; updated: number; unchanged: number },
+): Promise<void> {
+  const tables: Record<string, number> = {};
+  for (const r of rows) tables[r.target] = (tables[r.target] ?? 0) + 1;
+  await recordAudit(q, {
+    actor: { type: 'system', id: w.runId ? 'sync' : 'webhook' },
+    organizationId: session.org.id,
+    action: 'sync.write',
+    resourceType: 'connection',
+    resourceId: session.conn.name,
+    count: rows.length,
+    correlationId: w.runId,
+    details: { connector: session.spec.name, stream: w.stream, tables, ...counts, dead_letters: deadLetters },
+  });
 }

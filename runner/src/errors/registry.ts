@@ -55,6 +55,16 @@ const coreCodes = {
     title: 'No organization with that id is configured',
     hint: 'Check --org against the organizations in the config file.',
   },
+  RQ1020: {
+    name: 'config.encryption_keys_invalid',
+    title: 'ROUTIQ_ENCRYPTION_KEYS is missing or malformed',
+    hint: 'Set it to `id:base64key[,id:base64key…]`, 32-byte keys, the sealing key first (docs/security.md).',
+  },
+  RQ1021: {
+    name: 'config.credential_unavailable',
+    title: 'A stored credential is missing or cannot be opened',
+    hint: 'Set it with `routiq credentials set`, or list every key still in use in ROUTIQ_ENCRYPTION_KEYS (docs/security.md).',
+  },
   RQ2000: {
     name: 'spec.load_failed',
     title: 'A connector spec could not be loaded',

@@ -11,6 +11,7 @@
 import { scorePair } from '@routiq/sdk/identity';
 import type { Querier } from '../engine/writer.ts';
 import { RoutiqError } from '../errors/registry.ts';
+import { recordAudit } from '../security/audit.ts';
 import {
   type DbOrQuerier,
   inTransaction,
@@ -283,13 +284,17 @@ async function mergeIn(q: Querier, o: MergeOptions): Promise<MergeResult> {
       into_identities: intoIdentities,
     },
   };
-  const audit = await q<{ id: string }>(
-    `insert into audit_log (organization_id, actor, action, resource_type, resource_id, details)
-     values (?, ?, 'patients.merge', 'patient', ?, ?::jsonb) returning id::text as id`,
-    [org.id, o.actor, o.from, JSON.stringify(details)],
-  );
+  const auditId = await recordAudit(q, {
+    actor: o.actor,
+    organizationId: org.id,
+    action: 'patients.merge',
+    resourceType: 'patient',
+    resourceId: o.from,
+    count: 1,
+    details: details as unknown as Record<string, unknown>,
+  });
   return {
-    auditId: audit[0]!.id,
+    auditId,
     organizationId: org.id,
     from: o.from,
     into: o.into,
@@ -457,26 +462,25 @@ async function unmergeIn(q: Querier, o: UnmergeOptions): Promise<UnmergeResult> 
     from: fromStale ? ('recomputed' as const) : ('snapshot' as const),
     into: intoStale ? ('recomputed' as const) : ('snapshot' as const),
   };
-  const audit = await q<{ id: string }>(
-    `insert into audit_log (organization_id, actor, action, resource_type, resource_id, details)
-     values (?, ?, 'patients.unmerge', 'patient', ?, ?::jsonb) returning id::text as id`,
-    [
-      org.id,
-      o.actor,
-      from,
-      JSON.stringify({
-        merge_audit_id: merge.id,
-        into,
-        identity_ids: ids,
-        reason: o.reason,
-        conversations,
-        appointments,
-        restored,
-      }),
-    ],
-  );
+  const auditId = await recordAudit(q, {
+    actor: o.actor,
+    organizationId: org.id,
+    action: 'patients.unmerge',
+    resourceType: 'patient',
+    resourceId: from,
+    count: 1,
+    details: {
+      merge_audit_id: merge.id,
+      into,
+      identity_ids: ids,
+      reason: o.reason,
+      conversations,
+      appointments,
+      restored,
+    },
+  });
   return {
-    auditId: audit[0]!.id,
+    auditId,
     mergeAuditId: merge.id,
     organizationId: org.id,
     from,

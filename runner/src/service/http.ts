@@ -21,6 +21,8 @@ export interface HttpOptions {
   /** The static service token; undefined: admin endpoints answer 401 (none configured). */
   token: () => string | undefined;
   onAdminDenied?: (req: FastifyRequest, why: string) => void;
+  /** Authenticates admin routes instead of the token alone (service/auth.ts); it answers a refusal itself. */
+  authenticate?: (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
   /** A request refused before its handler ran (e.g. 413: body over the limit). */
   onRefused?: (req: FastifyRequest, status: number, why: string) => void;
 }
@@ -53,7 +55,10 @@ export function buildHttp(routes: RouteDef[], o: HttpOptions): FastifyInstance {
       method: r.method,
       url: r.url,
       handler: async (req, reply) => {
-        if (r.admin && !tokenOk(req.headers.authorization, o.token())) {
+        if (r.admin && o.authenticate) {
+          await o.authenticate(req, reply);
+          if (reply.sent) return reply;
+        } else if (r.admin && !tokenOk(req.headers.authorization, o.token())) {
           const why = o.token() ? 'missing or wrong service token' : 'no service token is configured';
           o.onAdminDenied?.(req, why);
           return reply.code(401).send({ error: why });

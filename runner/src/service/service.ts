@@ -17,6 +17,8 @@ import { openSession, type Session } from '../engine/session.ts';
 import { syncConnection } from '../engine/sync.ts';
 import { authenticateWebhook, processWebhook } from '../engine/webhooks.ts';
 import { isRoutiqError } from '../errors/registry.ts';
+import { recordAudit } from '../security/audit.ts';
+import { AdminAuth, correlationOf, mayAccess, type Principal, principalOf } from './auth.ts';
 import { type AdminGate, dashboardRoutes, InstanceRegistry } from './dashboard/index.ts';
 import { buildHttp, jsonBody, openApi, type RouteDef, tokenOk } from './http.ts';
 import {
@@ -86,6 +88,8 @@ export class Service {
   readonly metrics = new ServiceMetrics();
   readonly app: FastifyInstance;
   readonly queue: JobQueue;
+  /** Admin authentication (service token, Clerk JWTs): `auth.preHandler` guards other routes the same way. */
+  readonly auth: AdminAuth;
   private config: RoutiqConfig;
   private settings: ServiceSettings;
   private draining = false;
@@ -123,10 +127,17 @@ export class Service {
       syncExpireSeconds: o.config.runner.deadlineSeconds + 120,
       pollingIntervalSeconds: o.settings.pollingIntervalSeconds,
     });
+    this.auth = new AdminAuth({
+      db: o.db,
+      logger: o.logger,
+      token: () => this.settings.token,
+      jwt: () => this.settings.auth,
+    });
     this.routes = this.routeTable();
     this.app = buildHttp(this.routes, {
       bodyLimitBytes: o.settings.bodyLimitBytes,
       token: () => this.settings.token,
+      authenticate: this.auth.preHandler,
       onAdminDenied: (req, why) => o.logger.warn({ url: req.url, why }, 'admin request refused'),
       onRefused: (req, status, why) => {
         const p = this.refused(req, status, why);
@@ -184,6 +195,15 @@ export class Service {
       this.sessions.clear();
       this.log.level = next.config.log.level;
       this.log.info({ organizations: next.config.organizations.length }, 'configuration reloaded');
+      await recordAudit(this.o.db.query.bind(this.o.db), {
+        actor: { type: 'system', id: 'serve' },
+        organizationId: null,
+        action: 'config.reload',
+        resourceType: 'config',
+        resourceId: next.config.file,
+        count: next.config.organizations.length,
+        details: { organizations: next.config.organizations.map((x) => x.id) },
+      }).catch((e) => this.log.error({ err: { message: safeMessage(e) } }, 'could not audit a configuration reload'));
     } catch (err) {
       this.log.error({ err: { message: safeMessage(err) } }, 'configuration reload refused; the previous one stays');
     }
@@ -453,8 +473,10 @@ export class Service {
     return { ok, checks };
   }
 
-  private async status(): Promise<unknown> {
+  private async status(principal?: Principal): Promise<unknown> {
     const report = await getStatus(this.o.db, { config: this.config });
+    // A user's token sees its own organization only.
+    if (principal) report.organizations = report.organizations.filter((x) => mayAccess(principal, x.id));
     const now = Date.now();
     for (const org of report.organizations) {
       for (const c of org.connections) {
@@ -545,8 +567,8 @@ export class Service {
         url: '/api/status',
         summary: 'Per organization and connection: last success, lag, running runs, errors and open dead letters.',
         admin: true,
-        responses: { 200: 'The status report.', 401: 'No or wrong service token.' },
-        handler: async () => this.status(),
+        responses: { 200: 'The status report (a user token: its organization only).', 401: 'No or bad token.' },
+        handler: async (req) => this.status(principalOf(req)),
       },
       {
         method: 'POST',
@@ -564,12 +586,21 @@ export class Service {
         responses: {
           202: 'Queued (a connection with a sync already waiting is listed as already_queued).',
           400: 'Bad body.',
-          401: 'No or wrong service token.',
+          401: 'No or bad token.',
+          403: "Another organization than the token's.",
           404: 'Unknown organization or connection.',
         },
         handler: async (req, reply) => {
           const b = jsonBody(req);
-          const orgId = typeof b.organization_id === 'string' ? b.organization_id : undefined;
+          const principal = principalOf(req);
+          let orgId = typeof b.organization_id === 'string' ? b.organization_id : undefined;
+          if (principal?.kind === 'user') {
+            if (orgId !== undefined && orgId !== principal.organizationId) {
+              await this.auth.denied(req, 403, 'another organization', { principal, organizationId: orgId });
+              return reply.code(403).send({ error: 'this token may not act on another organization' });
+            }
+            orgId = principal.organizationId;
+          }
           const connName = typeof b.connection === 'string' ? b.connection : undefined;
           const pairs = this.config.organizations
             .filter((o) => orgId === undefined || o.id === orgId)
@@ -603,7 +634,13 @@ export class Service {
           type: 'object',
           properties: { ids: { type: 'array', items: { type: 'string' } }, filter: { type: 'object' } },
         },
-        responses: { 202: 'Queued.', 400: 'Bad body or filter.', 401: 'No or wrong service token.' },
+        responses: {
+          202: 'Queued.',
+          400: 'Bad body or filter.',
+          401: 'No or bad token.',
+          403: "A filter naming another organization than the token's.",
+          404: "Ids that are not dead letters of the token's organization.",
+        },
         handler: async (req, reply) => {
           const b = jsonBody(req);
           const ids = Array.isArray(b.ids) ? b.ids.map(String) : undefined;
@@ -611,6 +648,11 @@ export class Service {
           if (!ids && !filter) return reply.code(400).send({ error: 'give ids or a filter' });
           if (ids?.some((id) => !UUID.test(id)))
             return reply.code(400).send({ error: 'dead-letter ids are UUIDs (routiq dlq list shows them)' });
+          const principal = principalOf(req);
+          if (principal?.kind === 'user') {
+            const refused = await this.scopeReplay(req, principal, ids, filter);
+            if (refused) return reply.code(refused.status).send({ error: refused.error });
+          }
           if (filter) {
             // As `routiq dlq replay`: a misspelt or empty filter must not replay every organization's letters.
             const unknown = Object.keys(filter).filter((k) => !FILTER_KEYS.has(k));
@@ -627,7 +669,16 @@ export class Service {
           const job = await this.queue.sendReplay({
             ...(ids ? { ids } : {}),
             ...(filter ? { filter } : {}),
-            actor: 'service-token',
+            actor: principal ? `${principal.actor.type}:${principal.actor.id}` : 'service_token:static',
+          });
+          await recordAudit(this.o.db.query.bind(this.o.db), {
+            actor: principal?.actor ?? 'service_token:static',
+            organizationId: principal?.organizationId ?? (typeof filter?.org === 'string' ? filter.org : null),
+            action: 'dlq.replay.request',
+            resourceType: 'sync_error',
+            count: ids?.length ?? null,
+            correlationId: correlationOf(req),
+            details: { job, ...(ids ? { ids } : {}), ...(filter ? { filter } : {}) },
           });
           return reply.code(202).send({ job });
         },
@@ -654,6 +705,41 @@ export class Service {
       handler: async () => openApi(routes, this.settings.version),
     });
     return routes;
+  }
+
+  /**
+   * A user token replays its own organization's letters only: ids of another organization answer 404 (their
+   * existence is not revealed), a filter naming another organization 403; a filter without one gets the token's.
+   */
+  private async scopeReplay(
+    req: FastifyRequest,
+    principal: Principal & { kind: 'user' },
+    ids: string[] | undefined,
+    filter: Record<string, unknown> | undefined,
+  ): Promise<{ status: number; error: string } | undefined> {
+    if (ids?.length) {
+      const own = await this.o.db.query<{ id: string }>(
+        `select id::text as id from sync_errors where organization_id = ? and id::text in (${ids.map(() => '?').join(', ')})`,
+        [principal.organizationId, ...ids],
+      );
+      const mine = new Set(own.map((r) => r.id));
+      const foreign = ids.filter((id) => !mine.has(id));
+      if (foreign.length) {
+        await this.auth.denied(req, 404, 'dead letters outside the organization', { principal });
+        return { status: 404, error: `no dead letter of your organization has id ${foreign.join(', ')}` };
+      }
+    }
+    if (filter) {
+      if (filter.org !== undefined && filter.org !== principal.organizationId) {
+        await this.auth.denied(req, 403, 'another organization', {
+          principal,
+          organizationId: typeof filter.org === 'string' ? filter.org : null,
+        });
+        return { status: 403, error: 'this token may not act on another organization' };
+      }
+      filter.org = principal.organizationId;
+    }
+    return undefined;
   }
 
   /** For tests and the demo: wait until in-line webhook processing is done. */

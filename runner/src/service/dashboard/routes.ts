@@ -8,6 +8,7 @@ import type { RoutiqConfig } from '../../config/types.ts';
 import type { Database } from '../../db/database.ts';
 import { safeMessage } from '../../db/tx.ts';
 import { type ReplayOutcome, replayDeadLetters } from '../../dlq/index.ts';
+import { recordAudit } from '../../security/audit.ts';
 import type { RouteDef } from '../http.ts';
 import { CSS, JS } from './assets.ts';
 import { statusView } from './data.ts';
@@ -171,22 +172,20 @@ export function dashboardRoutes(o: DashboardOptions): RouteDef[] {
           failure = safeMessage(err);
         }
         // Who pressed the button, from where, and what came of it — whatever came of it.
-        await o.db.query(
-          `insert into audit_log (organization_id, actor, action, resource_type, resource_id, details)
-           values (?, ?, 'status_page.dlq_replay', 'dead_letter', ?, ?::jsonb)`,
-          [
-            outcome?.organizationId ?? null,
-            actor,
-            id,
-            JSON.stringify({
-              status: outcome?.status ?? 'error',
-              ...(outcome?.code ? { code: outcome.code } : {}),
-              ...(failure ? { error: failure } : {}),
-              ip: req.ip,
-              user_agent: String(req.headers['user-agent'] ?? '').slice(0, 200),
-            }),
-          ],
-        );
+        await recordAudit(o.db.query.bind(o.db), {
+          actor: { type: 'service_token', id: actor },
+          organizationId: outcome?.organizationId ?? null,
+          action: 'status_page.dlq_replay',
+          resourceType: 'dead_letter',
+          resourceId: id,
+          details: {
+            status: outcome?.status ?? 'error',
+            ...(outcome?.code ? { code: outcome.code } : {}),
+            ...(failure ? { error: failure } : {}),
+            ip: req.ip,
+            user_agent: String(req.headers['user-agent'] ?? '').slice(0, 200),
+          },
+        });
         if (failure) return secure(reply).code(500).send({ error: failure });
         const status = outcome?.status ?? 'not_found';
         const message = `Dead letter ${id}: ${OUTCOME_TEXT[status] ?? status}${outcome?.message && status !== 'replayed' ? ` (${outcome.message})` : ''}`;
