@@ -90,7 +90,13 @@ export function createRecorder(o: {
       body: scrub(x.bodyText),
     });
   };
-  return { observer: { onExchange }, exchanges, setPhase: (p) => void (phase = p) };
+  return {
+    observer: { onExchange },
+    exchanges,
+    setPhase: (p) => {
+      phase = p;
+    },
+  };
 }
 
 async function listen(server: http.Server): Promise<string> {
@@ -149,7 +155,9 @@ export async function startReplay(cassette: Cassette): Promise<ReplayServer> {
   return {
     url: origin,
     misses,
-    setPhase: (p) => void (phase = p),
+    setPhase: (p) => {
+      phase = p;
+    },
     close: () =>
       new Promise<void>((r) => {
         server.close(() => r());
