@@ -60,6 +60,8 @@ function canonicalBody(v: unknown): string | undefined {
 
 export interface Recorder {
   observer: HttpObserver;
+  /** What every recorded request was stripped of. */
+  credentials: CredentialNames;
   exchanges: Exchange[];
   setPhase(p: string): void;
 }
@@ -92,6 +94,7 @@ export function createRecorder(o: {
   };
   return {
     observer: { onExchange },
+    credentials: o.credentials,
     exchanges,
     setPhase: (p) => {
       phase = p;

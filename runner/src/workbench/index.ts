@@ -17,5 +17,5 @@ export type {
 export { emptyTotals } from './report.ts';
 export type { CredentialNames } from './scrub.ts';
 export { credentialNames, scrubSecrets } from './scrub.ts';
-export type { TestReadOptions, WorkbenchTarget } from './test-read.ts';
+export type { RecordingContext, TestReadOptions, WorkbenchTarget } from './test-read.ts';
 export { testRead } from './test-read.ts';

@@ -55,6 +55,15 @@ export interface WorkbenchTarget {
   conn: ConnectionConfig;
   /** Where the connection's `${ENV}` secrets are read. */
   env: NodeJS.ProcessEnv;
+  /** Partitions of webhook-fed streams to read (a simulator knows ids that only pushes tell a real connection). */
+  partitions?: Record<string, Array<{ partition: string; parent: unknown }>>;
+}
+
+/** What a recorder needs to keep credentials and the connection's origin out of a recording. */
+export interface RecordingContext {
+  origin: string;
+  credentials: CredentialNames;
+  secrets: string[];
 }
 
 export interface TestReadOptions {
@@ -75,8 +84,8 @@ export interface TestReadOptions {
   samples?: number;
   logger: Logger;
   onEvent?: ((e: WorkbenchEvent) => void) | undefined;
-  /** Also sees every exchange (the recorder). */
-  observer?: HttpObserver | undefined;
+  /** Also sees every exchange (the recorder), once the connection is resolved. */
+  observe?: ((c: RecordingContext) => HttpObserver) | undefined;
   signal?: AbortSignal | undefined;
 }
 
@@ -147,6 +156,7 @@ export async function testRead(o: TestReadOptions): Promise<WorkbenchReport> {
   const log = o.logger.child({ org: o.target.org.id, connection: o.target.conn.name, workbench: true });
   const names = credentialNames(spec);
   const secretValues = Object.values(secrets);
+  const extra = o.observe?.({ origin: new URL(cctx.baseUrl).origin, credentials: names, secrets: secretValues });
   const bindings = (area: BindingArea, extra: Bindings = {}) => scopeBindings(area, { ...cctx.bindings, ...extra });
   const totals: Totals = emptyTotals();
   const snapshot = () => ({ ...totals });
@@ -154,7 +164,7 @@ export async function testRead(o: TestReadOptions): Promise<WorkbenchReport> {
   const emit = (e: WorkbenchEvent) => o.onEvent?.(e);
   const observer: HttpObserver = {
     onExchange: (x) => {
-      o.observer?.onExchange?.(x);
+      extra?.onExchange?.(x);
       emit({
         type: 'request',
         stream: current,
@@ -166,7 +176,7 @@ export async function testRead(o: TestReadOptions): Promise<WorkbenchReport> {
       });
     },
     onRetry: (x) => {
-      o.observer?.onRetry?.(x);
+      extra?.onRetry?.(x);
       totals.retries++;
       if (x.failure === 'rate_limited') totals.rateLimitWaits++;
       totals.waitedMs += x.waitMs;
@@ -255,14 +265,17 @@ export async function testRead(o: TestReadOptions): Promise<WorkbenchReport> {
         rep.note = `no ${s.parent.stream} records were read, so there is no partition to read`;
       }
     } else if (s.parent?.webhook) {
-      partitions = o.db
-        ? await pendingPartitions(
-            o.db.query.bind(o.db),
-            { organizationId: cctx.org.id, connection: cctx.conn.name, stream: s.name },
-            '',
-            maxPartitions,
-          )
-        : [];
+      const given = o.target.partitions?.[s.name]?.slice(0, maxPartitions);
+      partitions = given?.length
+        ? given
+        : o.db
+          ? await pendingPartitions(
+              o.db.query.bind(o.db),
+              { organizationId: cctx.org.id, connection: cctx.conn.name, stream: s.name },
+              '',
+              maxPartitions,
+            )
+          : [];
       if (!partitions.length) {
         rep.status = 'skipped';
         rep.note = `fed by pushed "${s.parent.webhook}" webhook events: ${o.db ? 'no pending partitions in the database' : 'a test read without a database has none'}`;
