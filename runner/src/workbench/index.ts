@@ -1,6 +1,8 @@
 /** `@routiq/runner/workbench`: the connector workbench (test reads, record/replay, connector data tests). */
 export type { Cassette, Exchange, Recorder, ReplayServer } from './cassette.ts';
 export { BASE, createRecorder, requestKey, startReplay, substituteBase } from './cassette.ts';
+export type { ConnectorTestCase, ConnectorTestResult } from './connector-tests.ts';
+export { listConnectorTests, loadConnectorTest, runConnectorTest } from './connector-tests.ts';
 export type {
   CursorReport,
   NextRequest,
