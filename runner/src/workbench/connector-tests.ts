@@ -128,7 +128,12 @@ export async function runConnectorTest(
     records,
   );
   const rows: ConnectorTestResult['rows'] = {};
-  for (const p of parents) for (const r of p.rows) (rows[r.target] ??= []).push(r.row);
+  for (const p of parents)
+    for (const r of p.rows) {
+      const list = rows[r.target] ?? [];
+      list.push(r.row);
+      rows[r.target] = list;
+    }
   const failures = dead.map((d) => ({ code: d.code, message: d.message }));
   const problems: string[] = [];
   const want = t.expect.rows ?? {};
