@@ -4,8 +4,8 @@
  * cursor and next run, warnings), or the error. Written with createElement so the CLI needs no JSX build step.
  */
 import type { StreamReport, WorkbenchEvent, WorkbenchReport } from '@routiq/runner/workbench';
-import { Box, Text, useApp, useInput } from 'ink';
-import { createElement as h, type ReactNode, useState } from 'react';
+import { Box, type Key, Text, useApp, useInput } from 'ink';
+import { createElement as h, type ReactNode, useRef, useState } from 'react';
 import type { TargetChoice } from './targets.ts';
 
 export interface AppProps {
@@ -91,7 +91,11 @@ export function App(p: AppProps): ReactNode {
     );
   };
 
-  useInput((input, key) => {
+  // Keys go to the handler of the latest render: a key typed right after a screen change (before Ink re-subscribes
+  // the new handler) must not reach the previous screen's.
+  const onKey = useRef<(input: string, key: Key) => void>(() => {});
+  useInput((input, key) => onKey.current(input, key));
+  onKey.current = (input, key) => {
     if (input === 'q' || (key.ctrl && input === 'c')) {
       if (phase !== 'running' || (key.ctrl && input === 'c')) quit();
       return;
@@ -158,7 +162,7 @@ export function App(p: AppProps): ReactNode {
         setPhase(p.preselected ? 'streams' : 'target');
       }
     }
-  });
+  };
 
   const title = h(
     Text,
@@ -243,7 +247,12 @@ export function App(p: AppProps): ReactNode {
       { flexDirection: 'row' },
       h(
         Box,
-        { flexDirection: 'column', marginRight: 2 },
+        {
+          flexDirection: 'column',
+          marginRight: 2,
+          flexShrink: 0,
+          width: Math.max(...report.streams.map((x) => x.stream.length)) + 5,
+        },
         ...report.streams.map((x, i) =>
           h(
             Text,

@@ -12,6 +12,7 @@ import {
   openDatabase,
   type RoutiqConfig,
   RoutiqError,
+  resolveSecrets,
   safeMessage,
 } from '@routiq/runner';
 import {
@@ -107,6 +108,8 @@ export async function openTarget(
     const conn = org?.connections.find((c) => c.name === connName && c.connector === connector);
     if (!org || !conn)
       throw new RoutiqError('RQ1008', `no connection ${choice.id} of connector ${connector} in ${config.file}`);
+    // A missing secret is reported before the database is opened (RQ1004 names the variable).
+    resolveSecrets(conn, org.id, process.env);
     let db: Database | undefined;
     if (o.useDatabase !== false) {
       try {
