@@ -14,6 +14,7 @@ import { type Querier, readOnlyQuerier } from '../db/tx.ts';
 import { RoutiqError } from '../errors/registry.ts';
 import { sourcePriorityOf } from '../identity/rows.ts';
 import { type BindingArea, scopeBindings } from '../spec/bindings.ts';
+import { loadConnectorHooks } from '../spec/hooks-file.ts';
 import { loadConnector } from '../spec/load.ts';
 import type { ConnectorSpec, StreamSpec } from '../spec/types.ts';
 import { type DeadLetterInput, insertDeadLetter, storeRawRecords } from './bookkeeping.ts';
@@ -194,6 +195,7 @@ export async function ensureOrganization(db: Database, org: OrganizationConfig):
  */
 export async function openSession(o: SessionOptions): Promise<Session> {
   const { spec } = loadConnector(o.config.connectorsDir, o.conn.connector);
+  await loadConnectorHooks(o.config.connectorsDir, o.conn.connector);
   const secrets = resolveSecrets(o.conn, o.org.id, o.env ?? process.env);
   const cctx = await buildConnectionContext(spec, o.org, o.conn, secrets);
   const log = o.logger.child({ org: o.org.id, connection: o.conn.name, connector: spec.name, ...o.logFields });

@@ -12,6 +12,7 @@ import { mapRecords } from '../engine/map.ts';
 import { extractRecords } from '../engine/paginate.ts';
 import { RoutiqError } from '../errors/registry.ts';
 import { scopeBindings } from '../spec/bindings.ts';
+import { loadConnectorHooks } from '../spec/hooks-file.ts';
 import { loadConnector } from '../spec/load.ts';
 
 export interface ConnectorTestCase {
@@ -93,6 +94,7 @@ export async function runConnectorTest(
 ): Promise<ConnectorTestResult> {
   const t = loadConnectorTest(file);
   const { spec } = loadConnector(connectorsDir, connector);
+  await loadConnectorHooks(connectorsDir, connector);
   const s = spec.streams.find((x) => x.name === t.stream);
   if (!s)
     throw new RoutiqError(

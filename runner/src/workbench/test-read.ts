@@ -29,6 +29,7 @@ import { paginate } from '../engine/paginate.ts';
 import { buildRequest } from '../engine/request.ts';
 import { RoutiqError } from '../errors/registry.ts';
 import { type BindingArea, scopeBindings } from '../spec/bindings.ts';
+import { loadConnectorHooks } from '../spec/hooks-file.ts';
 import { loadConnector } from '../spec/load.ts';
 import type { ConnectorSpec, PaginationSpec, StreamSpec } from '../spec/types.ts';
 import {
@@ -151,6 +152,7 @@ export async function testRead(o: TestReadOptions): Promise<WorkbenchReport> {
   const maxPartitions = o.maxPartitions ?? 3;
   const nSamples = o.samples ?? 5;
   const { spec } = loadConnector(o.config.connectorsDir, o.target.conn.connector);
+  await loadConnectorHooks(o.config.connectorsDir, o.target.conn.connector);
   const secrets = resolveSecrets(o.target.conn, o.target.org.id, o.target.env);
   const cctx = await buildConnectionContext(spec, o.target.org, o.target.conn, secrets);
   const log = o.logger.child({ org: o.target.org.id, connection: o.target.conn.name, workbench: true });
