@@ -102,6 +102,12 @@ const commands: Record<string, Handler> = {
   async patients(args) {
     return (await import('./commands/patients.ts')).run(args);
   },
+  async init(args) {
+    return (await import('./commands/init.ts')).run(args);
+  },
+  async sql(args) {
+    return (await import('./commands/sql.ts')).run(args);
+  },
   async connector(args) {
     return (await import('./commands/connector.ts')).run(args);
   },
@@ -134,6 +140,8 @@ async function helpText(name: string): Promise<string> {
   if (name === 'dlq') return (await import('./commands/dlq.ts')).DLQ_HELP;
   if (name === 'status') return (await import('./commands/status.ts')).STATUS_HELP;
   if (name === 'patients') return (await import('./commands/patients.ts')).PATIENTS_HELP;
+  if (name === 'init') return (await import('./commands/init.ts')).INIT_HELP;
+  if (name === 'sql') return (await import('./commands/sql.ts')).SQL_HELP;
   if (name === 'connector') return (await import('./commands/connector.ts')).CONNECTOR_HELP;
   return helpFor(name);
 }
