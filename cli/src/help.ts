@@ -11,6 +11,9 @@ Commands:
   dlq                  Dead letters: list | show | replay | resolve
   patients             Identity: duplicates | merge | unmerge | reconcile | evaluate
   credentials          Encrypted per-organization secrets: set | list | rotate | delete
+  connector            Connector workbench: test <name> (interactive test read, --record, --replay) | list
+  sql "<query>"        Run one SQL statement against the configured database (read-only unless --write)
+  init connector NAME  Scaffold connectors/NAME (spec, README, fixtures, a data test, hooks.ts)
   lint [paths…]        Validate connector specs and config files
   docs                 Regenerate (--write) or check (--check) generated docs
   help [command]       Help for a command

@@ -105,6 +105,15 @@ const commands: Record<string, Handler> = {
   async credentials(args) {
     return (await import('./commands/credentials.ts')).run(args);
   },
+  async init(args) {
+    return (await import('./commands/init.ts')).run(args);
+  },
+  async sql(args) {
+    return (await import('./commands/sql.ts')).run(args);
+  },
+  async connector(args) {
+    return (await import('./commands/connector.ts')).run(args);
+  },
   async help(args) {
     out(args[0] ? await helpText(args[0]) : HELP);
     return ExitCode.Ok;
@@ -135,6 +144,9 @@ async function helpText(name: string): Promise<string> {
   if (name === 'status') return (await import('./commands/status.ts')).STATUS_HELP;
   if (name === 'patients') return (await import('./commands/patients.ts')).PATIENTS_HELP;
   if (name === 'credentials') return (await import('./commands/credentials.ts')).CREDENTIALS_HELP;
+  if (name === 'init') return (await import('./commands/init.ts')).INIT_HELP;
+  if (name === 'sql') return (await import('./commands/sql.ts')).SQL_HELP;
+  if (name === 'connector') return (await import('./commands/connector.ts')).CONNECTOR_HELP;
   return helpFor(name);
 }
 

@@ -11,6 +11,7 @@ export type {
   BeforeRequestHook,
   CandidateQuery,
   HookContext,
+  HookDefinition,
   HookKind,
   HookKinds,
   HookLogger,
@@ -20,13 +21,15 @@ export type {
   MatchIdentityHook,
   MatchMethod,
   MatchResult,
+  PaginationState,
   ReadOnlyDb,
   StoredIdentity,
 } from './hooks.ts';
+export { defineHooks } from './hooks.ts';
 export { matchIdentity } from './identity/match.ts';
 export type { NormalizedPhone, NormalizePhoneOptions, PhoneFailureReason } from './phone/index.ts';
 export { isE164, normalizePhone } from './phone/index.ts';
-export { getHook, listHooks, registerHook } from './registry.ts';
+export { getHook, listHooks, registerConnectorHooks, registerHook } from './registry.ts';
 
 registerHook(
   'identity.match',

@@ -11,6 +11,15 @@ import { org, testConfig } from '../helpers/engine.ts';
 import { startTinyApi, type TinyApi } from '../helpers/tiny-api.ts';
 import { post, type RunningService, startService, until } from './serve-harness.ts';
 
+/** The part of a DOM element these page callbacks read (they run in the browser; the project has no DOM library). */
+interface El {
+  getAttribute(name: string): string | null;
+  textContent: string | null;
+  closest(selector: string): El | null;
+  querySelector(selector: string): El | null;
+  querySelectorAll(selector: string): Iterable<El>;
+}
+
 /**
  * Issue #23, "Must show": the status page of `routiq serve` driven in real headless Chromium (Debian's package,
  * through playwright-core; never a downloaded browser). One service, filled by a sync of the demo sandbox (two
@@ -176,8 +185,8 @@ describe.skipIf(!haveChromium)(`status page in headless Chromium (${kind})`, () 
   });
 
   it('shows what the database holds: records per stream, dead letters, failed runs, webhooks, health', async () => {
-    const cards = await page.$$eval('article.card', (els) =>
-      els.map((e) => ({
+    const cards = await page.$$eval('article.card', (all) =>
+      (all as unknown as El[]).map((e) => ({
         org: e.getAttribute('data-org'),
         connection: e.getAttribute('data-connection'),
         health: e.getAttribute('data-health'),
@@ -246,7 +255,7 @@ describe.skipIf(!haveChromium)(`status page in headless Chromium (${kind})`, () 
     );
     expect(booked?.n).toBe(api.items.length - 1);
     const tiles = await page.$$eval('[data-summary]', (els) =>
-      Object.fromEntries(els.map((e) => [e.getAttribute('data-summary'), e.textContent])),
+      Object.fromEntries((els as unknown as El[]).map((e) => [e.getAttribute('data-summary'), e.textContent])),
     );
     expect(tiles).toEqual({ ok: '5', lagging: '0', failing: '0', paused: '0', alerts: '0' });
     expect(cards.find((c) => c.connection === 'bookings')?.fields['dlq-open']).toBe('1');
@@ -258,8 +267,8 @@ describe.skipIf(!haveChromium)(`status page in headless Chromium (${kind})`, () 
     const unnamed = await page
       .locator('button, input, meter, progress')
       .evaluateAll(
-        (els) =>
-          els.filter(
+        (all) =>
+          (all as unknown as El[]).filter(
             (e) =>
               !(
                 e.getAttribute('aria-label') ||
@@ -273,7 +282,7 @@ describe.skipIf(!haveChromium)(`status page in headless Chromium (${kind})`, () 
     expect(await page.locator('tr[data-instance] .badge').allTextContents()).toEqual(['ok']);
     for (const label of await page
       .locator('figure.chart svg')
-      .evaluateAll((s) => s.map((x) => x.getAttribute('aria-label'))))
+      .evaluateAll((s) => (s as unknown as El[]).map((x) => x.getAttribute('aria-label'))))
       expect(label).toMatch(/runs, [\d,]+ records/);
     await page.screenshot({ path: path.join(ARTIFACTS, 'status-page-laptop.png'), fullPage: true });
   });
@@ -290,7 +299,8 @@ describe.skipIf(!haveChromium)(`status page in headless Chromium (${kind})`, () 
     await card.and(page.locator('[data-health="failing"]')).waitFor({ timeout: 60_000 });
     expect(await card.locator('[data-field=health]').textContent()).toBe('Failing');
     // (Runs in the browser; the project's TypeScript has no DOM library, hence the cast.)
-    const colours = await card.evaluate((e) => {
+    const colours = await card.evaluate((node) => {
+      const e = node as unknown as El;
       const w = globalThis as unknown as { getComputedStyle(x: unknown): Record<string, string> };
       const badge = e.querySelector('[data-field=health]');
       return { border: w.getComputedStyle(e).borderLeftColor, badge: w.getComputedStyle(badge).backgroundColor };

@@ -2,46 +2,19 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /**
- * Recorded platform traffic for offline connector tests (and the seed of `routiq connector test --record/--replay`).
+ * Recorded platform traffic for offline connector tests (full then incremental sync, test/e2e/fixtures.test.ts).
  * A recording proxy sits between the engine and a simulator and stores responses only — never request headers, so
  * no credential reaches a fixture; the proxy's own origin in bodies and headers (Cliniko's links.next) is stored as
  * {{BASE}}. A replay server answers the same requests from the file, phase by phase.
  */
-export interface Exchange {
-  phase: string;
-  method: string;
-  /** Path and query, query parameters sorted. */
-  key: string;
-  status: number;
-  contentType: string;
-  headers: Record<string, string>;
-  body: string;
-}
+import { type Cassette, type Exchange, requestKey } from '@routiq/runner/workbench';
 
-export interface Cassette {
-  connector: string;
-  note: string;
-  exchanges: Exchange[];
-  expected: Record<string, Record<string, number>>;
-}
+// The cassette format and the replay server are the workbench's (routiq connector test --replay); this file keeps
+// the recording proxy that test/fixtures/record.ts puts between the engine and a simulator.
+export type { Cassette, Exchange } from '@routiq/runner/workbench';
+export { requestKey, startReplay } from '@routiq/runner/workbench';
 
 const KEPT_HEADERS = ['x-ratelimit-reset', 'retry-after', 'link'];
-
-/**
- * Parameters measured from the moment the request is sent (Chatwoot `updated_within=<seconds>`): a replay can never
- * send the recorded value, so they match by name only.
- */
-const CLOCK_RELATIVE_PARAMS = new Set(['updated_within']);
-
-export function requestKey(url: string): string {
-  const u = new URL(url, 'http://x');
-  for (const name of CLOCK_RELATIVE_PARAMS) if (u.searchParams.has(name)) u.searchParams.set(name, '*');
-  const params = [...u.searchParams.entries()].sort(([a, av], [b, bv]) =>
-    a === b ? av.localeCompare(bv) : a.localeCompare(b),
-  );
-  const q = new URLSearchParams(params).toString();
-  return `${u.pathname}${q ? `?${q}` : ''}`;
-}
 
 async function listen(server: http.Server): Promise<string> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -94,43 +67,6 @@ export async function startRecorder(target: string) {
   return {
     url: origin,
     exchanges,
-    setPhase: (p: string) => {
-      phase = p;
-    },
-    close: () => new Promise<void>((r) => server.close(() => r())),
-  };
-}
-
-export async function startReplay(cassette: Cassette) {
-  let phase = 'full';
-  let origin = '';
-  const misses: string[] = [];
-  const served = new Map<string, number>();
-  const server = http.createServer((req, res) => {
-    const key = requestKey(req.url ?? '/');
-    const candidates = cassette.exchanges.filter(
-      (e) => e.phase === phase && e.method === (req.method ?? 'GET') && e.key === key,
-    );
-    if (!candidates.length) {
-      misses.push(`${phase} ${req.method} ${key}`);
-      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'not in cassette', key }));
-      return;
-    }
-    const id = `${phase} ${key}`;
-    const n = served.get(id) ?? 0;
-    served.set(id, n + 1);
-    const e = candidates[Math.min(n, candidates.length - 1)] as Exchange;
-    const sub = (s: string) => s.replaceAll('{{BASE}}', origin);
-    res.writeHead(e.status, {
-      'content-type': e.contentType,
-      ...Object.fromEntries(Object.entries(e.headers).map(([k, v]) => [k, sub(v)])),
-    });
-    res.end(sub(e.body));
-  });
-  origin = await listen(server);
-  return {
-    url: origin,
-    misses,
     setPhase: (p: string) => {
       phase = p;
     },

@@ -26,8 +26,8 @@ const DEV_ONLY: DevOnlyRules = {
   devModules: ['runner/src/testing.ts'],
   productionDirs: ['schemas', 'sdk', 'migrations', 'runner', 'connectors', 'cli'],
   entries: ['cli/src/main.ts'],
-  // cli/src/main.ts imports it on demand and reports a missing @routiq/sandbox.
-  devOnlyCommands: ['cli/src/commands/demo.ts'],
+  // Imported on demand; a missing @routiq/sandbox is reported (cli/src/main.ts, cli/src/workbench/targets.ts).
+  devOnlyCommands: ['cli/src/commands/demo.ts', 'cli/src/workbench/simulators.ts'],
 };
 
 describe('the checks themselves', () => {

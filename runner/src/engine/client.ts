@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { RoutiqError } from '../errors/registry.ts';
 import { credentialFingerprint } from './breaker.ts';
 import { type Bindings, renderString } from './expr.ts';
-import { HttpClient } from './http.ts';
+import { HttpClient, type HttpObserver } from './http.ts';
 import { type Limiter, limiterFor } from './ratelimit.ts';
 import { pgLimiterFor } from './ratelimit-pg.ts';
 import type { Session } from './session.ts';
@@ -13,7 +13,16 @@ export interface RequestCounters {
   rateLimited: number;
 }
 
-export async function createClient(session: Session, counters: RequestCounters): Promise<HttpClient> {
+/** What the client needs of a session (the workbench reads without a database: in-process budgets then). */
+export type ClientSession = Pick<Session, 'spec' | 'config' | 'conn' | 'org' | 'log' | 'secrets' | 'bindings'> & {
+  db?: Session['db'] | undefined;
+};
+
+export async function createClient(
+  session: ClientSession,
+  counters: RequestCounters,
+  observer?: HttpObserver,
+): Promise<HttpClient> {
   const { spec, config, conn, org, log } = session;
   const b = session.bindings('connection');
   // Budget keys declared as templates (e.g. a group of connections sharing one Cliniko user) are rendered once.
@@ -43,10 +52,11 @@ export async function createClient(session: Session, counters: RequestCounters):
     log.warn({ min_tls_version: minTls }, 'TLS minimum lowered for this connection');
   if (conn.allowInsecureHttp) log.warn('plain http to non-loopback hosts is allowed for this connection');
 
-  const shared = session.db.kind === 'postgres' && config.runner.sharedRateLimits;
+  const db = session.db;
+  const shared = db?.kind === 'postgres' && config.runner.sharedRateLimits;
   // Budgets are shared through PostgreSQL between processes on a server; in-process on the embedded database.
   const limiter = (id: string, limit: number, windowMs: number): Limiter =>
-    shared ? pgLimiterFor(session.db, id, limit, windowMs) : limiterFor(id, limit, windowMs);
+    shared && db ? pgLimiterFor(db, id, limit, windowMs) : limiterFor(id, limit, windowMs);
   return new HttpClient({
     minTlsVersion: minTls,
     allowInsecureHttp: conn.allowInsecureHttp,
@@ -70,6 +80,7 @@ export async function createClient(session: Session, counters: RequestCounters):
       if (status === 429 || failure === 'rate_limited') counters.rateLimited++;
     },
     log,
+    observer,
   });
 }
 

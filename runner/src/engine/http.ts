@@ -80,6 +80,31 @@ export interface HttpClientOptions {
     failure?: FailureClass | undefined;
   }) => void;
   log?: { warn(obj: object, msg: string): void; debug(obj: object, msg: string): void };
+  /** Watches traffic without changing it (the connector workbench: live progress, recording). */
+  observer?: HttpObserver | undefined;
+}
+
+/** One request as sent and its response as received (before classification). */
+export interface HttpExchange {
+  request: HttpRequest;
+  /** The URL as sent, query parameters included. */
+  sentUrl: string;
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  bodyText: string;
+  ms: number;
+}
+
+export interface HttpObserver {
+  onExchange?(x: HttpExchange): void;
+  /** A failed attempt about to be retried after `waitMs` (rate-limited waits included). */
+  onRetry?(x: {
+    url: string;
+    attempt: number;
+    failure: FailureClass;
+    status: number | undefined;
+    waitMs: number;
+  }): void;
 }
 
 const agents = {
@@ -166,6 +191,13 @@ export class HttpClient {
           },
           'retrying request',
         );
+        this.o.observer?.onRetry?.({
+          url: redactUrl(req.url),
+          attempt,
+          failure: error.failureClass,
+          status: error.status,
+          waitMs: Math.round(wait),
+        });
         await sleep(wait);
       },
     });
@@ -191,6 +223,14 @@ export class HttpClient {
         responseType: 'text',
       });
       status = res.statusCode;
+      this.o.observer?.onExchange?.({
+        request: req,
+        sentUrl: target.toString(),
+        status,
+        headers: res.headers,
+        bodyText: res.body,
+        ms: Date.now() - started,
+      });
       const response: HttpResponse = {
         status,
         headers: res.headers,

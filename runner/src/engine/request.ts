@@ -105,7 +105,20 @@ export async function buildRequest(o: BuildRequestOptions, parts: PageParts): Pr
         searchParams: out.searchParams,
         ...(out.body !== undefined ? { body: out.body } : {}),
       };
-      out = { ...out, ...(await h(hr, o.hookContext())) };
+      // The hook sees where the stream is: its cursor ($cursor), partition parent and the page being built.
+      const cursor = o.bindings.cursor as string | number | undefined;
+      const ctx: HookContext = {
+        ...o.hookContext(),
+        ...(cursor !== undefined && cursor !== null ? { cursor } : {}),
+        ...(o.bindings.parent !== undefined ? { parent: o.bindings.parent } : {}),
+        pagination: {
+          page: parts.page,
+          params: parts.query,
+          body: parts.body ?? [],
+          ...(parts.follow ? { follow: parts.follow } : {}),
+        },
+      };
+      out = { ...out, ...(await h(hr, ctx)) };
     }
   }
   return out;

@@ -16,6 +16,7 @@ import { sourcePriorityOf } from '../identity/rows.ts';
 import { loadCredentials } from '../security/credentials.ts';
 import { requireKeyRing } from '../security/crypto.ts';
 import { type BindingArea, scopeBindings } from '../spec/bindings.ts';
+import { loadConnectorHooks } from '../spec/hooks-file.ts';
 import { loadConnector } from '../spec/load.ts';
 import type { ConnectorSpec, StreamSpec } from '../spec/types.ts';
 import { type DeadLetterInput, insertDeadLetter, storeRawRecords } from './bookkeeping.ts';
@@ -196,6 +197,7 @@ export async function ensureOrganization(db: Database, org: OrganizationConfig):
  */
 export async function openSession(o: SessionOptions): Promise<Session> {
   const { spec } = loadConnector(o.config.connectorsDir, o.conn.connector);
+  await loadConnectorHooks(o.config.connectorsDir, o.conn.connector);
   const env = o.env ?? process.env;
   const secrets = resolveSecrets(o.conn, o.org.id, env);
   // `${ENV}` references win over stored values (an operator can override one stored secret for a while).

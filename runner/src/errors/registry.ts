@@ -197,6 +197,36 @@ const coreCodes = {
     title: 'A sync run was stopped at a checkpoint because the service shut down',
     hint: 'Nothing to do: the next scheduled run resumes from the checkpoint.',
   },
+  RQ6101: {
+    name: 'workbench.no_database',
+    title: 'A hook queried the database during a test read that has none (simulator or fixtures target)',
+    hint: 'Test against a configured organization (`routiq connector test <name> --org ID`), or make the hook work without reads.',
+  },
+  RQ6102: {
+    name: 'workbench.records_path_empty',
+    title: "A stream's `records` path selects nothing from a response that has content",
+    hint: 'Fix `records` in the stream (the message names the missing key and the nearest one); a sync would report success with 0 records.',
+  },
+  RQ6103: {
+    name: 'workbench.mapping_no_rows',
+    title: 'A stream read records, but one of its declared mappings produced no row',
+    hint: "Check the mapping's `when`/`input` against the sample records (`routiq connector test <name>`); fine if the sample simply had no such record.",
+  },
+  RQ6104: {
+    name: 'workbench.no_fixtures',
+    title: 'The connector has no recorded fixtures to replay',
+    hint: 'Record them: `routiq connector test <name> --target simulator --record` (or against a real account with --org).',
+  },
+  RQ6105: {
+    name: 'workbench.replay_miss',
+    title: 'A replayed run made a request the fixtures have no answer for',
+    hint: 'The spec changed what it requests since the recording: re-record with --record, or undo the change.',
+  },
+  RQ6106: {
+    name: 'workbench.connector_test_failed',
+    title: "A connector's data test (fixtures in, expected rows out) did not produce the expected rows",
+    hint: 'Compare the rows printed with the expected ones in connectors/<name>/tests/; fix the mapping or the expectation.',
+  },
 } as const satisfies Record<string, CodeInfo>;
 
 export const codes: Readonly<Record<string, CodeInfo>> = { ...coreCodes, ...lintCodes };

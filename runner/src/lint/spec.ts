@@ -3,11 +3,13 @@
  * bindings exist, settings are declared, no literal credentials, stream graph, hooks, mappings fit their
  * unified target, sync-efficiency warnings). Every finding is collected; nothing stops at the first.
  */
+import path from 'node:path';
 import { UNIFIED_TARGETS, type UnifiedTarget, unifiedSchema } from '@routiq/schemas';
 // Importing the SDK registers its built-in hooks (identity.match, …) in the registry listHooks() reads.
 import { listHooks } from '@routiq/sdk';
 import type { LintCode } from '../errors/lint-codes.ts';
 import { type BindingArea, bindingInfo } from '../spec/bindings.ts';
+import { declaredHooks } from '../spec/hooks-file.ts';
 import {
   type AstNode,
   compile,
@@ -72,7 +74,9 @@ export function lintSpecText(text: string, file: string, opts: LintSpecOptions =
   }
   const { schema } = prepared('connector.schema.json');
   schemaFindings(validateAgainst('connector.schema.json', data), schema, data, src, out, SPEC_CODES);
-  new SpecRules(src, data, schema, out, opts.hooks ?? listHooks()).run();
+  // Hooks a connector folder ships (connectors/<name>/hooks.ts) are known by reading that file.
+  const local = opts.hooks ? [] : declaredHooks(path.dirname(path.resolve(file)));
+  new SpecRules(src, data, schema, out, opts.hooks ?? [...listHooks(), ...local]).run();
   return normalizeFindings(out.list);
 }
 
@@ -547,7 +551,7 @@ class SpecRules {
         'RQ2053',
         this.src.valuePos(path),
         path,
-        `hook ${show(name)} is not registered in @routiq/sdk${suggestion(name, same) || registered}`,
+        `hook ${show(name)} is not registered in @routiq/sdk nor declared in the connector's hooks.ts${suggestion(name, same) || registered}`,
       );
     } else if (entry.kind !== kind) {
       this.lint(
