@@ -5,6 +5,7 @@ import { Migration0003RowVersions } from './0003_row_versions.ts';
 import { Migration0004WebhookInbox } from './0004_webhook_inbox.ts';
 import { Migration0005IdentityLookupIndexes } from './0005_identity_lookup_indexes.ts';
 import { Migration0006RateLimitBudgets } from './0006_rate_limit_budgets.ts';
+import { Migration0007TenantIsolation } from './0007_tenant_isolation.ts';
 
 /** Every migration this version knows, in order. Names are stable forever: they are stored in the database. */
 export const migrations: MigrationObject[] = [
@@ -14,6 +15,9 @@ export const migrations: MigrationObject[] = [
   { name: '0004_webhook_inbox', class: Migration0004WebhookInbox },
   { name: '0005_identity_lookup_indexes', class: Migration0005IdentityLookupIndexes },
   { name: '0006_rate_limit_budgets', class: Migration0006RateLimitBudgets },
+  { name: '0007_tenant_isolation', class: Migration0007TenantIsolation },
 ];
 
 export const MIGRATIONS_TABLE = 'routiq_migrations';
+
+export { ROLE_PREFIX_OPTION, roleNames } from './0007_tenant_isolation.ts';
