@@ -91,8 +91,10 @@ export class Migration0007TenantIsolation extends Migration {
         execute format('alter table %s force row level security', t);
         execute format('drop policy if exists tenant_isolation on %s', t);
         execute format('drop policy if exists cross_organization on %s', t);
-        execute format($p$create policy tenant_isolation on %s using (%I = current_setting('app.organization_id', true))
-          with check (%I = current_setting('app.organization_id', true))$p$, t, key_column, key_column);
+        -- nullif: a setting once set in a session reads '' after its transaction, and '' is no organization.
+        execute format($p$create policy tenant_isolation on %s
+          using (%I = nullif(current_setting('app.organization_id', true), ''))
+          with check (%I = nullif(current_setting('app.organization_id', true), ''))$p$, t, key_column, key_column);
         execute format('create policy cross_organization on %s to %I using (true) with check (true)', t, '${r.admin}');
       end $f$`);
     // The runtime reads the role names from the database (a config with another prefix cannot mismatch them).

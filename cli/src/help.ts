@@ -10,6 +10,7 @@ Commands:
   status               Last runs and stream checkpoints per organization
   dlq                  Dead letters: list | show | replay | resolve
   patients             Identity: duplicates | merge | unmerge | reconcile | evaluate
+  purge                Delete what is past its retention (dead letters, raw payloads, pushed records)
   lint [paths…]        Validate connector specs and config files
   docs                 Regenerate (--write) or check (--check) generated docs
   help [command]       Help for a command

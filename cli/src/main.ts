@@ -102,6 +102,9 @@ const commands: Record<string, Handler> = {
   async patients(args) {
     return (await import('./commands/patients.ts')).run(args);
   },
+  async purge(args) {
+    return (await import('./commands/purge.ts')).run(args);
+  },
   async help(args) {
     out(args[0] ? await helpText(args[0]) : HELP);
     return ExitCode.Ok;
@@ -131,6 +134,7 @@ async function helpText(name: string): Promise<string> {
   if (name === 'dlq') return (await import('./commands/dlq.ts')).DLQ_HELP;
   if (name === 'status') return (await import('./commands/status.ts')).STATUS_HELP;
   if (name === 'patients') return (await import('./commands/patients.ts')).PATIENTS_HELP;
+  if (name === 'purge') return (await import('./commands/purge.ts')).PURGE_HELP;
   return helpFor(name);
 }
 

@@ -21,7 +21,7 @@ export interface DatabaseOptions {
 }
 
 export interface DatabaseTls {
-  mode: 'disable' | 'require' | 'verify-ca' | 'verify-full';
+  mode?: 'disable' | 'require' | 'verify-ca' | 'verify-full' | undefined;
   /** PEM of the certificate authority (verify-ca / verify-full); default: the system's. */
   ca?: string | undefined;
 }
@@ -40,6 +40,8 @@ export interface Database {
   connectionUrl: string;
   /** The schema the tables live in. */
   schema: string;
+  /** The driver's TLS setting (db/database.ts tlsOptions), for other clients such as pg-boss. */
+  ssl?: PgSsl | undefined;
   /** Set by forOrganization / crossOrganization (db/tx.ts): whose rows this handle's transactions see. */
   scope?: import('./tx.ts').DbScope;
   /** The unscoped database a scoped handle was made from. */
@@ -111,6 +113,7 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
     describe,
     connectionUrl: url,
     schema,
+    ssl,
     em: () => orm.em.fork(),
     async query<T>(sql: string, params: readonly unknown[] = []) {
       return (await orm.em.getConnection().execute(sql, params as unknown[], 'all')) as T[];

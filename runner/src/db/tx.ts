@@ -12,6 +12,7 @@ export type DbScope = { organizationId: string } | { crossOrganization: string }
 
 /** The database scoped to one organization: its transactions and its `query` (one transaction each) see only it. */
 export function forOrganization(db: Database, organizationId: string): Database {
+  if (!organizationId) throw new Error('forOrganization needs an organization id');
   return scoped(db, { organizationId });
 }
 

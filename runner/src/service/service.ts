@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { ConnectionConfig, OrganizationConfig, RoutiqConfig } from '../config/types.ts';
 import type { Database } from '../db/database.ts';
 import { assertMigrated } from '../db/migrate.ts';
+import { purgeExpired } from '../db/retention.ts';
 import { crossOrganization, forOrganization, safeMessage, transaction } from '../db/tx.ts';
 import { type DeadLetterFilter, getStatus, hasSelector, replayDeadLetters, validateFilter } from '../dlq/index.ts';
 import { insertDeadLetter } from '../engine/bookkeeping.ts';
@@ -125,6 +126,11 @@ export class Service {
       webhook: (job) => this.processDelivery(job.id),
       sweep: () => this.sweep(),
       replay: (job) => this.replay(job),
+      purge: async () => {
+        const r = await purgeExpired(this.o.db, this.config);
+        this.log.info({ purged: r }, 'retention purge');
+        return r;
+      },
     });
     const url = await this.app.listen({ host: this.settings.host, port: this.settings.port });
     this.log.info({ url, instance: process.pid, concurrency: this.settings.concurrency }, 'routiq serve listening');
