@@ -42,5 +42,8 @@ export class Migration0009ListingsAndInboxes extends Migration {
       constraint inboxes_natural_key unique (organization_id, source, external_id)
     )`);
     this.addSql('alter table conversations add column inbox_name text');
+    // Tenant tables: owner, grants, forced row-level security (0007).
+    this.addSql(`select routiq_protect_table('listing_seen')`);
+    this.addSql(`select routiq_protect_table('inboxes')`);
   }
 }

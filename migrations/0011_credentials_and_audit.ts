@@ -28,6 +28,8 @@ export class Migration0011CredentialsAndAudit extends Migration {
       primary key (organization_id, connection, name)
     )`);
     this.addSql('create index organization_credentials_key_idx on organization_credentials (key_id)');
+    // A tenant table: owner, grants, forced row-level security (0007).
+    this.addSql(`select routiq_protect_table('organization_credentials')`);
 
     this.addSql(`alter table audit_log
       add column actor_type text not null default 'system'

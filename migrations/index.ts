@@ -5,6 +5,7 @@ import { Migration0003RowVersions } from './0003_row_versions.ts';
 import { Migration0004WebhookInbox } from './0004_webhook_inbox.ts';
 import { Migration0005IdentityLookupIndexes } from './0005_identity_lookup_indexes.ts';
 import { Migration0006RateLimitBudgets } from './0006_rate_limit_budgets.ts';
+import { Migration0007TenantIsolation } from './0007_tenant_isolation.ts';
 import { Migration0009ListingsAndInboxes } from './0009_listings_and_inboxes.ts';
 import { Migration0011CredentialsAndAudit } from './0011_credentials_and_audit.ts';
 
@@ -16,8 +17,11 @@ export const migrations: MigrationObject[] = [
   { name: '0004_webhook_inbox', class: Migration0004WebhookInbox },
   { name: '0005_identity_lookup_indexes', class: Migration0005IdentityLookupIndexes },
   { name: '0006_rate_limit_budgets', class: Migration0006RateLimitBudgets },
+  { name: '0007_tenant_isolation', class: Migration0007TenantIsolation },
   { name: '0009_listings_and_inboxes', class: Migration0009ListingsAndInboxes },
   { name: '0011_credentials_and_audit', class: Migration0011CredentialsAndAudit },
 ];
 
 export const MIGRATIONS_TABLE = 'routiq_migrations';
+
+export { ROLE_PREFIX_OPTION, roleNames } from './0007_tenant_isolation.ts';

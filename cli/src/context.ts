@@ -53,6 +53,8 @@ export async function withDatabase<T>(
     embeddedDir: config.database.embeddedDir,
     poolMax: config.database.poolMax,
     schema: config.database.schema,
+    rolePrefix: config.database.rolePrefix,
+    tls: config.database.tls,
   });
   try {
     if (opts.requireMigrated !== false) await assertMigrated(db);

@@ -14,6 +14,7 @@ Commands:
   connector            Connector workbench: test <name> (interactive test read, --record, --replay) | list
   sql "<query>"        Run one SQL statement against the configured database (read-only unless --write)
   init connector NAME  Scaffold connectors/NAME (spec, README, fixtures, a data test, hooks.ts)
+  purge                Delete what is past its retention (dead letters, raw payloads, pushed records)
   lint [paths…]        Validate connector specs and config files
   docs                 Regenerate (--write) or check (--check) generated docs
   help [command]       Help for a command

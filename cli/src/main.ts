@@ -114,6 +114,9 @@ const commands: Record<string, Handler> = {
   async connector(args) {
     return (await import('./commands/connector.ts')).run(args);
   },
+  async purge(args) {
+    return (await import('./commands/purge.ts')).run(args);
+  },
   async help(args) {
     out(args[0] ? await helpText(args[0]) : HELP);
     return ExitCode.Ok;
@@ -147,6 +150,7 @@ async function helpText(name: string): Promise<string> {
   if (name === 'init') return (await import('./commands/init.ts')).INIT_HELP;
   if (name === 'sql') return (await import('./commands/sql.ts')).SQL_HELP;
   if (name === 'connector') return (await import('./commands/connector.ts')).CONNECTOR_HELP;
+  if (name === 'purge') return (await import('./commands/purge.ts')).PURGE_HELP;
   return helpFor(name);
 }
 

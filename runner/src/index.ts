@@ -5,7 +5,8 @@ export type { Database, DatabaseOptions } from './db/database.ts';
 export { openDatabase, redact } from './db/database.ts';
 export { databaseFailure, isDatabaseFailureCode } from './db/failure.ts';
 export { assertMigrated, migrate } from './db/migrate.ts';
-export { safeMessage, transaction } from './db/tx.ts';
+export { type PurgeOptions, type PurgeResult, purgeExpired } from './db/retention.ts';
+export { crossOrganization, type DbScope, forOrganization, safeMessage, transaction } from './db/tx.ts';
 export type {
   ConnectionHealth,
   ConnectionStatus,

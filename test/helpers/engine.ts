@@ -22,7 +22,8 @@ export function testConfig(
   return {
     file: 'test',
     env: 'test',
-    database: { embeddedDir: 'memory://', poolMax: 4, schema: 'public' },
+    database: { embeddedDir: 'memory://', poolMax: 4, schema: 'public', rolePrefix: 'routiq', tls: {} },
+    retention: { deadLetterDays: 30, pushedRecordDays: 30, webhookInboxDays: 7 },
     log: { level: 'silent' },
     http: { timeoutMs: 5000, minTlsVersion: 'TLSv1.3' },
     runner: {

@@ -5,6 +5,7 @@ import {
   createLogger,
   type Database,
   DEFAULT_SETTINGS,
+  forOrganization,
   loadConfig,
   migrate,
   openDatabase,
@@ -253,7 +254,7 @@ The simulators now push their webhooks here; every connection syncs once a minut
 async function tableCounts(db: Database, orgIds: string[]) {
   const rows = [];
   for (const id of orgIds) {
-    const r = await db.query<Record<string, string>>(
+    const r = await forOrganization(db, id).query<Record<string, string>>(
       `select ? as organization_id,
         (select count(*) from patients where organization_id = ? and merged_into is null)::text as patients,
         (select count(*) from patient_identities where organization_id = ?)::text as identities,

@@ -57,6 +57,8 @@ export async function serveCommand(a: ServeArgs): Promise<number> {
     embeddedDir: config.database.embeddedDir,
     poolMax: config.database.poolMax,
     schema: config.database.schema,
+    rolePrefix: config.database.rolePrefix,
+    tls: config.database.tls,
     extraConnections: 2,
   });
   if (a.migrate) await migrate(db);

@@ -161,6 +161,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): RoutiqConfig {
   const h = c.http ?? {};
   const r = c.runner ?? {};
   const sv = c.service ?? {};
+  const rt = c.retention ?? {};
   return {
     file: rel,
     env: envName,
@@ -169,6 +170,19 @@ export function loadConfig(opts: LoadConfigOptions = {}): RoutiqConfig {
       embeddedDir: d.embedded_dir ?? '.routiq/db',
       poolMax: d.pool_max ?? 10,
       schema: d.schema ?? 'public',
+      rolePrefix: d.role_prefix ?? 'routiq',
+      tls: {
+        ...(d.tls?.mode ? { mode: d.tls.mode } : {}),
+        ...(d.tls?.ca_file
+          ? { ca: readCaFile(path.resolve(cwd, d.tls.ca_file), at(['database', 'tls', 'ca_file'], 'value')) }
+          : {}),
+      },
+    },
+    retention: {
+      deadLetterDays: rt.dead_letter_days ?? 30,
+      ...(rt.open_dead_letter_days ? { openDeadLetterDays: rt.open_dead_letter_days } : {}),
+      pushedRecordDays: rt.pushed_record_days ?? 30,
+      webhookInboxDays: rt.webhook_inbox_days ?? 7,
     },
     log: { level: l.level ?? 'info' },
     http: { timeoutMs: h.timeout_ms ?? 30000, minTlsVersion: h.min_tls_version ?? 'TLSv1.3' },
@@ -237,6 +251,16 @@ function alertsConfig(a: any, where: string): AlertsConfig {
     webhookRejections: a.webhook_rejections ?? 5,
     windowMinutes: a.window_minutes ?? 60,
   };
+}
+
+function readCaFile(file: string, where: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new RoutiqError('RQ1003', `database.tls.ca_file ${file} cannot be read: ${(err as Error).message}`, {
+      where,
+    });
+  }
 }
 
 /** Resolve a connection's ${ENV} secret references. Missing variables are an error naming the variable. */

@@ -42,7 +42,23 @@ export interface RoutiqConfig {
   /** The file the values came from (for messages). */
   file: string;
   env: string;
-  database: { url?: string; embeddedDir: string; poolMax: number; schema: string };
+  database: {
+    url?: string;
+    embeddedDir: string;
+    poolMax: number;
+    schema: string;
+    /** Roles of migration 0007: `<rolePrefix>_owner`, `_app`, `_admin`. */
+    rolePrefix: string;
+    /** TLS to a server: unset mode = the URL's sslmode, else verify-full unless local (db/database.ts tlsOptions). */
+    tls: { mode?: 'disable' | 'require' | 'verify-ca' | 'verify-full'; ca?: string };
+  };
+  /** Retention of operational data (db/retention.ts); raw payloads follow runner.rawRetentionDays. */
+  retention: {
+    deadLetterDays: number;
+    openDeadLetterDays?: number;
+    pushedRecordDays: number;
+    webhookInboxDays: number;
+  };
   log: { level: string };
   http: { timeoutMs: number; minTlsVersion: 'TLSv1.2' | 'TLSv1.3' };
   runner: {

@@ -10,7 +10,7 @@ import { backends, openTestDb, type TestDb } from '../../../test/helpers/db.ts';
 import { type Column, targetInfo } from '../engine/columns.ts';
 import { type MappedRow, writeRows } from '../engine/writer.ts';
 import { createOrganization, writeContext } from '../identity/test-support.ts';
-import { transaction } from './tx.ts';
+import { forOrganization, transaction } from './tx.ts';
 
 const kinds = await backends();
 const ORG = 'ddl';
@@ -61,7 +61,7 @@ describe.each(kinds)('unified tables on %s', (kind) => {
     // One transaction per target, so a failing write names its target (references to missing rows stay null).
     for (const target of UNIFIED_TARGETS) {
       const row: MappedRow = { target, mode: 'upsert', row: fullRow(target), sourceHash: `h-${target}` };
-      await transaction(t.db, (q) =>
+      await transaction(forOrganization(t.db, ORG), (q) =>
         writeRows(
           (sql, params) => {
             for (const m of sql.matchAll(/insert into (\w+)(?: as \w+)? \(([^)]*)\)/g)) {

@@ -1,6 +1,6 @@
 import { Migrator } from '@mikro-orm/migrations';
 import { type EntityManager, MikroORM } from '@mikro-orm/postgresql';
-import { MIGRATIONS_TABLE, migrations } from '@routiq/migrations';
+import { MIGRATIONS_TABLE, migrations, ROLE_PREFIX_OPTION, roleNames } from '@routiq/migrations';
 import { RoutiqError } from '../errors/registry.ts';
 import { type EmbeddedDb, startEmbedded } from './embedded.ts';
 
@@ -14,6 +14,16 @@ export interface DatabaseOptions {
   extraConnections?: number;
   /** Driver warnings (e.g. a connection dropped by a server restart). Default: a JSON line on stderr. */
   onWarn?: (message: string) => void;
+  /** Names of the roles migrations create: `<prefix>_owner`, `_app`, `_admin` (docs/database.md). Default `routiq`. */
+  rolePrefix?: string;
+  /** TLS to a server (docs/database.md#tls); default: verify-full unless the host is local. */
+  tls?: DatabaseTls;
+}
+
+export interface DatabaseTls {
+  mode?: 'disable' | 'require' | 'verify-ca' | 'verify-full' | undefined;
+  /** PEM of the certificate authority (verify-ca / verify-full); default: the system's. */
+  ca?: string | undefined;
 }
 
 export interface Database {
@@ -30,6 +40,12 @@ export interface Database {
   connectionUrl: string;
   /** The schema the tables live in. */
   schema: string;
+  /** The driver's TLS setting (db/database.ts tlsOptions), for other clients such as pg-boss. */
+  ssl?: PgSsl | undefined;
+  /** Set by forOrganization / crossOrganization (db/tx.ts): whose rows this handle's transactions see. */
+  scope?: import('./tx.ts').DbScope;
+  /** The unscoped database a scoped handle was made from. */
+  base?: Database;
 }
 
 export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
@@ -40,6 +56,13 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
     url = embedded.url;
   }
   const schema = opts.schema ?? 'public';
+  const rolePrefix = opts.rolePrefix ?? 'routiq';
+  roleNames(rolePrefix); // validates
+  const ssl = embedded ? undefined : tlsOptions(url, opts.tls);
+  const connection = {
+    ...(schema !== 'public' ? { options: `-c search_path=${schema}` } : {}),
+    ...(ssl !== undefined ? { ssl } : {}),
+  };
   let orm: MikroORM;
   try {
     orm = await MikroORM.init({
@@ -50,7 +73,9 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
       discovery: { warnWhenNoEntities: false },
       // Embedded: exactly one connection (see embedded.ts).
       pool: { min: 0, max: embedded ? 1 : (opts.poolMax ?? 10) },
-      driverOptions: schema !== 'public' ? { connection: { options: `-c search_path=${schema}` } } : {},
+      driverOptions: Object.keys(connection).length ? { connection } : {},
+      // Read by migration 0007 (the names of the roles it creates).
+      ...({ [ROLE_PREFIX_OPTION]: rolePrefix } as object),
       extensions: [Migrator],
       migrations: {
         migrationsList: migrations,
@@ -88,6 +113,7 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
     describe,
     connectionUrl: url,
     schema,
+    ssl,
     em: () => orm.em.fork(),
     async query<T>(sql: string, params: readonly unknown[] = []) {
       return (await orm.em.getConnection().execute(sql, params as unknown[], 'all')) as T[];
@@ -101,4 +127,28 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
 
 export function redact(url: string): string {
   return url.replace(/\/\/([^:@/]+):([^@/]*)@/, '//$1:***@');
+}
+
+const LOCAL_HOSTS = new Set(['localhost', '127.0.0.1', '::1', '[::1]', '']);
+const MODES = new Set(['disable', 'require', 'verify-ca', 'verify-full']);
+
+export type PgSsl = false | { rejectUnauthorized: boolean; ca?: string; checkServerIdentity?: () => undefined };
+
+/**
+ * The pg driver's `ssl` option (MikroORM drops the URL's query, so `sslmode` is read here). The config's
+ * `database.tls` wins, then the URL's `sslmode` (`disable`, `require`, `verify-ca`, `verify-full`), else
+ * verify-full for any server not on this machine: patient data never crosses a network in clear by default.
+ */
+export function tlsOptions(url: string, tls: DatabaseTls | undefined): PgSsl {
+  const u = new URL(url);
+  const fromUrl = u.searchParams.get('sslmode') ?? undefined;
+  const local = LOCAL_HOSTS.has(u.hostname) || (u.searchParams.get('host') ?? '').startsWith('/');
+  const mode = tls?.mode ?? (fromUrl && MODES.has(fromUrl) ? fromUrl : local ? 'disable' : 'verify-full');
+  if (mode === 'disable') return false;
+  if (mode === 'require') return { rejectUnauthorized: false };
+  const ca = tls?.ca ? { ca: tls.ca } : {};
+  // verify-ca: the chain is checked, the host name is not (as libpq's verify-ca).
+  return mode === 'verify-ca'
+    ? { rejectUnauthorized: true, ...ca, checkServerIdentity: () => undefined }
+    : { rejectUnauthorized: true, ...ca };
 }

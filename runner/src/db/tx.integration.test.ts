@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends, openTestDb, type TestDb } from '../../../test/helpers/db.ts';
-import { readOnlyQuerier, severalStatements, transaction } from './tx.ts';
+import { forOrganization, readOnlyQuerier, severalStatements, transaction } from './tx.ts';
 
 const kinds = await backends();
 
@@ -21,35 +21,47 @@ describe.each(kinds)('read-only hook database on %s', (kind) => {
     );
 
   it('inside a writer transaction: reads work, WITH … DELETE and UPDATE fail, and the transaction goes on', async () => {
-    await transaction(t.db, async (q) => {
-      const ro = readOnlyQuerier(t.db, q);
+    const a = forOrganization(t.db, 'org_ro');
+    await transaction(a, async (q) => {
+      const ro = readOnlyQuerier(a, q);
       expect(await ro<{ n: string }>('select count(*)::text as n from organizations where id = ?', ['org_ro'])).toEqual(
         [{ n: '1' }],
       );
       await expect(
         ro("with d as (delete from organizations where id = 'org_ro' returning 1) select count(*) from d"),
       ).rejects.toThrow(/read-only transaction/);
-      await expect(ro("update organizations set name = 'x' where id = 'org_ro2'")).rejects.toThrow(/read-only/);
+      await expect(ro("update organizations set name = 'x' where id = 'org_ro'")).rejects.toThrow(/read-only/);
       // The caller's own writes still work after the refused ones (the savepoint was rolled back, not the transaction).
-      await q("update organizations set name = 'Renamed' where id = 'org_ro2'");
+      await q("update organizations set name = 'Renamed' where id = 'org_ro'");
     });
     expect(await orgs()).toEqual(['org_ro', 'org_ro2']);
-    expect((await t.db.query<{ name: string }>("select name from organizations where id = 'org_ro2'"))[0]?.name).toBe(
+    expect((await t.db.query<{ name: string }>("select name from organizations where id = 'org_ro'"))[0]?.name).toBe(
       'Renamed',
     );
   });
 
-  it('set_config in a hook query does not outlive it', async () => {
-    await transaction(t.db, async (q) => {
-      const ro = readOnlyQuerier(t.db, q);
-      await ro("select set_config('routiq.probe', 'hook', false)");
-      const v = await q<{ v: string | null }>("select current_setting('routiq.probe', true) as v");
-      expect(v[0]?.v ?? '').toBe('');
+  it('a hook cannot change its organization or role: set_config is not executable, SET and DO are refused', async () => {
+    const a = forOrganization(t.db, 'org_ro');
+    await transaction(a, async (q) => {
+      const ro = readOnlyQuerier(a, q);
+      await expect(ro("select set_config('app.organization_id', 'org_ro2', true)")).rejects.toThrow(
+        /permission denied for function set_config/,
+      );
+      await expect(ro("select set_config('role', 'postgres', false)")).rejects.toThrow(/permission denied/);
+      await expect(ro("set local app.organization_id = 'org_ro2'")).rejects.toThrow(/may not control/);
+      await expect(ro('reset role')).rejects.toThrow(/may not control/);
+      await expect(ro("do $$ begin execute 'reset role'; end $$")).rejects.toThrow(/may not control/);
+      const v = await q<{ org: string; who: string }>(
+        "select current_setting('app.organization_id') as org, current_user::text as who",
+      );
+      expect(v[0]?.org).toBe('org_ro');
+      expect(v[0]?.who).toMatch(/_app$/);
+      expect(await ro<{ id: string }>('select id from organizations order by id')).toEqual([{ id: 'org_ro' }]);
     });
   });
 
   it('outside a transaction: each query is its own READ ONLY transaction', async () => {
-    const ro = readOnlyQuerier(t.db);
+    const ro = readOnlyQuerier(forOrganization(t.db, 'org_ro'));
     expect((await ro<{ id: string }>("select id from organizations where id = 'org_ro'"))[0]?.id).toBe('org_ro');
     await expect(ro("delete from organizations where id = 'org_ro'")).rejects.toThrow(/read-only transaction/);
     expect(await orgs()).toEqual(['org_ro', 'org_ro2']);

@@ -3,13 +3,80 @@ import type { Database } from './database.ts';
 /** A query function bound to one connection or transaction. */
 export type Querier = <T = Record<string, unknown>>(sql: string, params?: readonly unknown[]) => Promise<T[]>;
 
-/** Run fn in one transaction; it gets a querier bound to that transaction. */
+/**
+ * Whose rows a transaction may touch (docs/database.md#tenant-isolation). Every transaction() runs as the app role
+ * (`SET LOCAL ROLE`): with an organization it sees that organization's rows only; without one, no tenant row at all.
+ * `crossOrganization` runs as the admin role and sees every organization: only the documented paths use it.
+ */
+export type DbScope = { organizationId: string } | { crossOrganization: string };
+
+/** The database scoped to one organization: its transactions and its `query` (one transaction each) see only it. */
+export function forOrganization(db: Database, organizationId: string): Database {
+  if (!organizationId) throw new Error('forOrganization needs an organization id');
+  return scoped(db, { organizationId });
+}
+
+/**
+ * The narrow cross-organization path (scheduler, webhook inbox, admin status and DLQ views across organizations,
+ * retention purge): `purpose` names why, for readers and logs. Prefer forOrganization wherever the organization is known.
+ */
+export function crossOrganization(db: Database, purpose: string): Database {
+  return scoped(db, { crossOrganization: purpose });
+}
+
+function scoped(db: Database, scope: DbScope): Database {
+  const base = db.base ?? db;
+  const out: Database = {
+    ...base,
+    base,
+    scope,
+    query: <T>(sql: string, params: readonly unknown[] = []) => transaction(out, (q) => q<T>(sql, params)),
+  };
+  return out;
+}
+
+interface Roles {
+  app: string;
+  admin: string;
+}
+const rolesCache = new WeakMap<object, Roles>();
+
+/** The roles migration 0007 created (undefined before it: such a database is refused by assertMigrated anyway). */
+async function rolesOf(db: Database): Promise<Roles | undefined> {
+  const cached = rolesCache.get(db.orm);
+  if (cached) return cached;
+  // Outside the transaction: a snapshot taken here would forbid a later `set transaction read only`.
+  const base = db.base ?? db;
+  const [fn] = await base.query<{ ok: boolean }>("select to_regprocedure('routiq_role(text)') is not null as ok");
+  if (!fn?.ok) return undefined;
+  const [r] = await base.query<Roles>("select routiq_role('app') as app, routiq_role('admin') as admin");
+  if (!r?.app || !r.admin) return undefined;
+  rolesCache.set(db.orm, r);
+  return r;
+}
+
+const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
+const literal = (s: string) => {
+  if (s.includes('\0')) throw new Error('an organization id may not contain NUL');
+  return `'${s.replace(/'/g, "''")}'`;
+};
+
+/** Run fn in one transaction of the database's scope (see DbScope); it gets a querier bound to that transaction. */
 export async function transaction<T>(db: Database, fn: (q: Querier) => Promise<T>): Promise<T> {
+  const roles = await rolesOf(db);
+  const scope = db.scope;
+  // SET LOCAL statements rather than set_config(): the app role may not execute set_config (migration 0007).
+  const enter = !roles
+    ? undefined
+    : scope && 'crossOrganization' in scope
+      ? `set local role ${ident(roles.admin)}`
+      : `set local role ${ident(roles.app)}${scope ? `; set local app.organization_id = ${literal(scope.organizationId)}` : ''}`;
   return db.em().transactional(async (em) => {
     const conn = em.getConnection();
     const ctx = em.getTransactionContext();
     const q: Querier = async <R>(sql: string, params: readonly unknown[] = []) =>
       (await conn.execute(sql, params as unknown[], 'all', ctx)) as R[];
+    if (enter) await conn.execute(enter, [], 'run', ctx);
     return fn(q);
   });
 }
@@ -24,7 +91,7 @@ export async function transaction<T>(db: Database, fn: (q: Querier) => Promise<T
 export function readOnlyQuerier(db: Database, q?: Querier): Querier {
   return async <R>(sql: string, params: readonly unknown[] = []): Promise<R[]> => {
     if (TX_CONTROL.test(sql))
-      throw new Error('hooks may not control transactions (BEGIN/COMMIT/ROLLBACK/SAVEPOINT/SET)');
+      throw new Error('hooks may not control transactions or sessions (BEGIN/COMMIT/ROLLBACK/SAVEPOINT/SET/DO)');
     // A query without parameters goes over the simple protocol, which runs several statements: one only.
     if (severalStatements(sql)) throw new Error('hooks may send one SQL statement per query');
     if (!q)
@@ -54,7 +121,8 @@ export function severalStatements(sql: string): boolean {
   return /;\s*\S/.test(code);
 }
 
-const TX_CONTROL = /^\s*(begin|start|commit|end|rollback|abort|savepoint|release|prepare|set|reset|discard|lock)\b/i;
+// `do`: a DO block could SET ROLE or raise an exception carrying data the transaction's role cannot read.
+const TX_CONTROL = /^\s*(begin|start|commit|end|rollback|abort|savepoint|release|prepare|set|reset|discard|lock|do)\b/i;
 
 /** Database errors carry the SQL, and with it patient data: keep only the driver's own message. */
 export function safeMessage(err: unknown): string {

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { RoutiqConfig } from '../config/types.ts';
 import type { Database } from '../db/database.ts';
-import { safeMessage, transaction } from '../db/tx.ts';
+import { forOrganization, safeMessage, transaction } from '../db/tx.ts';
 import { partitionExists, partitionParent, requeuePartition } from '../engine/cursor.ts';
 import type { Bindings } from '../engine/expr.ts';
 import { mapRecords } from '../engine/map.ts';
@@ -126,7 +126,7 @@ export async function replayDeadLetters(
     outcomes.push(outcome);
   }
   // Rows whose referenced record arrived later get linked (once per organization and connector; idempotent).
-  for (const r of relinks.values()) await transaction(db, (q) => relink(q, r.org, r.source));
+  for (const r of relinks.values()) await transaction(forOrganization(db, r.org), (q) => relink(q, r.org, r.source));
   const counts: Record<string, number> = {};
   for (const x of outcomes) counts[x.status] = (counts[x.status] ?? 0) + 1;
   o.logger.info({ dry_run: !!o.dryRun, letters: outcomes.length, ...counts }, 'dead-letter replay finished');
@@ -170,7 +170,7 @@ async function replayOne(
 
   // A newer open letter of the same record carries the newer payload: this one is moot.
   if (l.recordKey !== null) {
-    const newer = await db.query<{ id: string }>(
+    const newer = await forOrganization(db, l.organizationId).query<{ id: string }>(
       `select n.id from sync_errors n, sync_errors e
        where e.id = ?::uuid and n.organization_id = e.organization_id and n.connection = e.connection
          and n.stream = e.stream and n.record_key = e.record_key and not n.resolved
@@ -198,7 +198,7 @@ async function replayOne(
   // The record was fetched and mapped successfully after this letter was written (e.g. a full refresh with the
   // fixed spec): writing the old payload now would roll the row back.
   if (!t.webhook && l.recordKey !== null) {
-    const later = await db.query<{ x: number }>(
+    const later = await forOrganization(db, l.organizationId).query<{ x: number }>(
       `select 1 as x from raw_records r, sync_errors e
        where e.id = ?::uuid and r.organization_id = e.organization_id and r.source = e.connector and r.stream = e.stream
          and r.external_id = e.record_key and r.fetched_at > e.created_at`,
@@ -250,7 +250,7 @@ async function replayOne(
   const rows = mapped.rows;
   if (o.dryRun) return { ...out, status: 'replayed', rows: rows.length };
   try {
-    return await transaction(db, async (q) => {
+    return await transaction(forOrganization(db, l.organizationId), async (q) => {
       const lock = await q<{ resolved: boolean | string }>(
         'select resolved from sync_errors where id = ?::uuid for update',
         [l.id],
@@ -295,7 +295,7 @@ async function supersede(
   details: Record<string, unknown>,
 ): Promise<ReplayOutcome> {
   if (o.dryRun) return { ...out, status: 'superseded', message: why };
-  const done = await transaction(db, (q) =>
+  const done = await transaction(forOrganization(db, l.organizationId), (q) =>
     markResolved(q, l.id, 'superseded', o.actor, 'dlq.replay', { outcome: 'superseded', reason: why, ...details }),
   );
   return done
@@ -319,11 +319,11 @@ async function requeue(
     message: `partition ${partition} of stream ${stream} is no longer tracked in sync_state; resolve the letter instead`,
   };
   if (o.dryRun) {
-    return (await partitionExists(db.query.bind(db), key))
+    return (await partitionExists(forOrganization(db, l.organizationId).query, key))
       ? { ...out, status: 'requeued', message: `partition ${partition} would be pending` }
       : missing;
   }
-  return transaction(db, async (q) => {
+  return transaction(forOrganization(db, l.organizationId), async (q) => {
     const lock = await q<{ resolved: boolean | string }>(
       'select resolved from sync_errors where id = ?::uuid for update',
       [l.id],
@@ -360,7 +360,7 @@ async function fail(
     ...(prev.partition !== undefined ? { partition: prev.partition } : {}),
     replayed_at: new Date().toISOString(),
   };
-  const r = await transaction(db, async (q) => {
+  const r = await transaction(forOrganization(db, l.organizationId), async (q) => {
     const rows = await q<{ retry_count: number | string; organization_id: string }>(
       `update sync_errors set retry_count = retry_count + 1, error_class = ?, error_code = ?, message = ?, details = ?::jsonb,
          spec_version = ?, updated_at = now()
@@ -431,7 +431,7 @@ async function targetFor(
   if (!s) return { error: `connector ${spec.name} ${spec.version} has no stream "${stream}" any more` };
   let parent: unknown;
   if (s.parent && partition !== undefined) {
-    parent = await partitionParent(db.query.bind(db), {
+    parent = await partitionParent(forOrganization(db, ctx.org.id).query, {
       organizationId: ctx.org.id,
       connection: ctx.conn.name,
       stream: s.name,

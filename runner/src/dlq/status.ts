@@ -1,5 +1,6 @@
 import type { RoutiqConfig } from '../config/types.ts';
 import type { Database } from '../db/database.ts';
+import { crossOrganization, forOrganization } from '../db/tx.ts';
 
 export interface RunInfo {
   id: string;
@@ -144,25 +145,27 @@ export async function getStatus(
   db: Database,
   opts: { org?: string | undefined; config?: RoutiqConfig | undefined } = {},
 ): Promise<StatusReport> {
+  // The admin status view: every organization through the cross-organization path, or the one asked for.
+  const sdb = opts.org === undefined ? crossOrganization(db, 'status view') : forOrganization(db, opts.org);
   const orgWhere = opts.org === undefined ? '' : ' where organization_id = ?';
   const orgParams = opts.org === undefined ? [] : [opts.org];
   const [orgRows, lastRuns, running, state, dead, health] = await Promise.all([
-    db.query<{ id: string; name: string }>(
+    sdb.query<{ id: string; name: string }>(
       `select id, name from organizations${opts.org === undefined ? '' : ' where id = ?'} order by id`,
       orgParams,
     ),
-    db.query<RunRow>(
+    sdb.query<RunRow>(
       `select distinct on (r.organization_id, r.connection) ${RUN_COLUMNS} from sync_runs r
        where r.status <> 'running'${opts.org === undefined ? '' : ' and r.organization_id = ?'}
        order by r.organization_id, r.connection, r.started_at desc, r.id desc`,
       orgParams,
     ),
-    db.query<RunRow>(
+    sdb.query<RunRow>(
       `select ${RUN_COLUMNS} from sync_runs r where r.status = 'running'${opts.org === undefined ? '' : ' and r.organization_id = ?'}
        order by r.organization_id, r.connection, r.started_at`,
       orgParams,
     ),
-    db.query<{
+    sdb.query<{
       organization_id: string;
       connection: string;
       stream: string;
@@ -189,13 +192,13 @@ export async function getStatus(
        group by organization_id, connector, stream order by organization_id, connector, stream`,
       orgParams,
     ),
-    db.query<{ organization_id: string; connector: string; connection: string; error_class: string; n: unknown }>(
+    sdb.query<{ organization_id: string; connector: string; connection: string; error_class: string; n: unknown }>(
       `select organization_id, connector, connection, error_class, count(*)::int as n from sync_errors
        where not resolved${opts.org === undefined ? '' : ' and organization_id = ?'}
        group by organization_id, connector, connection, error_class`,
       orgParams,
     ),
-    db.query<{
+    sdb.query<{
       organization_id: string;
       connection: string;
       status: string;

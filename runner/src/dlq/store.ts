@@ -1,5 +1,5 @@
 import type { Database } from '../db/database.ts';
-import { transaction } from '../db/tx.ts';
+import { crossOrganization, forOrganization, transaction } from '../db/tx.ts';
 import type { Querier } from '../engine/writer.ts';
 import { RoutiqError } from '../errors/registry.ts';
 import { recordAudit } from '../security/audit.ts';
@@ -87,6 +87,14 @@ export function toDeadLetter(r: Row): DeadLetter {
   };
 }
 
+/**
+ * The operator's DLQ commands work across organizations unless the filter names one: the organization's scope then,
+ * else the admin path (docs/database.md#cross-organization-paths).
+ */
+export function dlqScope(db: Database, filter: DeadLetterFilter): Database {
+  return filter.org !== undefined ? forOrganization(db, filter.org) : crossOrganization(db, 'dlq: operator command');
+}
+
 /** Dead letters matching the filter, newest first. */
 export async function listDeadLetters(
   db: Database,
@@ -95,7 +103,7 @@ export async function listDeadLetters(
 ): Promise<DeadLetter[]> {
   const w = whereClause(filter);
   const dir = opts.order === 'oldest' ? 'asc' : 'desc';
-  const rows = await db.query<Row>(
+  const rows = await dlqScope(db, filter).query<Row>(
     `select ${DEAD_LETTER_COLUMNS} from sync_errors e where ${w.sql} order by e.created_at ${dir}, e.id ${dir}${limitClause(filter.limit)}`,
     w.params,
   );
@@ -105,7 +113,7 @@ export async function listDeadLetters(
 /** How many dead letters match the filter (its limit ignored). */
 export async function countDeadLetters(db: Database, filter: DeadLetterFilter = {}): Promise<number> {
   const w = whereClause({ ...filter, limit: undefined });
-  const rows = await db.query<{ n: string | number }>(
+  const rows = await dlqScope(db, filter).query<{ n: string | number }>(
     `select count(*)::int as n from sync_errors e where ${w.sql}`,
     w.params,
   );
@@ -114,9 +122,10 @@ export async function countDeadLetters(db: Database, filter: DeadLetterFilter = 
 
 /** One dead letter, or undefined. A malformed id is a usage error (RQ6001). */
 export async function getDeadLetter(db: Database, id: string): Promise<DeadLetter | undefined> {
-  const rows = await db.query<Row>(`select ${DEAD_LETTER_COLUMNS} from sync_errors e where e.id = ?::uuid`, [
-    assertDeadLetterId(id),
-  ]);
+  const rows = await dlqScope(db, {}).query<Row>(
+    `select ${DEAD_LETTER_COLUMNS} from sync_errors e where e.id = ?::uuid`,
+    [assertDeadLetterId(id)],
+  );
   return rows[0] ? toDeadLetter(rows[0]) : undefined;
 }
 
@@ -148,7 +157,7 @@ export async function resolveDeadLetters(
   const byIds = Array.isArray(target);
   const filter: DeadLetterFilter = byIds ? { ids: target } : { ...target, resolved: false };
   const w = whereClause(filter);
-  return transaction(db, async (q) => {
+  return transaction(dlqScope(db, filter), async (q) => {
     const candidates = await q<{ id: string; resolved: boolean | string }>(
       `select e.id, e.resolved from sync_errors e where ${w.sql} order by e.created_at, e.id${limitClause(filter.limit)} for update`,
       w.params,

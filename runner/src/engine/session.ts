@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { resolveSecrets } from '../config/load.ts';
 import type { ConnectionConfig, OrganizationConfig, RoutiqConfig } from '../config/types.ts';
 import type { Database } from '../db/database.ts';
-import { type Querier, readOnlyQuerier } from '../db/tx.ts';
+import { forOrganization, type Querier, readOnlyQuerier } from '../db/tx.ts';
 import { RoutiqError } from '../errors/registry.ts';
 import { sourcePriorityOf } from '../identity/rows.ts';
 import { loadCredentials } from '../security/credentials.ts';
@@ -215,7 +215,9 @@ export async function openSession(o: SessionOptions): Promise<Session> {
   }
   const cctx = await buildConnectionContext(spec, o.org, o.conn, secrets);
   const log = o.logger.child({ org: o.org.id, connection: o.conn.name, connector: spec.name, ...o.logFields });
-  const session = new Session(o.db, o.config, cctx, log);
-  await ensureOrganization(o.db, o.org);
+  // Every transaction of the session sees this organization's rows only (row-level security, docs/database.md).
+  const db = forOrganization(o.db, o.org.id);
+  const session = new Session(db, o.config, cctx, log);
+  await ensureOrganization(db, o.org);
   return session;
 }

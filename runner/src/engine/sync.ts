@@ -69,8 +69,10 @@ function orderStreams(spec: ConnectorSpec): StreamSpec[] {
 /** One pass of one organization's connection: every (selected) stream, then relink. */
 export async function syncConnection(o: SyncConnectionOptions): Promise<ConnectionSummary> {
   const started = Date.now();
-  const { db, config, org, conn } = o;
-  const session = await openSession({ db, config, org, conn, logger: o.logger, env: o.env });
+  const { config, org, conn } = o;
+  const session = await openSession({ db: o.db, config, org, conn, logger: o.logger, env: o.env });
+  // The organization's database: every statement below sees this organization's rows only.
+  const db = session.db;
   const { spec } = session;
   const credential = credentialFingerprint(session.secrets);
   await assertCircuitClosed(db, org.id, conn.name, credential);

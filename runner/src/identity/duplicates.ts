@@ -35,23 +35,27 @@ export interface DuplicateList {
 }
 
 export async function listDuplicates(db: Database | Querier, o: ListDuplicatesOptions): Promise<DuplicateList> {
-  return inTransaction(db, async (q) => {
-    const org = await loadOrganization(q, o.organizationId);
-    const settings = readIdentitySettings(o.settings ?? org.settings);
-    const identities = await loadStoredIdentities(q, org.id);
-    const { duplicates, stats } = findLikelyDuplicatesWithStats(identities, {
-      defaultCountry: org.defaultCountry,
-      reviewThreshold: settings.reviewThreshold,
-      mergeThreshold: settings.mergeThreshold,
-      ...(o.includeAboveMerge !== undefined ? { includeAboveMerge: o.includeAboveMerge } : {}),
-      ...(o.maxBlockSize !== undefined ? { maxBlockSize: o.maxBlockSize } : {}),
-    });
-    const apart = new Set((await loadKeptApart(q, org.id)).map(([a, b]) => (a < b ? `${a} ${b}` : `${b} ${a}`)));
-    const kept = duplicates.filter((d) => !apart.has(`${d.patientIds[0]} ${d.patientIds[1]}`));
-    return {
-      organizationId: org.id,
-      duplicates: kept,
-      stats: { ...stats, keptApart: duplicates.length - kept.length },
-    };
-  });
+  return inTransaction(
+    db,
+    async (q) => {
+      const org = await loadOrganization(q, o.organizationId);
+      const settings = readIdentitySettings(o.settings ?? org.settings);
+      const identities = await loadStoredIdentities(q, org.id);
+      const { duplicates, stats } = findLikelyDuplicatesWithStats(identities, {
+        defaultCountry: org.defaultCountry,
+        reviewThreshold: settings.reviewThreshold,
+        mergeThreshold: settings.mergeThreshold,
+        ...(o.includeAboveMerge !== undefined ? { includeAboveMerge: o.includeAboveMerge } : {}),
+        ...(o.maxBlockSize !== undefined ? { maxBlockSize: o.maxBlockSize } : {}),
+      });
+      const apart = new Set((await loadKeptApart(q, org.id)).map(([a, b]) => (a < b ? `${a} ${b}` : `${b} ${a}`)));
+      const kept = duplicates.filter((d) => !apart.has(`${d.patientIds[0]} ${d.patientIds[1]}`));
+      return {
+        organizationId: org.id,
+        duplicates: kept,
+        stats: { ...stats, keptApart: duplicates.length - kept.length },
+      };
+    },
+    o.organizationId,
+  );
 }

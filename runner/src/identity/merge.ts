@@ -311,10 +311,14 @@ async function mergeIn(q: Querier, o: MergeOptions): Promise<MergeResult> {
  */
 export async function mergePatients(dbq: DbOrQuerier, o: MergeOptions): Promise<MergeResult> {
   if (!o.reason.trim()) throw new RoutiqError('RQ6001', 'a merge needs a reason');
-  return inTransaction(dbq, async (q) => {
-    await lockIdentities(q, o.organizationId);
-    return mergeIn(q, o);
-  });
+  return inTransaction(
+    dbq,
+    async (q) => {
+      await lockIdentities(q, o.organizationId);
+      return mergeIn(q, o);
+    },
+    o.organizationId,
+  );
 }
 
 async function findMergeAudit(
@@ -499,8 +503,12 @@ async function unmergeIn(q: Querier, o: UnmergeOptions): Promise<UnmergeResult> 
  */
 export async function unmergePatients(dbq: DbOrQuerier, o: UnmergeOptions): Promise<UnmergeResult> {
   if (!o.reason.trim()) throw new RoutiqError('RQ6001', 'an unmerge needs a reason');
-  return inTransaction(dbq, async (q) => {
-    await lockIdentities(q, o.organizationId);
-    return unmergeIn(q, o);
-  });
+  return inTransaction(
+    dbq,
+    async (q) => {
+      await lockIdentities(q, o.organizationId);
+      return unmergeIn(q, o);
+    },
+    o.organizationId,
+  );
 }

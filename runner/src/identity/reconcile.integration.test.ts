@@ -1,7 +1,7 @@
 import type { IdentityInput } from '@routiq/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends, openTestDb, type TestDb } from '../../../test/helpers/db.ts';
-import { transaction } from '../db/tx.ts';
+import { forOrganization, transaction } from '../db/tx.ts';
 import { listDuplicates } from './duplicates.ts';
 import { mergePatients, unmergePatients } from './merge.ts';
 import { reconcileOrganization } from './reconcile.ts';
@@ -215,7 +215,9 @@ describe.each(kinds)('reconcile and duplicates (%s)', (kind) => {
     expect(again.merges).toEqual([]);
     expect(again.skipped).toEqual([]);
     // Inside a caller's transaction too.
-    const inTx = await transaction(t.db, (q) => reconcileOrganization(q, { organizationId: ORG }));
+    const inTx = await transaction(forOrganization(t.db, ORG), (q) =>
+      reconcileOrganization(q, { organizationId: ORG }),
+    );
     expect(inTx.merges).toEqual([]);
 
     // Split pairs are no longer duplicates; the planted one still is.

@@ -174,11 +174,16 @@ export async function reconcileOrganization(dbq: DbOrQuerier, o: ReconcileOption
     if (!o.dryRun) await lockIdentities(dbq, o.organizationId);
     return apply(dbq, o, await plan(dbq, o), started);
   }
-  const first = await inTransaction(dbq, (q) => plan(q, o));
-  if (o.dryRun || first.planned.length === 0) return inTransaction(dbq, (q) => apply(q, o, first, started));
-  return inTransaction(dbq, async (q) => {
-    await lockIdentities(q, first.organizationId);
-    const current = (await identitiesVersion(q, first.organizationId)) === first.version ? first : await plan(q, o);
-    return apply(q, o, current, started);
-  });
+  const first = await inTransaction(dbq, (q) => plan(q, o), o.organizationId);
+  if (o.dryRun || first.planned.length === 0)
+    return inTransaction(dbq, (q) => apply(q, o, first, started), o.organizationId);
+  return inTransaction(
+    dbq,
+    async (q) => {
+      await lockIdentities(q, first.organizationId);
+      const current = (await identitiesVersion(q, first.organizationId)) === first.version ? first : await plan(q, o);
+      return apply(q, o, current, started);
+    },
+    o.organizationId,
+  );
 }

@@ -1,5 +1,5 @@
 import type { Database } from '../db/database.ts';
-import { transaction } from '../db/tx.ts';
+import { forOrganization, transaction } from '../db/tx.ts';
 import type { Querier } from '../engine/writer.ts';
 import { RoutiqError } from '../errors/registry.ts';
 import {
@@ -22,10 +22,14 @@ export function isUuid(value: string): boolean {
   return UUID.test(value);
 }
 
-/** Run `fn` in one transaction: the caller's (a querier) or a new one (a database). */
-export async function inTransaction<T>(dbq: DbOrQuerier, fn: (q: Querier) => Promise<T>): Promise<T> {
+/** Run `fn` in one transaction: the caller's (a querier) or a new one of the organization (a database). */
+export async function inTransaction<T>(
+  dbq: DbOrQuerier,
+  fn: (q: Querier) => Promise<T>,
+  organizationId: string,
+): Promise<T> {
   if (typeof dbq === 'function') return fn(dbq);
-  return transaction(dbq, fn);
+  return transaction(forOrganization(dbq, organizationId), fn);
 }
 
 /**

@@ -4,7 +4,7 @@
  */
 import { type HookLogger, type IdentityInput, matchIdentity } from '@routiq/sdk';
 import type { Database } from '../db/database.ts';
-import { transaction } from '../db/tx.ts';
+import { forOrganization, transaction } from '../db/tx.ts';
 import { type MappedRow, type Querier, type WriteContext, writeRows } from '../engine/writer.ts';
 import { DEFAULT_SOURCE_PRIORITY } from './store.ts';
 
@@ -71,7 +71,9 @@ export function identityRow(i: IdentityInput, extra: Record<string, unknown> = {
 /** Write identities one at a time, in the given order (each one may match those before it). */
 export async function writeIdentities(db: Database, organizationId: string, identities: IdentityInput[]) {
   for (const i of identities) {
-    await transaction(db, (q) => writeRows(q, writeContext(organizationId, i.source), [identityRow(i)]));
+    await transaction(forOrganization(db, organizationId), (q) =>
+      writeRows(q, writeContext(organizationId, i.source), [identityRow(i)]),
+    );
   }
 }
 
@@ -82,7 +84,7 @@ export async function writeConversation(
   externalId: string,
   patientExternalId: string,
 ): Promise<void> {
-  await transaction(db, (q) =>
+  await transaction(forOrganization(db, organizationId), (q) =>
     writeRows(q, writeContext(organizationId, source, { stream: 'conversations' }), [
       {
         target: 'conversations',
@@ -106,7 +108,7 @@ export async function writeAppointment(
   externalId: string,
   patientExternalId: string,
 ): Promise<void> {
-  await transaction(db, (q) =>
+  await transaction(forOrganization(db, organizationId), (q) =>
     writeRows(q, writeContext(organizationId, 'cliniko', { stream: 'appointments' }), [
       {
         target: 'appointments',

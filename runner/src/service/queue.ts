@@ -7,6 +7,7 @@
  * - `routiq-webhook`: stored deliveries whose in-line processing failed or never happened, with backoff.
  * - `routiq-sweep`: every minute, deliveries left unprocessed (a killed instance) are processed.
  * - `routiq-dlq-replay`: dead-letter replays requested through the API.
+ * - `routiq-purge`: daily at 03:17 UTC, rows past their retention are deleted (db/retention.ts).
  */
 import PgBoss from 'pg-boss';
 import type { Logger } from 'pino';
@@ -18,6 +19,7 @@ export const QUEUES = {
   webhook: 'routiq-webhook',
   sweep: 'routiq-sweep',
   replay: 'routiq-dlq-replay',
+  purge: 'routiq-purge',
 } as const;
 
 export interface SyncJob {
@@ -43,6 +45,7 @@ export interface QueueHandlers {
   webhook(job: WebhookJob): Promise<void>;
   sweep(): Promise<void>;
   replay(job: ReplayJob): Promise<unknown>;
+  purge(): Promise<unknown>;
 }
 
 export interface QueueOptions {
@@ -68,6 +71,8 @@ export class JobQueue {
   ) {
     this.boss = new PgBoss({
       connectionString: db.connectionUrl,
+      // The same TLS as the ORM's connections (database.tls).
+      ...(db.ssl !== undefined ? { ssl: db.ssl } : {}),
       schema: 'pgboss',
       // The embedded database has one backend: pg-boss shares it through one extra connection (database.ts).
       max: db.kind === 'embedded' ? 1 : 4,
@@ -105,6 +110,8 @@ export class JobQueue {
     await this.boss.createQueue(QUEUES.replay, { name: QUEUES.replay, policy: 'standard', retryLimit: 0 });
     await this.boss.schedule(QUEUES.tick, '* * * * *', {}, { tz: 'UTC' });
     await this.boss.schedule(QUEUES.sweep, '* * * * *', {}, { tz: 'UTC' });
+    await this.boss.createQueue(QUEUES.purge, { name: QUEUES.purge, policy: 'singleton', retryLimit: 0 });
+    await this.boss.schedule(QUEUES.purge, '17 3 * * *', {}, { tz: 'UTC' });
     const poll = { pollingIntervalSeconds: this.o.pollingIntervalSeconds };
     this.workers.push(
       await this.boss.work<object>(QUEUES.tick, { ...poll, includeMetadata: true }, async ([job]) => {
@@ -129,6 +136,7 @@ export class JobQueue {
         job ? this.track(h.replay(job.data)) : undefined,
       ),
     );
+    this.workers.push(await this.boss.work(QUEUES.purge, poll, async () => this.track(h.purge())));
     this.started = true;
   }
 

@@ -10,7 +10,8 @@ import { AlertMonitor } from '../alerts/index.ts';
 import type { ConnectionConfig, OrganizationConfig, RoutiqConfig } from '../config/types.ts';
 import type { Database } from '../db/database.ts';
 import { assertMigrated } from '../db/migrate.ts';
-import { safeMessage, transaction } from '../db/tx.ts';
+import { purgeExpired } from '../db/retention.ts';
+import { crossOrganization, forOrganization, safeMessage, transaction } from '../db/tx.ts';
 import { type DeadLetterFilter, getStatus, hasSelector, replayDeadLetters, validateFilter } from '../dlq/index.ts';
 import { insertDeadLetter } from '../engine/bookkeeping.ts';
 import { openSession, type Session } from '../engine/session.ts';
@@ -159,6 +160,11 @@ export class Service {
       webhook: (job) => this.processDelivery(job.id),
       sweep: () => this.sweep(),
       replay: (job) => this.replay(job),
+      purge: async () => {
+        const r = await purgeExpired(this.o.db, this.config);
+        this.log.info({ purged: r }, 'retention purge');
+        return r;
+      },
     });
     await this.instances.beat();
     this.instances.start();
@@ -335,16 +341,19 @@ export class Service {
     } catch (err) {
       const reason = safeMessage(err);
       const auth = reason.startsWith('webhook rejected');
-      await recordRejected(this.o.db, { organizationId: org.id, connection: conn.name, headers: keep, reason }).catch(
-        (e) => this.log.error({ err: { message: safeMessage(e) } }, 'could not record a rejected delivery'),
-      );
+      await recordRejected(forOrganization(this.o.db, org.id), {
+        organizationId: org.id,
+        connection: conn.name,
+        headers: keep,
+        reason,
+      }).catch((e) => this.log.error({ err: { message: safeMessage(e) } }, 'could not record a rejected delivery'));
       this.metrics.webhookDeliveries.inc({ connector: spec.name, outcome: 'rejected' });
       this.log.warn({ org: org.id, connection: conn.name, reason }, 'webhook rejected');
       this.alerts.poke();
       return { status: isRoutiqError(err) ? (auth ? 401 : 400) : 500, body: { error: reason } };
     }
     const deliveryHeader = spec.webhooks?.delivery_id_header?.toLowerCase();
-    const stored = await storeDelivery(this.o.db, {
+    const stored = await storeDelivery(forOrganization(this.o.db, org.id), {
       organizationId: org.id,
       connection: conn.name,
       deliveryId: deliveryHeader ? (rawHeaders[deliveryHeader] ?? null) || null : null,
@@ -371,7 +380,7 @@ export class Service {
       Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k.toLowerCase(), String(v ?? '')])),
     );
     this.metrics.webhookDeliveries.inc({ connector: found.conn.connector, outcome: 'rejected' });
-    await recordRejected(this.o.db, {
+    await recordRejected(forOrganization(this.o.db, found.org.id), {
       organizationId: found.org.id,
       connection: found.conn.name,
       headers,
@@ -381,10 +390,12 @@ export class Service {
 
   /** Process a stored delivery (idempotent: upserts and row versions make a second pass change nothing). */
   async processDelivery(id: string, receivedAt?: number): Promise<void> {
-    const d = await claimDelivery(this.o.db.query.bind(this.o.db), id, this.settings.webhookStaleSeconds);
+    // Deliveries are claimed by id, whatever their organization: the inbox's cross-organization path.
+    const inbox = crossOrganization(this.o.db, 'webhook inbox: claim and mark deliveries by id');
+    const d = await claimDelivery(inbox.query, id, this.settings.webhookStaleSeconds);
     if (!d) return;
     const found = this.find(d.organizationId, d.connection);
-    const q = this.o.db.query.bind(this.o.db);
+    const q = inbox.query;
     if (!found) {
       await markDelivery(q, id, 'failed', { reason: 'the organization or connection is no longer configured' });
       return;
@@ -404,7 +415,7 @@ export class Service {
       const reason = safeMessage(err);
       if (d.attempts + 1 >= this.settings.webhookMaxAttempts) {
         // A valid event is never lost: after the last attempt it is a dead letter with its payload and context.
-        await transaction(this.o.db, async (tx) => {
+        await transaction(forOrganization(this.o.db, d.organizationId), async (tx) => {
           await insertDeadLetter(tx, {
             organizationId: d.organizationId,
             connector,
@@ -432,7 +443,11 @@ export class Service {
   }
 
   private async sweep(): Promise<void> {
-    for (const id of await staleDeliveries(this.o.db, this.settings.webhookStaleSeconds, 500))
+    for (const id of await staleDeliveries(
+      crossOrganization(this.o.db, 'webhook inbox: stale deliveries'),
+      this.settings.webhookStaleSeconds,
+      500,
+    ))
       await this.processLimit(() => this.processDelivery(id));
   }
 
