@@ -5,7 +5,7 @@
  * transaction that makes it.
  */
 import type { Database } from '../db/database.ts';
-import { type Querier, transaction } from '../db/tx.ts';
+import { crossOrganization, forOrganization, type Querier, transaction } from '../db/tx.ts';
 import { RoutiqError } from '../errors/registry.ts';
 import { type Actor, recordAudit } from './audit.ts';
 import { type KeyRing, open, type Sealed, seal } from './crypto.ts';
@@ -71,7 +71,7 @@ export async function setCredential(
 ): Promise<{ version: number; created: boolean }> {
   if (!value) throw new RoutiqError('RQ6001', `the value of credential ${label(ref)} is empty`);
   const s = seal(ring, value, aad(ref));
-  return transaction(db, async (q) => {
+  return transaction(forOrganization(db, ref.organizationId), async (q) => {
     const rows = await q<{ version: number; created: boolean }>(
       `insert into organization_credentials (organization_id, connection, name, key_id, iv, ciphertext, tag)
        values (?, ?, ?, ?, ?::bytea, ?::bytea, ?::bytea)
@@ -97,7 +97,7 @@ export async function setCredential(
 }
 
 export async function deleteCredential(db: Database, ref: CredentialRef, by: AuditedBy): Promise<boolean> {
-  return transaction(db, async (q) => {
+  return transaction(forOrganization(db, ref.organizationId), async (q) => {
     const rows = await q(
       'delete from organization_credentials where organization_id = ? and connection = ? and name = ? returning 1',
       [ref.organizationId, ref.connection, ref.name],
@@ -122,7 +122,10 @@ export async function listCredentials(
   db: Database,
   filter: { organizationId?: string | undefined; connection?: string | undefined } = {},
 ): Promise<CredentialInfo[]> {
-  const rows = await db.query<Omit<Row, 'iv' | 'ciphertext' | 'tag'> & { updated_at: string | Date }>(
+  const scope = filter.organizationId
+    ? forOrganization(db, filter.organizationId)
+    : crossOrganization(db, 'credentials list: names and key ids of every organization');
+  const rows = await scope.query<Omit<Row, 'iv' | 'ciphertext' | 'tag'> & { updated_at: string | Date }>(
     `select organization_id, connection, name, key_id, version, updated_at from organization_credentials
      where (?::text is null or organization_id = ?) and (?::text is null or connection = ?)
      order by organization_id, connection, name`,
@@ -192,7 +195,7 @@ export async function rotateCredentials(
   const result: RotationResult = { rotated: 0, remaining: 0, failed: [] };
   let after: [string, string, string] = ['', '', ''];
   for (;;) {
-    const n = await transaction(db, async (q) => {
+    const n = await transaction(crossOrganization(db, 'credential key rotation'), async (q) => {
       const rows = await q<Row>(
         `select organization_id, connection, name, key_id, iv, ciphertext, tag, version from organization_credentials
          where key_id <> ? and (organization_id, connection, name) > (?, ?, ?)
