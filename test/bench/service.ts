@@ -238,7 +238,17 @@ export async function webhookLatency(
     for (const a of m.answered ?? []) answers.set(a.n, a);
     if (m.done) done = true;
   });
-  const workerExit = new Promise((r) => worker.on('exit', r));
+  // A load generator that dies or stalls must not keep the bench polling forever: its exit ends the sending.
+  let workerError: string | undefined;
+  worker.on('error', (e) => {
+    workerError = e.message;
+  });
+  const workerExit = new Promise((r) =>
+    worker.on('exit', (code) => {
+      done = true;
+      r(code);
+    }),
+  );
   const stmts = process.env.BENCH_DEBUG ? await countStatements() : undefined;
   const cpu0 = process.cpuUsage();
   const elu0 = performance.eventLoopUtilization();
@@ -250,6 +260,11 @@ export async function webhookLatency(
   let progressAt = now();
   while (!done || pending.size) {
     if (done && (now() - progressAt > 30_000 || now() - lastSend > o.drainSeconds * 1000)) break;
+    if (now() - wall0 > (o.seconds + o.drainSeconds + 60) * 1000) {
+      workerError ??= 'the load did not finish in time (sending stalled)';
+      await worker.terminate();
+      break;
+    }
     const ids = [...pending.keys()].slice(0, 5000);
     if (ids.length) {
       const at = now();
@@ -304,6 +319,7 @@ export async function webhookLatency(
     webhookConcurrency: o.webhookConcurrency ?? DEFAULT_SETTINGS.webhookConcurrency,
     poolMax: kind === 'embedded' ? 1 : (o.poolMax ?? 10),
     sent: sentCount,
+    ...(workerError ? { loadError: workerError } : {}),
     achievedSendRate: Math.round(sentCount / ((lastSend - firstSend) / 1000 || 1)),
     answers: Object.fromEntries(
       [...new Set(answered.map((a) => a.status))].map((s) => [
