@@ -1,9 +1,10 @@
 /**
  * The job queue of `routiq serve`: pg-boss on the same database. Queues:
- * - `routiq-tick`: a cluster-wide cron every minute (pg-boss fires it once across instances); it enqueues the
- *   (organization, connection) pairs due in that minute.
  * - `routiq-sync`: one job per due or requested connection; policy `short` with the pair as singleton key, so a
- *   pair has at most one job waiting (no pile-up behind a slow run) and organizations are served in turn.
+ *   pair has at most one job waiting (no pile-up behind a slow run) and organizations are served in turn. Every
+ *   instance enqueues the schedule's slots every few seconds, each with a job id derived from the slot, so a slot
+ *   is one job whichever instances are up (schedule.ts); the last minute's slots are enqueued again at every check,
+ *   so a slot missed while every instance was down, or refused while the pair's previous job still waited, follows.
  * - `routiq-webhook`: stored deliveries whose in-line processing failed or never happened, with backoff.
  * - `routiq-sweep`: every minute, deliveries left unprocessed (a killed instance) are processed.
  * - `routiq-dlq-replay`: dead-letter replays requested through the API.
@@ -14,7 +15,6 @@ import type { Logger } from 'pino';
 import type { Database } from '../db/database.ts';
 
 export const QUEUES = {
-  tick: 'routiq-tick',
   sync: 'routiq-sync',
   webhook: 'routiq-webhook',
   sweep: 'routiq-sweep',
@@ -39,8 +39,13 @@ export interface ReplayJob {
   actor: string;
 }
 
+/** How often each instance enqueues the due slots, and how far back it looks (a slot is one job: see above). */
+export const SCHEDULE_CHECK_MS = 5_000;
+export const SCHEDULE_CATCH_UP_MS = 60_000;
+
 export interface QueueHandlers {
-  tick(createdOn: Date): Promise<void>;
+  /** Enqueue the scheduled syncs whose slots start in (fromMs, toMs]. */
+  schedule(fromMs: number, toMs: number): Promise<void>;
   sync(job: SyncJob, signal: AbortSignal): Promise<unknown>;
   webhook(job: WebhookJob): Promise<void>;
   sweep(): Promise<void>;
@@ -63,6 +68,8 @@ export class JobQueue {
   private readonly workers: string[] = [];
   private readonly active = new Set<Promise<unknown>>();
   private readonly abort = new AbortController();
+  private scheduler: NodeJS.Timeout | undefined;
+  private scheduling: Promise<void> | undefined;
 
   constructor(
     db: Database,
@@ -91,7 +98,6 @@ export class JobQueue {
 
   async start(h: QueueHandlers): Promise<void> {
     await this.boss.start();
-    await this.boss.createQueue(QUEUES.tick, { name: QUEUES.tick, policy: 'standard', retryLimit: 0 });
     await this.boss.createQueue(QUEUES.sync, {
       name: QUEUES.sync,
       policy: 'short',
@@ -108,22 +114,24 @@ export class JobQueue {
     });
     await this.boss.createQueue(QUEUES.sweep, { name: QUEUES.sweep, policy: 'standard', retryLimit: 0 });
     await this.boss.createQueue(QUEUES.replay, { name: QUEUES.replay, policy: 'standard', retryLimit: 0 });
-    await this.boss.schedule(QUEUES.tick, '* * * * *', {}, { tz: 'UTC' });
     await this.boss.schedule(QUEUES.sweep, '* * * * *', {}, { tz: 'UTC' });
     await this.boss.createQueue(QUEUES.purge, { name: QUEUES.purge, policy: 'singleton', retryLimit: 0 });
     await this.boss.schedule(QUEUES.purge, '17 3 * * *', {}, { tz: 'UTC' });
     const poll = { pollingIntervalSeconds: this.o.pollingIntervalSeconds };
-    this.workers.push(
-      await this.boss.work<object>(QUEUES.tick, { ...poll, includeMetadata: true }, async ([job]) => {
-        if (job) await this.track(h.tick(job.createdOn));
-      }),
-    );
     for (let i = 0; i < Math.max(1, this.o.concurrency); i++) {
-      this.workers.push(
-        await this.boss.work<SyncJob>(QUEUES.sync, { ...poll, batchSize: 1 }, async ([job]) =>
-          job ? this.track(h.sync(job.data, this.abort.signal)) : undefined,
-        ),
-      );
+      // A pg-boss worker waits out the rest of its polling interval after every job, so a worker finishing short
+      // runs took at most one per interval (2 a second per instance by default, a ceiling of 600 connections per
+      // 5-minute interval). After a job it fetches the next at once; only an empty queue waits for the interval.
+      let id = '';
+      id = await this.boss.work<SyncJob>(QUEUES.sync, { ...poll, batchSize: 1 }, async ([job]) => {
+        if (!job) return undefined;
+        try {
+          return await this.track(h.sync(job.data, this.abort.signal));
+        } finally {
+          if (!this.stopping) this.boss.notifyWorker(id);
+        }
+      });
+      this.workers.push(id);
     }
     this.workers.push(
       await this.boss.work<WebhookJob>(QUEUES.webhook, { ...poll, batchSize: 20 }, async (jobs) => {
@@ -138,6 +146,18 @@ export class JobQueue {
     );
     this.workers.push(await this.boss.work(QUEUES.purge, poll, async () => this.track(h.purge())));
     this.started = true;
+    const check = () => {
+      if (this.scheduling || this.stopping) return;
+      const now = Date.now();
+      this.scheduling = h
+        .schedule(now - SCHEDULE_CATCH_UP_MS, now)
+        .catch((err: Error) => this.log.error({ err: { message: err.message } }, 'scheduling failed; retried shortly'))
+        .finally(() => {
+          this.scheduling = undefined;
+        });
+    };
+    check();
+    this.scheduler = setInterval(check, SCHEDULE_CHECK_MS);
   }
 
   private track<T>(p: Promise<T>): Promise<T> {
@@ -145,6 +165,19 @@ export class JobQueue {
     const done = () => this.active.delete(p);
     p.then(done, done);
     return p;
+  }
+
+  /** Enqueue scheduled slots (job ids from schedule.ts): a slot already queued, or a pair with a job waiting, is skipped. */
+  async sendScheduled(jobs: Array<{ id: string; job: SyncJob }>): Promise<void> {
+    for (let i = 0; i < jobs.length; i += 500)
+      await this.boss.insert(
+        jobs.slice(i, i + 500).map(({ id, job }) => ({
+          id,
+          name: QUEUES.sync,
+          data: job,
+          singletonKey: `${job.organizationId}/${job.connection}`,
+        })),
+      );
   }
 
   /** Enqueue a sync; null when the pair already has one waiting. */
@@ -167,6 +200,8 @@ export class JobQueue {
   async stop(drainMs: number): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    clearInterval(this.scheduler);
+    await this.scheduling;
     for (const name of Object.values(QUEUES)) await this.boss.offWork(name).catch(() => undefined);
     const deadline = Date.now() + drainMs;
     const settle = Promise.allSettled([...this.active]);

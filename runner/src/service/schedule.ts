@@ -1,7 +1,9 @@
 /**
- * Which (organization, connection) pairs are due at a minute. A connection without its own `schedule` runs every
- * `service.interval_minutes` (5 by default) at a minute offset taken from a hash of its key, so a thousand
- * organizations do not all start in the same minute; `schedule: "<cron>"` (UTC) overrides it.
+ * Which (organization, connection) pairs are due, and when. A connection without its own `schedule` runs every
+ * `service.interval_minutes` (5 by default; fractions allowed) at an offset in seconds taken from a hash of its key,
+ * so a thousand organizations are spread evenly over the interval instead of starting in the same minute;
+ * `schedule: "<cron>"` (UTC) overrides it. A slot is one (pair, start time). Its pg-boss job id is derived from it,
+ * so however many instances enqueue a slot, and however often, it becomes one job.
  */
 import { createHash } from 'node:crypto';
 import cronParser from 'cron-parser';
@@ -12,25 +14,24 @@ export interface DueSync {
   connection: string;
   /** The start of the schedule slot (ms): one run per slot. */
   slot: number;
-  /** Seconds until the next slot of the same schedule (the singleton window). */
-  intervalSeconds: number;
 }
 
-const MINUTE = 60_000;
-
-function offsetOf(key: string, interval: number): number {
-  return createHash('sha256').update(key).digest().readUInt32BE(0) % interval;
+export interface Schedules {
+  intervalMinutes: number;
+  of: (orgId: string, connection: string) => string | undefined;
 }
 
-/** A cron expression matches `minute` (ms, start of a UTC minute); returns its interval to the next match. */
-function cronDue(expr: string, minute: number): number | undefined {
-  const it = cronParser.parseExpression(expr, { currentDate: new Date(minute - 1), tz: 'UTC' });
-  const next = it.next().getTime();
-  if (next !== minute) return undefined;
-  return Math.max(60, Math.round((it.next().getTime() - next) / 1000));
+/** The default schedule's period, in whole seconds (at least 15). */
+export function intervalSeconds(minutes: number): number {
+  return Math.max(15, Math.round(minutes * 60));
 }
 
-/** Throws RQ1003-style messages for a schedule that is not a valid cron expression (checked at start-up). */
+/** The default schedule's offset of a pair within its interval, in seconds. */
+export function offsetSeconds(organizationId: string, connection: string, interval: number): number {
+  return createHash('sha256').update(`${organizationId}/${connection}`).digest().readUInt32BE(0) % interval;
+}
+
+/** Returns the cron-parser message for a schedule that is not a valid cron expression (checked at start-up). */
 export function validateCron(expr: string): string | undefined {
   try {
     cronParser.parseExpression(expr, { tz: 'UTC' });
@@ -40,28 +41,34 @@ export function validateCron(expr: string): string | undefined {
   }
 }
 
-export function dueAt(
-  config: RoutiqConfig,
-  minuteMs: number,
-  schedules: { intervalMinutes: number; of: (orgId: string, connection: string) => string | undefined },
-): DueSync[] {
-  const minute = Math.floor(minuteMs / MINUTE) * MINUTE;
+/** Every slot starting in (fromMs, toMs]. */
+export function dueBetween(config: RoutiqConfig, fromMs: number, toMs: number, schedules: Schedules): DueSync[] {
   const out: DueSync[] = [];
+  if (toMs <= fromMs) return out;
+  const every = intervalSeconds(schedules.intervalMinutes) * 1000;
   for (const org of config.organizations) {
     for (const conn of org.connections) {
       if (!conn.enabled) continue;
       const cron = schedules.of(org.id, conn.name);
       if (cron) {
-        const interval = cronDue(cron, minute);
-        if (interval !== undefined)
-          out.push({ organizationId: org.id, connection: conn.name, slot: minute, intervalSeconds: interval });
+        const it = cronParser.parseExpression(cron, {
+          currentDate: new Date(fromMs),
+          endDate: new Date(toMs),
+          tz: 'UTC',
+        });
+        while (it.hasNext()) out.push({ organizationId: org.id, connection: conn.name, slot: it.next().getTime() });
         continue;
       }
-      const every = Math.max(1, schedules.intervalMinutes);
-      const n = minute / MINUTE;
-      if (n % every === offsetOf(`${org.id}/${conn.name}`, every))
-        out.push({ organizationId: org.id, connection: conn.name, slot: minute, intervalSeconds: every * 60 });
+      const offset = offsetSeconds(org.id, conn.name, every / 1000) * 1000;
+      for (let slot = Math.floor((toMs - offset) / every) * every + offset; slot > fromMs; slot -= every)
+        out.push({ organizationId: org.id, connection: conn.name, slot });
     }
   }
   return out;
+}
+
+/** The pg-boss job id of a slot: a UUID-shaped digest of (organization, connection, slot start). */
+export function slotJobId(s: DueSync): string {
+  const h = createHash('sha256').update(`${s.organizationId}/${s.connection}@${s.slot}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }

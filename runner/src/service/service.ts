@@ -32,7 +32,7 @@ import {
 } from './inbox.ts';
 import { ServiceMetrics } from './metrics.ts';
 import { JobQueue, type ReplayJob, type SyncJob } from './queue.ts';
-import { dueAt } from './schedule.ts';
+import { dueBetween, slotJobId } from './schedule.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** The fields of a DeadLetterFilter: POST /api/dlq/replay refuses others. */
@@ -155,7 +155,7 @@ export class Service {
   async start(): Promise<{ url: string }> {
     await assertMigrated(this.o.db);
     await this.queue.start({
-      tick: (createdOn) => this.tick(createdOn),
+      schedule: (from, to) => this.schedule(from, to),
       sync: (job, signal) => this.runSync(job, signal),
       webhook: (job) => this.processDelivery(job.id),
       sweep: () => this.sweep(),
@@ -241,23 +241,18 @@ export class Service {
     return s;
   }
 
-  private async tick(createdOn: Date): Promise<void> {
-    const due = dueAt(this.config, createdOn.getTime(), {
+  private async schedule(fromMs: number, toMs: number): Promise<void> {
+    const due = dueBetween(this.config, fromMs, toMs, {
       intervalMinutes: this.settings.intervalMinutes,
       of: (org, conn) => this.settings.schedules[`${org}/${conn}`],
     });
-    let queued = 0;
-    for (const d of due) {
-      const id = await this.queue.sendSync({
-        organizationId: d.organizationId,
-        connection: d.connection,
-        reason: 'schedule',
-        slot: d.slot,
-      });
-      if (id) queued++;
-    }
-    this.metrics.jobs.inc({ queue: 'tick', outcome: 'done' });
-    if (due.length) this.log.info({ due: due.length, queued }, 'scheduled syncs');
+    await this.queue.sendScheduled(
+      due.map((d) => ({
+        id: slotJobId(d),
+        job: { organizationId: d.organizationId, connection: d.connection, reason: 'schedule', slot: d.slot },
+      })),
+    );
+    this.metrics.jobs.inc({ queue: 'schedule', outcome: 'done' });
   }
 
   private async runSync(job: SyncJob, signal: AbortSignal): Promise<unknown> {
