@@ -26,6 +26,7 @@ import { mapRecords } from './map.ts';
 import { paginate } from './paginate.ts';
 import { buildRequest } from './request.ts';
 import type { Session } from './session.ts';
+import { stageEnd, stageStart } from './stage-clock.ts';
 import { writePage } from './write-page.ts';
 
 export interface StreamSummary {
@@ -209,54 +210,65 @@ export class StreamRunner {
       hookContext,
       requireKey: true,
     };
-    for await (const page of pager) {
-      this.checkStop();
-      sum.pages++;
-      let records = page.records;
-      if (s.hooks?.after_fetch) {
-        const h = getHook(s.hooks.after_fetch, 'after_fetch');
-        if (h) records = await h(records, hookContext());
-      }
-      let pageMax: CursorValue | undefined;
-      if (inc) {
-        const kept: unknown[] = [];
-        for (const r of records) {
-          const v = (await evaluate(inc.cursor_field, r, data)) as CursorValue | undefined;
-          if (v !== undefined && v !== null && v !== '') {
-            if (pageMax === undefined || compareCursor(v, pageMax, cursorType) > 0) pageMax = v;
-            if (effective !== undefined && compareCursor(v, effective, cursorType) < 0) {
-              if (inc.stop_when_older) reachedOld = true;
-              if (inc.client_filter || inc.stop_when_older) continue;
-            }
-          }
-          kept.push(r);
+    const pages = pager[Symbol.asyncIterator]();
+    try {
+      for (;;) {
+        const fetchClock = stageStart();
+        const next = await pages.next();
+        stageEnd('http', fetchClock);
+        if (next.done) break;
+        const page = next.value;
+        this.checkStop();
+        sum.pages++;
+        let records = page.records;
+        if (s.hooks?.after_fetch) {
+          const h = getHook(s.hooks.after_fetch, 'after_fetch');
+          if (h) records = await h(records, hookContext());
         }
-        records = kept;
+        let pageMax: CursorValue | undefined;
+        if (inc) {
+          const kept: unknown[] = [];
+          for (const r of records) {
+            const v = (await evaluate(inc.cursor_field, r, data)) as CursorValue | undefined;
+            if (v !== undefined && v !== null && v !== '') {
+              if (pageMax === undefined || compareCursor(v, pageMax, cursorType) > 0) pageMax = v;
+              if (effective !== undefined && compareCursor(v, effective, cursorType) < 0) {
+                if (inc.stop_when_older) reachedOld = true;
+                if (inc.client_filter || inc.stop_when_older) continue;
+              }
+            }
+            kept.push(r);
+          }
+          records = kept;
+        }
+        sum.records += records.length;
+        const { dead, parents } = await mapRecords(mapInput, records);
+        if (pageMax !== undefined && (maxCursor === undefined || compareCursor(pageMax, maxCursor, cursorType) > 0))
+          maxCursor = pageMax;
+        // Ascending feeds checkpoint every page; newest-first or unsorted feeds only at the end of the pass.
+        const checkpoint = inc?.order === 'asc' && maxCursor !== undefined ? maxCursor : undefined;
+        const res = await writePage(session, {
+          stream: s.name,
+          runId: this.runId,
+          partition: partition || undefined,
+          parents,
+          dead,
+          marking: { fullRefresh: this.fullRefresh },
+          storeRaw: true,
+          finish:
+            checkpoint === undefined
+              ? undefined
+              : (q) =>
+                  saveCursor(q, stateKey, checkpoint, { status: 'running', processed: records.length, done: false }),
+        });
+        sum.inserted += res.inserted;
+        sum.updated += res.updated;
+        sum.unchanged += res.unchanged;
+        sum.deadLetters += res.deadLetters;
+        this.identitiesChanged += res.identitiesChanged;
       }
-      sum.records += records.length;
-      const { dead, parents } = await mapRecords(mapInput, records);
-      if (pageMax !== undefined && (maxCursor === undefined || compareCursor(pageMax, maxCursor, cursorType) > 0))
-        maxCursor = pageMax;
-      // Ascending feeds checkpoint every page; newest-first or unsorted feeds only at the end of the pass.
-      const checkpoint = inc?.order === 'asc' && maxCursor !== undefined ? maxCursor : undefined;
-      const res = await writePage(session, {
-        stream: s.name,
-        runId: this.runId,
-        partition: partition || undefined,
-        parents,
-        dead,
-        marking: { fullRefresh: this.fullRefresh },
-        storeRaw: true,
-        finish:
-          checkpoint === undefined
-            ? undefined
-            : (q) => saveCursor(q, stateKey, checkpoint, { status: 'running', processed: records.length, done: false }),
-      });
-      sum.inserted += res.inserted;
-      sum.updated += res.updated;
-      sum.unchanged += res.unchanged;
-      sum.deadLetters += res.deadLetters;
-      this.identitiesChanged += res.identitiesChanged;
+    } finally {
+      await pages.return?.(undefined);
     }
     // End of stream/partition: the cursor for unsorted or newest-first feeds is promoted only now.
     await transaction(db, (q) => saveCursor(q, stateKey, maxCursor, { status: 'idle', processed: 0, done: true }));

@@ -7,6 +7,7 @@ import type { UnifiedTarget } from '@routiq/schemas';
 import { type Querier, safeMessage, transaction } from '../db/tx.ts';
 import type { DeadRecord, ParentInfo } from './map.ts';
 import type { ChildMarking, Session } from './session.ts';
+import { stageEnd, stageStart } from './stage-clock.ts';
 import { writeRows } from './writer.ts';
 
 export interface PageWrite {
@@ -38,6 +39,15 @@ function isDataError(err: unknown): boolean {
 }
 
 export async function writePage(session: Session, w: PageWrite): Promise<PageWritten> {
+  const clock = stageStart();
+  try {
+    return await writePageOnce(session, w);
+  } finally {
+    stageEnd('write', clock);
+  }
+}
+
+async function writePageOnce(session: Session, w: PageWrite): Promise<PageWritten> {
   const out: PageWritten = { inserted: 0, updated: 0, unchanged: 0, deadLetters: 0, identitiesChanged: 0 };
   try {
     await transaction(session.db, (q) => writeAll(session, q, w, w.parents, w.dead, out, w.finish));
