@@ -257,6 +257,8 @@ async function machine() {
     memoryGb: +(os.totalmem() / 2 ** 30).toFixed(1),
     node: process.version,
     postgres,
+    /** Other work on the machine: figures taken under load are lower (records/s) and noisier. */
+    loadAverage1m: +(os.loadavg()[0] ?? 0).toFixed(1),
   };
 }
 

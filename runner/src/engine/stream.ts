@@ -1,6 +1,7 @@
 /**
- * One stream of a sync pass: pages fetched, records filtered by the cursor, mapped and written with the page's
- * checkpoint in one transaction; child streams work through their durable list of pending partitions.
+ * One stream of a sync pass: pages fetched, records filtered by the cursor, mapped, and handed to the stream's
+ * write-behind, which writes several pages (and child partitions) with their checkpoints in one transaction while
+ * the next pages are fetched; child streams work through their durable list of pending partitions.
  */
 import { getHook } from '@routiq/sdk';
 import pLimit from 'p-limit';
@@ -27,7 +28,7 @@ import { paginate } from './paginate.ts';
 import { buildRequest } from './request.ts';
 import type { Session } from './session.ts';
 import { stageEnd, stageStart } from './stage-clock.ts';
-import { writePage } from './write-page.ts';
+import { WriteBehind } from './write-behind.ts';
 
 export interface StreamSummary {
   stream: string;
@@ -81,10 +82,14 @@ export class StreamRunner {
   async run(s: StreamSpec): Promise<StreamSummary> {
     const started = Date.now();
     const sum = emptySummary(s.name);
+    const wb = this.writeBehind(s, sum);
     try {
-      if (s.parent) await this.runChildStream(s, sum);
-      else await this.runPartition(s, '', undefined, sum);
+      if (s.parent) await this.runChildStream(s, sum, wb);
+      else await this.runPartition(s, '', undefined, undefined, sum, wb);
+      await wb.drain();
     } catch (err) {
+      // Pages fetched before the failure are still written with their checkpoints (a failed write writes nothing more).
+      await wb.drain().catch(() => {});
       sum.status = 'failed';
       sum.error = safeMessage(err);
       sum.errorCode = (err as { code?: string }).code ?? 'RQ6002';
@@ -116,12 +121,33 @@ export class StreamRunner {
     );
   }
 
+  /** Children read the partitions their parent marked: a stream's writes are drained before the next stream. */
+  private writeBehind(s: StreamSpec, sum: StreamSummary): WriteBehind {
+    const batchSize = this.session.config.runner.batchSize;
+    return new WriteBehind(this.session, {
+      stream: s.name,
+      runId: this.runId,
+      marking: { fullRefresh: this.fullRefresh },
+      storeRaw: true,
+      flushRows: batchSize * 4,
+      maxDelayMs: 1000,
+      writeThrough: !!(s.hooks?.before_request || s.hooks?.after_fetch || s.hooks?.after_map),
+      onWritten: (res) => {
+        sum.inserted += res.inserted;
+        sum.updated += res.updated;
+        sum.unchanged += res.unchanged;
+        sum.deadLetters += res.deadLetters;
+        this.identitiesChanged += res.identitiesChanged;
+      },
+    });
+  }
+
   private stateKey(s: StreamSpec, partition: string): StateKey {
     return { organizationId: this.session.org.id, connection: this.session.conn.name, stream: s.name, partition };
   }
 
   /** A child stream works through its durable list of pending partitions (parents that changed). */
-  private async runChildStream(s: StreamSpec, sum: StreamSummary): Promise<void> {
+  private async runChildStream(s: StreamSpec, sum: StreamSummary, wb: WriteBehind): Promise<void> {
     const { db, config } = this.session;
     const key = { organizationId: this.session.org.id, connection: this.session.conn.name, stream: s.name };
     await retryFailedPartitions(db.query.bind(db), key);
@@ -138,14 +164,20 @@ export class StreamRunner {
             if (fatal) return;
             try {
               this.checkStop();
-              await this.runPartition(s, r.partition, r.parent, sum);
+              await this.runPartition(s, r.partition, r.parent, { cursor: r.cursor }, sum, wb);
               sum.partitions++;
             } catch (err) {
               if (err instanceof HttpFailure && err.failureClass === 'permanent') {
                 // One parent's children are unreachable (e.g. 404): dead-letter it, keep going with the others.
-                await this.requestDeadLetter(s, err, r.partition);
-                await markPartitionFailed(db.query.bind(db), { ...key, partition: r.partition });
-                sum.deadLetters++;
+                // Its pages fetched before are written first: their checkpoints must not overwrite the mark.
+                try {
+                  await wb.drain();
+                  await this.requestDeadLetter(s, err, r.partition);
+                  await markPartitionFailed(db.query.bind(db), { ...key, partition: r.partition });
+                  sum.deadLetters++;
+                } catch (e) {
+                  fatal ??= e;
+                }
               } else {
                 fatal ??= err;
               }
@@ -157,13 +189,21 @@ export class StreamRunner {
     if (fatal) throw fatal;
   }
 
-  private async runPartition(s: StreamSpec, partition: string, parent: unknown, sum: StreamSummary): Promise<void> {
+  private async runPartition(
+    s: StreamSpec,
+    partition: string,
+    parent: unknown,
+    /** The stored cursor when the caller read it already (pending partitions come with theirs). */
+    known: { cursor: CursorValue | undefined } | undefined,
+    sum: StreamSummary,
+    wb: WriteBehind,
+  ): Promise<void> {
     const { session } = this;
     const { db, config } = session;
     const inc = s.incremental;
     const cursorType = inc?.type ?? 'datetime';
     const stateKey = this.stateKey(s, partition);
-    const stored = await readCursor(db.query.bind(db), stateKey);
+    const stored = known ? known.cursor : await readCursor(db.query.bind(db), stateKey);
     let startCursor: CursorValue | undefined = this.fullRefresh ? undefined : stored;
     const runStartedAt = new Date().toISOString();
     if (startCursor === undefined && inc?.start) {
@@ -247,30 +287,27 @@ export class StreamRunner {
           maxCursor = pageMax;
         // Ascending feeds checkpoint every page; newest-first or unsorted feeds only at the end of the pass.
         const checkpoint = inc?.order === 'asc' && maxCursor !== undefined ? maxCursor : undefined;
-        const res = await writePage(session, {
-          stream: s.name,
-          runId: this.runId,
+        const processed = records.length;
+        await wb.push({
           partition: partition || undefined,
           parents,
           dead,
-          marking: { fullRefresh: this.fullRefresh },
-          storeRaw: true,
           finish:
             checkpoint === undefined
               ? undefined
-              : (q) =>
-                  saveCursor(q, stateKey, checkpoint, { status: 'running', processed: records.length, done: false }),
+              : (q) => saveCursor(q, stateKey, checkpoint, { status: 'running', processed, done: false }),
         });
-        sum.inserted += res.inserted;
-        sum.updated += res.updated;
-        sum.unchanged += res.unchanged;
-        sum.deadLetters += res.deadLetters;
-        this.identitiesChanged += res.identitiesChanged;
       }
     } finally {
       await pages.return?.(undefined);
     }
-    // End of stream/partition: the cursor for unsorted or newest-first feeds is promoted only now.
-    await transaction(db, (q) => saveCursor(q, stateKey, maxCursor, { status: 'idle', processed: 0, done: true }));
+    // End of stream/partition: the cursor for unsorted or newest-first feeds is promoted only now, after its pages.
+    const final = maxCursor;
+    await wb.push({
+      partition: partition || undefined,
+      parents: [],
+      dead: [],
+      finish: (q) => saveCursor(q, stateKey, final, { status: 'idle', processed: 0, done: true }),
+    });
   }
 }

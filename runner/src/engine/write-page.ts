@@ -15,6 +15,8 @@ export interface PageWrite {
   runId: string | null;
   /** A child partition: its letters keep it so a replay can rebuild $parent. */
   partition?: string | undefined;
+  /** A batch of several partitions: each record's own (for the letter of a record the database refuses). */
+  partitionOf?: Map<ParentInfo, string> | undefined;
   parents: ParentInfo[];
   dead: DeadRecord[];
   marking: ChildMarking;
@@ -33,27 +35,31 @@ export interface PageWritten {
 }
 
 /** SQLSTATE classes a record's data can cause: data exceptions, constraints, limits, a message the server refused. */
-function isDataError(err: unknown): boolean {
+export function isDataError(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
   return typeof code === 'string' && /^(22|23|54|08P01)/.test(code);
 }
 
-export async function writePage(session: Session, w: PageWrite): Promise<PageWritten> {
+/**
+ * `oneByOne: false`: a refused batch throws instead (the write-behind splits a batch of many pages first, so
+ * only the page holding the bad record is written one record at a time).
+ */
+export async function writePage(session: Session, w: PageWrite, o: { oneByOne?: boolean } = {}): Promise<PageWritten> {
   const clock = stageStart();
   try {
-    return await writePageOnce(session, w);
+    return await writePageOnce(session, w, o.oneByOne !== false);
   } finally {
     stageEnd('write', clock);
   }
 }
 
-async function writePageOnce(session: Session, w: PageWrite): Promise<PageWritten> {
+async function writePageOnce(session: Session, w: PageWrite, oneByOne: boolean): Promise<PageWritten> {
   const out: PageWritten = { inserted: 0, updated: 0, unchanged: 0, deadLetters: 0, identitiesChanged: 0 };
   try {
     await transaction(session.db, (q) => writeAll(session, q, w, w.parents, w.dead, out, w.finish));
     return out;
   } catch (err) {
-    if (!isDataError(err)) throw err;
+    if (!isDataError(err) || !oneByOne) throw err;
     session.log.warn(
       { stream: w.stream, err: { message: safeMessage(err) } },
       'a batch was refused by the database; writing its records one at a time',
@@ -72,7 +78,10 @@ async function writePageOnce(session: Session, w: PageWrite): Promise<PageWritte
         cls: 'write',
         code: 'RQ5004',
         message: `${w.stream}: ${safeMessage(err)}`,
-        details: { targets: [...new Set(p.rows.map((r) => r.target))] },
+        details: {
+          targets: [...new Set(p.rows.map((r) => r.target))],
+          ...(w.partitionOf?.has(p) ? { partition: w.partitionOf.get(p) } : {}),
+        },
       });
     }
   }
