@@ -12,16 +12,16 @@ import type { PageWritten } from './write-page.ts';
 const kinds = await backends();
 
 /** A page of practitioners as the mapping would produce it; `bad` carries a timestamp the database refuses. */
-function page(from: number, n: number, bad?: number): ParentInfo[] {
+function page(from: number, n: number, bad?: number, rev = ''): ParentInfo[] {
   return Array.from({ length: n }, (_, i) => {
     const id = String(from + i);
     const row: Record<string, unknown> = { external_id: id, display_name: `P${id}` };
     if (from + i === bad) row.deleted_at = 'not a date';
     return {
-      raw: { id },
+      raw: { id, rev },
       key: id,
-      hash: `h${id}`,
-      rows: [{ target: 'practitioners', mode: 'upsert', row, sourceHash: `h${id}` }],
+      hash: `h${id}${rev}`,
+      rows: [{ target: 'practitioners', mode: 'upsert', row, sourceHash: `h${id}${rev}` }],
       produced: [['practitioners', id]],
     };
   });
@@ -39,8 +39,8 @@ describe.each(kinds)('write-behind (%s)', (kind) => {
   });
 
   /** A fresh organization per test (its own rows, letters and advisory lock). */
-  async function writer(o: Partial<WriteBehindOptions> = {}) {
-    const o1 = org(`org_wb_${++n}`, [{ connector: 'items', config: { base_url: 'http://127.0.0.1:9' } }]);
+  async function writer(o: Partial<WriteBehindOptions> = {}, orgId = `org_wb_${++n}`) {
+    const o1 = org(orgId, [{ connector: 'items', config: { base_url: 'http://127.0.0.1:9' } }]);
     session = await openSession({
       db: t.db,
       config: testConfig(connectorsDir({ items: itemsSpec('items') }), [o1]),
@@ -150,5 +150,33 @@ describe.each(kinds)('write-behind (%s)', (kind) => {
     ).rejects.toThrow('connection lost');
     await expect(wb.drain()).rejects.toThrow('connection lost');
     expect(await count()).toBe(0);
+  });
+
+  it('keeps a raw payload with each change of the rows, none for a re-read of unchanged records', async () => {
+    const first = await writer();
+    await first.wb.push({ parents: page(0, 10), dead: [] });
+    await first.wb.drain();
+    const raw = async () =>
+      (
+        await t.db.query<{ external_id: string; source_hash: string }>(
+          'select external_id, source_hash from raw_records where organization_id = ? order by external_id::int',
+          [session.org.id],
+        )
+      ).map((r) => `${r.external_id}:${r.source_hash}`);
+    expect(await raw()).toEqual(page(0, 10).map((p) => `${p.key}:${p.hash}`));
+    // The platform record changed in a field no mapping reads: rows unchanged, so the stored payload (and the
+    // rows' source_hash) stay those of the version the rows came from.
+    const again = await writer({}, session.org.id);
+    await again.wb.push({ parents: page(0, 10, undefined, 'b'), dead: [] });
+    await again.wb.drain();
+    expect(again.written[0]).toMatchObject({ inserted: 0, updated: 0, unchanged: 10 });
+    expect(await raw()).toEqual(page(0, 10).map((p) => `${p.key}:${p.hash}`));
+    // A changed row brings its payload along.
+    const changed = page(0, 10, undefined, 'c');
+    changed[3]!.rows[0]!.row.display_name = 'renamed';
+    await again.wb.push({ parents: changed, dead: [] });
+    await again.wb.drain();
+    expect((await raw())[3]).toBe('3:h3c');
+    expect((await raw())[4]).toBe('4:h4');
   });
 });

@@ -131,7 +131,11 @@ async function writeAll(
       payload: d.record,
     });
   }
-  if (w.storeRaw && parents.length) await session.storeRaw(q, w.stream, parents);
+  if (w.storeRaw && parents.length) {
+    // A payload goes with a change of the rows it produced: a re-read of an unchanged record sends none.
+    const changed = parents.filter((p) => p.produced.some(([t, id]) => changedAll.get(t)?.has(id)));
+    if (changed.length) await session.storeRaw(q, w.stream, changed);
+  }
   if (finish) await finish(q);
   // Counted only once the transaction's work is done (a refused batch is retried record by record).
   out.inserted += inserted;
