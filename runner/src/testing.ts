@@ -5,4 +5,5 @@
 export { buildConnectionContext } from './engine/connection.ts';
 export { mapRecords } from './engine/map.ts';
 export { PgSlidingWindowLimiter } from './engine/ratelimit-pg.ts';
+export { enableStageClock, readStageClock } from './engine/stage-clock.ts';
 export { createOrganization, patientOf, writeConversation, writeIdentities } from './identity/test-support.ts';

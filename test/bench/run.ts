@@ -1,157 +1,316 @@
 /**
- * `npm run bench`: prints throughput and memory figures (never asserted in tests).
- *   - full sync of a Chatwoot account (messages dominate) and a Cliniko practice, embedded and PostgreSQL
- *   - the incremental re-sync of an unchanged source (requests, writes, time)
- *   - peak heap/RSS at two dataset sizes (memory should stay flat: pages are not buffered)
- *   - JSONata mapping rate of the real Chatwoot message mapping
- * Options: BENCH_SCALE (default 16 ≈ 20k messages), BENCH_PG_URL (default the CI server when reachable).
+ * `npm run bench`: throughput, CPU and memory of a full sync (printed and written to bench/results/, never asserted).
+ * Per backend (PostgreSQL, embedded) and connector (Cliniko: patients and appointments; Chatwoot: messages):
+ *   - full-sync records/s, and on PostgreSQL the raw batched insert of the same unified rows
+ *     (`INSERT … SELECT unnest(…)`, 5,000 a statement, into copies of the tables with the same indexes) and the ratio
+ *   - CPU per record: the runner (process.cpuUsage; the simulators run in a child process) and PostgreSQL (the
+ *     utime+stime in /proc/<pid>/stat of the server backends connected to the bench database, sampled every 250 ms)
+ *   - per-stage wall time summed over calls (stage-clock.ts): HTTP + parse, mapping, validation, identity, write
+ *   - peak RSS of the process during the sync, at the full and a smaller size
+ *   - requests and rows written by an incremental pass over the unchanged source
+ * Options: BENCH_PATIENTS (default 20000: the issue's organization of 20,000 patients, ≈60,000 appointments,
+ * 100,000 messages), BENCH_SMALL (default BENCH_PATIENTS/4, the second size), BENCH_BACKENDS (postgres,embedded),
+ * BENCH_LABEL (file name tag), BENCH_PG_URL='' (embedded only), BENCH_RAW_DAYS (runner.raw_retention_days; 0 keeps
+ * no raw payloads).
  */
-import { startChatwoot, startCliniko } from '@routiq/sandbox';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
 import '@routiq/sdk';
-import { loadConnector } from '@routiq/runner';
-import { mapRecords } from '@routiq/runner/testing';
-import { CONNECTORS_DIR, connectorRunner } from '../helpers/connectors.ts';
+import { enableStageClock, readStageClock } from '@routiq/runner/testing';
+import pg from 'pg';
+import { connectorRunner } from '../helpers/connectors.ts';
 import { backends, openTestDb } from '../helpers/db.ts';
 
-const scale = Number(process.env.BENCH_SCALE ?? 16);
+type Kind = 'embedded' | 'postgres';
+type Connector = 'cliniko' | 'chatwoot';
 
-function peakSampler() {
-  let rss = 0;
-  let heap = 0;
+const patients = Number(process.env.BENCH_PATIENTS ?? 20000);
+const small = Number(process.env.BENCH_SMALL ?? Math.round(patients / 4));
+const label = process.env.BENCH_LABEL ?? 'run';
+const RESULTS = path.resolve(import.meta.dirname, '../../bench/results');
+const TICK_MS = 10; // getconf CLK_TCK = 100 on Linux
+
+/** Cliniko: 40 patients per scale unit (≈3 appointments each); Chatwoot: ≈1,250 messages per scale unit. */
+const scalesFor = (n: number) => ({ cliniko: n / 40, chatwoot: (n * 5) / 1250 });
+
+async function startSims(n: number): Promise<{ urls: Record<Connector, string>; proc: ChildProcess }> {
+  const s = scalesFor(n);
+  const proc = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(import.meta.dirname, 'sims.ts'), String(s.chatwoot), String(s.cliniko)],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  const line = await new Promise<string>((resolve, reject) => {
+    proc.once('exit', (code) => reject(new Error(`simulators exited (${code})`)));
+    createInterface({ input: proc.stdout! }).once('line', resolve);
+  });
+  proc.removeAllListeners('exit');
+  return { urls: JSON.parse(line) as Record<Connector, string>, proc };
+}
+
+async function requestsServed(url: string): Promise<number> {
+  const r = await fetch(`${new URL(url).origin}/__sandbox/stats`);
+  return ((await r.json()) as { requests: number }).requests;
+}
+
+function peakRss() {
+  let rss = process.memoryUsage().rss;
   const t = setInterval(() => {
-    const m = process.memoryUsage();
-    rss = Math.max(rss, m.rss);
-    heap = Math.max(heap, m.heapUsed);
+    rss = Math.max(rss, process.memoryUsage().rss);
   }, 50);
-  return {
-    stop: () => {
-      clearInterval(t);
-      return { rssMb: Math.round(rss / 2 ** 20), heapMb: Math.round(heap / 2 ** 20) };
-    },
+  return () => {
+    clearInterval(t);
+    return Math.round(rss / 2 ** 20);
   };
 }
 
-async function syncBench(kind: 'embedded' | 'postgres', s: number) {
-  const t = await openTestDb(kind);
-  const cw = await startChatwoot({
-    accounts: [{ accountId: 1, token: 'tok' }],
-    seed: 21,
-    scale: s,
-    rateLimit: { perIp: { enabled: false } },
-  });
+function procTicks(pid: number): number | undefined {
   try {
-    const r = connectorRunner(
-      t.db,
-      'org_bench',
-      {
-        connector: 'chatwoot',
-        config: { base_url: cw.url, account_id: 1, requests_per_minute: 100000 },
-        secrets: { api_token: '${T}' },
-      },
-      { T: 'tok' },
-    );
-    r.config.runner.concurrency = 8;
-    global.gc?.();
-    const peak = peakSampler();
-    const t0 = performance.now();
-    const full = await r.sync();
-    const fullMs = performance.now() - t0;
-    const mem = peak.stop();
-    const records = full.streams.reduce((a, x) => a + x.records, 0);
-    const written = full.streams.reduce((a, x) => a + x.inserted + x.updated, 0);
-    const before = cw.stats.requests;
-    const t1 = performance.now();
-    const inc = await r.sync();
-    const incMs = performance.now() - t1;
-    return {
-      kind,
-      scale: s,
-      records,
-      written,
-      requests: full.requests,
-      seconds: +(fullMs / 1000).toFixed(1),
-      recordsPerSecond: Math.round(records / (fullMs / 1000)),
-      peakRssMb: mem.rssMb,
-      peakHeapMb: mem.heapMb,
-      incremental: {
-        requests: cw.stats.requests - before,
-        written: inc.streams.reduce((a, x) => a + x.inserted + x.updated, 0),
-        ms: Math.round(incMs),
-      },
-      status: `${full.status}/${inc.status}`,
-    };
-  } finally {
-    await cw.close();
-    await t.drop();
+    // Fields after the ")" of the command name: utime and stime are the 12th and 13th.
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return Number(f[11]) + Number(f[12]);
+  } catch {
+    return undefined;
   }
 }
 
-async function clinikoBench(kind: 'embedded' | 'postgres') {
-  const t = await openTestDb(kind);
-  const sim = await startCliniko({ users: [{ apiKey: 'b-au1' }], seed: 21, scale: 40, rateLimit: { enabled: false } });
+/** CPU of the server backends of one database (a backend that ends between samples loses < 250 ms of it). */
+async function pgCpu(url: string) {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  const base = new Map<number, number>();
+  const last = new Map<number, number>();
+  const pids = async () =>
+    (
+      await c.query<{ pid: number }>(
+        'select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()',
+      )
+    ).rows.map((r) => r.pid);
+  for (const pid of await pids()) {
+    const t = procTicks(pid);
+    if (t !== undefined) base.set(pid, t);
+  }
+  const sample = async () => {
+    for (const pid of await pids()) {
+      const t = procTicks(pid);
+      if (t !== undefined) last.set(pid, t);
+    }
+  };
+  let running = Promise.resolve();
+  const timer = setInterval(() => {
+    running = running.then(sample).catch(() => {});
+  }, 250);
+  return async () => {
+    clearInterval(timer);
+    await running;
+    await sample();
+    await c.end();
+    let ticks = 0;
+    for (const [pid, t] of last) ticks += t - (base.get(pid) ?? 0);
+    return ticks * TICK_MS;
+  };
+}
+
+const UNIFIED = [
+  'patients',
+  'patient_identities',
+  'practitioners',
+  'appointment_types',
+  'conversations',
+  'appointments',
+  'messages',
+  'attachments',
+];
+
+/** The yardstick: the unified rows the sync wrote, inserted again with `INSERT … SELECT unnest(…)`, 5,000 a statement. */
+async function rawInsert(url: string, orgId: string): Promise<{ rows: number; ms: number; recordsPerSecond: number }> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  let rows = 0;
+  let ms = 0;
   try {
-    const r = connectorRunner(
-      t.db,
-      'org_bench_cl',
-      {
-        connector: 'cliniko',
-        config: { base_url: sim.url, contact_email: 'b@routiq.example', requests_per_minute: 100000 },
-        secrets: { api_key: '${K}' },
-      },
-      { K: 'b-au1' },
-    );
+    for (const t of UNIFIED) {
+      const cols = (
+        await c.query<{ name: string; type: string }>(
+          `select a.attname as name, format_type(a.atttypid, a.atttypmod) as type from pg_attribute a
+           where a.attrelid = $1::regclass and a.attnum > 0 and not a.attisdropped and a.attgenerated = '' order by a.attnum`,
+          [t],
+        )
+      ).rows;
+      const data = await c.query<unknown[]>({
+        text: `select ${cols.map((x) => `"${x.name}"::text`).join(', ')} from ${t} where organization_id = $1`,
+        values: [orgId],
+        rowMode: 'array',
+      });
+      if (!data.rows.length) continue;
+      const copy = `bench_raw_${t}`;
+      await c.query(`drop table if exists ${copy}`);
+      await c.query(`create table ${copy} (like ${t} including all)`);
+      const sql = `insert into ${copy} (${cols.map((x) => `"${x.name}"`).join(', ')})
+        select * from unnest(${cols.map((x, i) => `$${i + 1}::text[]::${x.type}[]`).join(', ')})`;
+      for (let i = 0; i < data.rows.length; i += 5000) {
+        const chunk = data.rows.slice(i, i + 5000);
+        const arrays = cols.map((_, j) => chunk.map((r) => r[j]));
+        const t0 = performance.now();
+        await c.query(sql, arrays);
+        ms += performance.now() - t0;
+      }
+      rows += data.rows.length;
+      await c.query(`drop table ${copy}`);
+    }
+  } finally {
+    await c.end();
+  }
+  return { rows, ms: Math.round(ms), recordsPerSecond: Math.round(rows / (ms / 1000)) };
+}
+
+async function syncBench(kind: Kind, connector: Connector, url: string, n: number) {
+  const t = await openTestDb(kind);
+  const orgId = `org_bench_${connector}`;
+  try {
+    const conn =
+      connector === 'cliniko'
+        ? {
+            connector,
+            config: { base_url: url, contact_email: 'b@routiq.example', requests_per_minute: 1_000_000 },
+            secrets: { api_key: '${K}' },
+          }
+        : {
+            connector,
+            config: { base_url: url, account_id: 1, requests_per_minute: 1_000_000 },
+            secrets: { api_token: '${K}' },
+          };
+    const r = connectorRunner(t.db, orgId, conn, { K: connector === 'cliniko' ? 'b-au1' : 'tok' });
+    r.config.runner.deadlineSeconds = 3600;
+    if (process.env.BENCH_RAW_DAYS) r.config.runner.rawRetentionDays = Number(process.env.BENCH_RAW_DAYS);
+    global.gc?.();
+    const stopRss = peakRss();
+    const stopPg = t.url ? await pgCpu(t.url) : undefined;
+    enableStageClock(true);
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     const full = await r.sync();
     const ms = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    const stages = readStageClock();
+    enableStageClock(false);
+    const pgMs = stopPg ? await stopPg() : undefined;
+    const rssMb = stopRss();
     const records = full.streams.reduce((a, x) => a + x.records, 0);
-    const before = sim.stats.requests;
-    await r.sync();
+    const byStream = Object.fromEntries(full.streams.filter((x) => x.records).map((x) => [x.stream, x.records]));
+    const perRecordUs = (v: number) => +((v * 1000) / records).toFixed(1);
+    const before = await requestsServed(url);
+    const inc = await r.sync();
+    const incRequests = (await requestsServed(url)) - before - 1;
+    const yardstick = kind === 'postgres' && t.url ? await rawInsert(t.url, orgId) : undefined;
+    const recordsPerSecond = Math.round(records / (ms / 1000));
     return {
       kind,
+      connector,
+      patients: n,
       records,
+      byStream,
+      written: full.streams.reduce((a, x) => a + x.inserted + x.updated, 0),
+      requests: full.requests,
+      status: `${full.status}/${inc.status}`,
       seconds: +(ms / 1000).toFixed(1),
-      recordsPerSecond: Math.round(records / (ms / 1000)),
-      incrementalRequests: sim.stats.requests - before,
-      streams: full.streams.length,
-      status: full.status,
+      recordsPerSecond,
+      ...(yardstick
+        ? { rawInsert: yardstick, ratioToRawInsert: +(recordsPerSecond / yardstick.recordsPerSecond).toFixed(3) }
+        : {}),
+      cpuUsPerRecord: {
+        runner: perRecordUs((cpu.user + cpu.system) / 1000),
+        ...(pgMs !== undefined ? { postgres: perRecordUs(pgMs) } : {}),
+      },
+      stageUsPerRecord: {
+        httpAndParse: perRecordUs(stages.http),
+        mapping: perRecordUs(stages.mapping - stages.validation),
+        validation: perRecordUs(stages.validation),
+        identity: perRecordUs(stages.identity),
+        write: perRecordUs(stages.write - stages.identity),
+      },
+      peakRssMb: rssMb,
+      incremental: {
+        requests: incRequests,
+        written: inc.streams.reduce((a, x) => a + x.inserted + x.updated, 0),
+      },
     };
   } finally {
-    await sim.close();
     await t.drop();
   }
 }
 
-async function mappingBench() {
-  const { spec } = loadConnector(CONNECTORS_DIR, 'chatwoot');
-  const stream = spec.streams.find((s) => s.name === 'messages')!;
-  const cw = await startChatwoot({ accounts: [{ accountId: 1, token: 'tok' }], seed: 5, scale: 4 });
-  const msgs = Object.values(cw.snapshot().accounts[0]!.messages).flat().slice(0, 5000);
-  await cw.close();
-  const t0 = performance.now();
-  const out = await mapRecords(
-    {
-      stream: 'messages',
-      maps: stream.map,
-      primaryKey: stream.primary_key,
-      bindings: {},
-      afterMap: undefined,
-      hookContext: () => ({}) as never,
-    },
-    msgs,
-  );
-  const ms = performance.now() - t0;
-  return { records: msgs.length, rows: out.rows.length, recordsPerSecond: Math.round(msgs.length / (ms / 1000)) };
+async function machine() {
+  const cpus = os.cpus();
+  let postgres: string | undefined;
+  if (process.env.BENCH_PG_URL !== '' && (await backends()).includes('postgres')) {
+    const t = await openTestDb('postgres', { migrate: false });
+    postgres = String((await t.db.query<{ v: string }>('select version() as v'))[0]?.v).split(' on ')[0];
+    await t.drop();
+  }
+  return {
+    cpu: cpus[0]?.model,
+    cores: cpus.length,
+    memoryGb: +(os.totalmem() / 2 ** 30).toFixed(1),
+    node: process.version,
+    postgres,
+    /** Other work on the machine: figures taken under load are lower (records/s) and noisier. */
+    loadAverage1m: +(os.loadavg()[0] ?? 0).toFixed(1),
+  };
 }
 
-const kinds = process.env.BENCH_PG_URL === '' ? (['embedded'] as const) : await backends();
-const results: Record<string, unknown> = { node: process.version, scale };
-results.mapping = await mappingBench();
-results.chatwoot = [];
-for (const k of kinds) (results.chatwoot as unknown[]).push(await syncBench(k, scale));
-results.memory = [
-  await syncBench('embedded', Math.max(1, Math.round(scale / 4))),
-  await syncBench('embedded', scale),
-].map((r) => ({ scale: r.scale, records: r.records, peakRssMb: r.peakRssMb, peakHeapMb: r.peakHeapMb }));
-results.cliniko = [];
-for (const k of kinds) (results.cliniko as unknown[]).push(await clinikoBench(k));
+/** One sync in a process of its own: its RSS and CPU are that sync's alone (the embedded database runs in it). */
+async function runChild(kind: Kind, connector: Connector, url: string, n: number) {
+  const proc = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', import.meta.filename], {
+    env: { ...process.env, BENCH_ONE: JSON.stringify({ kind, connector, url, n }) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  proc.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  const code = await new Promise<number | null>((resolve) => proc.once('exit', resolve));
+  if (code !== 0) throw new Error(`bench run ${kind} ${connector} ${n} exited with ${code}`);
+  return JSON.parse(out) as Awaited<ReturnType<typeof syncBench>>;
+}
+
+if (process.env.BENCH_ONE) {
+  const o = JSON.parse(process.env.BENCH_ONE) as { kind: Kind; connector: Connector; url: string; n: number };
+  process.stdout.write(JSON.stringify(await syncBench(o.kind, o.connector, o.url, o.n)));
+  process.exit(0);
+}
+
+const wanted = (process.env.BENCH_BACKENDS ?? 'postgres,embedded').split(',') as Kind[];
+const available = process.env.BENCH_PG_URL === '' ? ['embedded'] : await backends();
+const kinds = wanted.filter((k) => available.includes(k));
+const results: Record<string, unknown> = {
+  label,
+  at: new Date().toISOString(),
+  machine: await machine(),
+  patients,
+  runs: [] as unknown[],
+};
+const runs = results.runs as Array<Awaited<ReturnType<typeof syncBench>>>;
+for (const n of [patients, small]) {
+  const sims = await startSims(n);
+  try {
+    for (const kind of n === patients ? kinds : kinds.slice(0, 1))
+      for (const c of ['cliniko', 'chatwoot'] as const) {
+        const r = await runChild(kind, c, sims.urls[c], n);
+        runs.push(r);
+        process.stderr.write(
+          `${kind} ${c} ${n} patients: ${r.records} records, ${r.recordsPerSecond}/s, ${r.peakRssMb} MB\n`,
+        );
+      }
+  } finally {
+    sims.proc.stdin?.end();
+  }
+}
+mkdirSync(RESULTS, { recursive: true });
+const file = path.join(RESULTS, `${results.at as string}-${label}.json`.replace(/:/g, '-'));
+writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
 process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+process.stderr.write(`written to ${path.relative(process.cwd(), file)}\n`);

@@ -74,19 +74,30 @@ export async function saveCursor(
   );
 }
 
-/** A child stream's partition to fetch on the next pass, with the parent record its requests bind as $parent. */
-export async function markPartitionPending(
+/**
+ * Child partitions to fetch on the next pass, with the parent records their requests bind as $parent: one
+ * statement for a batch of parents.
+ */
+export async function markPartitionsPending(
   q: Querier,
-  k: StateKey,
-  parent: unknown,
+  marks: Array<{ key: StateKey; parent: unknown }>,
   o: { resetCursor?: boolean } = {},
 ): Promise<void> {
+  // One statement cannot touch a row twice: the last mark of a partition wins, as it would one by one.
+  const byKey = new Map<string, { key: StateKey; parent: unknown }>();
+  for (const m of marks) byKey.set(JSON.stringify(keyParams(m.key)), m);
+  if (!byKey.size) return;
+  const params: unknown[] = [];
+  const tuples = [...byKey.values()].map((m) => {
+    params.push(...keyParams(m.key), JSON.stringify({ parent: m.parent }));
+    return "(?, ?, ?, ?, 'pending', ?::jsonb)";
+  });
   // A full refresh re-reads children from the start: their cursor goes with the pending mark.
   await q(
-    `insert into sync_state (organization_id, connector, stream, partition, status, metadata) values (?, ?, ?, ?, 'pending', ?::jsonb)
+    `insert into sync_state (organization_id, connector, stream, partition, status, metadata) values ${tuples.join(', ')}
      on conflict (organization_id, connector, stream, partition) do update set status = 'pending', metadata = excluded.metadata,
        ${o.resetCursor ? 'cursor = null, ' : ''}updated_at = now()`,
-    [...keyParams(k), JSON.stringify({ parent })],
+    params,
   );
 }
 
@@ -98,19 +109,23 @@ export async function retryFailedPartitions(q: Querier, k: Omit<StateKey, 'parti
   );
 }
 
-/** The next pending partitions of a child stream after `after`, in key order (keyset pagination). */
+/** The next pending partitions of a child stream after `after`, in key order (keyset pagination), with their cursors. */
 export async function pendingPartitions(
   q: Querier,
   k: Omit<StateKey, 'partition'>,
   after: string,
   limit: number,
-): Promise<Array<{ partition: string; parent: unknown }>> {
-  const rows = await q<{ partition: string; parent: unknown }>(
-    `select partition, metadata->'parent' as parent from sync_state
+): Promise<Array<{ partition: string; parent: unknown; cursor: CursorValue | undefined }>> {
+  const rows = await q<{ partition: string; parent: unknown; cursor: unknown }>(
+    `select partition, metadata->'parent' as parent, cursor from sync_state
      where organization_id = ? and connector = ? and stream = ? and status = 'pending' and partition > ? order by partition limit ?`,
     [k.organizationId, k.connection, k.stream, after, limit],
   );
-  return rows.map((r) => ({ partition: r.partition, parent: parseJson(r.parent) }));
+  return rows.map((r) => ({
+    partition: r.partition,
+    parent: parseJson(r.parent),
+    cursor: (parseJson(r.cursor) as { value?: CursorValue } | null | undefined)?.value ?? undefined,
+  }));
 }
 
 export async function markPartitionFailed(q: Querier, k: StateKey): Promise<void> {

@@ -7,6 +7,7 @@ import { isRoutiqError } from '../errors/registry.ts';
 import type { MappingSpec } from '../spec/types.ts';
 import { type Bindings, evaluate } from './expr.ts';
 import { excerpt, MAX_DEPTH, sanitize } from './sanitize.ts';
+import { stageEnd, stageStart } from './stage-clock.ts';
 import { hashRecord, type MappedRow, toIso } from './writer.ts';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
@@ -75,6 +76,7 @@ export async function mapRecords(
   const rows: MappedRow[] = [];
   const dead: DeadRecord[] = [];
   const parents: ParentInfo[] = [];
+  const clock = stageStart();
   for (const incoming of records) {
     // The one sanitation boundary: everything below (rows, lineage, dead letters, child partitions) sees clean text.
     const clean = sanitize(incoming);
@@ -120,8 +122,10 @@ export async function mapRecords(
         for (const row of list) {
           const clean = stripUndefined(row);
           const v = validatorFor(m.target);
+          const vt = stageStart();
           // patch rows carry only the fields they change
           const ok = m.mode === 'patch' ? typeof clean.external_id === 'string' && clean.external_id !== '' : v(clean);
+          stageEnd('validation', vt);
           if (!ok) {
             const errs = (v.errors ?? []).map((e) => `${e.instancePath || '(row)'} ${e.message}`);
             failed = {
@@ -197,6 +201,7 @@ export async function mapRecords(
     rows.push(...final);
     parents.push({ raw, key, hash, rows: final, produced: final.map((p) => [p.target, String(p.row.external_id)]) });
   }
+  stageEnd('mapping', clock);
   return { rows, dead, parents };
 }
 

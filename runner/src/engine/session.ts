@@ -21,7 +21,7 @@ import { loadConnector } from '../spec/load.ts';
 import type { ConnectorSpec, StreamSpec } from '../spec/types.ts';
 import { type DeadLetterInput, insertDeadLetter, storeRawRecords } from './bookkeeping.ts';
 import { buildConnectionContext, type ConnectionContext } from './connection.ts';
-import { markPartitionPending } from './cursor.ts';
+import { markPartitionsPending, type StateKey } from './cursor.ts';
 import { type Bindings, evaluate } from './expr.ts';
 import type { ParentInfo } from './map.ts';
 import type { WriteContext } from './writer.ts';
@@ -146,6 +146,7 @@ export class Session {
     if (!kids.length) return;
     // parent.key runs on the parent's record: no $parent of its own (spec/bindings.ts `parent_key`).
     const keyBindings = this.bindings('parent_key');
+    const marks: Array<{ key: StateKey; parent: unknown }> = [];
     for (const child of kids) {
       for (const p of parents) {
         const isChanged =
@@ -156,14 +157,13 @@ export class Session {
         if (!isChanged) continue;
         const k = await evaluate(child.parent?.key ?? 'id', p.raw, keyBindings).catch(() => undefined);
         if (k === undefined || k === null || k === '') continue;
-        await markPartitionPending(
-          q,
-          { organizationId: this.org.id, connection: this.conn.name, stream: child.name, partition: String(k) },
-          p.raw,
-          { resetCursor: !!o.fullRefresh },
-        );
+        marks.push({
+          key: { organizationId: this.org.id, connection: this.conn.name, stream: child.name, partition: String(k) },
+          parent: p.raw,
+        });
       }
     }
+    await markPartitionsPending(q, marks, { resetCursor: !!o.fullRefresh });
   }
 
   /** Lineage: raw payloads by (source, stream, id), kept for runner.raw_retention_days (0 keeps none). */

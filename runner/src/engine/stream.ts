@@ -1,6 +1,7 @@
 /**
- * One stream of a sync pass: pages fetched, records filtered by the cursor, mapped and written with the page's
- * checkpoint in one transaction; child streams work through their durable list of pending partitions.
+ * One stream of a sync pass: pages fetched, records filtered by the cursor, mapped, and handed to the stream's
+ * write-behind, which writes several pages (and child partitions) with their checkpoints in one transaction while
+ * the next pages are fetched; child streams work through their durable list of pending partitions.
  */
 import { getHook } from '@routiq/sdk';
 import pLimit from 'p-limit';
@@ -27,7 +28,8 @@ import { mapRecords } from './map.ts';
 import { paginate } from './paginate.ts';
 import { buildRequest } from './request.ts';
 import type { Session } from './session.ts';
-import { writePage } from './write-page.ts';
+import { stageEnd, stageStart } from './stage-clock.ts';
+import { WriteBehind } from './write-behind.ts';
 
 export interface StreamSummary {
   stream: string;
@@ -83,10 +85,14 @@ export class StreamRunner {
   async run(s: StreamSpec): Promise<StreamSummary> {
     const started = Date.now();
     const sum = emptySummary(s.name);
+    const wb = this.writeBehind(s, sum);
     try {
-      if (s.parent) await this.runChildStream(s, sum);
-      else await this.runPartition(s, '', undefined, sum);
+      if (s.parent) await this.runChildStream(s, sum, wb);
+      else await this.runPartition(s, '', undefined, undefined, sum, wb);
+      await wb.drain();
     } catch (err) {
+      // Pages fetched before the failure are still written with their checkpoints (a failed write writes nothing more).
+      await wb.drain().catch(() => {});
       sum.status = 'failed';
       sum.error = safeMessage(err);
       sum.errorCode = (err as { code?: string }).code ?? 'RQ6002';
@@ -118,12 +124,33 @@ export class StreamRunner {
     );
   }
 
+  /** Children read the partitions their parent marked: a stream's writes are drained before the next stream. */
+  private writeBehind(s: StreamSpec, sum: StreamSummary): WriteBehind {
+    const batchSize = this.session.config.runner.batchSize;
+    return new WriteBehind(this.session, {
+      stream: s.name,
+      runId: this.runId,
+      marking: { fullRefresh: this.fullRefresh },
+      storeRaw: true,
+      flushRows: batchSize * 4,
+      maxDelayMs: 1000,
+      writeThrough: !!(s.hooks?.before_request || s.hooks?.after_fetch || s.hooks?.after_map),
+      onWritten: (res) => {
+        sum.inserted += res.inserted;
+        sum.updated += res.updated;
+        sum.unchanged += res.unchanged;
+        sum.deadLetters += res.deadLetters;
+        this.identitiesChanged += res.identitiesChanged;
+      },
+    });
+  }
+
   private stateKey(s: StreamSpec, partition: string): StateKey {
     return { organizationId: this.session.org.id, connection: this.session.conn.name, stream: s.name, partition };
   }
 
   /** A child stream works through its durable list of pending partitions (parents that changed). */
-  private async runChildStream(s: StreamSpec, sum: StreamSummary): Promise<void> {
+  private async runChildStream(s: StreamSpec, sum: StreamSummary, wb: WriteBehind): Promise<void> {
     const { db, config } = this.session;
     const key = { organizationId: this.session.org.id, connection: this.session.conn.name, stream: s.name };
     await retryFailedPartitions(db.query.bind(db), key);
@@ -140,14 +167,20 @@ export class StreamRunner {
             if (fatal) return;
             try {
               this.checkStop();
-              await this.runPartition(s, r.partition, r.parent, sum);
+              await this.runPartition(s, r.partition, r.parent, { cursor: r.cursor }, sum, wb);
               sum.partitions++;
             } catch (err) {
               if (err instanceof HttpFailure && err.failureClass === 'permanent') {
                 // One parent's children are unreachable (e.g. 404): dead-letter it, keep going with the others.
-                await this.requestDeadLetter(s, err, r.partition);
-                await markPartitionFailed(db.query.bind(db), { ...key, partition: r.partition });
-                sum.deadLetters++;
+                // Its pages fetched before are written first: their checkpoints must not overwrite the mark.
+                try {
+                  await wb.drain();
+                  await this.requestDeadLetter(s, err, r.partition);
+                  await markPartitionFailed(db.query.bind(db), { ...key, partition: r.partition });
+                  sum.deadLetters++;
+                } catch (e) {
+                  fatal ??= e;
+                }
               } else {
                 fatal ??= err;
               }
@@ -159,13 +192,21 @@ export class StreamRunner {
     if (fatal) throw fatal;
   }
 
-  private async runPartition(s: StreamSpec, partition: string, parent: unknown, sum: StreamSummary): Promise<void> {
+  private async runPartition(
+    s: StreamSpec,
+    partition: string,
+    parent: unknown,
+    /** The stored cursor when the caller read it already (pending partitions come with theirs). */
+    known: { cursor: CursorValue | undefined } | undefined,
+    sum: StreamSummary,
+    wb: WriteBehind,
+  ): Promise<void> {
     const { session } = this;
     const { db, config } = session;
     const inc = s.incremental;
     const cursorType = inc?.type ?? 'datetime';
     const stateKey = this.stateKey(s, partition);
-    const stored = await readCursor(db.query.bind(db), stateKey);
+    const stored = known ? known.cursor : await readCursor(db.query.bind(db), stateKey);
     const tracker = partition
       ? undefined
       : await ListingTracker.open(db, s, {
@@ -223,62 +264,72 @@ export class StreamRunner {
       hookContext,
       requireKey: true,
     };
-    let pages = 0;
-    for await (const page of pager) {
-      this.checkStop();
-      sum.pages++;
-      pages++;
-      let records = page.records;
-      if (s.hooks?.after_fetch) {
-        const h = getHook(s.hooks.after_fetch, 'after_fetch');
-        if (h) records = await h(records, hookContext());
-      }
-      let pageMax: CursorValue | undefined;
-      if (inc) {
-        const kept: unknown[] = [];
-        for (const r of records) {
-          const v = (await evaluate(inc.cursor_field, r, data)) as CursorValue | undefined;
-          if (v !== undefined && v !== null && v !== '') {
-            if (pageMax === undefined || compareCursor(v, pageMax, cursorType) > 0) pageMax = v;
-            if (effective !== undefined && compareCursor(v, effective, cursorType) < 0) {
-              if (inc.stop_when_older) reachedOld = true;
-              if (inc.client_filter || inc.stop_when_older) continue;
-            }
-          }
-          kept.push(r);
+    let pageCount = 0;
+    const pages = pager[Symbol.asyncIterator]();
+    try {
+      for (;;) {
+        const fetchClock = stageStart();
+        const next = await pages.next();
+        stageEnd('http', fetchClock);
+        if (next.done) break;
+        const page = next.value;
+        this.checkStop();
+        sum.pages++;
+        pageCount++;
+        let records = page.records;
+        if (s.hooks?.after_fetch) {
+          const h = getHook(s.hooks.after_fetch, 'after_fetch');
+          if (h) records = await h(records, hookContext());
         }
-        records = kept;
+        let pageMax: CursorValue | undefined;
+        if (inc) {
+          const kept: unknown[] = [];
+          for (const r of records) {
+            const v = (await evaluate(inc.cursor_field, r, data)) as CursorValue | undefined;
+            if (v !== undefined && v !== null && v !== '') {
+              if (pageMax === undefined || compareCursor(v, pageMax, cursorType) > 0) pageMax = v;
+              if (effective !== undefined && compareCursor(v, effective, cursorType) < 0) {
+                if (inc.stop_when_older) reachedOld = true;
+                if (inc.client_filter || inc.stop_when_older) continue;
+              }
+            }
+            kept.push(r);
+          }
+          records = kept;
+        }
+        sum.records += records.length;
+        const { dead, parents } = await mapRecords(mapInput, records);
+        if (pageMax !== undefined && (maxCursor === undefined || compareCursor(pageMax, maxCursor, cursorType) > 0))
+          maxCursor = pageMax;
+        // Ascending feeds checkpoint every page; newest-first or unsorted feeds only at the end of the pass.
+        const checkpoint = inc?.order === 'asc' && maxCursor !== undefined ? maxCursor : undefined;
+        const processed = records.length;
+        await wb.push({
+          partition: partition || undefined,
+          parents,
+          dead,
+          finish:
+            checkpoint === undefined
+              ? undefined
+              : (q) => saveCursor(q, stateKey, checkpoint, { status: 'running', processed, done: false }),
+        });
+        await tracker?.page(parents, dead, effective === undefined);
       }
-      sum.records += records.length;
-      const { dead, parents } = await mapRecords(mapInput, records);
-      if (pageMax !== undefined && (maxCursor === undefined || compareCursor(pageMax, maxCursor, cursorType) > 0))
-        maxCursor = pageMax;
-      // Ascending feeds checkpoint every page; newest-first or unsorted feeds only at the end of the pass.
-      const checkpoint = inc?.order === 'asc' && maxCursor !== undefined ? maxCursor : undefined;
-      const res = await writePage(session, {
-        stream: s.name,
-        runId: this.runId,
-        partition: partition || undefined,
-        parents,
-        dead,
-        marking: { fullRefresh: this.fullRefresh },
-        storeRaw: true,
-        finish:
-          checkpoint === undefined
-            ? undefined
-            : (q) => saveCursor(q, stateKey, checkpoint, { status: 'running', processed: records.length, done: false }),
-      });
-      sum.inserted += res.inserted;
-      sum.updated += res.updated;
-      sum.unchanged += res.unchanged;
-      sum.deadLetters += res.deadLetters;
-      this.identitiesChanged += res.identitiesChanged;
-      await tracker?.page(parents, dead, effective === undefined);
+    } finally {
+      await pages.return?.(undefined);
     }
-    // End of stream/partition: the cursor for unsorted or newest-first feeds is promoted only now.
-    await transaction(db, (q) => saveCursor(q, stateKey, maxCursor, { status: 'idle', processed: 0, done: true }));
+    // End of stream/partition: the cursor for unsorted or newest-first feeds is promoted only now, after its pages.
+    const final = maxCursor;
+    await wb.push({
+      partition: partition || undefined,
+      parents: [],
+      dead: [],
+      finish: (q) => saveCursor(q, stateKey, final, { status: 'idle', processed: 0, done: true }),
+    });
     if (tracker) {
-      const capped = s.pagination.type !== 'none' && pages >= (s.pagination.max_pages ?? 100_000);
+      // The listing's verdict comes after its pages are written (a failed batch throws here, before any marking).
+      await wb.drain();
+      const capped = s.pagination.type !== 'none' && pageCount >= (s.pagination.max_pages ?? 100_000);
       const marked = await tracker.finish(effective === undefined && !reachedOld && !capped);
       if (marked !== undefined) {
         sum.markedDeleted = (sum.markedDeleted ?? 0) + marked;

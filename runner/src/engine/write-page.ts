@@ -8,6 +8,7 @@ import { type Querier, safeMessage, transaction } from '../db/tx.ts';
 import { recordAudit } from '../security/audit.ts';
 import type { DeadRecord, ParentInfo } from './map.ts';
 import type { ChildMarking, Session } from './session.ts';
+import { stageEnd, stageStart } from './stage-clock.ts';
 import { writeRows } from './writer.ts';
 
 export interface PageWrite {
@@ -15,6 +16,8 @@ export interface PageWrite {
   runId: string | null;
   /** A child partition: its letters keep it so a replay can rebuild $parent. */
   partition?: string | undefined;
+  /** A batch of several partitions: each record's own (for the letter of a record the database refuses). */
+  partitionOf?: Map<ParentInfo, string> | undefined;
   parents: ParentInfo[];
   dead: DeadRecord[];
   marking: ChildMarking;
@@ -33,18 +36,31 @@ export interface PageWritten {
 }
 
 /** SQLSTATE classes a record's data can cause: data exceptions, constraints, limits, a message the server refused. */
-function isDataError(err: unknown): boolean {
+export function isDataError(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
   return typeof code === 'string' && /^(22|23|54|08P01)/.test(code);
 }
 
-export async function writePage(session: Session, w: PageWrite): Promise<PageWritten> {
+/**
+ * `oneByOne: false`: a refused batch throws instead (the write-behind splits a batch of many pages first, so
+ * only the page holding the bad record is written one record at a time).
+ */
+export async function writePage(session: Session, w: PageWrite, o: { oneByOne?: boolean } = {}): Promise<PageWritten> {
+  const clock = stageStart();
+  try {
+    return await writePageOnce(session, w, o.oneByOne !== false);
+  } finally {
+    stageEnd('write', clock);
+  }
+}
+
+async function writePageOnce(session: Session, w: PageWrite, oneByOne: boolean): Promise<PageWritten> {
   const out: PageWritten = { inserted: 0, updated: 0, unchanged: 0, deadLetters: 0, identitiesChanged: 0 };
   try {
     await transaction(session.db, (q) => writeAll(session, q, w, w.parents, w.dead, out, w.finish));
     return out;
   } catch (err) {
-    if (!isDataError(err)) throw err;
+    if (!isDataError(err) || !oneByOne) throw err;
     session.log.warn(
       { stream: w.stream, err: { message: safeMessage(err) } },
       'a batch was refused by the database; writing its records one at a time',
@@ -63,7 +79,10 @@ export async function writePage(session: Session, w: PageWrite): Promise<PageWri
         cls: 'write',
         code: 'RQ5004',
         message: `${w.stream}: ${safeMessage(err)}`,
-        details: { targets: [...new Set(p.rows.map((r) => r.target))] },
+        details: {
+          targets: [...new Set(p.rows.map((r) => r.target))],
+          ...(w.partitionOf?.has(p) ? { partition: w.partitionOf.get(p) } : {}),
+        },
       });
     }
   }
@@ -113,7 +132,11 @@ async function writeAll(
       payload: d.record,
     });
   }
-  if (w.storeRaw && parents.length) await session.storeRaw(q, w.stream, parents);
+  if (w.storeRaw && parents.length) {
+    // A payload goes with a change of the rows it produced: a re-read of an unchanged record sends none.
+    const changed = parents.filter((p) => p.produced.some(([t, id]) => changedAll.get(t)?.has(id)));
+    if (changed.length) await session.storeRaw(q, w.stream, changed);
+  }
   if (rows.length || dead.length) await auditBatch(session, q, w, rows, dead.length, { inserted, updated, unchanged });
   if (finish) await finish(q);
   // Counted only once the transaction's work is done (a refused batch is retried record by record).

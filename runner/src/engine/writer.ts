@@ -6,6 +6,7 @@ import type { Querier } from '../db/tx.ts';
 import { IDENTITY_COLUMNS, type IdentityRow, toStored } from '../identity/rows.ts';
 import { type Column, targetInfo } from './columns.ts';
 import { sanitize, storable } from './sanitize.ts';
+import { stageEnd, stageStart } from './stage-clock.ts';
 
 /** Run SQL inside the current transaction (`?` placeholders). */
 export type { Querier } from '../db/tx.ts';
@@ -127,8 +128,11 @@ export async function writeRows(q: Querier, ctx: WriteContext, rows: MappedRow[]
       result.changed.set(target, changed);
       let r: { inserted: number; updated: number; keys: string[] };
       if (mode === 'patch') r = await patchRows(q, ctx, target, batch);
-      else if (target === 'patient_identities') r = await upsertIdentities(q, ctx, batch);
-      else r = await upsertRows(q, ctx, target, batch);
+      else if (target === 'patient_identities') {
+        const t0 = stageStart();
+        r = await upsertIdentities(q, ctx, batch);
+        stageEnd('identity', t0);
+      } else r = await upsertRows(q, ctx, target, batch);
       result.inserted += r.inserted;
       result.updated += r.updated;
       result.unchanged += batch.length - r.inserted - r.updated;
