@@ -15,6 +15,7 @@ export type {
   HookKinds,
   HookLogger,
   HookRequest,
+  IdentityEvidence,
   IdentityInput,
   MatchContext,
   MatchIdentityHook,
