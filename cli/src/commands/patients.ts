@@ -405,10 +405,12 @@ async function evaluate(args: string[]): Promise<number> {
     strict: true,
   });
   if (positionals.length) throw usage(`unexpected argument "${positionals[0]}"`);
+  if (values['held-out'] && values.seed !== undefined) throw usage('give --seed N or --held-out, not both');
+  const noise = (values.noise ?? 'field') as (typeof NOISES)[number];
+  if (!NOISES.includes(noise)) throw usage(`--noise must be one of ${NOISES.join(', ')}, got "${values.noise}"`);
   const data = await loadEvaluation();
   if (!data) return ExitCode.Usage;
   const { DEFAULT_LABELLED_PEOPLE, DEFAULT_LABELLED_SEED, HELD_OUT_SEED, evaluateMatching } = data;
-  if (values['held-out'] && values.seed !== undefined) throw usage('give --seed N or --held-out, not both');
   let seed = values['held-out'] ? HELD_OUT_SEED : DEFAULT_LABELLED_SEED;
   if (values.seed !== undefined) {
     if (!/^\d+$/.test(values.seed) || Number(values.seed) > 0xffffffff) {
@@ -419,9 +421,6 @@ async function evaluate(args: string[]): Promise<number> {
   const size = positiveInt(values.size, 'size', DEFAULT_LABELLED_PEOPLE, 50_000);
   const order = (values.order ?? 'shuffled') as EvaluationOrder;
   if (!ORDERS.includes(order)) throw usage(`--order must be one of ${ORDERS.join(', ')}, got "${values.order}"`);
-
-  const noise = (values.noise ?? 'field') as (typeof NOISES)[number];
-  if (!NOISES.includes(noise)) throw usage(`--noise must be one of ${NOISES.join(', ')}, got "${values.noise}"`);
 
   const r = await evaluateMatching({ seed, size, order, noise, reconcile: true });
   const s = summarize(r, size);
