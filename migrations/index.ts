@@ -7,6 +7,7 @@ import { Migration0005IdentityLookupIndexes } from './0005_identity_lookup_index
 import { Migration0006RateLimitBudgets } from './0006_rate_limit_budgets.ts';
 import { Migration0007TenantIsolation } from './0007_tenant_isolation.ts';
 import { Migration0009ListingsAndInboxes } from './0009_listings_and_inboxes.ts';
+import { Migration0010IdentityNameKeys } from './0010_identity_name_keys.ts';
 import { Migration0011CredentialsAndAudit } from './0011_credentials_and_audit.ts';
 
 /** Every migration this version knows, in order. Names are stable forever: they are stored in the database. */
@@ -19,6 +20,7 @@ export const migrations: MigrationObject[] = [
   { name: '0006_rate_limit_budgets', class: Migration0006RateLimitBudgets },
   { name: '0007_tenant_isolation', class: Migration0007TenantIsolation },
   { name: '0009_listings_and_inboxes', class: Migration0009ListingsAndInboxes },
+  { name: '0010_identity_name_keys', class: Migration0010IdentityNameKeys },
   { name: '0011_credentials_and_audit', class: Migration0011CredentialsAndAudit },
 ];
 

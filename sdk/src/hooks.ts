@@ -74,6 +74,21 @@ export interface IdentityInput {
   countryHint?: string | null;
   /** Ids of the same person on other platforms, e.g. a Chatwoot contact attribute holding the Cliniko id. */
   crossRefs?: Array<{ source: string; externalId: string }>;
+  /** Contact details found outside the record itself (see `IdentityEvidence`). */
+  evidence?: IdentityEvidence[];
+}
+
+/**
+ * A phone or email that belongs with an identity but is not in its own fields:
+ * - `inbox`: the address of one of the contact's channels (a WhatsApp contact inbox's `source_id` is the
+ *   contact's own number), as strong as the contact's own phone;
+ * - `message`: written by the contact in a conversation ("my email is …"): it may be someone else's (a partner's
+ *   number), so it is only a way to find candidates and never links without agreeing names.
+ */
+export interface IdentityEvidence {
+  kind: 'phone' | 'email';
+  value: string;
+  origin: 'inbox' | 'message';
 }
 
 /** An identity already stored, with the patient it is linked to. */
@@ -87,6 +102,8 @@ export interface CandidateQuery {
   crossRefs: Array<{ source: string; externalId: string }>;
   /** Lower-cased last name and date of birth, for the scored fallback. */
   lastNameDob?: { lastName: string; dateOfBirth: string } | undefined;
+  /** Normalized name keys (`nameKeyOf`): every identity with the same key, for the uniqueness of a full name. */
+  nameKeys?: string[] | undefined;
 }
 
 export interface MatchContext extends HookContext {
@@ -94,7 +111,7 @@ export interface MatchContext extends HookContext {
   findCandidates(query: CandidateQuery): Promise<StoredIdentity[]>;
 }
 
-export type MatchMethod = 'existing' | 'cross_ref' | 'phone' | 'email' | 'scored' | 'new';
+export type MatchMethod = 'existing' | 'cross_ref' | 'phone' | 'email' | 'evidence' | 'scored' | 'name' | 'new';
 
 export interface MatchResult {
   /** The patient to link to, or null to create a new patient. */

@@ -16,6 +16,7 @@ export type {
   HookKinds,
   HookLogger,
   HookRequest,
+  IdentityEvidence,
   IdentityInput,
   MatchContext,
   MatchIdentityHook,

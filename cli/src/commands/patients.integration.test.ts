@@ -37,12 +37,19 @@ function routiq(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
 }
 
 describe('routiq patients evaluate', () => {
-  it('prints precision, recall and F1 of matching + reconcile; F1 ≥ 0.99, no shared-phone wrong merge, exit 0', async () => {
-    const r = await routiq(['patients', 'evaluate', '--json']);
+  it('classic set: precision, recall and F1 of matching + reconcile; F1 ≥ 0.99, no shared-phone wrong merge, exit 0', async () => {
+    const r = await routiq(['patients', 'evaluate', '--noise', 'classic', '--json']);
     expect(r.stderr).toMatch(/^ok: F1/m);
     expect(r.code).toBe(0);
     const s = JSON.parse(r.stdout);
-    expect(s).toMatchObject({ seed: 20250627, size: 1000, order: 'shuffled', reconcile: true, passed: true });
+    expect(s).toMatchObject({
+      seed: 20250627,
+      size: 1000,
+      noise: 'classic',
+      order: 'shuffled',
+      reconcile: true,
+      passed: true,
+    });
     expect(s.f1).toBeGreaterThanOrEqual(0.99);
     expect(s.precision).toBe(1);
     expect(s.recall).toBeGreaterThan(0.98);
@@ -50,8 +57,17 @@ describe('routiq patients evaluate', () => {
     expect(s.reconcile_merges).toBeGreaterThan(0);
   });
 
+  it('held-out seed with field noise: F1 ≥ 0.97, figures per noise kind, as text', async () => {
+    const r = await routiq(['patients', 'evaluate', '--held-out']);
+    expect(r.code, r.stderr).toBe(0);
+    for (const kind of ['decorated_name', 'junk_phone', 'inbox_source_id', 'message_evidence', 'same_name_same_dob']) {
+      expect(r.stdout).toMatch(new RegExp(`^ {4}${kind} +\\d+ +\\d+\\.\\d\\d% +\\d+\\.\\d\\d% +\\d+\\.\\d\\d%`, 'm'));
+    }
+    expect(r.stderr).toMatch(/^ok: F1 (9[7-9]|100)\.\d\d% ≥ 97\.00% .*seed 4194301, field noise/m);
+  });
+
   it('another seed, as text', async () => {
-    const r = await routiq(['patients', 'evaluate', '--seed', '7', '--size', '400']);
+    const r = await routiq(['patients', 'evaluate', '--seed', '7', '--size', '400', '--noise', 'classic']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^precision 100\.00%$/m);
     expect(r.stdout).toMatch(/^recall {4}\d+\.\d\d%$/m);
@@ -65,6 +81,8 @@ describe('routiq patients evaluate', () => {
       ['patients', 'frobnicate'],
       ['patients', 'evaluate', '--size', '0'],
       ['patients', 'evaluate', '--bogus'],
+      ['patients', 'evaluate', '--noise', 'loud'],
+      ['patients', 'evaluate', '--held-out', '--seed', '3'],
       ['patients', 'merge', 'a', 'b', '--org', 'o'],
       ['patients', 'unmerge', 'not-an-id', '--org', 'o', '--reason', 'r'],
     ];

@@ -12,8 +12,11 @@ import { loadContext, withDatabase } from '../context.ts';
 import { ExitCode } from '../exit-codes.ts';
 import { err, out, table } from '../output.ts';
 
-/** Quality gate of `routiq patients evaluate`. */
+/** Quality gate of `routiq patients evaluate` on the classic labelled set. */
 export const MIN_F1 = 0.99;
+/** Quality gate on the field-noise set (issue #21.4: F1 ≥ 0.97 on the held-out seed). */
+export const MIN_F1_FIELD = 0.97;
+const NOISES = ['field', 'classic'] as const;
 
 export const PATIENTS_HELP = `Usage: routiq patients <sub-command> [options]
 
@@ -25,9 +28,12 @@ export const PATIENTS_HELP = `Usage: routiq patients <sub-command> [options]
       Undo one merge: give the merged patient (its latest merge) or the merge's audit id.
   reconcile --org ID [--dry-run] [--json]
       Re-run the matching rules over all stored identities and merge patients split by arrival order.
-  evaluate [--seed N] [--size N] [--order shuffled|backfill|cliniko_first] [--json]
-      Matching quality on the generated labelled set (matcher + reconcile): precision, recall, F1, wrong merges.
-      Exit 1 when F1 < ${MIN_F1} or any two people sharing a phone are merged.
+  evaluate [--seed N | --held-out] [--size N] [--noise field|classic] [--order shuffled|backfill|cliniko_first] [--json]
+      Matching quality on the generated labelled set (matcher + reconcile): precision, recall, F1, wrong merges,
+      and the same per noise kind. --noise field (default) adds what chat platforms bring (decorated names, junk
+      phones, inbox/message evidence, namesake strangers); classic is the original set. --held-out uses the seed
+      the matcher is never tuned on. Exit 1 when F1 < ${MIN_F1_FIELD} (field) / ${MIN_F1} (classic) or any two people
+      sharing a phone are merged.
 
 evaluate generates its data with the dev-only package @routiq/sandbox: it runs from a development checkout, and a
 production install (npm ci --omit=dev) answers RQ6001 with exit 2.
@@ -303,6 +309,7 @@ async function reconcile(args: string[]): Promise<number> {
 export interface EvaluateSummary {
   seed: number;
   size: number;
+  noise: 'field' | 'classic';
   order: EvaluationOrder;
   reconcile: true;
   people: number;
@@ -323,16 +330,27 @@ export interface EvaluateSummary {
   };
   reconcile_merges: number;
   split_people: number;
+  /** Precision/recall/F1 on the pairs involving each noise kind. */
+  by_kind: Array<{
+    kind: string;
+    identities: number;
+    precision: number;
+    recall: number;
+    f1: number;
+    wrong_pairs: number;
+  }>;
   target: { min_f1: number; max_shared_phone_wrong_merges: 0 };
   passed: boolean;
   duration_ms: number;
 }
 
 export function summarize(r: EvaluationResult, size: number): EvaluateSummary {
-  const passed = r.f1 >= MIN_F1 && r.sharedPhoneWrongMerges === 0;
+  const minF1 = r.noise === 'field' ? MIN_F1_FIELD : MIN_F1;
+  const passed = r.f1 >= minF1 && r.sharedPhoneWrongMerges === 0;
   return {
     seed: r.seed,
     size,
+    noise: r.noise,
     order: r.order,
     reconcile: true,
     people: r.people,
@@ -350,7 +368,15 @@ export function summarize(r: EvaluationResult, size: number): EvaluateSummary {
     },
     reconcile_merges: r.reconcileMerges,
     split_people: r.missedLinks.length,
-    target: { min_f1: MIN_F1, max_shared_phone_wrong_merges: 0 },
+    by_kind: r.byKind.map((k) => ({
+      kind: k.kind,
+      identities: k.identities,
+      precision: k.precision,
+      recall: k.recall,
+      f1: k.f1,
+      wrong_pairs: k.wrongPairs,
+    })),
+    target: { min_f1: minF1, max_shared_phone_wrong_merges: 0 },
     passed,
     duration_ms: r.durationMs,
   };
@@ -380,7 +406,9 @@ async function evaluate(args: string[]): Promise<number> {
     args,
     options: {
       seed: { type: 'string' },
+      'held-out': { type: 'boolean' },
       size: { type: 'string' },
+      noise: { type: 'string' },
       order: { type: 'string' },
       json: { type: 'boolean' },
     },
@@ -388,10 +416,13 @@ async function evaluate(args: string[]): Promise<number> {
     strict: true,
   });
   if (positionals.length) throw usage(`unexpected argument "${positionals[0]}"`);
+  if (values['held-out'] && values.seed !== undefined) throw usage('give --seed N or --held-out, not both');
+  const noise = (values.noise ?? 'field') as (typeof NOISES)[number];
+  if (!NOISES.includes(noise)) throw usage(`--noise must be one of ${NOISES.join(', ')}, got "${values.noise}"`);
   const data = await loadEvaluation();
   if (!data) return ExitCode.Usage;
-  const { DEFAULT_LABELLED_PEOPLE, DEFAULT_LABELLED_SEED, evaluateMatching } = data;
-  let seed = DEFAULT_LABELLED_SEED;
+  const { DEFAULT_LABELLED_PEOPLE, DEFAULT_LABELLED_SEED, HELD_OUT_SEED, evaluateMatching } = data;
+  let seed = values['held-out'] ? HELD_OUT_SEED : DEFAULT_LABELLED_SEED;
   if (values.seed !== undefined) {
     if (!/^\d+$/.test(values.seed) || Number(values.seed) > 0xffffffff) {
       throw usage(`--seed must be an integer from 0 to ${0xffffffff}, got "${values.seed}"`);
@@ -402,7 +433,7 @@ async function evaluate(args: string[]): Promise<number> {
   const order = (values.order ?? 'shuffled') as EvaluationOrder;
   if (!ORDERS.includes(order)) throw usage(`--order must be one of ${ORDERS.join(', ')}, got "${values.order}"`);
 
-  const r = await evaluateMatching({ seed, size, order, reconcile: true });
+  const r = await evaluateMatching({ seed, size, order, noise, reconcile: true });
   const s = summarize(r, size);
   if (values.json) out(JSON.stringify(s, null, 2));
   else {
@@ -419,11 +450,13 @@ async function evaluate(args: string[]): Promise<number> {
   }
   if (!s.passed) {
     err(
-      `below target: F1 ${pct(s.f1)} (min ${pct(MIN_F1)}), shared-phone wrong merges ${s.wrong_merges.shared_phone_pairs} (max 0)`,
+      `below target: F1 ${pct(s.f1)} (min ${pct(s.target.min_f1)}), shared-phone wrong merges ${s.wrong_merges.shared_phone_pairs} (max 0)`,
     );
     return ExitCode.Failure;
   }
-  err(`ok: F1 ${pct(s.f1)} ≥ ${pct(MIN_F1)} and no shared-phone wrong merge (seed ${s.seed}, ${s.people} people)`);
+  err(
+    `ok: F1 ${pct(s.f1)} ≥ ${pct(s.target.min_f1)} and no shared-phone wrong merge (seed ${s.seed}, ${s.noise} noise, ${s.people} people)`,
+  );
   return ExitCode.Ok;
 }
 

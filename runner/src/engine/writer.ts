@@ -1,9 +1,18 @@
 import { createHash } from 'node:crypto';
 import type { UnifiedTarget } from '@routiq/schemas';
-import type { HookContext, IdentityInput, MatchContext, MatchIdentityHook, StoredIdentity } from '@routiq/sdk';
+import type {
+  HookContext,
+  IdentityEvidence,
+  IdentityInput,
+  MatchContext,
+  MatchIdentityHook,
+  StoredIdentity,
+} from '@routiq/sdk';
 import { normalizePhone } from '@routiq/sdk';
+import { evidenceForStorage, identityNameKey, inboxPhoneE164, normalizeIdentityForStorage } from '@routiq/sdk/identity';
 import type { Querier } from '../db/tx.ts';
-import { IDENTITY_COLUMNS, type IdentityRow, toStored } from '../identity/rows.ts';
+import { PageCandidates, storedWithEvidence } from '../identity/page-candidates.ts';
+import { IDENTITY_COLUMNS, type IdentityRow } from '../identity/rows.ts';
 import { type Column, targetInfo } from './columns.ts';
 import { sanitize, storable } from './sanitize.ts';
 import { stageEnd, stageStart } from './stage-clock.ts';
@@ -261,6 +270,24 @@ function identityInput(ctx: WriteContext, row: Record<string, unknown>, e164: st
       source: String(c.source),
       externalId: String(c.external_id),
     })),
+    ...(Array.isArray(row.evidence) ? { evidence: row.evidence as IdentityEvidence[] } : {}),
+  };
+}
+
+/**
+ * Derived identity columns: the name key, the evidence normalized (so that later identities find it through
+ * its index), and the phone of the contact's own channel when the phone field is empty or junk.
+ */
+function deriveIdentity(
+  ctx: WriteContext,
+  r: MappedRow,
+  e164: string | null,
+): { e164: string | null; nameKey: string | null } {
+  const input = identityInput(ctx, r.row, e164);
+  if (input.evidence) r.row.evidence = evidenceForStorage(input, ctx.defaultCountry);
+  return {
+    e164: e164 ?? (input.evidence ? inboxPhoneE164(input, ctx.defaultCountry) : null),
+    nameKey: identityNameKey(input),
   };
 }
 
@@ -275,26 +302,43 @@ async function upsertIdentities(q: Querier, ctx: WriteContext, batch: MappedRow[
     [ctx.organizationId, ctx.source, ...keys],
   );
   const known = new Set(existing.map((r) => r.external_id));
-  const phones = new Map<string, { e164: string | null; valid: boolean }>();
+  const phones = new Map<string, { e164: string | null; valid: boolean; nameKey: string | null }>();
   for (const r of batch) {
     const n = normalizePhone((r.row.phone as string | null | undefined) ?? null, {
       defaultCountry: ctx.defaultCountry,
       countryHint: (r.row.country_hint as string | null | undefined) ?? null,
     });
-    phones.set(String(r.row.external_id), { e164: n.e164, valid: n.valid });
+    const d = deriveIdentity(ctx, r, n.e164);
+    phones.set(String(r.row.external_id), { e164: d.e164, valid: n.valid, nameKey: d.nameKey });
   }
 
   let inserted = 0;
   const changedKeys: string[] = [];
+  // The candidates of every new identity of the page, in one indexed query (never a scan of the organization);
+  // the identities matched below join this page store as they are written, so each one still sees those before it.
+  const fresh = batch.filter((r) => !known.has(String(r.row.external_id)));
+  const page =
+    fresh.length > 0
+      ? await PageCandidates.load(
+          q,
+          ctx.organizationId,
+          ctx.defaultCountry,
+          fresh.map((r) => identityInput(ctx, r.row, phones.get(String(r.row.external_id))?.e164 ?? null)),
+        )
+      : null;
   // New identities one by one: each may match one created just before it (identity resolution needs it).
   for (const r of batch) {
     const key = String(r.row.external_id);
     if (known.has(key)) continue;
-    const ph = phones.get(key) ?? { e164: null, valid: false };
+    const ph = phones.get(key) ?? { e164: null, valid: false, nameKey: null };
     const input = identityInput(ctx, r.row, ph.e164);
+    const self = { source: ctx.source, externalId: key };
     const mctx: MatchContext = {
       ...ctx.hookContext(q),
-      findCandidates: (query) => findCandidates(q, ctx.organizationId, query, { source: ctx.source, externalId: key }),
+      findCandidates: (query) =>
+        page?.covers(query, self)
+          ? Promise.resolve(page.find(query, self))
+          : findCandidates(q, ctx.organizationId, query, self),
     };
     const match = await ctx.matchIdentity(input, mctx);
     let patientId = match.patientId;
@@ -321,13 +365,15 @@ async function upsertIdentities(q: Querier, ctx: WriteContext, batch: MappedRow[
       patientId,
       match.method,
       String(match.confidence),
+      ph.nameKey,
     ]);
     await q(
-      `insert into patient_identities (organization_id, source, ${cols.map((c) => c.name).join(', ')}, source_hash, source_version, sanitized, phone_e164, phone_valid, patient_id, match_method, match_confidence, spec_version, stream, last_sync_run_id)
-       select v.organization_id, v.source, ${cols.map((c) => `v.${c.name}::${c.sqlType}`).join(', ')}, v.source_hash, coalesce(v.source_version::timestamptz, now()), v.sanitized::boolean, v.phone_e164, v.phone_valid::boolean, v.patient_id::uuid, v.match_method, v.match_confidence::numeric, ?, ?, ?::uuid
-       from (values ${v.sql}) as v(organization_id, source, ${cols.map((c) => c.name).join(', ')}, ${LINEAGE_VALUES.join(', ')}, phone_e164, phone_valid, patient_id, match_method, match_confidence)`,
+      `insert into patient_identities (organization_id, source, ${cols.map((c) => c.name).join(', ')}, source_hash, source_version, sanitized, phone_e164, phone_valid, patient_id, match_method, match_confidence, name_key, spec_version, stream, last_sync_run_id)
+       select v.organization_id, v.source, ${cols.map((c) => `v.${c.name}::${c.sqlType}`).join(', ')}, v.source_hash, coalesce(v.source_version::timestamptz, now()), v.sanitized::boolean, v.phone_e164, v.phone_valid::boolean, v.patient_id::uuid, v.match_method, v.match_confidence::numeric, v.name_key, ?, ?, ?::uuid
+       from (values ${v.sql}) as v(organization_id, source, ${cols.map((c) => c.name).join(', ')}, ${LINEAGE_VALUES.join(', ')}, phone_e164, phone_valid, patient_id, match_method, match_confidence, name_key)`,
       [ctx.specVersion, ctx.stream, ctx.runId, ...v.params],
     );
+    page?.add({ ...normalizeIdentityForStorage(input, ctx.defaultCountry), phoneE164: ph.e164, patientId });
     if (match.patientId) await promotePatient(q, ctx, match.patientId, key);
     known.add(key);
     inserted++;
@@ -340,16 +386,16 @@ async function upsertIdentities(q: Querier, ctx: WriteContext, batch: MappedRow[
   if (updates.length) {
     const v = valuesClause(updates, ctx, cols, (r) => {
       const ph = phones.get(String(r.row.external_id));
-      return [ph?.e164 ?? null, String(ph?.valid ?? false)];
+      return [ph?.e164 ?? null, String(ph?.valid ?? false), ph?.nameKey ?? null];
     });
     const rows = await q<{ external_id: string }>(
       `update patient_identities as t set ${cols.map((c) => `${c.name} = v.${c.name}::${c.sqlType}`).join(', ')},
-         phone_e164 = v.phone_e164, phone_valid = v.phone_valid::boolean, source_hash = v.source_hash,
+         phone_e164 = v.phone_e164, phone_valid = v.phone_valid::boolean, name_key = v.name_key, source_hash = v.source_hash,
          source_version = greatest(coalesce(v.source_version::timestamptz, now()), t.source_version), sanitized = v.sanitized::boolean,
          spec_version = ?, stream = ?, last_sync_run_id = ?::uuid, updated_at = now()
-       from (values ${v.sql}) as v(organization_id, source, ${cols.map((c) => c.name).join(', ')}, ${LINEAGE_VALUES.join(', ')}, phone_e164, phone_valid)
+       from (values ${v.sql}) as v(organization_id, source, ${cols.map((c) => c.name).join(', ')}, ${LINEAGE_VALUES.join(', ')}, phone_e164, phone_valid, name_key)
        where t.organization_id = v.organization_id and t.source = v.source and t.external_id = v.external_id
-         and (${cols.map((c) => `t.${c.name}`).join(', ')}, t.phone_e164, t.spec_version) is distinct from (${cols.map((c) => `v.${c.name}::${c.sqlType}`).join(', ')}, v.phone_e164, ?)
+         and (${cols.map((c) => `t.${c.name}`).join(', ')}, t.phone_e164, t.name_key, t.spec_version) is distinct from (${cols.map((c) => `v.${c.name}::${c.sqlType}`).join(', ')}, v.phone_e164, v.name_key, ?)
          and (v.source_version is null or t.source_version is null or v.source_version::timestamptz >= t.source_version)
        returning t.external_id`,
       [ctx.specVersion, ctx.stream, ctx.runId, ...v.params, ctx.specVersion],
@@ -406,6 +452,7 @@ export async function findCandidates(
     emails: string[];
     crossRefs: Array<{ source: string; externalId: string }>;
     lastNameDob?: { lastName: string; dateOfBirth: string } | undefined;
+    nameKeys?: string[] | undefined;
   },
   self?: { source: string; externalId: string },
 ): Promise<StoredIdentity[]> {
@@ -431,13 +478,21 @@ export async function findCandidates(
     ors.push('(lower(i.last_name) = ? and i.date_of_birth = ?::date)');
     params.push(query.lastNameDob.lastName.toLowerCase(), query.lastNameDob.dateOfBirth);
   }
+  if (query.nameKeys?.length) {
+    ors.push(`i.name_key in (${query.nameKeys.map(() => '?').join(', ')})`);
+    params.push(...query.nameKeys);
+  }
+  for (const value of [...query.phonesE164, ...query.emails.map((e) => e.toLowerCase().trim())]) {
+    ors.push('i.evidence @> ?::jsonb');
+    params.push(JSON.stringify([{ value, origin: 'message' }]));
+  }
   if (!ors.length) return [];
-  const rows = await q<IdentityRow>(
-    `select ${IDENTITY_COLUMNS} from patient_identities i
+  const rows = await q<IdentityRow & { evidence: unknown }>(
+    `select ${IDENTITY_COLUMNS}, i.evidence from patient_identities i
      where i.organization_id = ? and i.deleted_at is null and (${ors.join(' or ')}) limit 200`,
     params,
   );
-  return rows.map(toStored);
+  return rows.map(storedWithEvidence);
 }
 
 /** Link rows whose referenced record arrived later (webhooks, child-before-parent). Idempotent. */

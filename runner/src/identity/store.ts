@@ -2,6 +2,7 @@ import type { Database } from '../db/database.ts';
 import { forOrganization, transaction } from '../db/tx.ts';
 import type { Querier } from '../engine/writer.ts';
 import { RoutiqError } from '../errors/registry.ts';
+import { storedWithEvidence } from './page-candidates.ts';
 import {
   IDENTITY_COLUMNS,
   type IdentityRow,
@@ -75,14 +76,14 @@ export async function loadOrganization(q: Querier, organizationId: string): Prom
  * sees them through `findCandidates`. Ordered by source and external id, so plans are deterministic.
  */
 export async function loadStoredIdentities(q: Querier, organizationId: string): Promise<StoredIdentityRow[]> {
-  const rows = await q<IdentityRow>(
-    `select ${IDENTITY_COLUMNS}
+  const rows = await q<IdentityRow & { evidence: unknown }>(
+    `select ${IDENTITY_COLUMNS}, i.evidence
      from patient_identities i join patients p on p.id = i.patient_id
      where i.organization_id = ? and i.deleted_at is null and p.merged_into is null
      order by i.source, i.external_id`,
     [organizationId],
   );
-  return rows.map(toStored);
+  return rows.map((r) => ({ ...storedWithEvidence(r), id: r.id }));
 }
 
 /** Every identity (deleted ones too) of the given patients. */

@@ -64,6 +64,7 @@ export function identityRow(i: IdentityInput, extra: Record<string, unknown> = {
   set('country_hint', i.countryHint);
   set('date_of_birth', i.dateOfBirth);
   row.cross_refs = (i.crossRefs ?? []).map((r) => ({ source: r.source, external_id: r.externalId }));
+  if (i.evidence) row.evidence = i.evidence;
   Object.assign(row, extra);
   return { target: 'patient_identities', mode: 'upsert', row, sourceHash: `h:${i.source}:${i.externalId}` };
 }
@@ -75,6 +76,36 @@ export async function writeIdentities(db: Database, organizationId: string, iden
       writeRows(q, writeContext(organizationId, i.source), [identityRow(i)]),
     );
   }
+}
+
+/**
+ * Write identities as a sync does: pages of `pageSize` of one source each, one transaction per page (the writer
+ * fetches the candidates of a page with one query).
+ */
+export async function writeIdentityPages(
+  db: Database,
+  organizationId: string,
+  identities: IdentityInput[],
+  pageSize = 25,
+): Promise<void> {
+  let page: IdentityInput[] = [];
+  const flush = async () => {
+    if (page.length === 0) return;
+    const rows = page;
+    page = [];
+    await transaction(db, (q) =>
+      writeRows(
+        q,
+        writeContext(organizationId, rows[0]!.source),
+        rows.map((i) => identityRow(i)),
+      ),
+    );
+  };
+  for (const i of identities) {
+    if (page.length > 0 && (page[0]!.source !== i.source || page.length >= pageSize)) await flush();
+    page.push(i);
+  }
+  await flush();
 }
 
 export async function writeConversation(

@@ -4,16 +4,27 @@
  */
 export type { DuplicateOptions, DuplicateStats, LikelyDuplicate } from './duplicates.ts';
 export { findLikelyDuplicates, findLikelyDuplicatesWithStats } from './duplicates.ts';
-export type { MatchDecision } from './match.ts';
+export type { DecideOptions, MatchDecision } from './match.ts';
 export { decideMatch, matchIdentity } from './match.ts';
 export { MemoryIdentityStore } from './memory-store.ts';
 export type { DobLevel, FirstNameLevel, LastNameLevel, PreparedName } from './names.ts';
-export { damerauLevenshtein, foldName, jaroWinkler, prepareName, soundex } from './names.ts';
+export {
+  cleanDisplayName,
+  damerauLevenshtein,
+  foldName,
+  jaroWinkler,
+  nameKeyOf,
+  prepareName,
+  soundex,
+} from './names.ts';
 export type { PreparedIdentity } from './prepare.ts';
 export {
   candidateQueryFor,
+  evidenceForStorage,
   identityKey,
+  identityNameKey,
   identityPhoneE164,
+  inboxPhoneE164,
   normalizeEmail,
   normalizeIdentityForStorage,
   prepareIdentity,

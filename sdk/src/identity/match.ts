@@ -43,6 +43,13 @@ interface PatientView {
   fullNameEvidence: boolean;
   crossRefDirect: boolean;
   crossRefShared: boolean;
+  /** Some identity of the patient has a different phone, email or date of birth: no merge on names alone. */
+  idConflict: boolean;
+  /**
+   * Some identity of the patient has the same full name and a different email: two namesakes on one family
+   * phone (a shared phone does not make them one person).
+   */
+  emailConflict: boolean;
 }
 
 export interface MatchDecision {
@@ -85,7 +92,36 @@ function view(me: PreparedIdentity, patientId: string, others: PreparedIdentity[
     ),
     crossRefDirect: pairs.some((p) => me.crossRefKeys.has(p.other.key) || p.other.crossRefKeys.has(me.key)),
     crossRefShared: pairs.some((p) => p.s.features.crossRef),
+    idConflict: pairs.some(
+      (p) =>
+        p.s.features.phone === 'different' ||
+        p.s.features.email === 'different' ||
+        p.s.features.dateOfBirth === 'different' ||
+        p.s.features.dateOfBirth === 'near',
+    ),
+    emailConflict: pairs.some(
+      (p) =>
+        p.s.features.email === 'different' &&
+        p.s.features.lastName === 'exact' &&
+        firstNameAgrees(p.s.features) &&
+        emailLooksOwn(me) &&
+        emailLooksOwn(p.other),
+    ),
   };
+}
+
+/**
+ * The email's local part names this identity's person (first name, or initial + surname): `sarah.jones@`,
+ * `sjones@`. A household's shared address names someone else (`noah71@` on Elizabeth's record, a partner's
+ * `akowalski@` on Lauren's), so two such emails differing is no evidence of two people.
+ */
+function emailLooksOwn(p: PreparedIdentity): boolean {
+  if (!p.email || !p.name.first) return false;
+  const local = p.email.split('@')[0]!.replace(/[^a-z]/g, '');
+  const first = p.name.first.replace(/ /g, '');
+  const last = p.name.last?.replace(/ /g, '') ?? '';
+  if (first.length >= 3 && local.includes(first)) return true;
+  return last.length >= 2 && local.startsWith(`${first[0]}${last}`);
 }
 
 function keyCompatible(
@@ -95,6 +131,7 @@ function keyCompatible(
   owners: ReadonlySet<string>,
 ): 'names' | 'owner' | null {
   if (v.hard || v.soft) return null;
+  if (key === 'phone' && v.emailConflict) return null;
   const keyPairs = v.pairs.filter((p) => p.s.features[key] === 'equal');
   if (keyPairs.length === 0) return null;
   if (v.fullNameEvidence) return 'names';
@@ -138,6 +175,30 @@ function pickOne(views: PatientView[], settings: IdentitySettings): PatientView 
   return 'ambiguous';
 }
 
+/**
+ * The one patient holding this identity's full name (`nameKey`, folded, nickname-canonical) when no other
+ * patient among the candidates holds it — the candidate query returns every identity with the key, so that is
+ * the organization — with the same first name (or a nickname) and surname, and no conflict: no different phone,
+ * email or date of birth, no clashing name. A web-chat contact "Sarah Jones 🌸" with a junk phone finds the
+ * clinic's only Sarah Jones; two Sarah Joneses, or one with another phone, are left for review.
+ */
+function uniqueName(me: PreparedIdentity, views: PatientView[]): PatientView | null {
+  if (!me.nameKey) return null;
+  const holders = views.filter((v) => v.pairs.some((p) => p.other.nameKey === me.nameKey));
+  if (holders.length !== 1) return null;
+  const v = holders[0]!;
+  if (v.hard || v.soft || v.idConflict) return null;
+  const same = v.pairs.some(
+    (p) =>
+      p.other.nameKey === me.nameKey &&
+      !p.s.features.swappedNames &&
+      (p.s.features.firstName === 'exact' || p.s.features.firstName === 'nickname') &&
+      p.s.features.lastName === 'exact' &&
+      p.s.conflict === 'none',
+  );
+  return same ? v : null;
+}
+
 function result(patientId: string | null, method: MatchMethod, confidence: number): MatchResult {
   return { patientId, method, confidence: Math.round(Math.min(1, Math.max(0, confidence)) * 1000) / 1000 };
 }
@@ -146,11 +207,23 @@ function result(patientId: string | null, method: MatchMethod, confidence: numbe
  * The pure decision behind `matchIdentity`: the incoming identity against the candidates `findCandidates`
  * returned. Exposed for tests and for offline evaluation.
  */
+export interface DecideOptions {
+  /**
+   * Apply rule 4b (a full name unique in the organization). Off when an identity arrives: the namesake who
+   * makes the name non-unique (a son on the family landline) may simply not have arrived yet, and an arrival
+   * merge cannot be taken back automatically. On in the reconcile pass, which sees every stored identity.
+   */
+  uniqueNames?: boolean;
+  /** The patient the identity is linked to now (reconcile): its own identities do not make a name non-unique. */
+  ownPatientId?: string;
+}
+
 export function decideMatch(
   identity: PreparedIdentity,
   candidates: readonly StoredIdentity[],
   settings: IdentitySettings,
   defaultCountry: string,
+  opts: DecideOptions = {},
 ): MatchDecision {
   const byPatient = new Map<string, PreparedIdentity[]>();
   for (const c of candidates) {
@@ -163,8 +236,20 @@ export function decideMatch(
   const owners = new Set(settings.ownerSources);
   const ambiguous: string[] = [];
   const scoredOk = (v: PatientView): boolean =>
-    !v.hard && !v.soft && v.nameEvidence && v.best.conflict === 'none' && v.best.score >= settings.mergeThreshold;
+    !v.hard &&
+    !v.soft &&
+    !v.idConflict &&
+    v.nameEvidence &&
+    v.best.conflict === 'none' &&
+    v.best.score >= settings.mergeThreshold;
+  const n = opts.uniqueNames
+    ? uniqueName(
+        identity,
+        views.filter((v) => v.patientId !== opts.ownPatientId),
+      )
+    : null;
   const firmlyLinked = (v: PatientView): boolean =>
+    v === n ||
     ((v.crossRefDirect || v.crossRefShared) && !v.hard) ||
     scoredOk(v) ||
     keyCompatible(identity, v, 'email', owners) !== null ||
@@ -206,6 +291,20 @@ export function decideMatch(
     if (picked === 'ambiguous') ambiguous.push(method);
   }
 
+  // 3b. a phone or email the contact wrote in a conversation, with agreeing names
+  const byMessage = views.filter(
+    (v) =>
+      !v.hard &&
+      !v.soft &&
+      !v.idConflict &&
+      v.pairs.some((p) => p.s.features.messageKey && firstNameAgrees(p.s.features) && lastNameAllows(p.s.features)),
+  );
+  const m = pickOne(byMessage, settings);
+  if (m && m !== 'ambiguous') {
+    return decided(m, 'evidence', Math.max(0.85, m.best.score), `message evidence → ${m.patientId}`);
+  }
+  if (m === 'ambiguous') ambiguous.push('evidence');
+
   // 4. scored fallback
   const scored = views.filter(scoredOk);
   const s = pickOne(scored, settings);
@@ -213,6 +312,9 @@ export function decideMatch(
     return decided(s, 'scored', s.best.score, `scored ${s.best.score} → ${s.patientId}`);
   }
   if (s === 'ambiguous') ambiguous.push('scored');
+
+  // 4b. a full name that is unique in the organization, and nothing that contradicts it
+  if (n) return decided(n, 'name', 0.9, `unique name → ${n.patientId}`);
 
   // 5. new patient
   const open = views.filter((v) => !v.hard);

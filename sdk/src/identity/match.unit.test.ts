@@ -416,6 +416,7 @@ describe('candidate query', () => {
         { source: 'cliniko', externalId: '42' },
       ],
       lastNameDob: { lastName: 'garcía', dateOfBirth: '1990-01-02' },
+      nameKeys: ['zoe garcia'],
     });
   });
 

@@ -1,5 +1,5 @@
 import type { CandidateQuery, StoredIdentity } from '../hooks.ts';
-import { identityKey } from './prepare.ts';
+import { identityKey, identityNameKey } from './prepare.ts';
 
 /**
  * An in-memory identity store whose `findCandidates` mirrors the SQL the engine runs, so offline evaluation
@@ -10,7 +10,9 @@ import { identityKey } from './prepare.ts';
  *     OR lower(trim(email)) = ANY($emails)
  *     OR (source, external_id) IN ($crossRefs)
  *     OR cross_refs && $crossRefs                    -- reverse direction and shared targets
- *     OR (lower(trim(last_name)), date_of_birth) = ($lastName, $dob))
+ *     OR (lower(trim(last_name)), date_of_birth) = ($lastName, $dob)
+ *     OR name_key = ANY($nameKeys)
+ *     OR evidence @> [{ value: $phone | $email, origin: 'message' }])   -- written in a conversation
  *
  * It indexes what is stored, as the database would: `phoneE164` must already be normalised
  * (see `normalizeIdentityForStorage`); `phoneRaw` is never searched.
@@ -74,6 +76,7 @@ export class MemoryIdentityStore {
     }
     if (query.lastNameDob)
       collect(`ld:${query.lastNameDob.lastName.trim().toLowerCase()}|${query.lastNameDob.dateOfBirth}`);
+    for (const n of query.nameKeys ?? []) collect(`n:${n}`);
     return [...keys].map((k) => this.byKey.get(k)!).map((s) => ({ ...s }));
   }
 
@@ -85,6 +88,12 @@ export class MemoryIdentityStore {
     for (const r of s.crossRefs ?? []) out.push(`x:${identityKey(r.source, r.externalId)}`);
     const last = s.lastName?.trim().toLowerCase();
     if (last && s.dateOfBirth) out.push(`ld:${last}|${s.dateOfBirth}`);
+    const nameKey = identityNameKey(s);
+    if (nameKey) out.push(`n:${nameKey}`);
+    // Evidence is stored normalised (`normalizeIdentityForStorage`).
+    for (const e of s.evidence ?? []) {
+      if (e.origin === 'message') out.push(e.kind === 'phone' ? `p:${e.value}` : `e:${e.value}`);
+    }
     return out;
   }
 }

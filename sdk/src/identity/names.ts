@@ -60,6 +60,56 @@ function tokens(value: string | null | undefined): string[] {
   return folded.split(' ').filter((t) => !TITLES.has(t) && !SUFFIXES.has(t));
 }
 
+/**
+ * Characters that are not part of a written name: emoji, symbols, brackets, bars, slashes (letters, combining
+ * marks, spaces, apostrophes, hyphens, dots, underscores and commas are).
+ */
+const DECORATION = /[^\p{L}\p{M}\s'’‘`ʼ.\-_,]+|\s[-–—]+\s/gu;
+/** Words people append to a chat name that are not part of it ("Sarah Jones xx", "Mia (work)"). */
+const DECORATION_WORDS = new Set(['xx', 'xxx', 'xo', 'xoxo', 'lol', 'official', 'work', 'home', 'mum', 'mom', 'mama']);
+/** After these a chat name is over: what follows is a description ("Sarah Jones | Mum of 3", "Tom (work)"). */
+const HARD_SEPARATOR = /[|/\\()[\]{}<>【】「」«»:;@#]|\s[-–—]+\s/u;
+
+function isDecorated(value: string): boolean {
+  DECORATION.lastIndex = 0;
+  const hit = DECORATION.test(value);
+  DECORATION.lastIndex = 0;
+  return hit;
+}
+
+/**
+ * A display name without what people decorate it with on WhatsApp and web chat, for comparison only (the
+ * original is kept for display): leading/trailing/wrapping emoji and symbols, a description after a bar,
+ * bracket or dash, and trailing "xx"/"(work)". An emoji between two words ("Sarah 🌸 Jones") separates them.
+ * A name whose first part is a single word takes the next part as its surname; later parts are dropped
+ * ("Sarah Jones 🏠 Bondi" → "Sarah Jones").
+ */
+export function cleanDisplayName(value: string): string {
+  const cut = value.split(HARD_SEPARATOR).find((part) => /\p{L}/u.test(foldName(part) ? part : ''));
+  const head = cut ?? value;
+  const parts = head
+    .split(DECORATION)
+    .map((p) => p.trim())
+    .filter((p) => foldName(p) !== '');
+  if (parts.length === 0) return '';
+  const words = (p: string) => foldName(p).split(' ');
+  let name = parts[0]!;
+  if (words(name).length === 1 && parts[1] && words(parts[1]).length <= 2) name = `${name} ${parts[1]}`;
+  const kept = name.split(/\s+/);
+  while (kept.length > 1 && DECORATION_WORDS.has(foldName(kept[kept.length - 1]))) kept.pop();
+  return kept.join(' ');
+}
+
+/**
+ * The key under which identities with the same full name are found, whatever the decoration, accents, case or
+ * nickname: `canonical first name + ' ' + surname` (folded, particles removed). Null without a first name and a
+ * surname of at least two letters. Used for candidate lookups and for the uniqueness of a name in an organization.
+ */
+export function nameKeyOf(name: PreparedName): string | null {
+  if (!name.first || !name.last || name.last.replace(/ /g, '').length < 2) return null;
+  return `${canonicalFirstName(name.first)} ${name.last}`;
+}
+
 export interface PreparedName {
   /** Every name token in written order (given names, then surname tokens including particles). */
   tokens: string[];
@@ -87,7 +137,23 @@ export function prepareName(
 ): PreparedName {
   let firstTokens = tokens(firstName);
   let lastTokens = tokens(lastName);
+  if (
+    displayName &&
+    (firstName || lastName) &&
+    foldName(`${firstName ?? ''} ${lastName ?? ''}`) === foldName(displayName)
+  ) {
+    // First/last cut out of the display name by a connector ("🌸 Sarah" + "Jones | Mum of 3"): read the display
+    // name instead, which is cleaned as a whole.
+    firstTokens = [];
+    lastTokens = [];
+  } else if (!displayName && isDecorated(`${firstName ?? ''} ${lastName ?? ''}`)) {
+    // Decorated first/last of a profile (ManyChat "Sarah" + "Jones 💕 | Mum of 3"): cleaned as one name.
+    const all = tokens(cleanDisplayName(`${firstName ?? ''} ${lastName ?? ''}`));
+    firstTokens = all.slice(0, 1);
+    lastTokens = all.slice(1);
+  }
   if (firstTokens.length === 0 && lastTokens.length === 0 && displayName) {
+    displayName = cleanDisplayName(displayName);
     const comma = displayName.indexOf(',');
     if (comma > 0) {
       lastTokens = tokens(displayName.slice(0, comma));
@@ -101,6 +167,7 @@ export function prepareName(
     lastTokens = firstTokens.slice(1);
     firstTokens = firstTokens.slice(0, 1);
   }
+  while (lastTokens.length > 0 && DECORATION_WORDS.has(lastTokens[lastTokens.length - 1]!)) lastTokens.pop();
   const significantLast = lastTokens.filter((t) => !PARTICLES.has(t));
   const lastKept = significantLast.length > 0 ? significantLast : lastTokens;
   return {

@@ -1,6 +1,6 @@
-import type { CandidateQuery, IdentityInput } from '../hooks.ts';
+import type { CandidateQuery, IdentityEvidence, IdentityInput } from '../hooks.ts';
 import { isE164, normalizePhone } from '../phone/normalize.ts';
-import { normalizeDob, type PreparedName, prepareName } from './names.ts';
+import { nameKeyOf, normalizeDob, type PreparedName, prepareName } from './names.ts';
 
 /** An identity with every field reduced to the form the matcher compares. */
 export interface PreparedIdentity {
@@ -14,6 +14,11 @@ export interface PreparedIdentity {
   readonly dateOfBirth: string | null;
   /** `source:externalId` keys this identity says belong to the same person. */
   readonly crossRefKeys: ReadonlySet<string>;
+  /** Same full name whatever the decoration, accents or nickname (`nameKeyOf`); null without a full name. */
+  readonly nameKey: string | null;
+  /** Phones (E.164) and emails the contact wrote in conversations: candidates only, never a link by themselves. */
+  readonly messagePhones: ReadonlySet<string>;
+  readonly messageEmails: ReadonlySet<string>;
 }
 
 export function identityKey(source: string, externalId: string): string {
@@ -40,7 +45,41 @@ export function identityPhoneE164(identity: IdentityInput, defaultCountry: strin
     defaultCountry,
     countryHint: identity.countryHint ?? null,
   });
-  return r.e164;
+  return r.e164 ?? inboxPhoneE164(identity, defaultCountry);
+}
+
+/**
+ * The number of the contact's own channel (a WhatsApp contact inbox's `source_id`, digits without `+`), used
+ * when the record's phone field is empty or junk: it is the contact's own number, as good as the field.
+ */
+export function inboxPhoneE164(identity: IdentityInput, defaultCountry: string): string | null {
+  for (const e of identity.evidence ?? []) {
+    if (e.kind !== 'phone' || e.origin !== 'inbox') continue;
+    const digits = e.value.trim();
+    const r = normalizePhone(/^\d{8,15}$/.test(digits) ? `+${digits}` : digits, { defaultCountry });
+    if (r.e164) return r.e164;
+  }
+  return null;
+}
+
+/** Phones and emails written in conversations, normalised (invalid ones dropped). */
+export function messageEvidence(
+  identity: IdentityInput,
+  defaultCountry: string,
+): { phones: Set<string>; emails: Set<string> } {
+  const phones = new Set<string>();
+  const emails = new Set<string>();
+  for (const e of identity.evidence ?? []) {
+    if (e.origin !== 'message') continue;
+    if (e.kind === 'email') {
+      const m = normalizeEmail(e.value);
+      if (m) emails.add(m);
+    } else {
+      const r = normalizePhone(e.value, { defaultCountry });
+      if (r.e164) phones.add(r.e164);
+    }
+  }
+  return { phones, emails };
 }
 
 const cache = new WeakMap<IdentityInput, { defaultCountry: string; prepared: PreparedIdentity }>();
@@ -49,11 +88,16 @@ const cache = new WeakMap<IdentityInput, { defaultCountry: string; prepared: Pre
 export function prepareIdentity(identity: IdentityInput, defaultCountry: string): PreparedIdentity {
   const hit = cache.get(identity);
   if (hit && hit.defaultCountry === defaultCountry) return hit.prepared;
+  const name = prepareName(identity.firstName, identity.lastName, identity.displayName);
+  const message = messageEvidence(identity, defaultCountry);
   const prepared: PreparedIdentity = {
     input: identity,
     key: identityKey(identity.source, identity.externalId),
     source: identity.source,
-    name: prepareName(identity.firstName, identity.lastName, identity.displayName),
+    name,
+    nameKey: nameKeyOf(name),
+    messagePhones: message.phones,
+    messageEmails: message.emails,
     email: normalizeEmail(identity.email),
     phoneE164: identityPhoneE164(identity, defaultCountry),
     dateOfBirth: normalizeDob(identity.dateOfBirth),
@@ -68,7 +112,31 @@ export function prepareIdentity(identity: IdentityInput, defaultCountry: string)
  * from `phoneRaw` (null when invalid) while `phoneRaw` keeps the value as received.
  */
 export function normalizeIdentityForStorage<T extends IdentityInput>(identity: T, defaultCountry: string): T {
-  return { ...identity, phoneE164: identityPhoneE164(identity, defaultCountry) };
+  const out: T = { ...identity, phoneE164: identityPhoneE164(identity, defaultCountry) };
+  const evidence = evidenceForStorage(identity, defaultCountry);
+  if (evidence) out.evidence = evidence;
+  else delete out.evidence;
+  return out;
+}
+
+/**
+ * What the engine stores for an identity's evidence: message phones in E.164 and emails lower-cased (so that a
+ * later identity's phone or email finds it through an index), inbox numbers as given. Null when there is none.
+ */
+export function evidenceForStorage(identity: IdentityInput, defaultCountry: string): IdentityEvidence[] | null {
+  const out: IdentityEvidence[] = [];
+  for (const e of identity.evidence ?? []) {
+    if (e.origin === 'inbox') out.push({ kind: e.kind, value: e.value, origin: 'inbox' });
+  }
+  const m = messageEvidence(identity, defaultCountry);
+  for (const v of m.phones) out.push({ kind: 'phone', value: v, origin: 'message' });
+  for (const v of m.emails) out.push({ kind: 'email', value: v, origin: 'message' });
+  return out.length > 0 ? out : null;
+}
+
+/** The name key stored with an identity (`patient_identities.name_key`), as `nameKeyOf` computes it. */
+export function identityNameKey(identity: IdentityInput): string | null {
+  return nameKeyOf(prepareName(identity.firstName, identity.lastName, identity.displayName));
 }
 
 /**
@@ -80,13 +148,14 @@ export function candidateQueryFor(identity: IdentityInput, defaultCountry: strin
   const p = prepareIdentity(identity, defaultCountry);
   const lastName = identity.lastName?.trim().toLowerCase();
   const query: CandidateQuery = {
-    phonesE164: p.phoneE164 ? [p.phoneE164] : [],
-    emails: p.email ? [p.email] : [],
+    phonesE164: [...new Set([...(p.phoneE164 ? [p.phoneE164] : []), ...p.messagePhones])],
+    emails: [...new Set([...(p.email ? [p.email] : []), ...p.messageEmails])],
     crossRefs: [
       ...(identity.crossRefs ?? []).map((r) => ({ source: r.source, externalId: r.externalId })),
       { source: identity.source, externalId: identity.externalId },
     ],
   };
   if (lastName && p.dateOfBirth) query.lastNameDob = { lastName, dateOfBirth: p.dateOfBirth };
+  if (p.nameKey) query.nameKeys = [p.nameKey];
   return query;
 }

@@ -67,7 +67,10 @@ export function planPatientMerges(identities: readonly StoredIdentity[], opts: R
       .findCandidates(candidateQueryFor(identity, opts.defaultCountry))
       .filter((c) => !(c.source === identity.source && c.externalId === identity.externalId));
     if (candidates.length === 0) continue;
-    const d = decideMatch(prepareIdentity(identity, opts.defaultCountry), candidates, settings, opts.defaultCountry);
+    const d = decideMatch(prepareIdentity(identity, opts.defaultCountry), candidates, settings, opts.defaultCountry, {
+      uniqueNames: true,
+      ownPatientId: identity.patientId,
+    });
     const linked = [d.result.patientId, ...d.bridges].filter(
       (p): p is string => p !== null && p !== identity.patientId,
     );

@@ -44,6 +44,8 @@ export interface PairFeatures {
   /** One identity names the other in its cross-references, or both name the same third identity. */
   crossRef: boolean;
   sameSource: boolean;
+  /** One identity's phone or email was written in the other's conversations (weak: it may be someone else's). */
+  messageKey: boolean;
 }
 
 export type Conflict = 'none' | 'soft' | 'hard';
@@ -84,6 +86,16 @@ const DOB_WEIGHT: Record<DobLevel, number> = { equal: 4.5, near: -1, different: 
 const PHONE_WEIGHT: Record<KeyLevel, number> = { equal: 4, different: 0, missing: 0 };
 const EMAIL_WEIGHT: Record<KeyLevel, number> = { equal: 4.5, different: 0, missing: 0 };
 const CROSS_REF_WEIGHT = 8;
+const MESSAGE_KEY_WEIGHT = 2;
+
+function messageKeyLinked(a: PreparedIdentity, b: PreparedIdentity): boolean {
+  return (
+    (b.phoneE164 !== null && a.messagePhones.has(b.phoneE164)) ||
+    (a.phoneE164 !== null && b.messagePhones.has(a.phoneE164)) ||
+    (b.email !== null && a.messageEmails.has(b.email)) ||
+    (a.email !== null && b.messageEmails.has(a.email))
+  );
+}
 
 /** First-name agreement strong enough to attribute a shared phone or email to this person. */
 export function firstNameAgrees(f: PairFeatures): boolean {
@@ -159,6 +171,7 @@ export function scorePrepared(a: PreparedIdentity, b: PreparedIdentity): PairSco
     email: keyLevel(a.email, b.email),
     crossRef: crossRefLinked(a, b),
     sameSource: a.source === b.source,
+    messageKey: messageKeyLinked(a, b),
   };
 
   let logit =
@@ -168,13 +181,15 @@ export function scorePrepared(a: PreparedIdentity, b: PreparedIdentity): PairSco
     DOB_WEIGHT[features.dateOfBirth] +
     PHONE_WEIGHT[features.phone] +
     EMAIL_WEIGHT[features.email] +
-    (features.crossRef ? CROSS_REF_WEIGHT : 0);
+    (features.crossRef ? CROSS_REF_WEIGHT : 0) +
+    (features.messageKey ? MESSAGE_KEY_WEIGHT : 0);
   if (swappedNames) logit -= 0.5;
 
   const reasons: string[] = [];
   if (features.crossRef) reasons.push('cross_ref');
   if (features.email === 'equal') reasons.push('email:equal');
   if (features.phone === 'equal') reasons.push('phone:equal');
+  if (features.messageKey) reasons.push('message_evidence');
   if (features.dateOfBirth !== 'missing') reasons.push(`date_of_birth:${features.dateOfBirth}`);
   if (features.firstName !== 'missing') reasons.push(`first_name:${features.firstName}`);
   if (features.lastName !== 'missing') reasons.push(`last_name:${features.lastName}`);

@@ -22,7 +22,14 @@ import {
   readIdentitySettings,
 } from '@routiq/sdk/identity';
 import { Rng } from '../common/prng.ts';
-import { generateLabelledSet, type LabelledIdentity, type LabelledSet, toIdentityInput } from './labelled.ts';
+import {
+  generateLabelledSet,
+  type LabelledIdentity,
+  type LabelledNoise,
+  type LabelledSet,
+  NOISE_KINDS,
+  toIdentityInput,
+} from './labelled.ts';
 
 /**
  * - `shuffled`: every platform interleaved at random, the hardest case;
@@ -40,6 +47,8 @@ export interface EvaluateOptions {
   settings?: Readonly<Record<string, unknown>>;
   /** Arrival order (default `shuffled`). */
   order?: EvaluationOrder;
+  /** Which labelled set (default `classic`; `field` adds the noise of issue #21.4). */
+  noise?: LabelledNoise;
   /**
    * Simulate the proposed engine extension: when an identity bridges two patients (`MatchDecision.bridges`),
    * merge them. Uses `decideMatch` directly, since `MatchResult` cannot carry the bridges. Default false.
@@ -59,6 +68,21 @@ export interface PairCounts {
   truePositives: number;
 }
 
+/** Quality on the pairs that involve at least one identity carrying a noise kind's tag. */
+export interface KindQuality {
+  kind: string;
+  /** Identities carrying the tag. */
+  identities: number;
+  truePairs: number;
+  predictedPairs: number;
+  truePositives: number;
+  precision: number;
+  recall: number;
+  f1: number;
+  /** Predicted pairs of two different people. */
+  wrongPairs: number;
+}
+
 export interface ErrorExample {
   patientId: string;
   identities: string[];
@@ -67,6 +91,7 @@ export interface ErrorExample {
 export interface EvaluationResult {
   seed: number;
   order: EvaluationOrder;
+  noise: LabelledNoise;
   mergeBridges: boolean;
   /** Patient merges performed because an identity bridged two patients (only with `mergeBridges`). */
   bridgeMerges: number;
@@ -94,6 +119,8 @@ export interface EvaluationResult {
    */
   linkablePairs: number;
   methods: Record<MatchMethod, number>;
+  /** Per noise kind (only kinds present in the set). */
+  byKind: KindQuality[];
   falseMerges: ErrorExample[];
   missedLinks: Array<{ personId: string; patients: string[]; identities: string[] }>;
   durationMs: number;
@@ -171,9 +198,11 @@ function linkablePairs(set: LabelledSet): number {
 
 export async function evaluateMatching(opts: EvaluateOptions = {}): Promise<EvaluationResult> {
   const started = performance.now();
+  const noise = opts.noise ?? 'classic';
   const set = generateLabelledSet({
     ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
     ...(opts.size !== undefined ? { people: opts.size } : {}),
+    noise,
   });
   const store = new MemoryIdentityStore();
   const ctx: MatchContext = {
@@ -185,7 +214,16 @@ export async function evaluateMatching(opts: EvaluateOptions = {}): Promise<Eval
     defaultCountry: set.defaultCountry,
     findCandidates: async (q) => store.findCandidates(q),
   };
-  const methods: Record<MatchMethod, number> = { existing: 0, cross_ref: 0, phone: 0, email: 0, scored: 0, new: 0 };
+  const methods: Record<MatchMethod, number> = {
+    existing: 0,
+    cross_ref: 0,
+    phone: 0,
+    email: 0,
+    evidence: 0,
+    scored: 0,
+    name: 0,
+    new: 0,
+  };
   const order = opts.order ?? 'shuffled';
   const mergeBridges = opts.mergeBridges ?? false;
   const ids = arrivalOrder(set, order);
@@ -304,6 +342,7 @@ export async function evaluateMatching(opts: EvaluateOptions = {}): Promise<Eval
   const result: Omit<EvaluationResult, 'report'> = {
     seed: set.seed,
     order,
+    noise,
     mergeBridges,
     bridgeMerges,
     reconcile,
@@ -320,11 +359,65 @@ export async function evaluateMatching(opts: EvaluateOptions = {}): Promise<Eval
     householdWrongMerges,
     linkablePairs: linkable,
     methods,
+    byKind: kindQuality(ids, patientOf),
     falseMerges,
     missedLinks,
     durationMs: Math.round(performance.now() - started),
   };
   return { ...result, report: formatReport(result) };
+}
+
+/**
+ * Pairwise quality restricted to pairs with at least one tagged identity, for each noise kind: in every group
+ * (patient, person, patient × person) the pairs with a tagged member are C(n) − C(n − tagged).
+ */
+function kindQuality(ids: readonly LabelledIdentity[], patientOf: readonly string[]): KindQuality[] {
+  const out: KindQuality[] = [];
+  for (const kind of NOISE_KINDS) {
+    const groups = {
+      patient: new Map<string, [number, number]>(),
+      person: new Map<string, [number, number]>(),
+      cell: new Map<string, [number, number]>(),
+    };
+    let tagged = 0;
+    ids.forEach((l, i) => {
+      const t = l.tags.includes(kind) ? 1 : 0;
+      tagged += t;
+      const add = (m: Map<string, [number, number]>, k: string) => {
+        const g = m.get(k) ?? [0, 0];
+        g[0]++;
+        g[1] += t;
+        m.set(k, g);
+      };
+      add(groups.patient, patientOf[i]!);
+      add(groups.person, l.personId);
+      add(groups.cell, `${patientOf[i]}\u0000${l.personId}`);
+    });
+    if (tagged === 0) continue;
+    const pairs = (m: Map<string, [number, number]>) => {
+      let n = 0;
+      for (const [all, t] of m.values()) n += choose2(all) - choose2(all - t);
+      return n;
+    };
+    const truePairs = pairs(groups.person);
+    const predictedPairs = pairs(groups.patient);
+    const truePositives = pairs(groups.cell);
+    const precision = predictedPairs === 0 ? 1 : truePositives / predictedPairs;
+    const recall = truePairs === 0 ? 1 : truePositives / truePairs;
+    const f1 = precision + recall === 0 ? 0 : (2 * precision * recall) / (precision + recall);
+    out.push({
+      kind,
+      identities: tagged,
+      truePairs,
+      predictedPairs,
+      truePositives,
+      precision,
+      recall,
+      f1,
+      wrongPairs: predictedPairs - truePositives,
+    });
+  }
+  return out;
 }
 
 function arrivalOrder(set: LabelledSet, order: EvaluationOrder): LabelledIdentity[] {
@@ -347,7 +440,7 @@ function pct(x: number): string {
 
 export function formatReport(r: Omit<EvaluationResult, 'report'>, examples = 5): string {
   const lines = [
-    `identity matching evaluation (seed ${r.seed}, ${r.order} order${r.mergeBridges ? `, bridge merges ${r.bridgeMerges}` : ''}${r.reconcile ? `, reconcile merges ${r.reconcileMerges}` : ''})`,
+    `identity matching evaluation (seed ${r.seed}, ${r.noise} noise, ${r.order} order${r.mergeBridges ? `, bridge merges ${r.bridgeMerges}` : ''}${r.reconcile ? `, reconcile merges ${r.reconcileMerges}` : ''})`,
     `  people ${r.people}, identities ${r.identities} (${Object.entries(r.identitiesBySource)
       .map(([s, n]) => `${s} ${n}`)
       .join(', ')}), patients ${r.patients}`,
@@ -359,6 +452,12 @@ export function formatReport(r: Omit<EvaluationResult, 'report'>, examples = 5):
       .join(', ')}`,
     `  people split over several patients: ${r.missedLinks.length}`,
     `  ${r.durationMs} ms`,
+    '  per noise kind (pairs with at least one identity of the kind):',
+    `    ${'kind'.padEnd(24)} ${'identities'.padStart(10)} ${'precision'.padStart(10)} ${'recall'.padStart(9)} ${'F1'.padStart(8)} ${'wrong pairs'.padStart(12)}`,
+    ...r.byKind.map(
+      (k) =>
+        `    ${k.kind.padEnd(24)} ${String(k.identities).padStart(10)} ${pct(k.precision).padStart(10)} ${pct(k.recall).padStart(9)} ${pct(k.f1).padStart(8)} ${String(k.wrongPairs).padStart(12)}`,
+    ),
   ];
   if (examples > 0 && r.falseMerges.length > 0) {
     lines.push('  false merges:');

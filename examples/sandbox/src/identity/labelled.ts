@@ -21,7 +21,37 @@ import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import { Rng } from '../common/prng.ts';
 
 export const DEFAULT_LABELLED_SEED = 20250627;
+/**
+ * The held-out seed: figures on it are reported, never tuned on (matcher changes are tuned on the default seed
+ * and seeds 1–11 only).
+ */
+export const HELD_OUT_SEED = 4_194_301;
 export const DEFAULT_LABELLED_PEOPLE = 1000;
+
+/**
+ * - `classic`: the set as first built (typos, nicknames, profile names, phone formats, households, …);
+ * - `field`: classic plus what data from real chat platforms brings (issue #21.4): decorated display names,
+ *   diacritics on one side only, junk or absent phones, a phone only in the WhatsApp contact inbox, contact
+ *   details written in messages, and strangers with the same name and date of birth or the same name and a
+ *   shared family phone (their number grows with the organization).
+ */
+export type LabelledNoise = 'classic' | 'field';
+
+/** Noise kinds reported separately by the evaluation (tags on `LabelledIdentity`). */
+export const NOISE_KINDS = [
+  'decorated_name',
+  'first_only',
+  'diacritics',
+  'junk_phone',
+  'inbox_source_id',
+  'message_evidence',
+  'same_name_same_dob',
+  'same_name_shared_phone',
+  'shared_phone',
+  'nickname',
+  'typo',
+  'cliniko_duplicate',
+] as const;
 
 export type PersonKind = 'adult' | 'teen' | 'child' | 'senior';
 export type HouseholdKind = 'single' | 'couple' | 'family' | 'namesake' | 'seniors';
@@ -61,6 +91,8 @@ export interface LabelledOptions {
   seed?: number;
   /** Number of true people (default 1000, ≈ 2,100 identities). */
   people?: number;
+  /** Default `classic` (the same set as before the field noise existed, for comparisons). */
+  noise?: LabelledNoise;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -401,8 +433,14 @@ function landlineNsn(rng: Rng): string {
 }
 
 class PhoneBook {
-  private readonly used = new Set<string>();
-  constructor(private readonly rng: Rng) {}
+  constructor(
+    private readonly rng: Rng,
+    private readonly used = new Set<string>(),
+  ) {}
+  /** Another book drawing from `rng` that never repeats a number of this one. */
+  fork(rng: Rng): PhoneBook {
+    return new PhoneBook(rng, this.used);
+  }
   private fresh(make: () => string, country: PhoneCountry): string {
     for (let i = 0; i < 200; i++) {
       const e164 = `+${CALLING[country]}${make()}`;
@@ -643,18 +681,18 @@ export function generateLabelledSet(opts: LabelledOptions = {}): LabelledSet {
     const year = REFERENCE_YEAR - age - (rng.chance(0.5) ? 1 : 0);
     return `${year}-${String(rng.int(1, 12)).padStart(2, '0')}-${String(rng.int(1, 28)).padStart(2, '0')}`;
   };
-  const emailFor = (first: string, last: string): string => {
+  const emailFor = (first: string, last: string, r: Rng = rng): string => {
     const f = foldName(first).replace(/ /g, '');
     const l = foldName(last).replace(/ /g, '');
     for (let i = 0; ; i++) {
-      const local = rng.weighted<string>([
+      const local = r.weighted<string>([
         [`${f}.${l}`, 40],
         [`${f}${l}`, 20],
         [`${f[0]}${l}`, 15],
-        [`${f}.${l}${rng.int(1, 99)}`, 15],
-        [`${f}${rng.int(70, 99)}`, 10],
+        [`${f}.${l}${r.int(1, 99)}`, 15],
+        [`${f}${r.int(70, 99)}`, 10],
       ]);
-      const email = `${i > 0 ? `${local}${i}` : local}@${rng.pick(EMAIL_DOMAINS)}`;
+      const email = `${i > 0 ? `${local}${i}` : local}@${r.pick(EMAIL_DOMAINS)}`;
       if (!usedEmails.has(email)) {
         usedEmails.add(email);
         return email;
@@ -1048,8 +1086,330 @@ export function generateLabelledSet(opts: LabelledOptions = {}): LabelledSet {
     }
   }
 
+  if (opts.noise === 'field') {
+    const ids = { cliniko: () => String(++clinikoSeq), chatwoot: () => String(++chatwootSeq) };
+    addFieldNoise({
+      rng: new Rng((seed ^ 0x2545f491) >>> 0),
+      people: drafts.map((d) => ({ person: d.person, country: d.phoneCountry })),
+      identities,
+      phones,
+      emailFor,
+      nextId: ids,
+      newPerson: (p) => {
+        drafts.push({
+          person: p,
+          phoneCountry: 'AU',
+          presence: { cliniko: true, chatwoot: false, manychat: false },
+          clinikoPhone: null,
+          clinikoPhoneTag: null,
+          clinikoEmail: null,
+          guardianRefFrom: null,
+          clinikoDuplicate: false,
+          extraEmailContact: false,
+        });
+        p.id = `person_${++personSeq}`;
+        return p;
+      },
+      newHousehold: () => `household_${++householdSeq}`,
+    });
+  }
+
   rng.shuffle(identities);
   return { seed, defaultCountry: 'AU', people: drafts.map((d) => d.person), identities };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Field noise (issue #21.4): what independent chat data brings that the classic set lacked
+
+const EMOJI = ['🌸', '✨', '💕', '😊', '🙏', '💪', '☀️', '🌺', '🦋', '❤️', '🏄‍♂️', '👑', '🇦🇺', '⚽', '🌿'];
+const WRAPS: ReadonlyArray<readonly [string, string]> = [
+  ['★ ', ' ★'],
+  ['~', '~'],
+  ['✿ ', ' ✿'],
+  ['【', '】'],
+  ['• ', ' •'],
+  ['꧁', '꧂'],
+  ['*', '*'],
+  ['♡ ', ' ♡'],
+];
+const TRAILING = [
+  ' | Mum of 3',
+  ' (work)',
+  ' - Pilates',
+  ' 🏠 Bondi',
+  ' xx',
+  '.',
+  '!!',
+  ' 🇦🇺',
+  ' ✌🏼',
+  ' (Mum)',
+  ' | Physio',
+  ' 💼 Real Estate',
+  ' 🙂🙂',
+  ' :)',
+  ' // Sydney',
+];
+/** What reception and web-chat forms store when there is no real number. */
+const JUNK_PHONES = ['12345', '+61', 'n/a', 'N/A', '0', '-', '0000000000', 'none', '.', null] as const;
+
+/** A display name as people decorate it on WhatsApp and web chat. */
+export function decorateName(rng: Rng, name: string): string {
+  const style = rng.weighted<string>([
+    ['emoji_after', 28],
+    ['emoji_before', 14],
+    ['wrapped', 12],
+    ['trailing', 24],
+    ['shout', 7],
+    ['emoji_between', 5],
+    ['joined', 10],
+  ]);
+  switch (style) {
+    case 'emoji_after':
+      return `${name} ${rng.pick(EMOJI)}${rng.chance(0.4) ? rng.pick(EMOJI) : ''}`;
+    case 'emoji_before':
+      return `${rng.pick(EMOJI)}${rng.chance(0.5) ? ' ' : ''}${name}`;
+    case 'wrapped': {
+      const [l, r] = rng.pick(WRAPS);
+      return `${l}${name}${r}`;
+    }
+    case 'trailing':
+      return `${name}${rng.pick(TRAILING)}`;
+    case 'shout':
+      return `${name.toUpperCase()}${rng.pick(['', '!!', ' 😎'])}`;
+    case 'emoji_between': {
+      const i = name.indexOf(' ');
+      return i > 0 ? `${name.slice(0, i)} ${rng.pick(EMOJI)} ${name.slice(i + 1)}` : `${name} ${rng.pick(EMOJI)}`;
+    }
+    default:
+      return name.replace(/ /g, rng.pick(['.', '_']));
+  }
+}
+
+/** Chatwoot's connector derives first/last from the display name: the first word, and the rest. */
+function splitLikeConnector(l: LabelledIdentity): void {
+  const name = l.displayName;
+  if (!name) return;
+  const i = name.indexOf(' ');
+  l.firstName = (i >= 0 ? name.slice(0, i) : name).trim();
+  l.lastName = i >= 0 ? name.slice(i + 1).trim() : null;
+}
+
+interface FieldNoiseInput {
+  rng: Rng;
+  people: Array<{ person: LabelledPerson; country: PhoneCountry }>;
+  identities: LabelledIdentity[];
+  phones: PhoneBook;
+  emailFor: (first: string, last: string, r: Rng) => string;
+  nextId: { cliniko: () => string; chatwoot: () => string };
+  newPerson: (p: LabelledPerson) => LabelledPerson;
+  newHousehold: () => string;
+}
+
+function addTag(l: LabelledIdentity, tag: string): void {
+  if (!l.tags.includes(tag)) l.tags.push(tag);
+}
+
+function nationalFormat(e164: string): string {
+  return parsePhoneNumberFromString(e164)?.formatNational() ?? e164;
+}
+
+function addFieldNoise(x: FieldNoiseInput): void {
+  const f = x.rng;
+  const phones = x.phones.fork(f);
+  const byPerson = new Map<string, LabelledIdentity[]>();
+  for (const l of x.identities) byPerson.set(l.personId, [...(byPerson.get(l.personId) ?? []), l]);
+  const original = x.people.slice();
+  const adults = original.filter((p) => p.person.kind === 'adult' && p.person.mobile);
+
+  // Junk or absent phones on Cliniko records whose person also writes from a chat platform: nothing but the
+  // name is left to link them (the email and the cross-reference go too).
+  for (const { person } of original) {
+    const ids = byPerson.get(person.id) ?? [];
+    const clin = ids.find((l) => l.source === 'cliniko' && !l.tags.includes('cliniko_duplicate'));
+    const chat = ids.filter((l) => l.source !== 'cliniko');
+    if (!clin || chat.length === 0 || !f.chance(0.07)) continue;
+    clin.phoneRaw = f.pick(JUNK_PHONES);
+    clin.truePhoneE164 = null;
+    clin.email = null;
+    clin.tags = clin.tags.filter((t) => !['shared_phone', 'twin', 'changed_number', 'recycled_number'].includes(t));
+    addTag(clin, 'junk_phone');
+    for (const c of chat) {
+      if (c.crossRefs?.some((r) => r.externalId === clin.externalId)) {
+        delete c.crossRefs;
+        c.tags = c.tags.filter((t) => t !== 'cross_ref');
+      }
+      addTag(c, 'junk_phone');
+    }
+  }
+
+  // A WhatsApp contact whose phone field is empty: the number is only in its contact inbox (`source_id`).
+  for (const l of x.identities) {
+    if (l.source !== 'chatwoot' || !l.phoneE164 || !f.chance(0.12)) continue;
+    l.evidence = [{ kind: 'phone', value: l.phoneE164.slice(1), origin: 'inbox' }];
+    l.phoneE164 = null;
+    l.phoneRaw = null;
+    addTag(l, 'inbox_source_id');
+  }
+
+  // Web-chat contacts: a name typed into the pre-chat form, a junk or no phone; some write their email or phone
+  // in the conversation (now and then a household member's number: "call my husband on …").
+  for (const { person } of original) {
+    const ids = byPerson.get(person.id) ?? [];
+    if (!ids.some((l) => l.source === 'cliniko') || !f.chance(0.06)) continue;
+    const name = profileName(f, person);
+    const display = name.display && f.chance(0.3) ? decorateName(f, name.display) : name.display;
+    const l: LabelledIdentity = {
+      source: 'chatwoot',
+      externalId: x.nextId.chatwoot(),
+      displayName: display,
+      email: null,
+      phoneRaw: f.chance(0.5) ? f.pick(JUNK_PHONES) : null,
+      phoneE164: null,
+      personId: person.id,
+      householdId: person.householdId,
+      truePhoneE164: null,
+      tags: [...name.tags, 'webchat'],
+    };
+    if (display !== name.display) addTag(l, 'decorated_name');
+    const evidence = f.chance(0.6);
+    if (evidence && person.email && f.chance(0.5)) {
+      l.evidence = [{ kind: 'email', value: person.email, origin: 'message' }];
+    } else if (evidence) {
+      const other = original.find(
+        (o) => o.person.householdId === person.householdId && o.person.id !== person.id && o.person.mobile,
+      );
+      const phone = other && f.chance(0.15) ? other.person.mobile : person.mobile;
+      if (phone)
+        l.evidence = [{ kind: 'phone', value: f.chance(0.5) ? nationalFormat(phone) : phone, origin: 'message' }];
+    }
+    addTag(l, l.evidence ? 'message_evidence' : 'junk_phone');
+    x.identities.push(l);
+    ids.push(l);
+    byPerson.set(person.id, ids);
+  }
+
+  // Decorated display names, and Chatwoot first/last names as its connector derives them from the display name.
+  for (const l of x.identities) {
+    if (l.source === 'chatwoot') {
+      if (l.displayName && !l.tags.includes('webchat') && f.chance(0.2)) {
+        l.displayName = decorateName(f, l.displayName);
+        addTag(l, 'decorated_name');
+      }
+      splitLikeConnector(l);
+    } else if (l.source === 'manychat' && l.firstName && f.chance(0.15)) {
+      const full = decorateName(f, [l.firstName, l.lastName].filter(Boolean).join(' '));
+      const i = full.indexOf(' ');
+      l.firstName = i >= 0 ? full.slice(0, i) : full;
+      l.lastName = i >= 0 ? full.slice(i + 1) : null;
+      addTag(l, 'decorated_name');
+    }
+  }
+
+  // Diacritics on one side only: the clinic typed "Jose Garcia", WhatsApp says "José García" (or the reverse).
+  for (const { person } of original) {
+    const plain = stripAccents(`${person.firstName} ${person.lastName}`);
+    if (plain === `${person.firstName} ${person.lastName}`) continue;
+    const ids = byPerson.get(person.id) ?? [];
+    const clin = ids.filter((l) => l.source === 'cliniko');
+    const chat = ids.filter((l) => l.source !== 'cliniko');
+    if (clin.length === 0 || chat.length === 0) continue;
+    const clinicFolded = f.chance(0.5);
+    const accent = (v: string | null | undefined): string | null =>
+      v
+        ? v
+            .replace(stripAccents(person.firstName), person.firstName)
+            .replace(stripAccents(person.lastName), person.lastName)
+        : null;
+    for (const c of clin) {
+      c.firstName = clinicFolded ? stripAccents(c.firstName ?? '') : accent(c.firstName);
+      c.lastName = clinicFolded ? stripAccents(c.lastName ?? '') : accent(c.lastName);
+      addTag(c, 'diacritics');
+    }
+    for (const c of chat) {
+      for (const k of ['displayName', 'firstName', 'lastName'] as const) {
+        const v = c[k];
+        if (v) c[k] = clinicFolded ? accent(v) : stripAccents(v);
+      }
+      addTag(c, 'diacritics');
+    }
+  }
+
+  // Strangers: same full name and date of birth (common at 20,000 patients), and namesakes sharing a family
+  // phone whose other identifiers differ. About one of each per 250 people.
+  const strangers = Math.max(1, Math.round(original.length / 250));
+  const clinikoRecord = (
+    p: LabelledPerson,
+    phone: string | null,
+    dob: string | null,
+    tag: string,
+  ): LabelledIdentity => ({
+    source: 'cliniko',
+    externalId: x.nextId.cliniko(),
+    firstName: p.firstName,
+    lastName: p.lastName,
+    email: p.email,
+    phoneRaw: phone ? (f.chance(0.6) ? nationalFormat(phone) : phone) : null,
+    dateOfBirth: dob,
+    countryHint: f.chance(0.5) ? 'AU' : null,
+    personId: p.id,
+    householdId: p.householdId,
+    truePhoneE164: phone,
+    tags: [tag],
+  });
+  const chatContact = (p: LabelledPerson, tag: string): LabelledIdentity => {
+    const name = profileName(f, p);
+    const l: LabelledIdentity = {
+      source: 'chatwoot',
+      externalId: x.nextId.chatwoot(),
+      displayName: name.display,
+      email: null,
+      phoneE164: p.mobile,
+      phoneRaw: p.mobile,
+      personId: p.id,
+      householdId: p.householdId,
+      truePhoneE164: p.mobile,
+      tags: [...name.tags, tag],
+    };
+    splitLikeConnector(l);
+    return l;
+  };
+  const person = (first: string, last: string, dob: string, country: PhoneCountry): LabelledPerson =>
+    x.newPerson({
+      id: '',
+      householdId: x.newHousehold(),
+      householdKind: 'single',
+      kind: 'adult',
+      firstName: first,
+      lastName: last,
+      dateOfBirth: dob,
+      mobile: phones.mobile(country),
+      email: x.emailFor(first, last, f),
+    });
+  for (let i = 0; i < strangers && adults.length > 0; i++) {
+    const twin = f.pick(adults);
+    const p = twin.person;
+    const s = person(p.firstName, p.lastName, p.dateOfBirth, twin.country);
+    const tag = 'same_name_same_dob';
+    x.identities.push(clinikoRecord(s, s.mobile, s.dateOfBirth, tag));
+    if (f.chance(0.5)) x.identities.push(chatContact(s, tag));
+    for (const l of byPerson.get(p.id) ?? []) if (l.source === 'cliniko') addTag(l, tag);
+  }
+  for (let i = 0; i < strangers; i++) {
+    const first = f.pick(f.chance(0.5) ? FEMALE : MALE);
+    const last = f.pick(LAST);
+    const home = phones.landline();
+    const tag = 'same_name_shared_phone';
+    const older = person(first, last, `${REFERENCE_YEAR - f.int(45, 70)}-0${f.int(1, 9)}-1${f.int(0, 9)}`, 'AU');
+    const younger = person(first, last, `${REFERENCE_YEAR - f.int(18, 30)}-0${f.int(1, 9)}-2${f.int(0, 8)}`, 'AU');
+    younger.householdId = older.householdId;
+    older.householdKind = 'namesake';
+    younger.householdKind = 'namesake';
+    const withoutDob = f.chance(0.6) ? f.pick([older, younger]) : null;
+    for (const p of [older, younger]) {
+      x.identities.push(clinikoRecord(p, home, p === withoutDob ? null : p.dateOfBirth, tag));
+      if (f.chance(0.6)) x.identities.push(chatContact(p, tag));
+    }
+  }
 }
 
 /** The identity as a connector would hand it to the matcher (labels removed). */

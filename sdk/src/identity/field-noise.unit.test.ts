@@ -1,0 +1,165 @@
+/**
+ * The matcher on what chat platforms send (issue #21.4): decorated display names, junk phones, a phone only in the
+ * contact inbox, contact details written in messages, namesakes whose other identifiers conflict.
+ */
+import { describe, expect, it } from 'vitest';
+import type { IdentityInput, StoredIdentity } from '../hooks.ts';
+import { decideMatch } from './match.ts';
+import { cleanDisplayName, nameKeyOf, prepareName } from './names.ts';
+import { candidateQueryFor, prepareIdentity } from './prepare.ts';
+import { planPatientMerges } from './reconcile.ts';
+import { readIdentitySettings } from './settings.ts';
+
+const settings = readIdentitySettings({});
+const decide = (i: IdentityInput, stored: StoredIdentity[], uniqueNames = false) =>
+  decideMatch(prepareIdentity(i, 'AU'), stored, settings, 'AU', { uniqueNames });
+/** A Chatwoot contact as its connector maps it: first word and rest of the display name. */
+const chat = (id: string, name: string, extra: Partial<IdentityInput> = {}): IdentityInput => {
+  const i = name.indexOf(' ');
+  return {
+    source: 'chatwoot',
+    externalId: id,
+    displayName: name,
+    firstName: i >= 0 ? name.slice(0, i) : name,
+    lastName: i >= 0 ? name.slice(i + 1) : null,
+    ...extra,
+  };
+};
+const clinic = (id: string, first: string, last: string, extra: Partial<IdentityInput> = {}): IdentityInput => ({
+  source: 'cliniko',
+  externalId: id,
+  firstName: first,
+  lastName: last,
+  ...extra,
+});
+
+describe('display names as people decorate them', () => {
+  it.each([
+    ['🌸 Sarah Jones', 'Sarah Jones'],
+    ['Sarah Jones | Mum of 3', 'Sarah Jones'],
+    ['★ Sarah Jones ★', 'Sarah Jones'],
+    ['Sarah 🌸 Jones', 'Sarah Jones'],
+    ['Sarah Jones 🏠 Bondi', 'Sarah Jones'],
+    ['Sarah Jones xx', 'Sarah Jones'],
+    ['Sarah Jones - Pilates', 'Sarah Jones'],
+    ['【Sarah Jones】', 'Sarah Jones'],
+    ['Mia (work)', 'Mia'],
+  ])('%s → %s', (raw, clean) => {
+    expect(cleanDisplayName(raw)).toBe(clean);
+  });
+
+  it('reads the display name when the connector cut first/last out of it; keys fold accents and nicknames', () => {
+    const p = prepareIdentity(chat('1', '🌸 José García | Physio'), 'AU');
+    expect([p.name.first, p.name.last]).toEqual(['jose', 'garcia']);
+    expect(p.nameKey).toBe(nameKeyOf(prepareName('Jose', 'Garcia')));
+    expect(nameKeyOf(prepareName('Bob', 'Smith'))).toBe(nameKeyOf(prepareName('Robert', 'Smith')));
+  });
+
+  it('a decorated WhatsApp name still links on the shared phone', () => {
+    const stored: StoredIdentity[] = [
+      { ...clinic('10', 'Sarah', 'Jones', { phoneRaw: '0412 345 678', dateOfBirth: '1980-01-01' }), patientId: 'p1' },
+    ];
+    const d = decide(chat('1', '✨Sarah Jones✨ | Mum of 3', { phoneRaw: '+61412345678' }), stored);
+    expect(d.result).toMatchObject({ patientId: 'p1', method: 'phone' });
+  });
+});
+
+describe('evidence outside the contact', () => {
+  it("a phone only in the WhatsApp contact inbox's source_id is the contact's phone", () => {
+    const i = chat('1', 'Sarah', { evidence: [{ kind: 'phone', value: '61412345678', origin: 'inbox' }] });
+    expect(candidateQueryFor(i, 'AU').phonesE164).toEqual(['+61412345678']);
+    const stored: StoredIdentity[] = [
+      { ...clinic('10', 'Sarah', 'Jones', { phoneRaw: '0412345678' }), patientId: 'p1' },
+    ];
+    expect(decide(i, stored).result.patientId).toBe('p1');
+  });
+
+  it('an email written in a message links with agreeing names, never with a clashing one', () => {
+    const stored: StoredIdentity[] = [
+      { ...clinic('10', 'Sarah', 'Jones', { email: 'sarah.j@example.com' }), patientId: 'p1' },
+      { ...clinic('11', 'Tom', 'Jones', { email: 'tom.j@example.com' }), patientId: 'p2' },
+    ];
+    const sarah = chat('1', 'Sarah Jones', {
+      evidence: [{ kind: 'email', value: 'Sarah.J@example.com', origin: 'message' }],
+    });
+    expect(decide(sarah, stored).result).toMatchObject({ patientId: 'p1', method: 'evidence' });
+    // Sarah writes her husband's address: no link to Tom.
+    const wrote = chat('2', 'Sarah Jones', {
+      evidence: [{ kind: 'email', value: 'tom.j@example.com', origin: 'message' }],
+    });
+    expect(decide(wrote, stored.slice(1)).result.patientId).toBeNull();
+  });
+});
+
+describe('a unique full name (reconcile only) and conflicting identifiers', () => {
+  const webchat = chat('1', 'Sarah Jones 🌸', { phoneRaw: 'n/a' });
+
+  it('links a junk-phone web-chat contact to the only Sarah Jones of the organization', () => {
+    const stored: StoredIdentity[] = [
+      { ...clinic('10', 'Sarah', 'Jones', { phoneRaw: '0412345678', dateOfBirth: '1980-01-01' }), patientId: 'p1' },
+    ];
+    expect(decide(webchat, stored, false).result.patientId).toBeNull(); // at arrival: left for reconcile
+    expect(decide(webchat, stored, true).result).toMatchObject({ patientId: 'p1', method: 'name' });
+  });
+
+  it('not when two patients hold the name, nor when a phone conflicts', () => {
+    const two: StoredIdentity[] = [
+      { ...clinic('10', 'Sarah', 'Jones', { dateOfBirth: '1980-01-01' }), patientId: 'p1' },
+      { ...clinic('11', 'Sarah', 'Jones', { dateOfBirth: '2004-05-06' }), patientId: 'p2' },
+    ];
+    expect(decide(webchat, two, true).result.patientId).toBeNull();
+    const other: StoredIdentity[] = [
+      { ...clinic('10', 'Sarah', 'Jones', { phoneRaw: '0412345678' }), patientId: 'p1' },
+    ];
+    expect(decide(chat('2', 'Sarah Jones', { phoneRaw: '0498765432' }), other, true).result.patientId).toBeNull();
+  });
+
+  it('same name + same date of birth + different phones and emails: two people', () => {
+    const stored: StoredIdentity[] = [
+      {
+        ...clinic('10', 'James', 'Smith', {
+          dateOfBirth: '1980-01-01',
+          phoneRaw: '0412345678',
+          email: 'james.smith@a.com',
+        }),
+        patientId: 'p1',
+      },
+    ];
+    const stranger = clinic('11', 'James', 'Smith', {
+      dateOfBirth: '1980-01-01',
+      phoneRaw: '0498765432',
+      email: 'jsmith@b.com',
+    });
+    expect(decide(stranger, stored).result.patientId).toBeNull();
+  });
+
+  it('same name on a shared family phone with their own different emails: two people', () => {
+    const stored: StoredIdentity[] = [
+      {
+        ...clinic('10', 'Sarah', 'Jones', { phoneRaw: '(02) 9876 5432', email: 'sarah.jones@a.com' }),
+        patientId: 'p1',
+      },
+    ];
+    const daughter = chat('2', 'Sarah Jones', { phoneRaw: '+61298765432', email: 'sjones@b.com' });
+    expect(decide(daughter, stored).result.patientId).toBeNull();
+  });
+
+  it('reconcile merges the junk-phone record into the only patient with its name, both ways', () => {
+    const merges = planPatientMerges(
+      [
+        { ...chat('1', 'Hamish Park 💪', { phoneRaw: '+61429659921' }), patientId: 'a' },
+        {
+          source: 'manychat',
+          externalId: '5',
+          firstName: 'Hamish',
+          lastName: 'Park',
+          phoneRaw: '61429659921',
+          patientId: 'a',
+        },
+        { ...clinic('10', 'Hamish', 'Park', { phoneRaw: '0000000000', dateOfBirth: '1966-10-18' }), patientId: 'b' },
+      ],
+      { defaultCountry: 'AU' },
+    );
+    expect(merges).toEqual([{ from: 'b', into: 'a', via: expect.any(String) }]);
+  });
+});
