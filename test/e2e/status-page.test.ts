@@ -344,12 +344,21 @@ describe.skipIf(!haveChromium)(`status page in headless Chromium (${kind})`, () 
       [letter?.id],
     );
     expect([true, 't', 'true']).toContain(resolved?.resolved);
-    const audit = await svc.db.query<{ actor: string; organization_id: string; details: unknown }>(
-      "select actor, organization_id, details from audit_log where action = 'status_page.dlq_replay' and resource_id = ?",
+    const audit = await svc.db.query<{
+      actor_type: string;
+      actor_id: string;
+      organization_id: string;
+      details: unknown;
+    }>(
+      "select actor_type, actor_id, organization_id, details from audit_log where action = 'status_page.dlq_replay' and resource_id = ?",
       [letter?.id],
     );
     expect(audit).toHaveLength(1);
-    expect(audit[0]).toMatchObject({ actor: 'status-page:session', organization_id: 'org_status_a' });
+    expect(audit[0]).toMatchObject({
+      actor_type: 'service_token',
+      actor_id: 'status-page:session',
+      organization_id: 'org_status_a',
+    });
     const details = (typeof audit[0]?.details === 'string' ? JSON.parse(audit[0].details) : audit[0]?.details) as {
       status: string;
     };

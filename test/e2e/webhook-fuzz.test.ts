@@ -824,12 +824,11 @@ describe('webhook fuzz through ingestWebhook (embedded database)', () => {
   it('no configured secret reached any text or jsonb column of any table', async () => {
     // The scan sees a value wherever it is (here: a canary in a jsonb column, as a webhook would leave it).
     const canary = 'canary-8d1f0c';
-    await t.db.query(
-      "insert into audit_log (actor, action, resource_type, details) values ('fuzz', 'canary', 'test', ?::jsonb)",
-      [JSON.stringify({ nested: [{ first_name: `x ${canary} y` }] })],
-    );
-    expect(await occurrences([canary])).toEqual([`audit_log.details: ${canary.slice(0, 6)}…`]);
-    await t.db.query("delete from audit_log where action = 'canary'");
+    await t.db.query("insert into service_health (component, status, details) values ('fuzz-canary', 'ok', ?::jsonb)", [
+      JSON.stringify({ nested: [{ first_name: `x ${canary} y` }] }),
+    ]);
+    expect(await occurrences([canary])).toEqual([`service_health.details: ${canary.slice(0, 6)}…`]);
+    await t.db.query("delete from service_health where component = 'fuzz-canary'");
 
     expect(await occurrences(SECRETS)).toEqual([]);
   });

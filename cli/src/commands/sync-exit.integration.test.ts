@@ -74,7 +74,7 @@ describe('routiq sync exit codes for database failures', { timeout: 180_000 }, (
   let configFile: string;
 
   beforeAll(async () => {
-    api = await startTinyApi({ items: 120, notesPerItem: 6, delayMs: 4 });
+    api = await startTinyApi({ items: 120, notesPerItem: 6, delayMs: 25 });
     tmp = mkdtempSync(path.join(tmpdir(), 'routiq-sync-exit-'));
     configFile = path.join(tmp, 'routiq.yaml');
     writeFileSync(

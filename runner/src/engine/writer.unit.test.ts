@@ -356,13 +356,23 @@ describe('writeRows: identities', () => {
         crossRefs: [{ source: 'cliniko', externalId: '77' }],
       },
     ]);
-    expect(calls[2]!.sql).toMatch(/insert into patients .* returning id/s);
-    expect(calls[2]!.params).toEqual(['org_w', null, null, 'Alice Nguyen', null, '+61411111111', null, 'chatwoot']);
-    const link = calls[3]!;
+    // The page's candidates in one indexed query, then the new patient and the link.
+    expect(calls[2]!.sql).toMatch(/^select i\.id, .* from patient_identities i\s+where i\.organization_id = \?/s);
+    expect(calls[3]!.sql).toMatch(/insert into patients .* returning id/s);
+    expect(calls[3]!.params).toEqual(['org_w', null, null, 'Alice Nguyen', null, '+61411111111', null, 'chatwoot']);
+    const link = calls[4]!;
     expect(link.sql).toMatch(/^insert into patient_identities/);
-    // …, source_hash, phone_e164, phone_valid, patient_id, match_method, match_confidence
-    expect(link.params.slice(-6)).toEqual([expect.any(String), '+61411111111', 'true', PATIENT, 'new', '1']);
-    expect(calls).toHaveLength(4);
+    // …, source_hash, phone_e164, phone_valid, patient_id, match_method, match_confidence, name_key
+    expect(link.params.slice(-7)).toEqual([
+      expect.any(String),
+      '+61411111111',
+      'true',
+      PATIENT,
+      'new',
+      '1',
+      'alice nguyen',
+    ]);
+    expect(calls).toHaveLength(5);
     expect(r).toMatchObject({ inserted: 1, updated: 0, unchanged: 0 });
     expect(r.changed.get('patient_identities')).toEqual(new Set(['w1']));
   });
@@ -379,14 +389,15 @@ describe('writeRows: identities', () => {
     expect(kinds).toEqual([
       'select pg_advisory_xact_lock(hashtext(?))',
       'select external_id from',
+      'select i.id, i.patient_id,',
       'insert into patient_identities',
       'select primary_source from',
       'update patients set',
       'update patients p',
     ]);
     expect(calls.some((c) => /^\s*insert into patients/.test(c.sql))).toBe(false);
-    expect(calls[2]!.params.slice(-3)).toEqual([PATIENT, 'phone', '0.95']);
-    expect(calls[4]!.params).toEqual(['chatwoot', PATIENT]);
+    expect(calls[3]!.params.slice(-4)).toEqual([PATIENT, 'phone', '0.95', null]);
+    expect(calls[5]!.params).toEqual(['chatwoot', PATIENT]);
   });
 
   it('does not promote over a source with higher priority', async () => {
@@ -405,7 +416,7 @@ describe('writeRows: identities', () => {
       if (sql.startsWith('select external_id from patient_identities')) return [{ external_id: 'known' }];
       if (sql.trim().startsWith('update patient_identities')) return [{ external_id: 'known' }];
       if (/^\s*insert into patients/.test(sql)) return [{ id: PATIENT }];
-      if (sql.includes('limit 200')) searches.push({ sql, params });
+      if (/^select .* from patient_identities i\s/s.test(sql)) searches.push({ sql, params });
       return [];
     });
     const matchIdentity = async (_i: IdentityInput, m: MatchContext) => {
@@ -416,12 +427,12 @@ describe('writeRows: identities', () => {
       row('patient_identities', { external_id: 'known', display_name: 'K' }),
       row('patient_identities', { external_id: 'fresh', display_name: 'F', email: 'b@example.com' }),
     ]);
+    // One query for the page's new identities (the known one is not matched again); the hook's search for the
+    // fresh identity's email is answered from it, bound to that identity (its own cross-reference).
+    expect(searches.filter((c) => c.sql.includes('limit 200'))).toEqual([]);
     expect(searches).toHaveLength(1);
-    expect(searches[0]!.params).toEqual([
-      'org_w',
-      'b@example.com',
-      JSON.stringify([{ source: 'chatwoot', external_id: 'fresh' }]),
-    ]);
+    expect(searches[0]!.params).toContain('b@example.com');
+    expect(searches[0]!.params).toContain(JSON.stringify([{ source: 'chatwoot', external_id: 'fresh' }]));
     const update = calls.find((c) => c.sql.trim().startsWith('update patient_identities'))!;
     expect(update.params.slice(0, 3)).toEqual(['2.1.0', 'contacts', '00000000-0000-4000-8000-000000000001']);
     expect(update.params.at(-1)).toBe('2.1.0');
@@ -457,7 +468,7 @@ describe('findCandidates', () => {
     const sql = calls[0]!.sql;
     expect(sql).toContain('i.organization_id = ? and i.deleted_at is null');
     expect(sql).toContain(
-      '(i.phone_e164 in (?, ?) or lower(i.email) in (?) or (i.source = ? and i.external_id = ?) or (lower(i.last_name) = ? and i.date_of_birth = ?::date))',
+      '(i.phone_e164 in (?, ?) or lower(i.email) in (?) or (i.source = ? and i.external_id = ?) or (lower(i.last_name) = ? and i.date_of_birth = ?::date) or i.evidence @> ?::jsonb or i.evidence @> ?::jsonb or i.evidence @> ?::jsonb)',
     );
     expect(calls[0]!.params).toEqual([
       'org_w',
@@ -468,6 +479,10 @@ describe('findCandidates', () => {
       'c1',
       'nguyen',
       '1990-01-02',
+      // a phone or email written in a conversation's messages (evidence) finds its identity too
+      JSON.stringify([{ value: '+61400000001', origin: 'message' }]),
+      JSON.stringify([{ value: '+61400000002', origin: 'message' }]),
+      JSON.stringify([{ value: 'a@b.c', origin: 'message' }]),
     ]);
     expect(found).toHaveLength(1);
     expect(found[0]).toMatchObject({
