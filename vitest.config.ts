@@ -7,6 +7,8 @@ import { defineConfig, type ViteUserConfig } from 'vitest/config';
  *   scenario (a few kills, a small chaos run), within minutes on 2 cores.
  * - `npm run test:soak` (vitest.soak.config.ts): *.soak.test.ts, the long scenarios (20 kills, ~20k records
  *   through 5% faults, large sets). CI (.ci/run) runs it after `npm test`.
+ * - `npm run test:scale` (vitest.scale.config.ts): *.scale.test.ts, production-size scenarios (tens of minutes);
+ *   by hand, not in CI.
  */
 export function tier(include: string[], o: { database: boolean }): ViteUserConfig {
   const json = process.env.ROUTIQ_VITEST_JSON;
@@ -34,5 +36,6 @@ export function tier(include: string[], o: { database: boolean }): ViteUserConfi
 export const UNIT = ['**/*.unit.test.ts'];
 export const DEFAULT = [...UNIT, '**/*.integration.test.ts', 'test/e2e/**/*.test.ts'];
 export const SOAK = ['**/*.soak.test.ts'];
+export const SCALE = ['**/*.scale.test.ts'];
 
 export default tier(DEFAULT, { database: true });
