@@ -134,6 +134,10 @@ describe.each(kinds)('Chatwoot webhook order, replays and duplicates (%s)', (kin
     const replay = await deliver(deleted.create.body, at(200));
     expect(replay).toMatchObject({ status: 'accepted', written: 0, deadLetters: 0 });
     expect(await row(deleted.create.id)).toEqual(gone);
+    // The create signed in the same second as its deletion (Chatwoot sends both at once; they arrive in any order)
+    // does not undo it either: at one version, the deletion is the later event.
+    expect(await deliver(deleted.create.body, at(100))).toMatchObject({ status: 'accepted', written: 0 });
+    expect(await row(deleted.create.id)).toEqual(gone);
     // The same replay signed outside the window is refused before anything is read.
     await expect(deliver(deleted.create.body, at(400))).rejects.toSatisfy(
       (e) => e instanceof RoutiqError && e.code === 'RQ5005' && /window/.test(e.message),

@@ -200,6 +200,11 @@ async function upsertRows(q: Querier, ctx: WriteContext, target: UnifiedTarget, 
       : `(select x.id from ${ref.table} x where x.organization_id = v.organization_id and x.source = v.source and x.external_id = v.${ref.field})`,
   );
   const colList = [...cols.map((c) => c.name), ...info.references.map((r) => r.column)];
+  // Two deliveries of one version (a message created and deleted within the same second; webhooks arrive in any
+  // order): the deletion is the later event, so a live copy of the same version never undoes it.
+  const tieKeepsDeletion = cols.some((c) => c.name === 'deleted_at')
+    ? '\n  and not (excluded.source_version = t.source_version and t.deleted_at is not null and excluded.deleted_at is null)'
+    : '';
   // Unversioned rows (polled, current at fetch time) carry now(), the transaction's start: they always apply.
   // A versioned row applies only when it is not older than the stored version (late or replayed deliveries).
   const sql = `insert into ${target} as t (organization_id, source, ${colList.join(', ')}, source_hash, source_version, sanitized, spec_version, stream, last_sync_run_id)
@@ -213,7 +218,7 @@ on conflict (organization_id, source, external_id) do update set
   last_sync_run_id = excluded.last_sync_run_id, updated_at = now()
 where ((${cols.map((c) => `t.${c.name}`).join(', ')}, t.spec_version) is distinct from (${cols.map((c) => `excluded.${c.name}`).join(', ')}, excluded.spec_version)
    ${info.references.map((r) => `or (t.${r.column} is null and excluded.${r.column} is not null)`).join(' ')})
-  and (excluded.source_version = now() or t.source_version is null or excluded.source_version >= t.source_version)
+  and (excluded.source_version = now() or t.source_version is null or excluded.source_version >= t.source_version)${tieKeepsDeletion}
 returning t.external_id, (t.xmax = 0) as inserted`;
   const rows = await q<{ external_id: string; inserted: boolean }>(sql, [
     ctx.specVersion,
