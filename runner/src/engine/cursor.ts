@@ -3,7 +3,8 @@
  * `sync_state.connector` holds the connection name: one state per connection of an organization.
  */
 import type { Querier } from '../db/tx.ts';
-import type { Bindings } from './expr.ts';
+import type { StreamSpec } from '../spec/types.ts';
+import { type Bindings, evaluate } from './expr.ts';
 import { toIso } from './writer.ts';
 
 export type CursorValue = string | number;
@@ -152,4 +153,33 @@ export async function requeuePartition(q: Querier, k: StateKey): Promise<boolean
     keyParams(k),
   );
   return rows.length > 0;
+}
+
+/**
+ * One page's records against the incremental cursor (sync and the workbench alike): the page's newest cursor value,
+ * and — with `client_filter` or `stop_when_older` — only the records not older than `effective`; `reachedOld` when
+ * a record older than it was seen under `stop_when_older`.
+ */
+export async function filterPageByCursor(
+  inc: NonNullable<StreamSpec['incremental']>,
+  records: unknown[],
+  data: Bindings,
+  effective: CursorValue | undefined,
+): Promise<{ records: unknown[]; pageMax: CursorValue | undefined; reachedOld: boolean }> {
+  const cursorType = inc.type ?? 'datetime';
+  const kept: unknown[] = [];
+  let pageMax: CursorValue | undefined;
+  let reachedOld = false;
+  for (const r of records) {
+    const v = (await evaluate(inc.cursor_field, r, data)) as CursorValue | undefined;
+    if (v !== undefined && v !== null && v !== '') {
+      if (pageMax === undefined || compareCursor(v, pageMax, cursorType) > 0) pageMax = v;
+      if (effective !== undefined && compareCursor(v, effective, cursorType) < 0) {
+        if (inc.stop_when_older) reachedOld = true;
+        if (inc.client_filter || inc.stop_when_older) continue;
+      }
+    }
+    kept.push(r);
+  }
+  return { records: kept, pageMax, reachedOld };
 }

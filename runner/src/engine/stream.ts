@@ -12,6 +12,7 @@ import {
   type CursorValue,
   compareCursor,
   cursorBindings,
+  filterPageByCursor,
   markPartitionFailed,
   pendingPartitions,
   readCursor,
@@ -283,19 +284,10 @@ export class StreamRunner {
         }
         let pageMax: CursorValue | undefined;
         if (inc) {
-          const kept: unknown[] = [];
-          for (const r of records) {
-            const v = (await evaluate(inc.cursor_field, r, data)) as CursorValue | undefined;
-            if (v !== undefined && v !== null && v !== '') {
-              if (pageMax === undefined || compareCursor(v, pageMax, cursorType) > 0) pageMax = v;
-              if (effective !== undefined && compareCursor(v, effective, cursorType) < 0) {
-                if (inc.stop_when_older) reachedOld = true;
-                if (inc.client_filter || inc.stop_when_older) continue;
-              }
-            }
-            kept.push(r);
-          }
-          records = kept;
+          const f = await filterPageByCursor(inc, records, data, effective);
+          records = f.records;
+          pageMax = f.pageMax;
+          if (f.reachedOld) reachedOld = true;
         }
         sum.records += records.length;
         const { dead, parents } = await mapRecords(mapInput, records);

@@ -17,6 +17,7 @@ import {
   type CursorValue,
   compareCursor,
   cursorBindings,
+  filterPageByCursor,
   pendingPartitions,
   readCursor,
   shiftCursor,
@@ -442,19 +443,10 @@ async function readPartition(
     }
     let pageMax: CursorValue | undefined;
     if (inc) {
-      const keep: unknown[] = [];
-      for (const r of recs) {
-        const v = (await evaluate(inc.cursor_field, r, data)) as CursorValue | undefined;
-        if (v !== undefined && v !== null && v !== '') {
-          if (pageMax === undefined || compareCursor(v, pageMax, cursorType) > 0) pageMax = v;
-          if (effective !== undefined && compareCursor(v, effective, cursorType) < 0) {
-            if (inc.stop_when_older) reachedOld = true;
-            if (inc.client_filter || inc.stop_when_older) continue;
-          }
-        }
-        keep.push(r);
-      }
-      recs = keep;
+      const f = await filterPageByCursor(inc, recs, data, effective);
+      recs = f.records;
+      pageMax = f.pageMax;
+      if (f.reachedOld) reachedOld = true;
     }
     if (pageMax !== undefined && (maxCursor === undefined || compareCursor(pageMax, maxCursor, cursorType) > 0))
       maxCursor = pageMax;
