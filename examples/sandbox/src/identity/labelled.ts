@@ -19,6 +19,7 @@ import type { IdentityInput } from '@routiq/sdk';
 import { damerauLevenshtein, foldName } from '@routiq/sdk/identity';
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import { Rng } from '../common/prng.ts';
+import { type NamePools, realisticPools, uniformPools } from './name-pool.ts';
 
 export const DEFAULT_LABELLED_SEED = 20250627;
 /**
@@ -392,6 +393,18 @@ const NICKNAMES: Readonly<Record<string, readonly string[]>> = {
   Zachary: ['Zac'],
 };
 
+/**
+ * Name frequencies: the classic set keeps its uniform lists (its figures stay comparable); the field set draws
+ * from a realistic heavy-headed distribution over a large pool (`name-pool.ts`).
+ */
+const CLASSIC_POOLS = uniformPools(MALE, FEMALE, LAST);
+let realistic: NamePools | undefined;
+function poolsFor(noise: LabelledNoise): NamePools {
+  if (noise === 'classic') return CLASSIC_POOLS;
+  realistic ??= realisticPools(MALE, FEMALE, LAST);
+  return realistic;
+}
+
 const EMAIL_DOMAINS = [
   'gmail.com',
   'hotmail.com',
@@ -671,6 +684,7 @@ export function generateLabelledSet(opts: LabelledOptions = {}): LabelledSet {
   const seed = opts.seed ?? DEFAULT_LABELLED_SEED;
   const target = opts.people ?? DEFAULT_LABELLED_PEOPLE;
   const rng = new Rng(seed);
+  const pools = poolsFor(opts.noise ?? 'classic');
   const phones = new PhoneBook(rng);
   const usedEmails = new Set<string>();
   const drafts: Draft[] = [];
@@ -701,7 +715,7 @@ export function generateLabelledSet(opts: LabelledOptions = {}): LabelledSet {
   };
   const pickFirst = (female: boolean, avoid: readonly string[]): string => {
     for (;;) {
-      const name = rng.pick(female ? FEMALE : MALE);
+      const name = (female ? pools.female : pools.male).pick(rng);
       if (!avoid.some((a) => confusable(a, name))) return name;
     }
   };
@@ -771,7 +785,7 @@ export function generateLabelledSet(opts: LabelledOptions = {}): LabelledSet {
       ['namesake', 2],
       ['seniors', 5],
     ]);
-    const last = rng.pick(LAST);
+    const last = pools.last.pick(rng);
     const country = phoneCountry();
     if (kind === 'single') {
       const d = newPerson(
@@ -799,7 +813,7 @@ export function generateLabelledSet(opts: LabelledOptions = {}): LabelledSet {
         rng.chance(0.85),
       );
       const sharesPhone = rng.chance(0.35);
-      const bLast = rng.chance(0.7) ? last : rng.pick(LAST);
+      const bLast = rng.chance(0.7) ? last : pools.last.pick(rng);
       const b = newPerson(
         hh,
         kind,
@@ -1090,6 +1104,7 @@ export function generateLabelledSet(opts: LabelledOptions = {}): LabelledSet {
     const ids = { cliniko: () => String(++clinikoSeq), chatwoot: () => String(++chatwootSeq) };
     addFieldNoise({
       rng: new Rng((seed ^ 0x2545f491) >>> 0),
+      pools,
       people: drafts.map((d) => ({ person: d.person, country: d.phoneCountry })),
       identities,
       phones,
@@ -1196,6 +1211,7 @@ function splitLikeConnector(l: LabelledIdentity): void {
 
 interface FieldNoiseInput {
   rng: Rng;
+  pools: NamePools;
   people: Array<{ person: LabelledPerson; country: PhoneCountry }>;
   identities: LabelledIdentity[];
   phones: PhoneBook;
@@ -1395,8 +1411,8 @@ function addFieldNoise(x: FieldNoiseInput): void {
     for (const l of byPerson.get(p.id) ?? []) if (l.source === 'cliniko') addTag(l, tag);
   }
   for (let i = 0; i < strangers; i++) {
-    const first = f.pick(f.chance(0.5) ? FEMALE : MALE);
-    const last = f.pick(LAST);
+    const first = (f.chance(0.5) ? x.pools.female : x.pools.male).pick(f);
+    const last = x.pools.last.pick(f);
     const home = phones.landline();
     const tag = 'same_name_shared_phone';
     const older = person(first, last, `${REFERENCE_YEAR - f.int(45, 70)}-0${f.int(1, 9)}-1${f.int(0, 9)}`, 'AU');

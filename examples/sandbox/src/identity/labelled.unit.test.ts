@@ -1,6 +1,7 @@
 import { normalizePhone } from '@routiq/sdk/phone';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_LABELLED_SEED, generateLabelledSet, toIdentityInput } from './labelled.ts';
+import { realisticPools, type ZipfPool } from './name-pool.ts';
 
 const set = generateLabelledSet();
 
@@ -92,5 +93,32 @@ describe('generateLabelledSet', () => {
     expect(input).not.toHaveProperty('personId');
     expect(input).not.toHaveProperty('tags');
     expect(input).not.toHaveProperty('truePhoneE164');
+  });
+});
+
+describe('field set names', () => {
+  it('follow a realistic frequency law: a heavy head (Smith, James) and a long tail', () => {
+    const pools = realisticPools(['James', 'John'], ['Sarah', 'Emma'], ['Smith', 'Jones']);
+    expect(pools.last.names.length).toBeGreaterThan(8000);
+    expect(pools.male.names.length).toBeGreaterThan(2000);
+    const last = pools.last as ZipfPool;
+    // The commonest surname about 1% (Smith in Australia), the commonest given name about 2% of its sex.
+    expect(last.share(0)).toBeGreaterThan(0.005);
+    expect(last.share(0)).toBeLessThan(0.015);
+    expect((pools.male as ZipfPool).share(0)).toBeLessThan(0.03);
+  });
+
+  it('some strangers still share a full name (and some a birthday too), but most names are unique', () => {
+    const field = generateLabelledSet({ noise: 'field', seed: 3, people: 3000 });
+    const count = new Map<string, number>();
+    for (const p of field.people)
+      count.set(`${p.firstName} ${p.lastName}`, (count.get(`${p.firstName} ${p.lastName}`) ?? 0) + 1);
+    const sharing =
+      field.people.filter((p) => count.get(`${p.firstName} ${p.lastName}`)! > 1).length / field.people.length;
+    expect(sharing).toBeGreaterThan(0.005);
+    expect(sharing).toBeLessThan(0.15);
+    const tags = new Set(field.identities.flatMap((i) => i.tags));
+    for (const t of ['same_name_same_dob', 'same_name_shared_phone', 'shared_phone', 'namesake'])
+      expect(tags).toContain(t);
   });
 });
