@@ -199,6 +199,15 @@ function uniqueName(me: PreparedIdentity, views: PatientView[]): PatientView | n
   return same ? v : null;
 }
 
+/**
+ * Another candidate patient, not one person with `v`, holds this identity's full name: a phone or email written
+ * in a message cannot tell the namesakes apart (a son writing his father's number).
+ */
+function namesakeElsewhere(me: PreparedIdentity, v: PatientView, views: readonly PatientView[]): boolean {
+  if (!me.nameKey) return false;
+  return views.some((w) => w !== v && w.pairs.some((p) => p.other.nameKey === me.nameKey) && !compatiblePatients(w, v));
+}
+
 function result(patientId: string | null, method: MatchMethod, confidence: number): MatchResult {
   return { patientId, method, confidence: Math.round(Math.min(1, Math.max(0, confidence)) * 1000) / 1000 };
 }
@@ -209,9 +218,10 @@ function result(patientId: string | null, method: MatchMethod, confidence: numbe
  */
 export interface DecideOptions {
   /**
-   * Apply rule 4b (a full name unique in the organization). Off when an identity arrives: the namesake who
-   * makes the name non-unique (a son on the family landline) may simply not have arrived yet, and an arrival
-   * merge cannot be taken back automatically. On in the reconcile pass, which sees every stored identity.
+   * Apply rules 3b (a phone or email written in a message) and 4b (a full name unique in the organization). Off
+   * when an identity arrives: the namesake who makes the name non-unique (a son on the family landline) may
+   * simply not have arrived yet, and an arrival merge cannot be taken back automatically. On in the reconcile
+   * pass, which sees every stored identity.
    */
   uniqueNames?: boolean;
   /** The patient the identity is linked to now (reconcile): its own identities do not make a name non-unique. */
@@ -248,8 +258,16 @@ export function decideMatch(
         views.filter((v) => v.patientId !== opts.ownPatientId),
       )
     : null;
+  const byMessageOk = (v: PatientView): boolean =>
+    opts.uniqueNames === true &&
+    !v.hard &&
+    !v.soft &&
+    !v.idConflict &&
+    v.pairs.some((p) => p.s.features.messageKey && firstNameAgrees(p.s.features) && lastNameAllows(p.s.features)) &&
+    !namesakeElsewhere(identity, v, views);
   const firmlyLinked = (v: PatientView): boolean =>
     v === n ||
+    byMessageOk(v) ||
     ((v.crossRefDirect || v.crossRefShared) && !v.hard) ||
     scoredOk(v) ||
     keyCompatible(identity, v, 'email', owners) !== null ||
@@ -291,14 +309,9 @@ export function decideMatch(
     if (picked === 'ambiguous') ambiguous.push(method);
   }
 
-  // 3b. a phone or email the contact wrote in a conversation, with agreeing names
-  const byMessage = views.filter(
-    (v) =>
-      !v.hard &&
-      !v.soft &&
-      !v.idConflict &&
-      v.pairs.some((p) => p.s.features.messageKey && firstNameAgrees(p.s.features) && lastNameAllows(p.s.features)),
-  );
+  // 3b. a phone or email the contact wrote in a conversation, with agreeing names (reconcile only, like 4b: it may
+  // be a household member's number — "call my dad on …" — and a namesake son may not have arrived yet)
+  const byMessage = views.filter(byMessageOk);
   const m = pickOne(byMessage, settings);
   if (m && m !== 'ambiguous') {
     return decided(m, 'evidence', Math.max(0.85, m.best.score), `message evidence → ${m.patientId}`);

@@ -285,8 +285,8 @@ const NICKNAMES: ReadonlyMap<string, readonly number[]> = (() => {
 const fuzzyGroups = new Map<string, readonly number[]>();
 
 /**
- * Nickname groups of a name, tolerating one typo in names of 5+ letters (`zacharry` → zachary's group), so
- * that a misspelt formal name still pairs with its nickname.
+ * Nickname groups of a name, tolerating one typo after the first letter in names of 5+ letters (`zacharry` →
+ * zachary's group), so that a misspelt formal name still pairs with its nickname.
  */
 function groupsOf(name: string): readonly number[] {
   const exact = NICKNAMES.get(name);
@@ -296,7 +296,13 @@ function groupsOf(name: string): readonly number[] {
   if (cached) return cached;
   const found = new Set<number>();
   for (const [known, groups] of NICKNAMES) {
-    if (known.length >= 5 && Math.abs(known.length - name.length) <= 1 && damerauLevenshtein(known, name) <= 1) {
+    // Same first letter: a slip rarely hits it, and `kenji` one letter from `benji` is another name, not a typo.
+    if (
+      known.length >= 5 &&
+      known[0] === name[0] &&
+      Math.abs(known.length - name.length) <= 1 &&
+      damerauLevenshtein(known, name) <= 1
+    ) {
       for (const g of groups) found.add(g);
     }
   }

@@ -10,7 +10,7 @@
  * - hard conflict: different dates of birth, or clearly different first names → score capped at 0.5;
  * - soft conflict: a date of birth one digit off or day/month swapped, a first name that is only similar
  *   (Jaro-Winkler ≥ 0.88 but not a typo or nickname), different surnames, or two records of the same source
- *   where only one has a date of birth and the emails are not equal (a platform keeps one record per person,
+ *   where only one has a date of birth (or neither has, and they share a phone) and the emails are not equal (a platform keeps one record per person,
  *   so a second record with the same name and phone but no DOB is as likely a namesake father/son as a
  *   duplicate) → capped at 0.85, inside the default review band.
  * The matcher never auto-merges a pair with any conflict, whatever the thresholds.
@@ -209,10 +209,12 @@ export function scorePrepared(a: PreparedIdentity, b: PreparedIdentity): PairSco
     if (features.dateOfBirth === 'near') soft.push('conflict:date_of_birth_near');
     if (features.firstName === 'similar') soft.push('conflict:first_name_similar');
     if (features.lastName === 'different') soft.push('conflict:last_name');
+    // Two records of one platform that both lack a birth date but share a phone: a father and son of the same
+    // name on the home landline look exactly like a duplicate registration. Left for review.
     if (
       features.sameSource &&
       features.dateOfBirth === 'missing' &&
-      (a.dateOfBirth || b.dateOfBirth) &&
+      (a.dateOfBirth || b.dateOfBirth || features.phone === 'equal') &&
       features.email !== 'equal'
     ) {
       soft.push('conflict:same_source');
@@ -276,7 +278,7 @@ export function explainScore(s: PairScore): string[] {
   lines.push(DOB_TEXT[f.dateOfBirth], FIRST_TEXT[f.firstName], LAST_TEXT[f.lastName]);
   if (f.swappedNames) lines.push('first and last names are swapped on one side');
   if (s.reasons.includes('conflict:same_source'))
-    lines.push('two records of the same platform, only one with a date of birth');
+    lines.push('two records of the same platform without a common date of birth');
   return lines;
 }
 
