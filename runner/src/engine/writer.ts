@@ -100,14 +100,34 @@ const LINEAGE_VALUES = ['source_hash', 'source_version', 'sanitized'];
 
 function dedupe(rows: MappedRow[]): MappedRow[] {
   // ON CONFLICT cannot touch one row twice in a statement: the newest version of a key wins (the last on a tie).
+  // Evidence accumulates (see EVIDENCE_UNION), so the evidence of the rows that lose is kept on the winner.
   const byKey = new Map<string, MappedRow>();
+  const evidence = new Map<string, unknown[]>();
   for (const r of rows) {
     const k = String(r.row.external_id);
+    if (Array.isArray(r.row.evidence)) evidence.set(k, [...(evidence.get(k) ?? []), ...r.row.evidence]);
     const prev = byKey.get(k);
     if (prev?.version && r.version && Date.parse(r.version) < Date.parse(prev.version)) continue;
     byKey.set(k, r);
   }
-  return [...byKey.values()];
+  return [...byKey.entries()].map(([k, r]) => {
+    const all = evidence.get(k);
+    return all && all.length > 0 ? { ...r, row: { ...r.row, evidence: all } } : r;
+  });
+}
+
+/**
+ * `patient_identities.evidence` accumulates: what a write maps is added to what is stored (deduplicated), never
+ * replacing it. Evidence comes from several places — the contact's inboxes on the contact record, phones and
+ * emails written in its messages (a patch from the messages stream) — and each write carries only its own part.
+ */
+const EVIDENCE_UNION = (stored: string, mapped: string): string =>
+  `(select jsonb_agg(distinct e) from jsonb_array_elements(coalesce(${stored}, '[]'::jsonb) || coalesce(${mapped}::jsonb, '[]'::jsonb)) as e)`;
+
+/** The value a column takes in an update of `t` from `v`. */
+function assigned(target: UnifiedTarget, c: Column): string {
+  if (target === 'patient_identities' && c.name === 'evidence') return EVIDENCE_UNION('t.evidence', 'v.evidence');
+  return `v.${c.name}::${c.sqlType}`;
 }
 
 export async function writeRows(q: Querier, ctx: WriteContext, rows: MappedRow[]): Promise<WriteResult> {
@@ -235,18 +255,27 @@ async function patchRows(q: Querier, ctx: WriteContext, target: UnifiedTarget, b
   const info = targetInfo(target);
   const fields = new Set<string>();
   for (const r of batch) for (const k of Object.keys(r.row)) if (k !== 'external_id') fields.add(k);
+  if (target === 'patient_identities' && fields.has('evidence')) {
+    // Stored normalized, as the writer stores an identity's evidence (phones in E.164, emails lower-cased).
+    for (const r of batch)
+      if (Array.isArray(r.row.evidence))
+        r.row.evidence = evidenceForStorage(identityInput(ctx, r.row, null), ctx.defaultCountry);
+  }
   const cols = info.columns.filter((c) => fields.has(c.name) || c.name === 'external_id');
   const setCols = cols.filter((c) => c.name !== 'external_id');
   if (!setCols.length) return { inserted: 0, updated: 0, keys: [] };
   const v = valuesClause(batch, ctx, cols);
   const vnames = ['organization_id', 'source', ...cols.map((c) => c.name), ...LINEAGE_VALUES];
-  const sql = `update ${target} as t set ${setCols.map((c) => `${c.name} = v.${c.name}::${c.sqlType}`).join(', ')},
-  source_version = greatest(coalesce(v.source_version::timestamptz, now()), t.source_version),
+  // Evidence only accumulates, so its order of arrival does not matter: it neither needs a newer version nor makes
+  // the identity newer (a message polled now must not make a contact webhook signed a moment earlier look stale).
+  const evidenceOnly = target === 'patient_identities' && setCols.every((c) => c.name === 'evidence');
+  const sql = `update ${target} as t set ${setCols.map((c) => `${c.name} = ${assigned(target, c)}`).join(', ')},
+  source_version = ${evidenceOnly ? 't.source_version' : 'greatest(coalesce(v.source_version::timestamptz, now()), t.source_version)'},
   spec_version = ?, last_sync_run_id = ?::uuid, updated_at = now()
 from (values ${v.sql}) as v(${vnames.join(', ')})
 where t.organization_id = v.organization_id and t.source = v.source and t.external_id = v.external_id
-  and (${setCols.map((c) => `t.${c.name}`).join(', ')}) is distinct from (${setCols.map((c) => `v.${c.name}::${c.sqlType}`).join(', ')})
-  and (v.source_version is null or t.source_version is null or v.source_version::timestamptz >= t.source_version)
+  and (${setCols.map((c) => `t.${c.name}`).join(', ')}) is distinct from (${setCols.map((c) => assigned(target, c)).join(', ')})
+  and (${evidenceOnly ? 'true' : 'v.source_version is null or t.source_version is null or v.source_version::timestamptz >= t.source_version'})
 returning t.external_id`;
   const rows = await q<{ external_id: string }>(sql, [ctx.specVersion, ctx.runId, ...v.params]);
   if (target === 'patient_identities' && rows.length)
@@ -394,13 +423,13 @@ async function upsertIdentities(q: Querier, ctx: WriteContext, batch: MappedRow[
       return [ph?.e164 ?? null, String(ph?.valid ?? false), ph?.nameKey ?? null];
     });
     const rows = await q<{ external_id: string }>(
-      `update patient_identities as t set ${cols.map((c) => `${c.name} = v.${c.name}::${c.sqlType}`).join(', ')},
+      `update patient_identities as t set ${cols.map((c) => `${c.name} = ${assigned('patient_identities', c)}`).join(', ')},
          phone_e164 = v.phone_e164, phone_valid = v.phone_valid::boolean, name_key = v.name_key, source_hash = v.source_hash,
          source_version = greatest(coalesce(v.source_version::timestamptz, now()), t.source_version), sanitized = v.sanitized::boolean,
          spec_version = ?, stream = ?, last_sync_run_id = ?::uuid, updated_at = now()
        from (values ${v.sql}) as v(organization_id, source, ${cols.map((c) => c.name).join(', ')}, ${LINEAGE_VALUES.join(', ')}, phone_e164, phone_valid, name_key)
        where t.organization_id = v.organization_id and t.source = v.source and t.external_id = v.external_id
-         and (${cols.map((c) => `t.${c.name}`).join(', ')}, t.phone_e164, t.name_key, t.spec_version) is distinct from (${cols.map((c) => `v.${c.name}::${c.sqlType}`).join(', ')}, v.phone_e164, v.name_key, ?)
+         and (${cols.map((c) => `t.${c.name}`).join(', ')}, t.phone_e164, t.name_key, t.spec_version) is distinct from (${cols.map((c) => assigned('patient_identities', c)).join(', ')}, v.phone_e164, v.name_key, ?)
          and (v.source_version is null or t.source_version is null or v.source_version::timestamptz >= t.source_version)
        returning t.external_id`,
       [ctx.specVersion, ctx.stream, ctx.runId, ...v.params, ctx.specVersion],
