@@ -202,3 +202,70 @@ describe('shared-phone families at 20,000 patients', () => {
     expect(d.detail).toContain('review: dad');
   });
 });
+
+describe('names and numbers at 20,000 patients', () => {
+  it('"William" alone is not "Georgia Williams" read surname-first, even on her phone', () => {
+    const stored: StoredIdentity[] = [
+      {
+        ...clinic('10', 'Georgia', 'Williams', { phoneRaw: '0439225321', dateOfBirth: '2002-04-02' }),
+        patientId: 'p1',
+      },
+    ];
+    const william = { source: 'manychat', externalId: '5', firstName: 'William', phoneRaw: '61439225321' };
+    expect(decide(william, stored).result.patientId).toBeNull();
+  });
+
+  it('a number the clinic typed in a foreign national format still differs from another number', () => {
+    const stored: StoredIdentity[] = [
+      {
+        ...clinic('10', 'Kasius', 'Radford', { phoneRaw: '447401932507', dateOfBirth: '1996-07-16' }),
+        patientId: 'p1',
+      },
+    ];
+    // A stranger: same name and birthday, a UK mobile in national format (unreadable with the AU default).
+    const stranger = clinic('11', 'Kasius', 'Radford', { phoneRaw: '07760 949295', dateOfBirth: '1996-07-16' });
+    expect(decide(stranger, stored).result.patientId).toBeNull();
+    // The same number in that format is no conflict: the duplicate registration still merges.
+    const duplicate = clinic('12', 'Kasius', 'Radford', { phoneRaw: '07401 932507', dateOfBirth: '1996-07-16' });
+    expect(decide(duplicate, stored).result.patientId).toBe('p1');
+  });
+
+  it('a unique name held by one person split over two patients (WhatsApp and email contacts) still links', () => {
+    const stored: StoredIdentity[] = [
+      { ...chat('1', 'Hamoelle Carter', { phoneRaw: '+14162449324' }), patientId: 'a' },
+      { ...chat('2', 'Hamoelle Carter', { email: 'hamoelle.carter91@live.com.au' }), patientId: 'b' },
+    ];
+    const clinikoRecord = clinic('10', 'Hamoelle', 'Carter', { phoneRaw: '0', dateOfBirth: '1986-04-14' });
+    const d = decide(clinikoRecord, stored, true);
+    expect(d.result.method).toBe('name');
+    expect([d.result.patientId, ...d.bridges].sort()).toEqual(['a', 'b']);
+    // Two holders with different phones are two people: no link.
+    const two: StoredIdentity[] = [
+      { ...chat('1', 'Hamoelle Carter', { phoneRaw: '+14162449324' }), patientId: 'a' },
+      { ...chat('3', 'Hamoelle Carter', { phoneRaw: '+61412000111' }), patientId: 'c' },
+    ];
+    expect(decide(clinikoRecord, two, true).result.patientId).toBeNull();
+  });
+
+  it('reconcile: no name-only merge when a namesake shares a phone with one side (a son on the landline)', () => {
+    const landline = '(02) 9689 0338';
+    const merges = planPatientMerges(
+      [
+        // The father: his WhatsApp contact and his clinic record on the home landline.
+        { ...chat('8399', 'Jalaan Walencombe', { phoneRaw: '+61421585241' }), patientId: 'dad' },
+        {
+          ...clinic('128417', 'Jalaan', 'Walencombe', { phoneRaw: landline, dateOfBirth: '1959-10-14' }),
+          patientId: 'dad',
+        },
+        // The son: a clinic record with a slip in the surname on the same landline, and a junk-phone web chat.
+        {
+          ...clinic('128418', 'Jalaan', 'Walencomeb', { phoneRaw: landline, dateOfBirth: '2004-02-01' }),
+          patientId: 'son',
+        },
+        { ...chat('14301', 'JALAAN WALENCOMBE 😎', { phoneRaw: 'N/A' }), patientId: 'webchat' },
+      ],
+      { defaultCountry: 'AU' },
+    );
+    expect(merges).toEqual([]);
+  });
+});

@@ -176,27 +176,52 @@ function pickOne(views: PatientView[], settings: IdentitySettings): PatientView 
 }
 
 /**
- * The one patient holding this identity's full name (`nameKey`, folded, nickname-canonical) when no other
- * patient among the candidates holds it — the candidate query returns every identity with the key, so that is
+ * The patient holding this identity's full name (`nameKey`, folded, nickname-canonical) when no other
+ * patient among the candidates holds it (or the others are the same person split, see below) — the candidate query returns every identity with the key, so that is
  * the organization — with the same first name (or a nickname) and surname, and no conflict: no different phone,
  * email or date of birth, no clashing name. A web-chat contact "Sarah Jones 🌸" with a junk phone finds the
  * clinic's only Sarah Jones; two Sarah Joneses, or one with another phone, are left for review.
  */
-function uniqueName(me: PreparedIdentity, views: PatientView[]): PatientView | null {
-  if (!me.nameKey) return null;
+function uniqueName(me: PreparedIdentity, views: PatientView[]): PatientView[] {
+  if (!me.nameKey) return [];
   const holders = views.filter((v) => v.pairs.some((p) => p.other.nameKey === me.nameKey));
-  if (holders.length !== 1) return null;
-  const v = holders[0]!;
-  if (v.hard || v.soft || v.idConflict) return null;
-  const same = v.pairs.some(
-    (p) =>
-      p.other.nameKey === me.nameKey &&
-      !p.s.features.swappedNames &&
-      (p.s.features.firstName === 'exact' || p.s.features.firstName === 'nickname') &&
-      p.s.features.lastName === 'exact' &&
-      p.s.conflict === 'none',
+  if (holders.length === 0) return [];
+  // Several holders may be one person split by arrival order (a WhatsApp contact, an email-channel contact):
+  // they count as one only when no two of their identities conflict or carry different phones, emails or dates
+  // of birth. Otherwise the name is not unique.
+  if (holders.length > 1 && !holders.every((v, i) => holders.slice(i + 1).every((w) => cleanlyCompatible(v, w))))
+    return [];
+  const ok = holders.filter(
+    (v) =>
+      !v.hard &&
+      !v.soft &&
+      !v.idConflict &&
+      v.pairs.some(
+        (p) =>
+          p.other.nameKey === me.nameKey &&
+          !p.s.features.swappedNames &&
+          (p.s.features.firstName === 'exact' || p.s.features.firstName === 'nickname') &&
+          p.s.features.lastName === 'exact' &&
+          p.s.conflict === 'none',
+      ),
   );
-  return same ? v : null;
+  if (ok.length !== holders.length) return [];
+  return ok.sort((a, b) => b.best.score - a.best.score || a.patientId.localeCompare(b.patientId));
+}
+
+/** No conflict and no different phone, email or date of birth between any identity of one and of the other. */
+function cleanlyCompatible(a: PatientView, b: PatientView): boolean {
+  return a.pairs.every((x) =>
+    b.pairs.every((y) => {
+      const s = scorePrepared(x.other, y.other);
+      return (
+        s.conflict === 'none' &&
+        s.features.phone !== 'different' &&
+        s.features.email !== 'different' &&
+        s.features.dateOfBirth !== 'different'
+      );
+    }),
+  );
 }
 
 /**
@@ -252,12 +277,13 @@ export function decideMatch(
     v.nameEvidence &&
     v.best.conflict === 'none' &&
     v.best.score >= settings.mergeThreshold;
-  const n = opts.uniqueNames
+  const named = opts.uniqueNames
     ? uniqueName(
         identity,
         views.filter((v) => v.patientId !== opts.ownPatientId),
       )
-    : null;
+    : [];
+  const n = named[0] ?? null;
   const byMessageOk = (v: PatientView): boolean =>
     opts.uniqueNames === true &&
     !v.hard &&
@@ -266,7 +292,7 @@ export function decideMatch(
     v.pairs.some((p) => p.s.features.messageKey && firstNameAgrees(p.s.features) && lastNameAllows(p.s.features)) &&
     !namesakeElsewhere(identity, v, views);
   const firmlyLinked = (v: PatientView): boolean =>
-    v === n ||
+    named.includes(v) ||
     byMessageOk(v) ||
     ((v.crossRefDirect || v.crossRefShared) && !v.hard) ||
     scoredOk(v) ||

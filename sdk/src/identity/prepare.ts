@@ -11,6 +11,8 @@ export interface PreparedIdentity {
   readonly name: PreparedName;
   readonly email: string | null;
   readonly phoneE164: string | null;
+  /** The last 8 digits of a phone field that has at least 8 (junk such as `12345` has none), for `phoneLevel`. */
+  readonly phoneDigits: string | null;
   readonly dateOfBirth: string | null;
   /** `source:externalId` keys this identity says belong to the same person. */
   readonly crossRefKeys: ReadonlySet<string>;
@@ -82,6 +84,12 @@ export function messageEvidence(
   return { phones, emails };
 }
 
+function phoneDigits(value: string | null | undefined): string | null {
+  const digits = (value ?? '').replace(/\D/g, '');
+  // A run of one digit (0000000000) is a placeholder, not a number.
+  return digits.length >= 8 && !/^(\d)\1+$/.test(digits) ? digits.slice(-8) : null;
+}
+
 const cache = new WeakMap<IdentityInput, { defaultCountry: string; prepared: PreparedIdentity }>();
 
 /** Prepare an identity for comparison. Cached per object, so scoring many pairs normalises each identity once. */
@@ -100,6 +108,7 @@ export function prepareIdentity(identity: IdentityInput, defaultCountry: string)
     messageEmails: message.emails,
     email: normalizeEmail(identity.email),
     phoneE164: identityPhoneE164(identity, defaultCountry),
+    phoneDigits: phoneDigits(identity.phoneRaw ?? identity.phoneE164),
     dateOfBirth: normalizeDob(identity.dateOfBirth),
     crossRefKeys: new Set((identity.crossRefs ?? []).map((r) => identityKey(r.source, r.externalId))),
   };

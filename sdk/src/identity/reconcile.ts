@@ -12,8 +12,10 @@
  * first-name-only "Mei" that is ambiguous between two clinic records named Mei links neither, even if one of
  * those records, seen from its side, links "Mei". A merge also needs every identity of one patient to be
  * conflict-free (hard or soft) against every identity of the other; groups grow transitively under the same
- * check, so A~B and B~C never pull two different people together through B. The patient with the smallest id
- * of a group keeps the identities.
+ * check, so A~B and B~C never pull two different people together through B. Two patients that share no key
+ * (phone, email, cross-reference, date of birth: only a name or a number written in a message) are not merged
+ * when a third patient with an agreeing full name shares a phone with either (`namesakeAtHome`). The patient
+ * with the smallest id of a group keeps the identities.
  *
  * Applying the result needs an engine operation that moves identity links from one patient to another.
  */
@@ -21,7 +23,7 @@ import type { StoredIdentity } from '../hooks.ts';
 import { decideMatch } from './match.ts';
 import { MemoryIdentityStore } from './memory-store.ts';
 import { candidateQueryFor, normalizeIdentityForStorage, type PreparedIdentity, prepareIdentity } from './prepare.ts';
-import { scorePrepared } from './score.ts';
+import { firstNameAgrees, type PairFeatures, scorePrepared } from './score.ts';
 import { readIdentitySettings } from './settings.ts';
 
 export interface ReconcileOptions {
@@ -37,6 +39,11 @@ export interface PatientMerge {
   into: string;
   /** The identity whose re-match linked the two, as `source:externalId`. */
   via: string;
+}
+
+/** First name agrees and the surname is the same or one slip away. */
+function fullNameAgrees(f: PairFeatures): boolean {
+  return firstNameAgrees(f) && (f.swappedNames || f.lastName === 'exact' || f.lastName === 'typo');
 }
 
 export function planPatientMerges(identities: readonly StoredIdentity[], opts: ReconcileOptions): PatientMerge[] {
@@ -80,6 +87,36 @@ export function planPatientMerges(identities: readonly StoredIdentity[], opts: R
     }
   }
 
+  /**
+   * A namesake at home: some identity of either patient shares its phone with a third patient whose full name
+   * agrees with a name of the two (a son "Jalaan Walencomeb" — a typo keeps him off the name index — on his
+   * father's landline). A name alone cannot tell which of them a junk-phone web-chat contact is.
+   */
+  /** Two patients share a key (phone, email, cross-reference, or a date of birth), not only a name or a message. */
+  const shareKey = (a: string[], b: string[]): boolean => {
+    const ia = a.flatMap((p) => byPatient.get(p) ?? []);
+    const ib = b.flatMap((p) => byPatient.get(p) ?? []);
+    return ia.some((x) =>
+      ib.some((y) => {
+        const f = scorePrepared(x, y).features;
+        return f.phone === 'equal' || f.email === 'equal' || f.crossRef || f.dateOfBirth === 'equal';
+      }),
+    );
+  };
+  const namesakeAtHome = (a: string[], b: string[]): boolean => {
+    const group = new Set([...a, ...b]);
+    const mine = [...group].flatMap((p) => byPatient.get(p) ?? []);
+    for (const x of mine) {
+      if (!x.phoneE164) continue;
+      for (const c of store.findCandidates({ phonesE164: [x.phoneE164], emails: [], crossRefs: [] })) {
+        if (group.has(c.patientId)) continue;
+        const y = prepareIdentity(c, opts.defaultCountry);
+        if (mine.some((m) => fullNameAgrees(scorePrepared(m, y).features))) return true;
+      }
+    }
+    return false;
+  };
+
   const pairs = [...links.keys()]
     .map((k) => k.split('\u0000') as [string, string])
     .filter(([a, b]) => a < b && links.has(`${b}\u0000${a}`))
@@ -92,6 +129,7 @@ export function planPatientMerges(identities: readonly StoredIdentity[], opts: R
     const ma = members.get(ra) ?? [ra];
     const mb = members.get(rb) ?? [rb];
     if (!compatible(ma, mb)) continue;
+    if (!shareKey(ma, mb) && namesakeAtHome(ma, mb)) continue;
     const [into, from] = ra < rb ? [ra, rb] : [rb, ra];
     const all = [...ma, ...mb];
     for (const p of all) rootOf.set(p, into);

@@ -118,6 +118,18 @@ function keyLevel(a: string | null, b: string | null): KeyLevel {
   return a === b ? 'equal' : 'different';
 }
 
+/**
+ * Phones compare in E.164; when one side's number could not be read (a UK mobile typed in national format at an
+ * Australian clinic), its digits still tell a different number apart (never an equal one: that needs E.164).
+ */
+function phoneLevel(a: PreparedIdentity, b: PreparedIdentity): KeyLevel {
+  const level = keyLevel(a.phoneE164, b.phoneE164);
+  if (level !== 'missing') return level;
+  const da = a.phoneE164?.slice(-8) ?? a.phoneDigits;
+  const db = b.phoneE164?.slice(-8) ?? b.phoneDigits;
+  return da && db && da !== db ? 'different' : 'missing';
+}
+
 function crossRefLinked(a: PreparedIdentity, b: PreparedIdentity): boolean {
   if (a.crossRefKeys.has(b.key) || b.crossRefKeys.has(a.key)) return true;
   for (const k of a.crossRefKeys) if (b.crossRefKeys.has(k)) return true;
@@ -144,6 +156,8 @@ function compareNames(
   const first = compareFirstNames(a, b);
   const last = compareLastNames(a, b);
   if (AGREEING_FIRST.has(first) && last !== 'different') return { first, last, swapped: false };
+  // Only between two full names: "William" alone must not read "Georgia Williams" as "Williams Georgia".
+  if (a.tokens.length < 2 || b.tokens.length < 2) return { first, last, swapped: false };
   for (const [x, y] of [
     [surnameFirst(a), b],
     [a, surnameFirst(b)],
@@ -167,7 +181,7 @@ export function scorePrepared(a: PreparedIdentity, b: PreparedIdentity): PairSco
     lastName: names.last,
     swappedNames,
     dateOfBirth: compareDob(a.dateOfBirth, b.dateOfBirth),
-    phone: keyLevel(a.phoneE164, b.phoneE164),
+    phone: phoneLevel(a, b),
     email: keyLevel(a.email, b.email),
     crossRef: crossRefLinked(a, b),
     sameSource: a.source === b.source,
