@@ -156,8 +156,9 @@ function compareNames(
   const first = compareFirstNames(a, b);
   const last = compareLastNames(a, b);
   if (AGREEING_FIRST.has(first) && last !== 'different') return { first, last, swapped: false };
-  // Only between two full names: "William" alone must not read "Georgia Williams" as "Williams Georgia".
-  if (a.tokens.length < 2 || b.tokens.length < 2) return { first, last, swapped: false };
+  // A lone first name against a name read surname-first must be that name exactly (or a nickname): "Isla" is
+  // "Kelly Isla", but "William" is not "Georgia Williams" read as "Williams Georgia".
+  const lone = a.tokens.length < 2 || b.tokens.length < 2;
   for (const [x, y] of [
     [surnameFirst(a), b],
     [a, surnameFirst(b)],
@@ -165,6 +166,7 @@ function compareNames(
     if (!x || !y) continue;
     const f2 = compareFirstNames(x, y);
     const l2 = compareLastNames(x, y);
+    if (lone && f2 !== 'exact' && f2 !== 'nickname') continue;
     if (AGREEING_FIRST.has(f2) && ACCEPTABLE_LAST.has(l2)) return { first: f2, last: l2, swapped: true };
   }
   return { first, last, swapped: false };
