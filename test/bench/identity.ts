@@ -1,7 +1,8 @@
 /**
- * `node --import tsx test/bench/identity.ts [people...]` (default 2000 20000): identity matching through the real
+ * `node --import tsx test/bench/identity.ts [people...]` (default 5000 20000): identity matching through the real
  * writer into PostgreSQL (embedded when the server is unreachable), on the field-noise labelled set, in pages of 25
- * identities of one source as a sync writes them. Prints per size: µs per identity, sequential scans of
+ * identities of one source as a sync writes them. Prints per size: µs per identity, SQL statements per page (and
+ * candidate lookups per page: one when the page query covers it), sequential scans of
  * patient_identities during the writes (0 = every candidate lookup used an index), the reconcile pass, pairwise
  * quality, and the plan of one page's candidate query. Cost per identity should not grow with the organization.
  */
@@ -25,7 +26,7 @@ async function scans(db: Awaited<ReturnType<typeof openTestDb>>['db']) {
   return { seq: Number(rows[0]?.seq_scan ?? 0), idx: Number(rows[0]?.idx_scan ?? 0) };
 }
 
-for (const people of sizes.length ? sizes : [2000, 20000]) {
+for (const people of sizes.length ? sizes : [5000, 20000]) {
   const t = await openTestDb(kind);
   try {
     const org = 'org_bench';
@@ -38,8 +39,9 @@ for (const people of sizes.length ? sizes : [2000, 20000]) {
     await t.db.query('analyze patient_identities');
     await new Promise((r) => setTimeout(r, 600)); // statistics collector flush (pg_stat is not transactional)
     const before = await scans(t.db);
+    const count = { pages: 0, statements: 0, candidateQueries: 0 };
     const t0 = performance.now();
-    await writeIdentityPages(t.db, org, inputs.slice(half));
+    await writeIdentityPages(t.db, org, inputs.slice(half), 25, count);
     const writeMs = performance.now() - t0;
     await new Promise((r) => setTimeout(r, 600));
     const after = await scans(t.db);
@@ -79,6 +81,9 @@ for (const people of sizes.length ? sizes : [2000, 20000]) {
         identities: inputs.length,
         written: inputs.length - half,
         us_per_identity: Math.round(((writeMs * 1000) / (inputs.length - half)) * 10) / 10,
+        pages: count.pages,
+        statements_per_page: Math.round((count.statements / count.pages) * 10) / 10,
+        candidate_queries_per_page: Math.round((count.candidateQueries / count.pages) * 100) / 100,
         seq_scans_patient_identities: after.seq - before.seq,
         index_scans_patient_identities: after.idx - before.idx,
         reconcile_ms: Math.round(reconcileMs),

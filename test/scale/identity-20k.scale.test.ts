@@ -8,11 +8,12 @@ import { evaluateMatching, HELD_OUT_SEED } from '@routiq/sandbox/identity';
 import { describe, expect, it } from 'vitest';
 
 describe('identity matching at 20,000 patients per organization (held-out seed, field noise)', () => {
-  it('no shared-phone family merged, precision ≥ 0.995; figures per noise kind printed', async () => {
+  it('F1 ≥ 0.97, no shared-phone family merged, precision ≥ 0.995; figures per noise kind printed', async () => {
     const r = await evaluateMatching({ seed: HELD_OUT_SEED, size: 20_000, noise: 'field', reconcile: true });
     console.log(r.report.split('\n').slice(0, 24).join('\n'));
     expect(r.sharedPhoneWrongMerges, r.report).toBe(0);
     expect(r.precision, r.report).toBeGreaterThanOrEqual(0.995);
+    expect(r.f1, r.report).toBeGreaterThanOrEqual(0.97);
     const strangers = r.byKind.find((k) => k.kind === 'same_name_shared_phone');
     expect(strangers?.wrongPairs).toBe(0);
   }, 1_800_000);

@@ -78,24 +78,40 @@ export async function writeIdentities(db: Database, organizationId: string, iden
   }
 }
 
+/** What `writeIdentityPages` sent: pages written, SQL statements, and of those the candidate lookups. */
+export interface StatementCount {
+  pages: number;
+  statements: number;
+  candidateQueries: number;
+}
+
 /**
  * Write identities as a sync does: pages of `pageSize` of one source each, one transaction per page (the writer
- * fetches the candidates of a page with one query).
+ * fetches the candidates of a page with one query), inside the organization (row-level security).
  */
+
 export async function writeIdentityPages(
   db: Database,
   organizationId: string,
   identities: IdentityInput[],
   pageSize = 25,
+  count?: StatementCount,
 ): Promise<void> {
   let page: IdentityInput[] = [];
   const flush = async () => {
     if (page.length === 0) return;
     const rows = page;
     page = [];
-    await transaction(db, (q) =>
+    if (count) count.pages++;
+    await transaction(forOrganization(db, organizationId), (q) =>
       writeRows(
-        q,
+        count
+          ? (sql, params) => {
+              count.statements++;
+              if (/^\s*select\b[\s\S]*\bfrom patient_identities i\b/.test(sql)) count.candidateQueries++;
+              return q(sql, params);
+            }
+          : q,
         writeContext(organizationId, rows[0]!.source),
         rows.map((i) => identityRow(i)),
       ),
