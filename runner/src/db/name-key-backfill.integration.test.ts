@@ -1,5 +1,5 @@
 /**
- * Migration 0012: identities written before 0010 get their name keys, in batches, without touching keys already
+ * Migration 0013: identities written before 0010 get their name keys, in batches, without touching keys already
  * set, and a second run changes nothing.
  */
 import { NAME_KEY_BACKFILL_BATCH } from '@routiq/migrations';
@@ -43,7 +43,7 @@ describe.each(kinds)('name key backfill on %s', (kind) => {
 
   it('fills every computable key as the sdk computes it; keeps keys already set', async () => {
     const r = await migrate(t.db);
-    expect(r.applied).toContain('0012_backfill_identity_name_keys');
+    expect(r.applied).toContain('0013_backfill_identity_name_keys');
     const rows = await t.db.query<{
       external_id: string;
       first_name: string | null;
@@ -78,9 +78,9 @@ describe.each(kinds)('name key backfill on %s', (kind) => {
     const before = await t.db.query<{ id: string; name_key: string | null; updated_at: string }>(
       'select id, name_key, updated_at::text from patient_identities order by id',
     );
-    await t.db.query("delete from routiq_migrations where name like '0012_%'");
+    await t.db.query("delete from routiq_migrations where name like '0013_%'");
     const r = await migrate(t.db);
-    expect(r.applied).toEqual(['0012_backfill_identity_name_keys']);
+    expect(r.applied).toEqual(['0013_backfill_identity_name_keys']);
     const after = await t.db.query<{ id: string; name_key: string | null; updated_at: string }>(
       'select id, name_key, updated_at::text from patient_identities order by id',
     );

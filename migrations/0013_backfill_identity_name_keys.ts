@@ -14,7 +14,7 @@ export const NAME_KEY_BACKFILL_BATCH = 1000;
  * Rows whose name yields no key (no surname) keep null and are read once per run.
  * Runs with the migrating role's rights (a superuser or the table owner with BYPASSRLS sees every organization).
  */
-export class Migration0012BackfillIdentityNameKeys extends Migration {
+export class Migration0013BackfillIdentityNameKeys extends Migration {
   override async up(): Promise<void> {
     let after: string | null = null;
     for (;;) {
