@@ -81,4 +81,5 @@ export type { ServiceOptions, ServiceSettings } from './service/service.ts';
 export { DEFAULT_SETTINGS, Service } from './service/service.ts';
 export { listConnectors, loadConnector, loadSpecFile } from './spec/load.ts';
 export type { ConnectorSpec, StreamSpec } from './spec/types.ts';
+export type { Progress, ProgressListener } from './util/progress.ts';
 export { redactUrlCredentials } from './util/redact.ts';

@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import { CLI_CORRELATION_ID, cliActor, RoutiqError, recordAudit } from '@routiq/runner';
+import { CLI_CORRELATION_ID, cliActor, createLogger, RoutiqError, recordAudit } from '@routiq/runner';
 import {
   assertDeadLetterId,
   countDeadLetters,
@@ -17,6 +17,7 @@ import {
 import { loadContext, withDatabase } from '../context.ts';
 import { ExitCode } from '../exit-codes.ts';
 import { err, out, table } from '../output.ts';
+import { progressLine } from '../progress.ts';
 
 export const DLQ_HELP = `Usage: routiq dlq <list|show|replay|resolve> [options]
 
@@ -300,14 +301,22 @@ async function replay(args: string[]): Promise<number> {
     usage('dlq replay needs dead-letter ids or at least one filter (--org, --connector, --class, …)');
   positionals.forEach(assertDeadLetterId);
   const dryRun = !!values['dry-run'];
-  const { config, logger } = loadContext(values.config);
+  const ctx = loadContext(values.config);
+  const { config } = ctx;
   const target: string[] | DeadLetterFilter =
     positionals.length && !hasSelector(filter) && filter.limit === undefined
       ? positionals
       : { ...filter, ...(positionals.length ? { ids: positionals } : {}) };
+  const progress = progressLine({ json: !!values.json });
+  const logger = progress ? createLogger(config.log.level, progress.logDestination()) : ctx.logger;
   const outcomes = await withDatabase(config, (db) =>
-    replayDeadLetters(db, config, target, { logger, actor: values.actor ?? defaultActor(), dryRun }),
-  );
+    replayDeadLetters(db, config, target, {
+      logger,
+      actor: values.actor ?? defaultActor(),
+      dryRun,
+      onProgress: progress?.listener,
+    }),
+  ).finally(() => progress?.close());
   const counts: Record<string, number> = {};
   for (const o of outcomes) counts[o.status] = (counts[o.status] ?? 0) + 1;
   if (values.json) {

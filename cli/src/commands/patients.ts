@@ -11,6 +11,7 @@ import type { EvaluationOrder, EvaluationResult } from '@routiq/sandbox/identity
 import { loadContext, withDatabase } from '../context.ts';
 import { ExitCode } from '../exit-codes.ts';
 import { err, out, table } from '../output.ts';
+import { progressLine } from '../progress.ts';
 
 /** Quality gate of `routiq patients evaluate` on the classic labelled set. */
 export const MIN_F1 = 0.99;
@@ -268,9 +269,10 @@ async function reconcile(args: string[]): Promise<number> {
   const org = requireOrg(values.org, 'reconcile');
   const dryRun = !!values['dry-run'];
   const { config } = loadContext(values.config);
+  const progress = progressLine({ json: !!values.json });
   const r = await withDatabase(config, (db) =>
-    reconcileOrganization(db, { organizationId: org, actor: actor(), dryRun }),
-  );
+    reconcileOrganization(db, { organizationId: org, actor: actor(), dryRun, onProgress: progress?.listener }),
+  ).finally(() => progress?.close());
   if (values.json) {
     out(
       JSON.stringify(

@@ -9,6 +9,7 @@ import { openSession, type Session } from '../engine/session.ts';
 import { hashRecord, relink, type WriteResult, writeRows } from '../engine/writer.ts';
 import { isRoutiqError } from '../errors/registry.ts';
 import type { ConnectorSpec, MappingSpec } from '../spec/types.ts';
+import { type ProgressListener, progressReporter } from '../util/progress.ts';
 import { type DeadLetterFilter, RECORD_CLASSES, REQUEST_CLASSES } from './filter.ts';
 import { audit, type DeadLetter, listDeadLetters, markResolved } from './store.ts';
 
@@ -57,6 +58,8 @@ export interface ReplayOptions {
   actor: string;
   /** Map and validate, report what would happen, write nothing. */
   dryRun?: boolean | undefined;
+  /** Letters done of those matched, and the outcomes so far. */
+  onProgress?: ProgressListener | undefined;
 }
 
 interface Target {
@@ -104,7 +107,20 @@ export async function replayDeadLetters(
   }
   const contexts = new Map<string, Promise<CtxResult>>();
   const relinks = new Map<string, { org: string; source: string }>();
-  for (const letter of letters) {
+  const report = progressReporter(o.onProgress);
+  const tally: Record<string, number> = {};
+  const progress = (done: number, step?: string, finished?: boolean) =>
+    report({
+      task: o.dryRun ? 'dead-letter replay (dry run)' : 'dead-letter replay',
+      done,
+      total: letters.length,
+      unit: 'letters',
+      step,
+      counts: { ...tally },
+      ...(finished ? { finished } : {}),
+    });
+  for (const [i, letter] of letters.entries()) {
+    progress(i, `${letter.organizationId} ${letter.stream ?? letter.connection}`);
     let outcome: ReplayOutcome;
     try {
       outcome = await replayOne(db, config, letter, o, contexts);
@@ -124,7 +140,9 @@ export async function replayDeadLetters(
         source: letter.connector,
       });
     outcomes.push(outcome);
+    tally[outcome.status] = (tally[outcome.status] ?? 0) + 1;
   }
+  progress(letters.length, undefined, true);
   // Rows whose referenced record arrived later get linked (once per organization and connector; idempotent).
   for (const r of relinks.values()) await transaction(forOrganization(db, r.org), (q) => relink(q, r.org, r.source));
   const counts: Record<string, number> = {};
