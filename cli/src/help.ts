@@ -13,6 +13,7 @@ Commands:
   credentials          Encrypted per-organization secrets: set | list | rotate | delete
   connector            Connector workbench: test <name> (interactive test read, --record, --replay) | list
   sql "<query>"        Run one SQL statement against the configured database (read-only unless --write)
+  db shell             SQL prompt on the configured database, embedded included (statements piped: run in order)
   init connector NAME  Scaffold connectors/NAME (spec, README, fixtures, a data test, hooks.ts)
   purge                Delete what is past its retention (dead letters, raw payloads, pushed records)
   lint [paths…]        Validate connector specs and config files

@@ -111,6 +111,9 @@ const commands: Record<string, Handler> = {
   async sql(args) {
     return (await import('./commands/sql.ts')).run(args);
   },
+  async db(args) {
+    return (await import('./commands/db.ts')).run(args);
+  },
   async connector(args) {
     return (await import('./commands/connector.ts')).run(args);
   },
@@ -149,6 +152,7 @@ async function helpText(name: string): Promise<string> {
   if (name === 'credentials') return (await import('./commands/credentials.ts')).CREDENTIALS_HELP;
   if (name === 'init') return (await import('./commands/init.ts')).INIT_HELP;
   if (name === 'sql') return (await import('./commands/sql.ts')).SQL_HELP;
+  if (name === 'db') return (await import('./commands/db.ts')).DB_HELP;
   if (name === 'connector') return (await import('./commands/connector.ts')).CONNECTOR_HELP;
   if (name === 'purge') return (await import('./commands/purge.ts')).PURGE_HELP;
   return helpFor(name);

@@ -1,6 +1,6 @@
 /** `routiq sql "<query>"`: one SQL statement against the configured database (embedded included). */
 import { parseArgs } from 'node:util';
-import { RoutiqError, transaction } from '@routiq/runner';
+import { type Database, RoutiqError, transaction } from '@routiq/runner';
 import { loadContext, withDatabase } from '../context.ts';
 import { ExitCode } from '../exit-codes.ts';
 import { err, out, table } from '../output.ts';
@@ -25,34 +25,37 @@ export async function run(args: string[]): Promise<number> {
   const sql = positionals.join(' ').trim();
   if (!sql) throw new RoutiqError('RQ6001', `sql needs a query\n${SQL_HELP}`);
   const { config } = loadContext(values.config);
-  const rows = await withDatabase(
-    config,
-    (db) =>
-      transaction(db, async (q) => {
-        // Enforced by PostgreSQL, not by reading the statement.
-        if (!values.write) await q('set transaction read only');
-        // No parameters: the statement is sent as written (a `?` jsonb operator included).
-        return q<Record<string, unknown>>(sql);
-      }),
-    { requireMigrated: false },
-  ).catch((e: unknown) => {
+  const rows = await withDatabase(config, (db) => runStatement(db, sql, !!values.write), { requireMigrated: false });
+  if (values.json) out(JSON.stringify(rows, null, 2));
+  else if (rows.length) out(formatRows(rows));
+  err(`${rows.length} row(s)`);
+  return ExitCode.Ok;
+}
+
+/**
+ * One statement in its own transaction, read-only unless `write` (enforced by PostgreSQL, not by reading the
+ * statement). Refusals become RQ6001 with the database's message.
+ */
+export async function runStatement(db: Database, sql: string, write: boolean): Promise<Record<string, unknown>[]> {
+  return transaction(db, async (q) => {
+    if (!write) await q('set transaction read only');
+    // No parameters: the statement is sent as written (a `?` jsonb operator included).
+    return q<Record<string, unknown>>(sql);
+  }).catch((e: unknown) => {
     const m = (e as Error).message ?? String(e);
     if (/read-only transaction/.test(m))
       throw new RoutiqError('RQ6001', `${m}\n  hint: add --write to change data (it runs in one transaction)`);
     throw new RoutiqError('RQ6001', `the database refused the statement: ${m}`);
   });
-  if (values.json) out(JSON.stringify(rows, null, 2));
-  else if (rows.length) {
-    const header = Object.keys(rows[0] ?? {});
-    const cell = (v: unknown) =>
-      v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
-    out(
-      table(
-        rows.map((r) => header.map((h) => cell(r[h]))),
-        header,
-      ),
-    );
-  }
-  err(`${rows.length} row(s)`);
-  return ExitCode.Ok;
+}
+
+/** Rows as a text table (JSON for objects, empty for null). */
+export function formatRows(rows: Record<string, unknown>[]): string {
+  const header = Object.keys(rows[0] ?? {});
+  const cell = (v: unknown) =>
+    v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
+  return table(
+    rows.map((r) => header.map((h) => cell(r[h]))),
+    header,
+  );
 }
