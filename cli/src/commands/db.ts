@@ -4,8 +4,8 @@
  * with statements piped in it runs them in order and stops at the first that fails (exit 1).
  */
 import { createInterface } from 'node:readline';
-import { parseArgs } from 'node:util';
 import { type Database, RoutiqError, redactUrlCredentials } from '@routiq/runner';
+import { COMMON_OPTIONS, parseOptions } from '../args.ts';
 import { loadContext, withDatabase } from '../context.ts';
 import { ExitCode } from '../exit-codes.ts';
 import { err, out } from '../output.ts';
@@ -39,17 +39,7 @@ export async function run(args: string[]): Promise<number> {
     return ExitCode.Ok;
   }
   if (sub !== 'shell') throw new RoutiqError('RQ6001', `db: unknown sub-command "${sub ?? ''}" (shell)\n${DB_HELP}`);
-  const { values, positionals } = parseArgs({
-    args: rest,
-    options: { config: { type: 'string', short: 'c' }, json: { type: 'boolean' }, write: { type: 'boolean' } },
-    allowPositionals: true,
-    strict: true,
-  });
-  if (positionals.length)
-    throw new RoutiqError(
-      'RQ6001',
-      `db shell takes no arguments (got "${positionals.join(' ')}"); statements go on stdin`,
-    );
+  const { values } = parseOptions(rest, { ...COMMON_OPTIONS, write: { type: 'boolean' } }, { command: 'db shell' });
   const { config } = loadContext(values.config);
   const o = { json: !!values.json, write: !!values.write, interactive: !!process.stdin.isTTY };
   return withDatabase(config, (db) => shell(db, o), { requireMigrated: false });

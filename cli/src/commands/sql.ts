@@ -1,6 +1,6 @@
 /** `routiq sql "<query>"`: one SQL statement against the configured database (embedded included). */
-import { parseArgs } from 'node:util';
 import { type Database, RoutiqError, transaction } from '@routiq/runner';
+import { COMMON_OPTIONS, parseOptions } from '../args.ts';
 import { loadContext, withDatabase } from '../context.ts';
 import { ExitCode } from '../exit-codes.ts';
 import { err, out, table } from '../output.ts';
@@ -16,12 +16,11 @@ Examples:
   routiq sql "select code, message from sync_errors order by created_at desc limit 5"`;
 
 export async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseOptions(
     args,
-    options: { config: { type: 'string', short: 'c' }, json: { type: 'boolean' }, write: { type: 'boolean' } },
-    allowPositionals: true,
-    strict: true,
-  });
+    { ...COMMON_OPTIONS, write: { type: 'boolean' } },
+    { command: 'sql', positionals: 'any' },
+  );
   const sql = positionals.join(' ').trim();
   if (!sql) throw new RoutiqError('RQ6001', `sql needs a query\n${SQL_HELP}`);
   const { config } = loadContext(values.config);
