@@ -19,6 +19,12 @@ const ERASE_LINE = '\r\x1b[K';
 const clip = (s: string, max: number): string =>
   max <= 0 ? '' : s.length <= max ? s : `${s.slice(0, Math.max(0, max - 1))}…`;
 const num = (n: number): string => n.toLocaleString('en-US');
+/** `1 page`, `2 pages`, `1 identity`; `not_found` reads `not found`. */
+const label = (key: string, n: number): string => {
+  const k = key.replaceAll('_', ' ');
+  if (n !== 1) return k;
+  return k.endsWith('ies') ? `${k.slice(0, -3)}y` : k.endsWith('s') && !k.endsWith('ss') ? k.slice(0, -1) : k;
+};
 
 /**
  * One progress line, at most `width - 1` characters wide (a line that wraps cannot be redrawn in place):
@@ -45,7 +51,7 @@ export function formatProgress(p: Progress, o: { width: number; color: boolean; 
     ...(p.step ? [p.step] : []),
     ...Object.entries(p.counts ?? {})
       .filter(([, v]) => v !== 0)
-      .map(([k, v]) => `${num(v)} ${k}`),
+      .map(([k, v]) => `${num(v)} ${label(k, v)}`),
   ].join(' · ');
   const head = `${task}  `;
   if (head.length + gaugePlain.length > width) return clip(`${head}${gaugePlain}`, width);

@@ -43,6 +43,18 @@ describe('formatProgress', () => {
     );
   });
 
+  it('says 1 page, 1 identity, 1 rate-limit wait; not_found reads not found', () => {
+    const line = formatProgress(
+      {
+        ...sync,
+        step: undefined,
+        counts: { pages: 1, identities: 1, 'rate-limit waits': 1, not_found: 2, superseded: 1 },
+      },
+      { width: 200, color: false },
+    );
+    expect(line).toMatch(/ {2}1 page · 1 identity · 1 rate-limit wait · 2 not found · 1 superseded$/);
+  });
+
   it('without a total: a spinner frame and the count; finished: a check mark', () => {
     const planning: Progress = { task: 'reconcile org_a', done: 0, unit: 'merges', step: 'matching 40 identities' };
     expect(formatProgress(planning, { width: 80, color: false, frame: 1 })).toBe(

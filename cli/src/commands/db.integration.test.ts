@@ -26,7 +26,7 @@ interface Result {
   stderr: string;
 }
 
-describe('routiq db shell (embedded database)', () => {
+describe('routiq db shell (embedded database)', { timeout: 180_000 }, () => {
   let tmp: string;
   let configFile: string;
   const env = () => ({ ...process.env, DATABASE_URL: '', ROUTIQ_DB_DIR: '', ROUTIQ_ENV: '', ROUTIQ_LOG_LEVEL: '' });
