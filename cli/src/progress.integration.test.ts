@@ -125,7 +125,7 @@ organizations:
       const screen = stripAnsi(tty.stdout);
       // Drawn in place (carriage return), kept when the connection is done, before the summary table.
       // The first update is drawn at once; later ones at most every 100 ms, so which pages show depends on speed.
-    expect(screen).toMatch(/\rorg_progress \/ paced {2}░{20} 0\/1 streams {2}items/);
+      expect(screen).toMatch(/\rorg_progress \/ paced {2}░{20} 0\/1 streams {2}items/);
       expect(screen).toMatch(
         /\rorg_progress \/ paced {2}█{20} 1\/1 streams {2}\d+ pages · 30 records · \d+ requests · 1 rate-limit wait\r?\n/,
       );
