@@ -15,7 +15,7 @@ async function get(url: string, token: string | null = TOKEN) {
   return { res, body: (await res.json()) as Json };
 }
 const q = (params: Record<string, string | number>) =>
-  new URLSearchParams(Object.entries(params).map(([k, v]) => [k, String(v)])).toString();
+  new URLSearchParams(Object.entries(params).map(([k, v]): [string, string] => [k, String(v)])).toString();
 
 /** Follows pagination.next_page like a client. */
 async function walk(path: string): Promise<Json[]> {
