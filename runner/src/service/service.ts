@@ -18,10 +18,10 @@ import { openSession, type Session } from '../engine/session.ts';
 import { syncConnection } from '../engine/sync.ts';
 import { authenticateWebhook, processWebhook } from '../engine/webhooks.ts';
 import { isRoutiqError } from '../errors/registry.ts';
-import { recordAudit } from '../security/audit.ts';
+import { auditTo } from '../security/audit.ts';
 import { AdminAuth, correlationOf, mayAccess, type Principal, principalOf } from './auth.ts';
 import { type AdminGate, dashboardRoutes, InstanceRegistry } from './dashboard/index.ts';
-import { buildHttp, jsonBody, openApi, type RouteDef, tokenOk } from './http.ts';
+import { buildHttp, jsonBody, openApi, type RouteDef } from './http.ts';
 import {
   claimDelivery,
   markDelivery,
@@ -201,7 +201,7 @@ export class Service {
       this.sessions.clear();
       this.log.level = next.config.log.level;
       this.log.info({ organizations: next.config.organizations.length }, 'configuration reloaded');
-      await recordAudit(this.o.db.query.bind(this.o.db), {
+      await auditTo(this.o.db, {
         actor: { type: 'system', id: 'serve' },
         organizationId: null,
         action: 'config.reload',
@@ -484,8 +484,9 @@ export class Service {
   }
 
   private async status(principal?: Principal): Promise<unknown> {
-    const report = await getStatus(this.o.db, { config: this.config });
-    // A user's token sees its own organization only.
+    // A user's token reads its own organization only (under its row-level security scope).
+    const org = principal?.kind === 'user' ? principal.organizationId : undefined;
+    const report = await getStatus(this.o.db, { config: this.config, org });
     if (principal) report.organizations = report.organizations.filter((x) => mayAccess(principal, x.id));
     const now = Date.now();
     for (const org of report.organizations) {
@@ -506,13 +507,14 @@ export class Service {
   }
 
   /**
-   * Admin authentication of the status page: today the static service token. The one place to plug in another
-   * (JWT) check: `verify` takes what an operator signs in with, `request` judges a request's own headers.
+   * Admin authentication of the status page, the API's (AdminAuth): the service token or a Clerk JWT, pasted into
+   * the sign-in form (`verify`) or sent as `Authorization: Bearer` (`request`). Sessions are signed with a key
+   * derived from the service token.
    */
   private adminGate(): AdminGate {
     return {
-      verify: (credential) => tokenOk(`Bearer ${credential}`, this.settings.token),
-      request: (req) => tokenOk(req.headers.authorization, this.settings.token),
+      verify: (credential) => this.auth.credential(credential),
+      request: async (req) => (req.headers.authorization ? this.auth.authenticate(req) : undefined),
       sessionKey: () =>
         this.settings.token
           ? createHmac('sha256', this.settings.token).update('routiq-status-session').digest('hex')
@@ -577,8 +579,34 @@ export class Service {
         url: '/api/status',
         summary: 'Per organization and connection: last success, lag, running runs, errors and open dead letters.',
         admin: true,
-        responses: { 200: 'The status report (a user token: its organization only).', 401: 'No or bad token.' },
-        handler: async (req) => this.status(principalOf(req)),
+        responses: {
+          200: 'The status report (a user token: its organization only). Audited.',
+          401: 'No or bad token.',
+          403: 'A token that names no organization.',
+        },
+        handler: async (req) => {
+          const principal = principalOf(req) as Principal;
+          const report = (await this.status(principal)) as {
+            organizations: Array<{ id: string; connections: Array<{ openDeadLetters: number }> }>;
+          };
+          // An admin read of patient-derived data (dead-letter counts, errors): who, which organizations, when.
+          await auditTo(this.o.db, {
+            actor: principal.actor,
+            organizationId: principal.kind === 'user' ? principal.organizationId : null,
+            action: 'status.read',
+            resourceType: 'status_report',
+            count: report.organizations.reduce(
+              (n, x) => n + x.connections.reduce((m, c) => m + c.openDeadLetters, 0),
+              0,
+            ),
+            correlationId: correlationOf(req),
+            details: {
+              organizations: report.organizations.map((x) => x.id),
+              cross_organization: principal.kind !== 'user',
+            },
+          });
+          return report;
+        },
       },
       {
         method: 'POST',
@@ -681,7 +709,7 @@ export class Service {
             ...(filter ? { filter } : {}),
             actor: principal ? `${principal.actor.type}:${principal.actor.id}` : 'service_token:static',
           });
-          await recordAudit(this.o.db.query.bind(this.o.db), {
+          await auditTo(this.o.db, {
             actor: principal?.actor ?? 'service_token:static',
             organizationId: principal?.organizationId ?? (typeof filter?.org === 'string' ? filter.org : null),
             action: 'dlq.replay.request',
@@ -703,7 +731,7 @@ export class Service {
         env: this.o.env,
         instanceId: this.instances.id,
         logger: this.log,
-        onDenied: (req, why) => this.log.warn({ url: req.url, why }, 'status page request refused'),
+        onDenied: (req, status, why, principal) => this.auth.denied(req, status, why, { principal }),
       }),
     );
     routes.push({
