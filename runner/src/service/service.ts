@@ -2,7 +2,7 @@
  * `routiq serve`: webhooks in, schedules and on-demand syncs through pg-boss, health, metrics and status out.
  * Every write goes through the same session, mapping, identity and writer path as `routiq sync`.
  */
-import { createHmac } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import pLimit from 'p-limit';
 import type { Logger } from 'pino';
@@ -10,7 +10,7 @@ import { AlertMonitor } from '../alerts/index.ts';
 import type { ConnectionConfig, OrganizationConfig, RoutiqConfig } from '../config/types.ts';
 import type { Database } from '../db/database.ts';
 import { assertMigrated } from '../db/migrate.ts';
-import { purgeExpired } from '../db/retention.ts';
+import { type PurgeResult, purgeExpired } from '../db/retention.ts';
 import { crossOrganization, forOrganization, safeMessage, transaction } from '../db/tx.ts';
 import { type DeadLetterFilter, getStatus, hasSelector, replayDeadLetters, validateFilter } from '../dlq/index.ts';
 import { insertDeadLetter } from '../engine/bookkeeping.ts';
@@ -160,11 +160,7 @@ export class Service {
       webhook: (job) => this.processDelivery(job.id),
       sweep: () => this.sweep(),
       replay: (job) => this.replay(job),
-      purge: async () => {
-        const r = await purgeExpired(this.o.db, this.config);
-        this.log.info({ purged: r }, 'retention purge');
-        return r;
-      },
+      purge: () => this.purge(),
     });
     await this.instances.beat();
     this.instances.start();
@@ -172,6 +168,16 @@ export class Service {
     const url = await this.app.listen({ host: this.settings.host, port: this.settings.port });
     this.log.info({ url, instance: process.pid, concurrency: this.settings.concurrency }, 'routiq serve listening');
     return { url };
+  }
+
+  /** The daily retention purge (pg-boss `routiq-purge`): audited as the system's daily job, per organization. */
+  async purge(): Promise<PurgeResult> {
+    const r = await purgeExpired(this.o.db, this.config, {
+      actor: { type: 'system', id: 'daily-purge' },
+      correlationId: `purge:${randomUUID()}`,
+    });
+    this.log.info({ purged: r }, 'retention purge');
+    return r;
   }
 
   /** Stop taking work, drain, close. Ready answers 503 from the first moment. */
