@@ -762,7 +762,7 @@ export class Service {
     filter: Record<string, unknown> | undefined,
   ): Promise<{ status: number; error: string } | undefined> {
     if (ids?.length) {
-      const own = await this.o.db.query<{ id: string }>(
+      const own = await forOrganization(this.o.db, principal.organizationId).query<{ id: string }>(
         `select id::text as id from sync_errors where organization_id = ? and id::text in (${ids.map(() => '?').join(', ')})`,
         [principal.organizationId, ...ids],
       );

@@ -161,8 +161,8 @@ export async function statusView(o: ViewOptions): Promise<StatusView> {
         )
       : Promise.resolve(null),
     activeAlerts(db),
-    // Instances are service rows (organization ''), not any tenant's: the cross-organization path reads them.
-    listInstances(crossOrganization(o.db, 'status page: service instances'), o.instanceId),
+    // Instances are service rows (organization ''), not any tenant's: listInstances reads them cross-organization.
+    listInstances(o.db, o.instanceId),
   ]);
 
   const orgs: StatusView['organizations'] = [];
