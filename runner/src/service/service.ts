@@ -85,6 +85,15 @@ export interface ServiceOptions {
   reload?: () => Promise<{ config: RoutiqConfig; settings: ServiceSettings }>;
 }
 
+/** A delivery's body as stored in its dead letter: the JSON it was, or (were it not JSON) the text itself. */
+function jsonOrText(body: string): unknown {
+  try {
+    return JSON.parse(body);
+  } catch {
+    return { body };
+  }
+}
+
 export class Service {
   readonly metrics = new ServiceMetrics();
   readonly app: FastifyInstance;
@@ -428,7 +437,7 @@ export class Service {
             message: reason,
             details: { inbox_id: id, attempts: d.attempts + 1, headers: d.headers },
             recordKey: id,
-            payload: JSON.parse(d.body),
+            payload: jsonOrText(d.body),
             specVersion,
           });
           await markDelivery(tx, id, 'failed', { reason });
