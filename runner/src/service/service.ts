@@ -529,7 +529,7 @@ export class Service {
   private adminGate(): AdminGate {
     return {
       verify: (credential) => this.auth.credential(credential),
-      request: async (req) => (req.headers.authorization ? this.auth.authenticate(req) : undefined),
+      request: (req) => this.auth.authenticate(req),
       sessionKey: () =>
         this.settings.token
           ? createHmac('sha256', this.settings.token).update('routiq-status-session').digest('hex')

@@ -14,7 +14,16 @@ import type { RouteDef } from '../http.ts';
 import { CSS, JS } from './assets.ts';
 import { type StatusView, statusView } from './data.ts';
 import { liveSection, loginPage, statusPage } from './render.ts';
-import { type Access, type AdminGate, access, csrfOk, csrfToken, issueSession, setCookie } from './session.ts';
+import {
+  type Access,
+  type AdminGate,
+  access,
+  csrfOk,
+  csrfToken,
+  hasBearer,
+  issueSession,
+  setCookie,
+} from './session.ts';
 
 export interface DashboardOptions {
   db: Database;
@@ -134,7 +143,7 @@ export function dashboardRoutes(o: DashboardOptions): RouteDef[] {
       handler: async (req, reply) => {
         const a = await access(o.gate, req);
         if (!a.ok) {
-          if (a.status === 401 && !req.headers.authorization) return secure(reply).redirect('/status/login', 303);
+          if (a.status === 401 && !hasBearer(req)) return secure(reply).redirect('/status/login', 303);
           await refuse(req, a);
           return html(reply, a.status, loginPage(signInError(a.status)));
         }
@@ -155,7 +164,7 @@ export function dashboardRoutes(o: DashboardOptions): RouteDef[] {
       handler: async (req, reply) => {
         const a = await access(o.gate, req);
         if (!a.ok) {
-          if (a.status === 403 || req.headers.authorization) await refuse(req, a);
+          if (a.status === 403 || hasBearer(req)) await refuse(req, a);
           return html(reply, a.status, a.status === 403 ? 'no organization' : 'not signed in');
         }
         const v = await view(a.principal);

@@ -13,7 +13,7 @@ import type { Outcome, Principal } from '../auth.ts';
 export interface AdminGate {
   /** Who signs in with this credential (what an operator pastes into the login form), or why not. */
   verify(credential: string): Promise<Outcome>;
-  /** The request's own admin credentials (Authorization: Bearer); undefined when it carries none. */
+  /** The request's own admin credentials (called when it has `Authorization: Bearer …`); undefined: none. */
   request(req: FastifyRequest): Promise<Outcome | undefined>;
   /** The key sessions are signed with; undefined: no service token is configured, no session can be issued. */
   sessionKey(): string | undefined;
@@ -95,13 +95,21 @@ export type Access =
   | { ok: true; session: string | undefined; principal: Principal }
   | { ok: false; status: 401 | 403; reason: string };
 
-/** Admin credentials on the request itself (scripts, curl) when it has some, else a valid session cookie. */
+/** Does the request carry `Authorization: Bearer …` (not, say, a proxy's Basic credentials)? */
+export function hasBearer(req: FastifyRequest): boolean {
+  return /^Bearer /.test(req.headers.authorization ?? '');
+}
+
+/**
+ * A valid session cookie, else admin credentials on the request itself (scripts, curl). The cookie first: a proxy in
+ * front of the page may add its own Authorization header, which must not end a signed-in session.
+ */
 export async function access(gate: AdminGate, req: FastifyRequest): Promise<Access> {
-  const r = await gate.request(req);
-  if (r) return r.ok ? { ok: true, session: undefined, principal: r.principal } : r;
   const s = cookieOf(req);
   const p = sessionOf(gate.sessionKey(), s);
   if (p) return { ok: true, session: s, principal: p };
+  const r = hasBearer(req) ? await gate.request(req) : undefined;
+  if (r) return r.ok ? { ok: true, session: undefined, principal: r.principal } : r;
   return { ok: false, status: 401, reason: s ? 'the session has expired or is not valid' : 'not signed in' };
 }
 

@@ -150,6 +150,11 @@ describe(`status page sign-in with a Clerk JWT (${kind})`, () => {
     expect(r.status).toBe(200);
     expect(r.body).toContain(`patient-of-${B}`);
     expect(r.body).not.toContain(`patient-of-${A}`);
+    // A proxy's own Authorization header (Basic) neither ends the session nor counts as a credential.
+    const behindProxy = await page('/status', { cookie: s.cookie, authorization: 'Basic b3BzOnB3' });
+    expect(behindProxy.status).toBe(200);
+    const proxyOnly = await page('/status', { authorization: 'Basic b3BzOnB3' });
+    expect([proxyOnly.status, proxyOnly.location]).toEqual([303, '/status/login']);
     const [last] = (await audit('status_page.view')).slice(-1);
     expect(last).toMatchObject({ actor_type: 'user', actor_id: 'user_2bob', organization_id: B });
     expect(last?.details).toMatchObject({ via: 'session' });
