@@ -49,7 +49,7 @@ export async function startRecorder(target: string) {
       exchanges.push({
         phase,
         method: req.method ?? 'GET',
-        key: requestKey(req.url ?? '/'),
+        key: requestKey(req.url ?? '/', [], origin),
         status: upstream.status,
         contentType: upstream.headers.get('content-type') ?? 'application/json',
         headers,

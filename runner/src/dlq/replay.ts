@@ -183,6 +183,13 @@ async function replayOne(
       };
     return requeue(db, l, l.stream, partition, o, out);
   }
+  if (l.errorClass === 'webhook')
+    return {
+      ...out,
+      status: 'not_replayable',
+      message:
+        'a webhook delivery that failed after its last attempt: the next sync fetches its records; resolve it once handled',
+    };
   if (!(RECORD_CLASSES as readonly string[]).includes(l.errorClass) || l.payload === null || !l.stream)
     return { ...out, status: 'not_replayable', message: 'the dead letter has no record payload to replay' };
 
