@@ -66,7 +66,7 @@ export { listDuplicates, mergePatients, reconcileOrganization, unmergePatients }
 export type { Logger } from './logger.ts';
 export { createLogger } from './logger.ts';
 export type { Actor, ActorType, AuditEntry } from './security/audit.ts';
-export { actorOf, CLI_CORRELATION_ID, cliActor, recordAudit } from './security/audit.ts';
+export { actorOf, auditTo, CLI_CORRELATION_ID, cliActor, recordAudit } from './security/audit.ts';
 export type { CredentialInfo, CredentialRef, RotationResult } from './security/credentials.ts';
 export {
   deleteCredential,

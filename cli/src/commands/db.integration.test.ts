@@ -53,7 +53,7 @@ describe('routiq db shell (embedded database)', { timeout: 180_000 }, () => {
       configFile,
       `database:\n  embedded_dir: ${JSON.stringify(path.join(tmp, 'db'))}\nlog:\n  level: warn\n`,
     );
-    await createTestDatabase('embedded', { dir: path.join(tmp, 'db') });
+    await createTestDatabase('embedded', { dir: path.join(tmp, 'db'), migrated: true });
   });
   afterAll(() => {
     if (tmp) rmSync(tmp, { recursive: true, force: true });
@@ -67,15 +67,17 @@ describe('routiq db shell (embedded database)', { timeout: 180_000 }, () => {
     expect(r.stderr).not.toContain('routiq=>');
   });
 
-  it('read-only unless --write: the first refused statement stops a piped shell with exit 1', async () => {
-    const refused = await shell('create table notes (id int, body text);\nselect 1 as after;\n');
+  it('read-only unless --write, under row-level security (--org narrows to one organization), audited', async () => {
+    const refused = await shell(
+      "insert into organizations (id, name) values ('org_shell_a', 'A');\nselect 1 as after;\n",
+    );
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toContain('RQ6001');
+    expect(refused.stderr).toContain('RQ4007');
     expect(refused.stderr).toContain('read-only transaction');
     expect(refused.stdout).toBe('');
 
     const written = await shell(
-      "create table notes (id int, body text);\ninsert into notes values (1, 'x'), (2, null);\nselect * from notes order by id;\n\\d notes\n",
+      "insert into organizations (id, name) values ('org_shell_a', 'A'), ('org_shell_b', 'B;');\nselect id, name from organizations where id like 'org_shell_%' order by id;\n\\d organizations\n",
       '--write',
       '--json',
     );
@@ -84,19 +86,48 @@ describe('routiq db shell (embedded database)', { timeout: 180_000 }, () => {
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l));
-    expect(lines.slice(0, 3)).toEqual([
-      [],
+    expect(lines.slice(0, 2)).toEqual([
       [],
       [
-        { id: 1, body: 'x' },
-        { id: 2, body: null },
+        { id: 'org_shell_a', name: 'A' },
+        { id: 'org_shell_b', name: 'B;' },
       ],
     ]);
-    expect(lines[3].map((c: { column: string }) => c.column)).toEqual(['id', 'body']);
+    expect(lines[2].map((c: { column: string }) => c.column)).toContain('timezone');
 
-    const text = await shell('select * from notes order by id\n'); // the last statement needs no ";"
-    expect(text.code, text.stderr).toBe(0);
-    expect(text.stdout).toBe('id  body\n1   x\n2\n');
+    // One organization's scope sees its own row only; the cross-organization path (the default) sees both.
+    const scoped = await shell(
+      "select id from organizations where id like 'org_shell_%' order by id\n",
+      '--org',
+      'org_shell_b',
+    );
+    expect(scoped.code, scoped.stderr).toBe(0);
+    expect(scoped.stdout).toBe('id\norg_shell_b\n');
+    // Schema changes belong to migrations: the service's roles have no CREATE.
+    const ddl = await shell('create table notes (id int);\n', '--write');
+    expect(ddl.code).toBe(1);
+    expect(ddl.stderr).toMatch(/permission denied|must be owner/);
+
+    const audit = await shell(
+      "select action, actor_type, organization_id, count, details->>'scope' as scope from audit_log where resource_type = 'sql' order by created_at, id\n",
+      '--json',
+    );
+    expect(audit.code, audit.stderr).toBe(0);
+    // The statements of this test that ran (refused ones did not): the insert, the select, \\d's catalog read, the
+    // scoped select — each with its scope and row count.
+    expect((JSON.parse(audit.stdout) as unknown[]).slice(-4)).toEqual([
+      { action: 'sql.write', actor_type: 'cli', organization_id: null, count: 0, scope: 'cross_organization' },
+      // --write: every statement of that session may write, and is audited as such
+      { action: 'sql.write', actor_type: 'cli', organization_id: null, count: 2, scope: 'cross_organization' },
+      {
+        action: 'sql.read',
+        actor_type: 'cli',
+        organization_id: null,
+        count: expect.any(Number),
+        scope: 'cross_organization',
+      },
+      { action: 'sql.read', actor_type: 'cli', organization_id: 'org_shell_b', count: 1, scope: 'organization' },
+    ]);
   });
 
   it('routiq sql runs one statement with the same rules (read-only unless --write, rows to stdout)', async () => {
@@ -112,9 +143,9 @@ describe('routiq db shell (embedded database)', { timeout: 180_000 }, () => {
     const r = await sql("select 'a' as x, null as y, '{\"k\":1}'::jsonb as z", '--json');
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual([{ x: 'a', y: null, z: { k: 1 } }]);
-    const refused = await sql('create table nope (id int)');
-    expect(refused.code).toBe(2);
-    expect(refused.stderr).toContain('hint: add --write');
+    const refused = await sql("delete from organizations where id = 'org_nobody'");
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/RQ4007 .*read-only transaction[\s\S]*hint: .*--write/);
   });
 
   it.skipIf(!hasScript())('on a terminal: a prompt, each statement answered, \\q quits', async () => {

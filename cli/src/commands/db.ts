@@ -12,11 +12,13 @@ import { err, out } from '../output.ts';
 import { splitStatements } from '../sql-statements.ts';
 import { formatRows, runStatement } from './sql.ts';
 
-export const DB_HELP = `Usage: routiq db shell [--config FILE] [--write] [--json]
+export const DB_HELP = `Usage: routiq db shell [--config FILE] [--org ID] [--write] [--json]
 
 An SQL prompt on the database the config points at: DATABASE_URL, or the embedded database (after \`npm start\`,
 the demo's). Statements end with ";" and may span lines; each runs in its own transaction, read-only unless
 --write. Rows go to stdout as a table (--json: one JSON array per statement), the row count to stderr.
+Statements run under row-level security as \`routiq sql\` does: --org ID sees one organization's rows; without it,
+the audited cross-organization path. Each statement is recorded in the audit log (its hash, never its text).
 On a terminal: a prompt, line editing and history; an error is shown and the prompt comes back.
 Piped: the statements are read from stdin and run in order; the first that fails stops the shell (exit 1).
   \\q  quit     \\dt  tables     \\d TABLE  columns of a table     \\?  these commands
@@ -24,6 +26,7 @@ On a PostgreSQL server psql works as well: psql "$DATABASE_URL".
 Examples:
   routiq db shell
   routiq db shell --config .routiq/demo/routiq.yaml
+  routiq db shell --org org_demo_bondi_physio
   echo "select organization_id, count(*) from messages group by 1;" | routiq db shell
   routiq db shell --json < report.sql > report.jsonl`;
 
@@ -39,15 +42,21 @@ export async function run(args: string[]): Promise<number> {
     return ExitCode.Ok;
   }
   if (sub !== 'shell') throw new RoutiqError('RQ6001', `db: unknown sub-command "${sub ?? ''}" (shell)\n${DB_HELP}`);
-  const { values } = parseOptions(rest, { ...COMMON_OPTIONS, write: { type: 'boolean' } }, { command: 'db shell' });
+  const { values } = parseOptions(
+    rest,
+    { ...COMMON_OPTIONS, write: { type: 'boolean' }, org: { type: 'string' } },
+    { command: 'db shell' },
+  );
   const { config } = loadContext(values.config);
-  const o = { json: !!values.json, write: !!values.write, interactive: !!process.stdin.isTTY };
+  const o = { json: !!values.json, write: !!values.write, org: values.org, interactive: !!process.stdin.isTTY };
   return withDatabase(config, (db) => shell(db, o), { requireMigrated: false });
 }
 
 interface ShellOptions {
   json: boolean;
   write: boolean;
+  /** One organization's scope; undefined: the cross-organization path. */
+  org?: string | undefined;
   interactive: boolean;
   input?: NodeJS.ReadableStream;
 }
@@ -113,7 +122,7 @@ export async function shell(db: Database, o: ShellOptions): Promise<number> {
 /** Runs one statement and prints its rows; false when the database refused it (the reason is on stderr). */
 async function execute(db: Database, sql: string, o: ShellOptions): Promise<boolean> {
   try {
-    const rows = await runStatement(db, sql, o.write);
+    const rows = await runStatement(db, sql, o.write, o.org);
     if (o.json) out(JSON.stringify(rows));
     else if (rows.length) out(formatRows(rows));
     err(`(${rows.length} row${rows.length === 1 ? '' : 's'})`);
