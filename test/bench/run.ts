@@ -11,7 +11,7 @@
  * Options: BENCH_PATIENTS (default 20000: the issue's organization of 20,000 patients, ≈60,000 appointments,
  * 100,000 messages), BENCH_SMALL (default BENCH_PATIENTS/4, the second size), BENCH_BACKENDS (postgres,embedded),
  * BENCH_LABEL (file name tag), BENCH_PG_URL='' (embedded only), BENCH_RAW_DAYS (runner.raw_retention_days; 0 keeps
- * no raw payloads).
+ * no raw payloads), BENCH_CONNECTORS (cliniko,chatwoot), BENCH_NODE_ARGS (extra node flags for each sync's process, e.g. `--cpu-prof`).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -264,7 +264,9 @@ async function machine() {
 
 /** One sync in a process of its own: its RSS and CPU are that sync's alone (the embedded database runs in it). */
 async function runChild(kind: Kind, connector: Connector, url: string, n: number) {
-  const proc = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', import.meta.filename], {
+  // BENCH_NODE_ARGS: extra node flags for the sync process only (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+  const extra = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const proc = spawn(process.execPath, ['--expose-gc', ...extra, '--import', 'tsx', import.meta.filename], {
     env: { ...process.env, BENCH_ONE: JSON.stringify({ kind, connector, url, n }) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -286,6 +288,7 @@ if (process.env.BENCH_ONE) {
 const wanted = (process.env.BENCH_BACKENDS ?? 'postgres,embedded').split(',') as Kind[];
 const available = process.env.BENCH_PG_URL === '' ? ['embedded'] : await backends();
 const kinds = wanted.filter((k) => available.includes(k));
+const connectors = (process.env.BENCH_CONNECTORS ?? 'cliniko,chatwoot').split(',') as Connector[];
 const results: Record<string, unknown> = {
   label,
   at: new Date().toISOString(),
@@ -298,7 +301,7 @@ for (const n of [patients, small]) {
   const sims = await startSims(n);
   try {
     for (const kind of n === patients ? kinds : kinds.slice(0, 1))
-      for (const c of ['cliniko', 'chatwoot'] as const) {
+      for (const c of connectors) {
         const r = await runChild(kind, c, sims.urls[c], n);
         runs.push(r);
         process.stderr.write(
