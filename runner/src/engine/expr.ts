@@ -190,7 +190,7 @@ export async function evaluate(expr: string, input: unknown, bindings: Bindings 
   const fast = fastExpression(expr);
   if (fast) {
     try {
-      return normalize(fast(input, bindings));
+      return normalize(fast(input, bindings, {}));
     } catch (e) {
       if (e !== FALLBACK) throw e;
     }

@@ -16,7 +16,21 @@ import jsonata from 'jsonata';
 /** Thrown by a compiled function for an input it does not handle exactly: evaluate with JSONata instead. */
 export const FALLBACK: unique symbol = Symbol('routiq.expr.fallback');
 
-type Fn = (input: unknown, bindings: Record<string, unknown>) => unknown;
+/** `vars`: the block variables in scope (`$x := …`, lambda parameters), a prototype chain of frames. */
+type Fn = (input: unknown, bindings: Record<string, unknown>, vars: Vars) => unknown;
+type Vars = Record<string, unknown>;
+
+/** A lambda bound in a block: only ever called by name there (never handed on as a value). */
+interface Lambda {
+  body: Fn;
+  params: string[];
+  input: unknown;
+  frame: Vars;
+}
+
+/** Compile-time scope: the names a block binds, and which of them hold lambdas (and their arity). */
+type Scope = ReadonlyMap<string, { lambda?: number }>;
+const EMPTY: Scope = new Map();
 
 interface Node {
   type: string;
@@ -79,7 +93,7 @@ function plain(v: unknown): unknown {
 }
 
 /** `a.b.c` over objects. An array on the way (JSONata maps over it, flattening) falls back; one at the end is kept. */
-function compilePath(n: Node): Fn | null {
+function compilePath(n: Node, _sc: Scope): Fn | null {
   if (hasAny(n, PATH_EXTRAS)) return null;
   const steps = n.steps ?? [];
   if (!steps.length) return null;
@@ -100,7 +114,7 @@ function compilePath(n: Node): Fn | null {
   };
 }
 
-function compileObject(n: Node): Fn | null {
+function compileObject(n: Node, sc: Scope): Fn | null {
   const pairs = n.lhs as Array<[Node, Node]> | undefined;
   if (!Array.isArray(pairs)) return null;
   const keys: string[] = [];
@@ -109,31 +123,31 @@ function compileObject(n: Node): Fn | null {
     // A literal key, once: a repeated one is JSONata's D1009, reported by JSONata.
     if (k.type !== 'string' || typeof k.value !== 'string' || keys.includes(k.value)) return null;
     if (k.value === '_jsonata_lambda' || k.value === '_jsonata_function') return null;
-    const f = compileNode(v);
+    const f = compileNode(v, sc);
     if (!f) return null;
     keys.push(k.value);
     values.push(f);
   }
-  return (input, b) => {
+  return (input, b, vars) => {
     // Over an array JSONata groups the items: not handled here.
     if (Array.isArray(input)) return fallback();
     const out: Record<string, unknown> = Object.create(null);
     for (let i = 0; i < keys.length; i++) {
-      const v = (values[i] as Fn)(input, b);
+      const v = (values[i] as Fn)(input, b, vars);
       if (v !== undefined) out[keys[i] as string] = v;
     }
     return out;
   };
 }
 
-function compileArray(n: Node): Fn | null {
-  const items = (n.expressions ?? []).map(compileNode);
+function compileArray(n: Node, sc: Scope): Fn | null {
+  const items = (n.expressions ?? []).map((x) => compileNode(x, sc));
   if (items.some((f) => f === null)) return null;
   const fs = items as Fn[];
-  return (input, b) => {
+  return (input, b, vars) => {
     const out: unknown[] = [];
     for (const f of fs) {
-      const v = f(input, b);
+      const v = f(input, b, vars);
       if (v === undefined) continue;
       // JSONata flattens an array item into the constructed array (unless it was itself constructed).
       if (Array.isArray(v)) return fallback();
@@ -143,24 +157,24 @@ function compileArray(n: Node): Fn | null {
   };
 }
 
-function compileBinary(n: Node): Fn | null {
+function compileBinary(n: Node, sc: Scope): Fn | null {
   const op = n.value as string;
-  const l = compileNode(n.lhs as Node);
-  const r = compileNode(n.rhs as Node);
+  const l = compileNode(n.lhs as Node, sc);
+  const r = compileNode(n.rhs as Node, sc);
   if (!l || !r) return null;
   switch (op) {
     case 'and':
     case 'or':
-      return (input, b) => {
-        const lv = toBoolean(l(input, b)) ?? false;
+      return (input, b, vars) => {
+        const lv = toBoolean(l(input, b, vars)) ?? false;
         if (op === 'and' ? !lv : lv) return lv;
-        return toBoolean(r(input, b)) ?? false;
+        return toBoolean(r(input, b, vars)) ?? false;
       };
     case '=':
     case '!=':
-      return (input, b) => {
-        const lv = l(input, b);
-        const rv = r(input, b);
+      return (input, b, vars) => {
+        const lv = l(input, b, vars);
+        const rv = r(input, b, vars);
         if (lv === undefined || rv === undefined) return false;
         // JSONata compares objects and arrays deeply: not handled here.
         if ((lv !== null && typeof lv === 'object') || (rv !== null && typeof rv === 'object')) return fallback();
@@ -170,9 +184,9 @@ function compileBinary(n: Node): Fn | null {
     case '<=':
     case '>':
     case '>=':
-      return (input, b) => {
-        const lv = l(input, b);
-        const rv = r(input, b);
+      return (input, b, vars) => {
+        const lv = l(input, b, vars);
+        const rv = r(input, b, vars);
         const ok = (v: unknown) => v === undefined || typeof v === 'string' || typeof v === 'number';
         if (!ok(lv) || !ok(rv)) return fallback(); // T2010
         if (lv === undefined || rv === undefined) return undefined;
@@ -186,9 +200,9 @@ function compileBinary(n: Node): Fn | null {
     case '*':
     case '/':
     case '%':
-      return (input, b) => {
-        const lv = l(input, b);
-        const rv = r(input, b);
+      return (input, b, vars) => {
+        const lv = l(input, b, vars);
+        const rv = r(input, b, vars);
         const num = (v: unknown) => v === undefined || (typeof v === 'number' && Number.isFinite(v));
         if (!num(lv) || !num(rv)) return fallback(); // T2001 / T2002
         if (lv === undefined || rv === undefined) return undefined;
@@ -199,9 +213,9 @@ function compileBinary(n: Node): Fn | null {
         return Number.isFinite(out) ? out : fallback();
       };
     case '&':
-      return (input, b) => {
-        const lv = l(input, b);
-        const rv = r(input, b);
+      return (input, b, vars) => {
+        const lv = l(input, b, vars);
+        const rv = r(input, b, vars);
         return (lv === undefined ? '' : toStringFn(lv)) + (rv === undefined ? '' : toStringFn(rv));
       };
     default:
@@ -254,6 +268,14 @@ const BUILTINS: Record<string, Builtin> = {
       return s.split(pattern).join(replacement);
     },
   },
+  split: {
+    arity: 2,
+    fn: ([s, sep]) => {
+      if (s === undefined) return undefined;
+      if (typeof s !== 'string' || typeof sep !== 'string') return fallback();
+      return s.split(sep);
+    },
+  },
   not: { arity: 1, fn: ([v]) => (v === undefined ? undefined : !toBoolean(v)) },
   boolean: { arity: 1, fn: ([v]) => toBoolean(v) },
   exists: { arity: 1, fn: ([v]) => v !== undefined },
@@ -266,26 +288,116 @@ const BUILTINS: Record<string, Builtin> = {
   },
 };
 
-function compileCall(n: Node): Fn | null {
+function compileCall(n: Node, sc: Scope): Fn | null {
   const p = n.procedure;
   if (p?.type !== 'variable' || typeof p.value !== 'string' || n.value !== '(') return null;
-  const b = Object.hasOwn(BUILTINS, p.value) ? BUILTINS[p.value] : undefined;
+  const name = p.value;
   const argNodes = n.arguments ?? [];
-  if (!b || argNodes.length !== b.arity) return null;
-  const args = argNodes.map(compileNode);
+  const args = argNodes.map((x) => compileNode(x, sc));
   if (args.some((f) => f === null)) return null;
   const fs = args as Fn[];
-  return (input, bindings) => {
+  const bound = sc.get(name);
+  if (bound) {
+    // A lambda of this block, called with as many arguments as it has parameters.
+    if (bound.lambda !== argNodes.length) return null;
+    return (input, b, vars) => {
+      const l = vars[name] as Lambda;
+      const frame: Vars = Object.create(l.frame);
+      for (let i = 0; i < l.params.length; i++) frame[l.params[i] as string] = (fs[i] as Fn)(input, b, vars);
+      return l.body(l.input, b, frame);
+    };
+  }
+  const builtin = Object.hasOwn(BUILTINS, name) ? BUILTINS[name] : undefined;
+  if (!builtin || argNodes.length !== builtin.arity) return null;
+  return (input, bindings, vars) => {
     // A binding of the same name (`$string := …`) would shadow the built-in: JSONata then.
-    if (Object.hasOwn(bindings, p.value as string)) return fallback();
-    return b.fn(fs.map((f) => f(input, bindings)));
+    if (Object.hasOwn(bindings, name)) return fallback();
+    return builtin.fn(fs.map((f) => f(input, bindings, vars)));
   };
 }
 
-function compileNode(n: Node): Fn | null {
+/** `$split(s, '/')[-1]`: one constant integer index on an array a built-in returned. */
+function compileIndexed(n: Node, sc: Scope): Fn | null {
+  const preds = n.predicate as Node[] | undefined;
+  if (hasAny(n, [...STEP_EXTRAS.filter((k) => k !== 'predicate'), ...PATH_EXTRAS]) || preds?.length !== 1) return null;
+  const [pred] = preds as [Node];
+  const idx = (pred.expr as Node | undefined)?.value;
+  if (pred.type !== 'filter' || (pred.expr as Node).type !== 'number' || !Number.isInteger(idx)) return null;
+  if (n.procedure?.value !== 'split') return null;
+  const call = compileCall({ ...n, predicate: undefined }, sc);
+  if (!call) return null;
+  const i = idx as number;
+  return (input, b, vars) => {
+    const v = call(input, b, vars);
+    if (v === undefined) return undefined;
+    if (!Array.isArray(v)) return fallback();
+    const item = v[i < 0 ? v.length + i : i];
+    return typeof item === 'string' ? item : undefined;
+  };
+}
+
+/** `( $a := …; $f := function($x) { … }; expression )`: the last value; the bindings live in the block only. */
+function compileBlock(n: Node, sc: Scope): Fn | null {
+  const exprs = n.expressions ?? [];
+  if (!exprs.length) return null;
+  const scope = new Map(sc);
+  const steps: Array<{ name?: string; lambda?: { body: Fn; params: string[] }; fn?: Fn }> = [];
+  for (const [i, x] of exprs.entries()) {
+    if (x.type !== 'bind') {
+      const f = compileNode(x, scope);
+      if (!f) return null;
+      steps.push({ fn: f });
+      continue;
+    }
+    const lhs = x.lhs as Node;
+    const rhs = x.rhs as Node;
+    if (lhs.type !== 'variable' || typeof lhs.value !== 'string' || lhs.value === '') return null;
+    const name = lhs.value;
+    if (rhs.type === 'lambda') {
+      // A lambda as the block's value would hand a function on: JSONata.
+      if (i === exprs.length - 1 || rhs.signature !== undefined || rhs.thunk) return null;
+      const params = (rhs.arguments ?? []).map((a) => (a.type === 'variable' ? a.value : undefined));
+      if (params.some((a) => typeof a !== 'string' || a === '')) return null;
+      const inner = new Map(scope);
+      for (const a of params as string[]) inner.set(a, {});
+      // Recursion (the lambda calling itself) is left to JSONata: the name is bound after the body.
+      inner.delete(name);
+      const body = compileNode(rhs.body as Node, inner);
+      if (!body) return null;
+      scope.set(name, { lambda: params.length });
+      steps.push({ name, lambda: { body, params: params as string[] } });
+    } else {
+      const f = compileNode(rhs, scope);
+      if (!f) return null;
+      scope.set(name, {});
+      steps.push({ name, fn: f });
+    }
+  }
+  return (input, b, vars) => {
+    const frame: Vars = Object.create(vars);
+    let v: unknown;
+    for (const st of steps) {
+      if (st.lambda) {
+        v = undefined;
+        frame[st.name as string] = { ...st.lambda, input, frame } satisfies Lambda;
+      } else {
+        v = (st.fn as Fn)(input, b, frame);
+        if (st.name !== undefined) frame[st.name] = v;
+      }
+    }
+    return v;
+  };
+}
+
+function compileNode(n: Node, sc: Scope): Fn | null {
+  // Predicates, focus/index bindings, grouping, sorting … on any node: JSONata.
+  if (n.type !== 'path' && hasAny(n, [...STEP_EXTRAS, ...PATH_EXTRAS])) {
+    // The one handled: a constant index on a built-in's result (`$split(s, '/')[-1]`).
+    return n.type === 'function' ? compileIndexed(n, sc) : null;
+  }
   switch (n.type) {
     case 'path':
-      return compilePath(n);
+      return compilePath(n, sc);
     case 'string':
     case 'number':
     case 'value': {
@@ -294,36 +406,38 @@ function compileNode(n: Node): Fn | null {
       return () => v;
     }
     case 'condition': {
-      const c = compileNode(n.condition as Node);
-      const t = compileNode(n.then as Node);
-      const e = n.else === undefined ? () => undefined : compileNode(n.else);
+      const c = compileNode(n.condition as Node, sc);
+      const t = compileNode(n.then as Node, sc);
+      const e = n.else === undefined ? () => undefined : compileNode(n.else, sc);
       if (!c || !t || !e) return null;
-      return (input, b) => (toBoolean(c(input, b)) ? t(input, b) : e(input, b));
+      return (input, b, vars) => (toBoolean(c(input, b, vars)) ? t(input, b, vars) : e(input, b, vars));
     }
     case 'binary':
-      return compileBinary(n);
-    case 'block': {
-      // `( a; b )` without variable bindings (a `:=` is a `bind` node: not compiled): the last value.
-      const fs = (n.expressions ?? []).map(compileNode);
-      if (!fs.length || fs.some((f) => f === null)) return null;
-      const all = fs as Fn[];
-      return (input, b) => {
-        let v: unknown;
-        for (const f of all) v = f(input, b);
-        return v;
-      };
+      return compileBinary(n, sc);
+    case 'block':
+      return compileBlock(n, sc);
+    case 'variable': {
+      const name = n.value;
+      // `$` (the context), or a value bound in an enclosing block (a lambda is never handed on as a value).
+      if (name === '') return (input) => (Array.isArray(input) ? fallback() : input);
+      const bound = typeof name === 'string' ? sc.get(name) : undefined;
+      if (!bound || bound.lambda !== undefined) return null;
+      return (_input, _b, vars) => vars[name as string];
     }
+    case 'lambda':
+      // A tail call JSONata's parser wrapped to run later: the same value as the call itself.
+      return n.thunk === true && !(n.arguments as Node[] | undefined)?.length ? compileNode(n.body as Node, sc) : null;
     case 'function':
-      return compileCall(n);
+      return compileCall(n, sc);
     case 'unary':
-      if (n.value === '{') return compileObject(n);
+      if (n.value === '{') return compileObject(n, sc);
       // A constructor that is a path step (`a.[b]`) keeps JSONata's special handling.
-      if (n.value === '[') return n.consarray ? null : compileArray(n);
+      if (n.value === '[') return n.consarray ? null : compileArray(n, sc);
       if (n.value === '-') {
-        const f = compileNode(n.expression as Node);
+        const f = compileNode(n.expression as Node, sc);
         if (!f) return null;
-        return (input, b) => {
-          const v = f(input, b);
+        return (input, b, vars) => {
+          const v = f(input, b, vars);
           if (v === undefined) return undefined;
           return typeof v === 'number' && Number.isFinite(v) ? -v : fallback();
         };
@@ -341,7 +455,7 @@ export function fastExpression(expr: string): Fn | null {
   let f = compiled.get(expr);
   if (f === undefined) {
     try {
-      f = compileNode(jsonata(expr).ast() as Node);
+      f = compileNode(jsonata(expr).ast() as Node, EMPTY);
     } catch {
       f = null; // a syntax error: JSONata reports it
     }

@@ -77,6 +77,25 @@ const HAND = [
   '[arr]',
   '[]',
   '(n; s)',
+  '($x := n * 2; $x + 1)',
+  '($x := a; $x.b)',
+  '($s := s; ($s := "inner"; $s) & $s)',
+  '($f := function($l) { $l ? $split($l, "/")[-1] : null }; [$f(s), $f(missing), $f(n)])',
+  '($f := function($l) { $l ? $split($l, "/")[0] : null }; $f(patient.links.self))',
+  '($f := function($a, $b) { $a & $b }; $f(s, n))',
+  '($f := function($a) { $string($a) }; $f(n))',
+  '($f := function($a) { $a }; $f(n, s))',
+  '($g := function($n) { $n > 0 ? $g($n - 1) : "done" }; $g(3))',
+  '$split(s, ":")',
+  '$split(s, ":")[1]',
+  '$split(s, ":")[9]',
+  '$split(s, "")[-2]',
+  '$split(n, "/")[-1]',
+  '$string(n)[0]',
+  '$',
+  '$.s',
+  'arr[0]',
+  '$x',
   '(n = 2 or s = "x") ? "y" : "n"',
   'arr',
   'a.arr',
@@ -187,12 +206,28 @@ describe('compiled expressions (fast-expr)', () => {
     const messages = all.find((e) => e.includes('"conversation_external_id"'));
     const conversation = all.find((e) => e.includes('"last_activity_at"'));
     const inbox = all.find((e) => e.includes('"channel": $lowercase($replace(channel_type'));
-    for (const e of [messages, conversation, inbox, 'meta.sender', 'meta.sender.id', '$count(attachments) > 0'])
+    const appointment = all.find((e) => e.includes('$idOf := function($link)'));
+    for (const e of [
+      messages,
+      conversation,
+      inbox,
+      appointment,
+      'meta.sender',
+      'meta.sender.id',
+      '$count(attachments) > 0',
+    ])
       expect(fastExpression(e as string), e).not.toBeNull();
     // and takes the compiled path on an ordinary record (no fallback)
-    expect(() => fastExpression(messages as string)?.(base, {})).not.toThrow();
+    expect(() => fastExpression(messages as string)?.(base, {}, {})).not.toThrow();
     // predicates, lambdas and `$` are left to JSONata
-    for (const e of ['a[0]', 'arr[$ > 1]', '$', '($f := function($x) { $x }; $f(1))', 'a.[b]', 'arr.{ "v": $ }'])
+    for (const e of [
+      'a[0]',
+      'arr[$ > 1]',
+      '$string(n)[0]',
+      '($f := function($x) { $x }; $f)',
+      'a.[b]',
+      'arr.{ "v": $ }',
+    ])
       expect(fastExpression(e), e).toBeNull();
   });
 
@@ -208,7 +243,7 @@ describe('compiled expressions (fast-expr)', () => {
         compared++;
         if (f) {
           try {
-            f(input, {});
+            f(input, {}, {});
             fast++;
           } catch (e) {
             if (e !== FALLBACK) fast++; // an error of its own would have shown above as a mismatch
@@ -222,7 +257,7 @@ describe('compiled expressions (fast-expr)', () => {
 
   it('falls back when a binding shadows a built-in', async () => {
     const f = fastExpression('$string(n)');
-    expect(() => f?.({ n: 1 }, { string: () => 'x' })).toThrow();
+    expect(() => f?.({ n: 1 }, { string: () => 'x' }, {})).toThrow();
     expect(await evaluate('$string(n)', { n: 1 }, { string: () => 'mine' })).toBe('mine');
   });
 });
