@@ -92,23 +92,92 @@ function plain(v: unknown): unknown {
   return v;
 }
 
-/** `a.b.c` over objects. An array on the way (JSONata maps over it, flattening) falls back; one at the end is kept. */
-function compilePath(n: Node, _sc: Scope): Fn | null {
+/**
+ * Filters (`[pred]`, `[0]`) on a sequence of plain items: a constant integer picks by position (negative from the
+ * end); any other predicate keeps the items it holds true for, with `$` the item. A predicate that yields a number
+ * (JSONata then selects by position) or an array, or an item that is itself an array: fall back.
+ */
+type Filters = (seq: unknown[], b: Record<string, unknown>, vars: Vars) => unknown[];
+function compileFilters(stages: Node[], sc: Scope): Filters | null {
+  const fs: Array<{ index?: number; pred?: Fn }> = [];
+  for (const st of stages) {
+    const e = st.expr as Node | undefined;
+    if (st.type !== 'filter' || !e) return null;
+    if (e.type === 'number') {
+      if (!Number.isInteger(e.value)) return null;
+      fs.push({ index: e.value as number });
+    } else {
+      const pred = compileNode(e, sc);
+      if (!pred) return null;
+      fs.push({ pred });
+    }
+  }
+  return (seq, b, vars) => {
+    let cur = seq;
+    for (const f of fs) {
+      if (f.index !== undefined) {
+        const item = cur[f.index < 0 ? cur.length + f.index : f.index];
+        cur = item === undefined ? [] : [item];
+      } else {
+        const pred = f.pred as Fn;
+        cur = cur.filter((item) => {
+          const r = pred(item, b, vars);
+          if (typeof r === 'number' || Array.isArray(r)) return fallback();
+          return toBoolean(r) === true;
+        });
+      }
+    }
+    return cur;
+  };
+}
+
+/** A value as the sequence a filter sees: nothing, its items (plain ones only), or itself. */
+function asSequence(v: unknown): unknown[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v)) return [v];
+  for (const x of v) if (Array.isArray(x) || x === undefined) fallback();
+  return v;
+}
+
+/**
+ * `a.b.c` over objects, each step perhaps filtered (`phones[type = 'Mobile'][0].number`). An array on the way
+ * (JSONata maps over it, flattening) falls back, as does a filter that leaves more than one item; an unfiltered
+ * array at the end is kept.
+ */
+function compilePath(n: Node, sc: Scope): Fn | null {
   if (hasAny(n, PATH_EXTRAS)) return null;
   const steps = n.steps ?? [];
   if (!steps.length) return null;
-  const names: string[] = [];
+  const names: Array<{ name: string; filters?: Filters }> = [];
   for (const s of steps) {
-    if (s.type !== 'name' || typeof s.value !== 'string' || hasAny(s, STEP_EXTRAS)) return null;
-    names.push(s.value);
+    if (s.type !== 'name' || typeof s.value !== 'string') return null;
+    if (
+      hasAny(
+        s,
+        STEP_EXTRAS.filter((k) => k !== 'stages'),
+      )
+    )
+      return null;
+    if (s.stages === undefined) {
+      names.push({ name: s.value });
+      continue;
+    }
+    const filters = compileFilters(s.stages as Node[], sc);
+    if (!filters) return null;
+    names.push({ name: s.value, filters });
   }
-  return (input) => {
+  return (input, b, vars) => {
     let v: unknown = input;
-    for (const k of names) {
+    for (const step of names) {
       if (Array.isArray(v)) return fallback();
       // JSONata reads own properties only (never `constructor` and the like of the prototype).
-      if (v === null || typeof v !== 'object' || !Object.hasOwn(v, k)) return undefined;
-      v = (v as Record<string, unknown>)[k];
+      if (v === null || typeof v !== 'object' || !Object.hasOwn(v, step.name)) v = undefined;
+      else v = plain((v as Record<string, unknown>)[step.name]);
+      if (step.filters) {
+        const seq = step.filters(asSequence(v), b, vars);
+        if (seq.length > 1) return fallback();
+        v = seq[0];
+      } else if (v === undefined) return undefined;
     }
     return plain(v);
   };
@@ -261,19 +330,32 @@ const BUILTINS: Record<string, Builtin> = {
   replace: {
     arity: 3,
     fn: ([s, pattern, replacement]) => {
-      if (s === undefined) return undefined;
+      // JSONata checks every argument's type before it looks at an undefined input: so do we (else fall back).
       // Plain strings only: a regex, a function or a `$` in the replacement has JSONata's own rules.
-      if (typeof s !== 'string' || typeof pattern !== 'string' || pattern === '') return fallback();
+      if (typeof pattern !== 'string' || pattern === '') return fallback();
       if (typeof replacement !== 'string' || replacement.includes('$')) return fallback();
+      if (s === undefined) return undefined;
+      if (typeof s !== 'string') return fallback();
       return s.split(pattern).join(replacement);
     },
   },
   split: {
     arity: 2,
     fn: ([s, sep]) => {
+      if (typeof sep !== 'string') return fallback();
       if (s === undefined) return undefined;
-      if (typeof s !== 'string' || typeof sep !== 'string') return fallback();
+      if (typeof s !== 'string') return fallback();
       return s.split(sep);
+    },
+  },
+  join: {
+    arity: 2,
+    fn: ([v, sep]) => {
+      if (typeof sep !== 'string') return fallback();
+      if (v === undefined) return undefined;
+      if (typeof v === 'string') return v;
+      if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) return fallback();
+      return v.join(sep);
     },
   },
   not: { arity: 1, fn: ([v]) => (v === undefined ? undefined : !toBoolean(v)) },
@@ -336,6 +418,18 @@ function compileIndexed(n: Node, sc: Scope): Fn | null {
   };
 }
 
+/** `[a, b][pred]`: the constructed items that pass; one item is unwrapped, none is nothing (JSONata's sequence). */
+function compileFilteredArray(n: Node, sc: Scope): Fn | null {
+  if (hasAny(n, [...STEP_EXTRAS.filter((k) => k !== 'predicate'), ...PATH_EXTRAS])) return null;
+  const arr = compileArray({ ...n, predicate: undefined }, sc);
+  const filters = compileFilters((n.predicate as Node[] | undefined) ?? [], sc);
+  if (!arr || !filters) return null;
+  return (input, b, vars) => {
+    const seq = filters(asSequence(arr(input, b, vars)), b, vars);
+    return seq.length === 0 ? undefined : seq.length === 1 ? seq[0] : seq;
+  };
+}
+
 /** `( $a := …; $f := function($x) { … }; expression )`: the last value; the bindings live in the block only. */
 function compileBlock(n: Node, sc: Scope): Fn | null {
   const exprs = n.expressions ?? [];
@@ -392,8 +486,10 @@ function compileBlock(n: Node, sc: Scope): Fn | null {
 function compileNode(n: Node, sc: Scope): Fn | null {
   // Predicates, focus/index bindings, grouping, sorting … on any node: JSONata.
   if (n.type !== 'path' && hasAny(n, [...STEP_EXTRAS, ...PATH_EXTRAS])) {
-    // The one handled: a constant index on a built-in's result (`$split(s, '/')[-1]`).
-    return n.type === 'function' ? compileIndexed(n, sc) : null;
+    // Handled: a constant index on a built-in's result (`$split(s, '/')[-1]`), filters on an array constructor.
+    if (n.type === 'function') return compileIndexed(n, sc);
+    if (n.type === 'unary' && n.value === '[' && !n.consarray) return compileFilteredArray(n, sc);
+    return null;
   }
   switch (n.type) {
     case 'path':

@@ -95,6 +95,26 @@ const HAND = [
   '$',
   '$.s',
   'arr[0]',
+  'arr[-1]',
+  'arr[5]',
+  'arr[$ > 1]',
+  'arr[$ > 0]',
+  'arr[$ > 1][0]',
+  'arr[$ = 1 ? 0 : 1]',
+  'o[k = 1]',
+  'o[k = 2].k',
+  'a.b[c = "deep"].c',
+  'a.arr[0]',
+  'patient_phone_numbers[phone_type = "Mobile"][0].number',
+  'patient_phone_numbers[0].number',
+  'patient_phone_numbers[phone_type]',
+  '[s, n][$]',
+  '[s, z, b][$ and $ != ""]',
+  '[first_name, last_name][$ and $ != ""]',
+  '$join([first_name, last_name][$ and $ != ""], " ")',
+  '$join(arr, ",")',
+  '$join(s, "-")',
+  '$join(labels, n)',
   '$x',
   '(n = 2 or s = "x") ? "y" : "n"',
   'arr',
@@ -207,26 +227,29 @@ describe('compiled expressions (fast-expr)', () => {
     const conversation = all.find((e) => e.includes('"last_activity_at"'));
     const inbox = all.find((e) => e.includes('"channel": $lowercase($replace(channel_type'));
     const appointment = all.find((e) => e.includes('$idOf := function($link)'));
+    const patient = all.find((e) => e.includes('$mobile :='));
     for (const e of [
       messages,
       conversation,
       inbox,
       appointment,
+      patient,
       'meta.sender',
       'meta.sender.id',
       '$count(attachments) > 0',
     ])
       expect(fastExpression(e as string), e).not.toBeNull();
     // and takes the compiled path on an ordinary record (no fallback)
-    expect(() => fastExpression(messages as string)?.(base, {}, {})).not.toThrow();
+    for (const e of [messages, appointment, patient])
+      expect(() => fastExpression(e as string)?.(base, {}, {})).not.toThrow();
     // predicates, lambdas and `$` are left to JSONata
     for (const e of [
-      'a[0]',
-      'arr[$ > 1]',
       '$string(n)[0]',
       '($f := function($x) { $x }; $f)',
       'a.[b]',
       'arr.{ "v": $ }',
+      'arr^($)',
+      'a#$i.b',
     ])
       expect(fastExpression(e), e).toBeNull();
   });
