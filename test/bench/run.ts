@@ -115,6 +115,22 @@ async function pgCpu(url: string) {
   };
 }
 
+/** Per table, after the full sync: sequential scans and rows they read, index scans, rows written (busiest first). */
+async function tableActivity(url: string) {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const { rows } = await c.query<Record<string, string>>(
+      `select relname as table, seq_scan, seq_tup_read, idx_scan, n_tup_ins + n_tup_upd + n_tup_del as written
+       from pg_stat_user_tables where seq_tup_read + coalesce(idx_scan, 0) + n_tup_ins + n_tup_upd > 0
+       order by seq_tup_read desc limit 8`,
+    );
+    return rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, k === 'table' ? v : Number(v)])));
+  } finally {
+    await c.end();
+  }
+}
+
 const UNIFIED = [
   'patients',
   'patient_identities',
@@ -200,6 +216,8 @@ async function syncBench(kind: Kind, connector: Connector, url: string, n: numbe
     enableStageClock(false);
     const pgMs = stopPg ? await stopPg() : undefined;
     const rssMb = stopRss();
+    // Where PostgreSQL's work went (sequential scans grow with the organization; index scans should not).
+    const tableStats = t.url ? await tableActivity(t.url) : undefined;
     const records = full.streams.reduce((a, x) => a + x.records, 0);
     const byStream = Object.fromEntries(full.streams.filter((x) => x.records).map((x) => [x.stream, x.records]));
     const perRecordUs = (v: number) => +((v * 1000) / records).toFixed(1);
@@ -234,6 +252,7 @@ async function syncBench(kind: Kind, connector: Connector, url: string, n: numbe
         write: perRecordUs(stages.write - stages.identity),
       },
       peakRssMb: rssMb,
+      ...(tableStats ? { tableStats } : {}),
       incremental: {
         requests: incRequests,
         written: inc.streams.reduce((a, x) => a + x.inserted + x.updated, 0),
