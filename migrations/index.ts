@@ -9,6 +9,7 @@ import { Migration0007TenantIsolation } from './0007_tenant_isolation.ts';
 import { Migration0009ListingsAndInboxes } from './0009_listings_and_inboxes.ts';
 import { Migration0010IdentityNameKeys } from './0010_identity_name_keys.ts';
 import { Migration0011CredentialsAndAudit } from './0011_credentials_and_audit.ts';
+import { Migration0012WebhookDeadLetters } from './0012_webhook_dead_letters.ts';
 import { Migration0013BackfillIdentityNameKeys } from './0013_backfill_identity_name_keys.ts';
 
 /** Every migration this version knows, in order. Names are stable forever: they are stored in the database. */
@@ -23,6 +24,7 @@ export const migrations: MigrationObject[] = [
   { name: '0009_listings_and_inboxes', class: Migration0009ListingsAndInboxes },
   { name: '0010_identity_name_keys', class: Migration0010IdentityNameKeys },
   { name: '0011_credentials_and_audit', class: Migration0011CredentialsAndAudit },
+  { name: '0012_webhook_dead_letters', class: Migration0012WebhookDeadLetters },
   { name: '0013_backfill_identity_name_keys', class: Migration0013BackfillIdentityNameKeys },
 ];
 

@@ -16,6 +16,8 @@ export const ExitCode = {
 export function exitCodeFor(code: string | undefined): number {
   if (!code) return ExitCode.Internal;
   if (code.startsWith('RQ1') || code.startsWith('RQ2')) return ExitCode.Config;
+  // A statement the database refused is the operator's statement failing, not the database being unusable.
+  if (code === 'RQ4007') return ExitCode.Failure;
   if (code.startsWith('RQ4')) return ExitCode.Database;
   if (code.startsWith('RQ6001')) return ExitCode.Usage;
   return ExitCode.Failure;

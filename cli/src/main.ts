@@ -1,6 +1,6 @@
-import { parseArgs } from 'node:util';
 // The registry module only, not the runner's index (MikroORM, PGlite …): `routiq --help` stays light.
 import { isRoutiqError } from '@routiq/runner/errors';
+import { COMMON_OPTIONS, parseOptions } from './args.ts';
 import { ExitCode, exitCodeFor } from './exit-codes.ts';
 import { HELP, helpFor } from './help.ts';
 import { err, out } from './output.ts';
@@ -8,29 +8,24 @@ import { err, out } from './output.ts';
 // Command modules load on demand: `routiq lint` does not pay for the database driver, and vice versa.
 type Handler = (args: string[]) => Promise<number>;
 
-function parse<T extends Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>>(
-  args: string[],
-  options: T,
-  positionals = false,
-) {
-  return parseArgs({ args, options, allowPositionals: positionals, strict: true });
-}
-
 const commands: Record<string, Handler> = {
   async migrate(args) {
-    const { values } = parse(args, { config: { type: 'string', short: 'c' }, json: { type: 'boolean' } });
+    const { values } = parseOptions(args, COMMON_OPTIONS, { command: 'migrate' });
     const { migrateCommand } = await import('./commands/migrate.ts');
     return migrateCommand({ config: values.config, json: !!values.json });
   },
   async sync(args) {
-    const { values } = parse(args, {
-      config: { type: 'string', short: 'c' },
-      org: { type: 'string' },
-      connector: { type: 'string' },
-      stream: { type: 'string' },
-      'full-refresh': { type: 'boolean' },
-      json: { type: 'boolean' },
-    });
+    const { values } = parseOptions(
+      args,
+      {
+        ...COMMON_OPTIONS,
+        org: { type: 'string' },
+        connector: { type: 'string' },
+        stream: { type: 'string' },
+        'full-refresh': { type: 'boolean' },
+      },
+      { command: 'sync' },
+    );
     const { syncCommand } = await import('./commands/sync.ts');
     return syncCommand({
       config: values.config,
@@ -42,13 +37,16 @@ const commands: Record<string, Handler> = {
     });
   },
   async serve(args) {
-    const { values } = parse(args, {
-      config: { type: 'string', short: 'c' },
-      port: { type: 'string', short: 'p' },
-      host: { type: 'string' },
-      migrate: { type: 'boolean' },
-      json: { type: 'boolean' },
-    });
+    const { values } = parseOptions(
+      args,
+      {
+        ...COMMON_OPTIONS,
+        port: { type: 'string', short: 'p' },
+        host: { type: 'string' },
+        migrate: { type: 'boolean' },
+      },
+      { command: 'serve' },
+    );
     const { serveCommand } = await import('./commands/serve.ts');
     return serveCommand({
       config: values.config,
@@ -59,28 +57,36 @@ const commands: Record<string, Handler> = {
     });
   },
   async lint(args) {
-    const { values, positionals } = parse(
+    const { values, positionals } = parseOptions(
       args,
       { format: { type: 'string', short: 'f' }, json: { type: 'boolean' } },
-      true,
+      { command: 'lint', positionals: 'any' },
     );
     const { lintCommand } = await import('./commands/lint.ts');
     return lintCommand({ paths: positionals, format: values.json ? 'json' : (values.format ?? 'text') });
   },
   async docs(args) {
-    const { values } = parse(args, { write: { type: 'boolean' }, check: { type: 'boolean' } });
+    const { values } = parseOptions(
+      args,
+      { write: { type: 'boolean' }, check: { type: 'boolean' } },
+      { command: 'docs' },
+    );
     const { docsCommand } = await import('./commands/docs.ts');
     return docsCommand({ write: !!values.write, check: !!values.check });
   },
   async demo(args) {
-    const { values } = parse(args, {
-      orgs: { type: 'string' },
-      scale: { type: 'string' },
-      json: { type: 'boolean' },
-      dir: { type: 'string' },
-      serve: { type: 'boolean' },
-      port: { type: 'string' },
-    });
+    const { values } = parseOptions(
+      args,
+      {
+        orgs: { type: 'string' },
+        scale: { type: 'string' },
+        json: { type: 'boolean' },
+        dir: { type: 'string' },
+        serve: { type: 'boolean' },
+        port: { type: 'string' },
+      },
+      { command: 'demo' },
+    );
     const demo = await importDemo();
     if (!demo) return ExitCode.Usage;
     return demo.demoCommand({
@@ -110,6 +116,9 @@ const commands: Record<string, Handler> = {
   },
   async sql(args) {
     return (await import('./commands/sql.ts')).run(args);
+  },
+  async db(args) {
+    return (await import('./commands/db.ts')).run(args);
   },
   async connector(args) {
     return (await import('./commands/connector.ts')).run(args);
@@ -141,16 +150,21 @@ async function importDemo(): Promise<typeof import('./commands/demo.ts') | undef
   }
 }
 
+/** The commands `routiq` knows, `help` included. */
+export const COMMAND_NAMES: readonly string[] = Object.keys(commands);
+
 /** Commands with sub-commands keep their help next to their code. */
-async function helpText(name: string): Promise<string> {
+export async function helpText(name: string): Promise<string> {
   if (name === 'dlq') return (await import('./commands/dlq.ts')).DLQ_HELP;
   if (name === 'status') return (await import('./commands/status.ts')).STATUS_HELP;
   if (name === 'patients') return (await import('./commands/patients.ts')).PATIENTS_HELP;
   if (name === 'credentials') return (await import('./commands/credentials.ts')).CREDENTIALS_HELP;
   if (name === 'init') return (await import('./commands/init.ts')).INIT_HELP;
   if (name === 'sql') return (await import('./commands/sql.ts')).SQL_HELP;
+  if (name === 'db') return (await import('./commands/db.ts')).DB_HELP;
   if (name === 'connector') return (await import('./commands/connector.ts')).CONNECTOR_HELP;
   if (name === 'purge') return (await import('./commands/purge.ts')).PURGE_HELP;
+  if (name === 'help') return HELP;
   return helpFor(name);
 }
 

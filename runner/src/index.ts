@@ -66,7 +66,7 @@ export { listDuplicates, mergePatients, reconcileOrganization, unmergePatients }
 export type { Logger } from './logger.ts';
 export { createLogger } from './logger.ts';
 export type { Actor, ActorType, AuditEntry } from './security/audit.ts';
-export { actorOf, CLI_CORRELATION_ID, cliActor, recordAudit } from './security/audit.ts';
+export { actorOf, auditTo, CLI_CORRELATION_ID, cliActor, recordAudit } from './security/audit.ts';
 export type { CredentialInfo, CredentialRef, RotationResult } from './security/credentials.ts';
 export {
   deleteCredential,
@@ -81,4 +81,5 @@ export type { ServiceOptions, ServiceSettings } from './service/service.ts';
 export { DEFAULT_SETTINGS, Service } from './service/service.ts';
 export { listConnectors, loadConnector, loadSpecFile } from './spec/load.ts';
 export type { ConnectorSpec, StreamSpec } from './spec/types.ts';
+export type { Progress, ProgressListener } from './util/progress.ts';
 export { redactUrlCredentials } from './util/redact.ts';

@@ -11,7 +11,7 @@
  * Options: BENCH_PATIENTS (default 20000: the issue's organization of 20,000 patients, ≈60,000 appointments,
  * 100,000 messages), BENCH_SMALL (default BENCH_PATIENTS/4, the second size), BENCH_BACKENDS (postgres,embedded),
  * BENCH_LABEL (file name tag), BENCH_PG_URL='' (embedded only), BENCH_RAW_DAYS (runner.raw_retention_days; 0 keeps
- * no raw payloads).
+ * no raw payloads), BENCH_CONNECTORS (cliniko,chatwoot), BENCH_NODE_ARGS (extra node flags for each sync's process, e.g. `--cpu-prof`).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -57,9 +57,10 @@ async function requestsServed(url: string): Promise<number> {
 }
 
 function peakRss() {
-  let rss = process.memoryUsage().rss;
+  // memoryUsage.rss() alone: memoryUsage() also walks the heap spaces, ~1 ms a call on a busy machine (runner CPU).
+  let rss = process.memoryUsage.rss();
   const t = setInterval(() => {
-    rss = Math.max(rss, process.memoryUsage().rss);
+    rss = Math.max(rss, process.memoryUsage.rss());
   }, 50);
   return () => {
     clearInterval(t);
@@ -112,6 +113,22 @@ async function pgCpu(url: string) {
     for (const [pid, t] of last) ticks += t - (base.get(pid) ?? 0);
     return ticks * TICK_MS;
   };
+}
+
+/** Per table, after the full sync: sequential scans and rows they read, index scans, rows written (busiest first). */
+async function tableActivity(url: string) {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const { rows } = await c.query<Record<string, string>>(
+      `select relname as table, seq_scan, seq_tup_read, idx_scan, n_tup_ins + n_tup_upd + n_tup_del as written
+       from pg_stat_user_tables where seq_tup_read + coalesce(idx_scan, 0) + n_tup_ins + n_tup_upd > 0
+       order by seq_tup_read desc limit 8`,
+    );
+    return rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, k === 'table' ? v : Number(v)])));
+  } finally {
+    await c.end();
+  }
 }
 
 const UNIFIED = [
@@ -199,6 +216,8 @@ async function syncBench(kind: Kind, connector: Connector, url: string, n: numbe
     enableStageClock(false);
     const pgMs = stopPg ? await stopPg() : undefined;
     const rssMb = stopRss();
+    // Where PostgreSQL's work went (sequential scans grow with the organization; index scans should not).
+    const tableStats = t.url ? await tableActivity(t.url) : undefined;
     const records = full.streams.reduce((a, x) => a + x.records, 0);
     const byStream = Object.fromEntries(full.streams.filter((x) => x.records).map((x) => [x.stream, x.records]));
     const perRecordUs = (v: number) => +((v * 1000) / records).toFixed(1);
@@ -233,6 +252,7 @@ async function syncBench(kind: Kind, connector: Connector, url: string, n: numbe
         write: perRecordUs(stages.write - stages.identity),
       },
       peakRssMb: rssMb,
+      ...(tableStats ? { tableStats } : {}),
       incremental: {
         requests: incRequests,
         written: inc.streams.reduce((a, x) => a + x.inserted + x.updated, 0),
@@ -264,7 +284,9 @@ async function machine() {
 
 /** One sync in a process of its own: its RSS and CPU are that sync's alone (the embedded database runs in it). */
 async function runChild(kind: Kind, connector: Connector, url: string, n: number) {
-  const proc = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', import.meta.filename], {
+  // BENCH_NODE_ARGS: extra node flags for the sync process only (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+  const extra = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const proc = spawn(process.execPath, ['--expose-gc', ...extra, '--import', 'tsx', import.meta.filename], {
     env: { ...process.env, BENCH_ONE: JSON.stringify({ kind, connector, url, n }) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -286,6 +308,7 @@ if (process.env.BENCH_ONE) {
 const wanted = (process.env.BENCH_BACKENDS ?? 'postgres,embedded').split(',') as Kind[];
 const available = process.env.BENCH_PG_URL === '' ? ['embedded'] : await backends();
 const kinds = wanted.filter((k) => available.includes(k));
+const connectors = (process.env.BENCH_CONNECTORS ?? 'cliniko,chatwoot').split(',') as Connector[];
 const results: Record<string, unknown> = {
   label,
   at: new Date().toISOString(),
@@ -298,7 +321,7 @@ for (const n of [patients, small]) {
   const sims = await startSims(n);
   try {
     for (const kind of n === patients ? kinds : kinds.slice(0, 1))
-      for (const c of ['cliniko', 'chatwoot'] as const) {
+      for (const c of connectors) {
         const r = await runChild(kind, c, sims.urls[c], n);
         runs.push(r);
         process.stderr.write(

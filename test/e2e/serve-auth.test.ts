@@ -132,8 +132,8 @@ describe(`admin endpoint authentication (${kind})`, () => {
     // The service token sees every organization.
     const all = await get('/api/status', SERVICE_TOKEN);
     expect((all.body.organizations as Array<{ id: string }>).map((o) => o.id).sort()).toEqual([A, B]);
-    // A token without an organization is not an admin of anything.
-    expect((await get('/api/status', await sign({}))).status).toBe(401);
+    // A token without an organization is not an admin of anything: authenticated, but forbidden.
+    expect((await get('/api/status', await sign({}))).status).toBe(403);
 
     const before = (await denials()).length;
     const auth = { authorization: `Bearer ${tokenB}` };

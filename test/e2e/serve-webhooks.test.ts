@@ -154,11 +154,13 @@ describe.each(kinds)('routiq serve: Chatwoot webhooks over HTTP (%s)', (kind) =>
   const json = (v: unknown) => (typeof v === 'string' ? JSON.parse(v) : v) as Record<string, unknown>;
   let collected: Awaited<ReturnType<typeof collectEvents>>;
   let now = 0;
-  const tsOf = (e: Event) => now - 250 + e.seq;
+  // One second apart so their order is known, and centred on the suite's start: the 300 s window must still hold
+  // them minutes later on a loaded machine (the third test redelivers them with these same timestamps).
+  const tsOf = (e: Event) => now - 60 + e.seq;
 
   it('refuses bad signatures, stale timestamps, other organizations, malformed and oversized bodies, unknown paths', async () => {
     collected = await collectEvents(sim);
-    expect(collected.events.length).toBeLessThan(400);
+    expect(collected.events.length).toBeLessThan(300);
     now = Math.floor(Date.now() / 1000);
     const body = collected.events[0]!.delivery.body;
 

@@ -166,6 +166,41 @@ describe.each(kinds)('Chatwoot webhook order, replays and duplicates (%s)', (kin
     expect(await snapshot()).toEqual(before);
     expect(await row(other.id)).toMatchObject({ content: other.content });
 
+    // 4. A poll and an event in the same second. Polled rows carry their exact fetch time; the header has whole
+    // seconds. A deletion signed in the second of a poll that still read the message live must win: REST never
+    // re-reads an old message, so a dropped deletion would stay lost (seen as a flaky chatwoot e2e).
+    const polledLive = Date.now();
+    const sameSecond = Math.floor(polledLive / 1000);
+    const live = other;
+    await t.db.query(
+      "update messages set deleted_at = null, source_version = to_timestamp(?::double precision / 1000) where organization_id = ? and source = 'chatwoot' and external_id = ?",
+      [polledLive, r.org.id, String(live.id)],
+    );
+    const deletion = JSON.stringify({
+      ...(JSON.parse(other.body) as Record<string, unknown>),
+      event: 'message_updated',
+      content: DELETED,
+      content_attributes: { deleted: true },
+    });
+    const dropped = await ingestWebhook({
+      db: t.db,
+      config: r.config,
+      org: r.org,
+      conn: r.org.connections[0]!,
+      headers: {
+        'content-type': 'application/json',
+        'x-chatwoot-timestamp': String(sameSecond),
+        'x-chatwoot-signature': signChatwootWebhook(SECRET, sameSecond, deletion),
+      },
+      rawBody: deletion,
+      logger: silentLogger,
+      env,
+      now: polledLive,
+    });
+    expect(dropped.written).toBeGreaterThan(0);
+    expect(await row(live.id)).toMatchObject({ content: DELETED });
+    expect((await row(live.id))?.deleted_at).not.toBeNull();
+
     const letters = await t.db.query('select error_code from sync_errors where organization_id = ?', [r.org.id]);
     expect(letters).toEqual([]);
   });

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
  * no credential reaches a fixture; the proxy's own origin in bodies and headers (Cliniko's links.next) is stored as
  * {{BASE}}. A replay server answers the same requests from the file, phase by phase.
  */
-import { type Cassette, type Exchange, requestKey } from '@routiq/runner/workbench';
+import { type Exchange, requestKey } from '@routiq/runner/workbench';
 
 // The cassette format and the replay server are the workbench's (routiq connector test --replay); this file keeps
 // the recording proxy that test/fixtures/record.ts puts between the engine and a simulator.
@@ -49,7 +49,7 @@ export async function startRecorder(target: string) {
       exchanges.push({
         phase,
         method: req.method ?? 'GET',
-        key: requestKey(req.url ?? '/'),
+        key: requestKey(req.url ?? '/', [], origin),
         status: upstream.status,
         contentType: upstream.headers.get('content-type') ?? 'application/json',
         headers,

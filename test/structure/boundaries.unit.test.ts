@@ -3,6 +3,7 @@
  * repository (see imports.ts). The first block runs the checks on small made-up projects, so a check that can no
  * longer see a violation fails here rather than passing silently on the real tree.
  */
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
@@ -130,6 +131,16 @@ describe('this repository', () => {
 
   it('has no relative import that leaves its package (use the package exports)', () => {
     expect(boundaryViolations(project, imports)).toEqual([]);
+  });
+
+  it('exports only files that exist', () => {
+    const missing = project.workspaces.flatMap((w) =>
+      Object.entries(w.exports)
+        .filter(([key, target]) => !key.includes('*') && !existsSync(path.join(ROOT, w.dir, target)))
+        .map(([key, target]) => `${w.dir || '.'}/package.json exports "${key}": ${target}, which does not exist`),
+    );
+    expect(project.workspaces.find((w) => w.dir === 'cli')?.exports['.']).toBe('./src/main.ts');
+    expect(missing).toEqual([]);
   });
 
   it(`has no import cycle among the modules of ${CYCLE_FREE.join(', ')}`, () => {

@@ -26,7 +26,7 @@ import {
 } from '@routiq/runner/workbench';
 import { loadContext } from '../context.ts';
 import { ExitCode } from '../exit-codes.ts';
-import { err, out } from '../output.ts';
+import { colorEnabled, err, out } from '../output.ts';
 import {
   chooseTarget,
   fixturesFile,
@@ -115,6 +115,8 @@ export async function run(args: string[]): Promise<number> {
   const choices = listTargets(config, name);
   const interactive = !values.json && !!process.stdout.isTTY && !!process.stdin.isTTY && process.env.CI === undefined;
   if (interactive) {
+    // Ink's chalk reads FORCE_COLOR (not NO_COLOR) once, when it loads: without colour, bold and dim go too.
+    if (!colorEnabled(process.stdout)) process.env.FORCE_COLOR = '0';
     const { runInteractive } = await import('../workbench/interactive.ts');
     const preselected =
       values.org !== undefined || values.target !== undefined || values.replay

@@ -17,6 +17,7 @@ import { startSandbox } from '@routiq/sandbox';
 import { startWebhookReceiver } from '../demo/receiver.ts';
 import { ExitCode } from '../exit-codes.ts';
 import { err, out, table } from '../output.ts';
+import { progressLine } from '../progress.ts';
 import { formatSummaries, toJson } from './sync.ts';
 
 const DEMO_ORGS = [
@@ -82,7 +83,9 @@ export async function demoCommand(a: DemoArgs): Promise<number> {
     `# Written by \`routiq demo\`: the simulators' ports change every run.\ndatabase:\n  embedded_dir: ${path.join(dir, 'db')}\nlog:\n  level: ${process.env.ROUTIQ_LOG_LEVEL ?? 'warn'}\norganizations:\n${orgs.join('\n')}\n`,
   );
   const config = loadConfig({ file: configFile, env: { ...env, DATABASE_URL: '' } });
-  const logger = createLogger(config.log.level);
+  // On a terminal the two syncs draw progress lines on stderr (log lines are written above them).
+  const progress = progressLine({ json: a.json });
+  const logger = progress ? createLogger(config.log.level, progress.logDestination()) : createLogger(config.log.level);
   let db: Database | undefined;
   let receiver: Awaited<ReturnType<typeof startWebhookReceiver>> | undefined;
   try {
@@ -104,12 +107,13 @@ export async function demoCommand(a: DemoArgs): Promise<number> {
     }
 
     err('full sync …');
-    const full = await syncAll(db, config, { fullRefresh: true }, logger, env);
+    const full = await syncAll(db, config, { fullRefresh: true }, logger, env, progress?.listener);
     err('the sources change: new messages, edits, archives, cancellations, pushes …');
     sandbox.mutate(3);
     await Promise.all([sandbox.chatwoot.webhooks.idle(), sandbox.manychat.idle()]);
     err('incremental sync …');
-    const incremental = await syncAll(db, config, {}, logger, env);
+    const incremental = await syncAll(db, config, {}, logger, env, progress?.listener);
+    progress?.close();
     const counts = await tableCounts(
       db,
       config.organizations.map((o) => o.id),
@@ -167,6 +171,7 @@ export async function demoCommand(a: DemoArgs): Promise<number> {
     }
     return ok ? ExitCode.Ok : ExitCode.Failure;
   } finally {
+    progress?.close();
     await receiver?.close();
     await db?.close();
     await sandbox.close();

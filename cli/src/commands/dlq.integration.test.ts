@@ -246,6 +246,11 @@ organizations:
       expect(rows.length).toBeGreaterThanOrEqual(3);
       expect(new Set(rows.map((r) => `${r.actor_type} ${r.organization_id}`))).toEqual(new Set(['cli org_cli']));
       expect(rows.filter((r) => r.action === 'dlq.show').every((r) => r.count === 1)).toBe(true);
+      // routiq status (the earlier test): the whole-database read is cross-organization and names what it showed.
+      const status = await db.query<{ actor_type: string; organization_id: string | null; organizations: string }>(
+        "select actor_type, organization_id, details->>'organizations' as organizations from audit_log where action = 'status.read'",
+      );
+      expect(status).toContainEqual({ actor_type: 'cli', organization_id: null, organizations: '["org_cli"]' });
     } finally {
       await db.close();
     }

@@ -1,6 +1,5 @@
 import os from 'node:os';
-import { parseArgs } from 'node:util';
-import { CLI_CORRELATION_ID, cliActor, RoutiqError, recordAudit } from '@routiq/runner';
+import { CLI_CORRELATION_ID, cliActor, createLogger, RoutiqError, recordAudit } from '@routiq/runner';
 import {
   assertDeadLetterId,
   countDeadLetters,
@@ -14,9 +13,11 @@ import {
   resolveDeadLetters,
   validateFilter,
 } from '@routiq/runner/dlq';
+import { COMMON_OPTIONS, parseOptions } from '../args.ts';
 import { loadContext, withDatabase } from '../context.ts';
 import { ExitCode } from '../exit-codes.ts';
 import { err, out, table } from '../output.ts';
+import { progressLine } from '../progress.ts';
 
 export const DLQ_HELP = `Usage: routiq dlq <list|show|replay|resolve> [options]
 
@@ -34,10 +35,16 @@ Every command takes --config FILE. list shows open letters, newest first (--all 
 replay maps, validates and writes each open record letter again with the CURRENT connector spec (fix the spec first);
 a letter of a failed child request re-queues that partition for the next sync. Replaying twice changes nothing.
 Exit 0 when every letter was replayed, 1 when any is still failing.
-resolve closes letters without replaying them; --reason is stored and audited (--actor overrides the audit actor).`;
+resolve closes letters without replaying them; --reason is stored and audited (--actor overrides the audit actor).
+On a terminal, replay draws a progress line on stderr (letters done, outcomes so far); not with --json.
+Examples:
+  routiq dlq list --org org_demo_bondi_physio --class validation
+  routiq dlq show 0b5f9c1e-4d2a-4c59-9f0e-3a6f1f8e2b7d --json
+  routiq dlq replay --connector cliniko --older-than 1h --dry-run
+  routiq dlq resolve 0b5f9c1e-4d2a-4c59-9f0e-3a6f1f8e2b7d --reason "deleted upstream"`;
 
 const FILTER_OPTIONS = {
-  config: { type: 'string', short: 'c' },
+  ...COMMON_OPTIONS,
   org: { type: 'string' },
   connector: { type: 'string' },
   connection: { type: 'string' },
@@ -47,7 +54,6 @@ const FILTER_OPTIONS = {
   'older-than': { type: 'string' },
   'newer-than': { type: 'string' },
   limit: { type: 'string' },
-  json: { type: 'boolean' },
 } as const;
 
 function usage(message: string): never {
@@ -156,13 +162,7 @@ function fullJson(d: DeadLetter) {
 }
 
 async function list(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: { ...FILTER_OPTIONS, all: { type: 'boolean' } },
-    allowPositionals: true,
-    strict: true,
-  });
-  if (positionals.length) usage(`dlq list takes no arguments (got "${positionals.join(' ')}"); use filters`);
+  const { values } = parseOptions(args, { ...FILTER_OPTIONS, all: { type: 'boolean' } }, { command: 'dlq list' });
   const filter = filterFrom(values);
   filter.limit ??= 100;
   if (!values.all) filter.resolved = false;
@@ -209,13 +209,11 @@ async function list(args: string[]): Promise<number> {
 }
 
 async function show(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: { config: { type: 'string', short: 'c' }, json: { type: 'boolean' } },
-    allowPositionals: true,
-    strict: true,
+  const { values, positionals } = parseOptions(args, COMMON_OPTIONS, {
+    command: 'dlq show',
+    positionals: 1,
+    usage: 'one dead-letter id',
   });
-  if (positionals.length !== 1) usage('dlq show takes exactly one dead-letter id');
   const id = assertDeadLetterId(positionals[0] as string);
   const { config } = loadContext(values.config);
   const d = await withDatabase(config, async (db) => {
@@ -289,25 +287,32 @@ function outcomeJson(o: ReplayOutcome) {
 }
 
 async function replay(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseOptions(
     args,
-    options: { ...FILTER_OPTIONS, 'dry-run': { type: 'boolean' }, actor: { type: 'string' } },
-    allowPositionals: true,
-    strict: true,
-  });
+    { ...FILTER_OPTIONS, 'dry-run': { type: 'boolean' }, actor: { type: 'string' } },
+    { command: 'dlq replay', positionals: 'any' },
+  );
   const filter = filterFrom(values);
   if (!positionals.length && !hasSelector(filter))
     usage('dlq replay needs dead-letter ids or at least one filter (--org, --connector, --class, …)');
   positionals.forEach(assertDeadLetterId);
   const dryRun = !!values['dry-run'];
-  const { config, logger } = loadContext(values.config);
+  const ctx = loadContext(values.config);
+  const { config } = ctx;
   const target: string[] | DeadLetterFilter =
     positionals.length && !hasSelector(filter) && filter.limit === undefined
       ? positionals
       : { ...filter, ...(positionals.length ? { ids: positionals } : {}) };
+  const progress = progressLine({ json: !!values.json });
+  const logger = progress ? createLogger(config.log.level, progress.logDestination()) : ctx.logger;
   const outcomes = await withDatabase(config, (db) =>
-    replayDeadLetters(db, config, target, { logger, actor: values.actor ?? defaultActor(), dryRun }),
-  );
+    replayDeadLetters(db, config, target, {
+      logger,
+      actor: values.actor ?? defaultActor(),
+      dryRun,
+      onProgress: progress?.listener,
+    }),
+  ).finally(() => progress?.close());
   const counts: Record<string, number> = {};
   for (const o of outcomes) counts[o.status] = (counts[o.status] ?? 0) + 1;
   if (values.json) {
@@ -338,12 +343,11 @@ async function replay(args: string[]): Promise<number> {
 }
 
 async function resolve(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseOptions(
     args,
-    options: { ...FILTER_OPTIONS, reason: { type: 'string' }, actor: { type: 'string' } },
-    allowPositionals: true,
-    strict: true,
-  });
+    { ...FILTER_OPTIONS, reason: { type: 'string' }, actor: { type: 'string' } },
+    { command: 'dlq resolve', positionals: 'any' },
+  );
   if (!values.reason?.trim()) usage('dlq resolve needs --reason TEXT (it is stored with the letter and audited)');
   const filter = filterFrom(values);
   if (!positionals.length && !hasSelector(filter))

@@ -16,8 +16,9 @@ export const INIT_HELP = `Usage: routiq init connector <name> [--config FILE] [-
 Scaffolds connectors/<name>/ (the config's connectors_dir): connector.yaml with the schema modeline, README.md,
 fixtures/, tests/contacts.yaml (records in → rows out, run by npm test) and hooks.ts (connector-local hooks).
 Then: edit the spec, \`routiq lint\`, \`routiq connector test <name>\`. Guide: docs/adding-a-connector.md.
-Example:
-  routiq init connector intercom && routiq lint connectors/intercom && routiq connector test intercom`;
+Examples:
+  routiq init connector intercom && routiq lint connectors/intercom && routiq connector test intercom
+  routiq init connector intercom --force      # overwrite the scaffold's files`;
 
 export function scaffold(name: string, dir: string, schemaRel: string): Record<string, string> {
   const title = name.charAt(0).toUpperCase() + name.slice(1);

@@ -3,14 +3,15 @@
  * offline quality evaluation of the matcher (precision, recall, F1 on the labelled set).
  */
 import os from 'node:os';
-import { parseArgs } from 'node:util';
 import { CLI_CORRELATION_ID, cliActor, RoutiqError, recordAudit } from '@routiq/runner';
 import { listDuplicates, mergePatients, reconcileOrganization, unmergePatients } from '@routiq/runner/identity';
 // Type-only: the evaluation itself loads on demand (loadEvaluation), the sandbox being a development dependency.
 import type { EvaluationOrder, EvaluationResult } from '@routiq/sandbox/identity';
+import { COMMON_OPTIONS, parseOptions } from '../args.ts';
 import { loadContext, withDatabase } from '../context.ts';
 import { ExitCode } from '../exit-codes.ts';
 import { err, out, table } from '../output.ts';
+import { progressLine } from '../progress.ts';
 
 /** Quality gate of `routiq patients evaluate` on the classic labelled set. */
 export const MIN_F1 = 0.99;
@@ -38,8 +39,15 @@ export const PATIENTS_HELP = `Usage: routiq patients <sub-command> [options]
 evaluate generates its data with the dev-only package @routiq/sandbox: it runs from a development checkout, and a
 production install (npm ci --omit=dev) answers RQ6001 with exit 2.
 Database sub-commands take --config FILE (default config/<ROUTIQ_ENV>.yaml).
-Data goes to stdout, messages to stderr. Exit codes: 0 ok, 1 evaluation below target, 2 usage (or evaluate without
-the development dependencies), 3 unknown organization or patient, 4 database.`;
+Data goes to stdout, messages to stderr; on a terminal reconcile draws a progress line on stderr (not with --json).
+Exit codes: 0 ok, 1 evaluation below target, 2 usage (or evaluate without the development dependencies),
+3 unknown organization or patient, 4 database.
+Examples:
+  routiq patients duplicates --org org_demo_bondi_physio --limit 20
+  routiq patients merge <from-patient> <into-patient> --org org_demo_bondi_physio --reason "same phone and DOB"
+  routiq patients unmerge 42 --org org_demo_bondi_physio --reason "twins, not one person"
+  routiq patients reconcile --org org_demo_bondi_physio --dry-run
+  routiq patients evaluate --held-out --json`;
 
 const ORDERS: readonly EvaluationOrder[] = ['shuffled', 'backfill', 'cliniko_first'];
 
@@ -76,18 +84,11 @@ function positiveInt(value: string | undefined, name: string, fallback: number, 
 const pct = (x: number): string => `${(x * 100).toFixed(2)}%`;
 
 async function duplicates(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values } = parseOptions(
     args,
-    options: {
-      config: { type: 'string', short: 'c' },
-      org: { type: 'string' },
-      limit: { type: 'string' },
-      json: { type: 'boolean' },
-    },
-    allowPositionals: true,
-    strict: true,
-  });
-  if (positionals.length) throw usage(`unexpected argument "${positionals[0]}"`);
+    { ...COMMON_OPTIONS, org: { type: 'string' }, limit: { type: 'string' } },
+    { command: 'patients duplicates' },
+  );
   const org = requireOrg(values.org, 'duplicates');
   const limit = positiveInt(values.limit, 'limit', Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
   const { config } = loadContext(values.config);
@@ -155,21 +156,14 @@ async function duplicates(args: string[]): Promise<number> {
 }
 
 /** merge and unmerge change data: they take the same options (a reason is required). */
-const CHANGE_OPTIONS = {
-  config: { type: 'string', short: 'c' },
-  org: { type: 'string' },
-  reason: { type: 'string' },
-  json: { type: 'boolean' },
-} as const;
+const CHANGE_OPTIONS = { ...COMMON_OPTIONS, org: { type: 'string' }, reason: { type: 'string' } } as const;
 
 async function merge(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: CHANGE_OPTIONS,
-    allowPositionals: true,
-    strict: true,
+  const { values, positionals } = parseOptions(args, CHANGE_OPTIONS, {
+    command: 'patients merge',
+    positionals: 2,
+    usage: '<from-patient> <into-patient>',
   });
-  if (positionals.length !== 2) throw usage('routiq patients merge needs <from-patient> <into-patient>');
   const [from, into] = positionals as [string, string];
   const org = requireOrg(values.org, 'merge');
   const reason = requireReason(values.reason, 'merge');
@@ -203,13 +197,11 @@ async function merge(args: string[]): Promise<number> {
 }
 
 async function unmerge(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: CHANGE_OPTIONS,
-    allowPositionals: true,
-    strict: true,
+  const { values, positionals } = parseOptions(args, CHANGE_OPTIONS, {
+    command: 'patients unmerge',
+    positionals: 1,
+    usage: 'one <patient-id|audit-id>',
   });
-  if (positionals.length !== 1) throw usage('routiq patients unmerge needs one <patient-id|audit-id>');
   const target = positionals[0]!;
   const byAudit = /^\d+$/.test(target);
   if (!byAudit && !/^[0-9a-f-]{36}$/i.test(target)) {
@@ -253,24 +245,18 @@ async function unmerge(args: string[]): Promise<number> {
 }
 
 async function reconcile(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values } = parseOptions(
     args,
-    options: {
-      config: { type: 'string', short: 'c' },
-      org: { type: 'string' },
-      'dry-run': { type: 'boolean' },
-      json: { type: 'boolean' },
-    },
-    allowPositionals: true,
-    strict: true,
-  });
-  if (positionals.length) throw usage(`unexpected argument "${positionals[0]}"`);
+    { ...COMMON_OPTIONS, org: { type: 'string' }, 'dry-run': { type: 'boolean' } },
+    { command: 'patients reconcile' },
+  );
   const org = requireOrg(values.org, 'reconcile');
   const dryRun = !!values['dry-run'];
   const { config } = loadContext(values.config);
+  const progress = progressLine({ json: !!values.json });
   const r = await withDatabase(config, (db) =>
-    reconcileOrganization(db, { organizationId: org, actor: actor(), dryRun }),
-  );
+    reconcileOrganization(db, { organizationId: org, actor: actor(), dryRun, onProgress: progress?.listener }),
+  ).finally(() => progress?.close());
   if (values.json) {
     out(
       JSON.stringify(
@@ -402,9 +388,9 @@ async function loadEvaluation(): Promise<typeof import('@routiq/sandbox/identity
 }
 
 async function evaluate(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values } = parseOptions(
     args,
-    options: {
+    {
       seed: { type: 'string' },
       'held-out': { type: 'boolean' },
       size: { type: 'string' },
@@ -412,10 +398,8 @@ async function evaluate(args: string[]): Promise<number> {
       order: { type: 'string' },
       json: { type: 'boolean' },
     },
-    allowPositionals: true,
-    strict: true,
-  });
-  if (positionals.length) throw usage(`unexpected argument "${positionals[0]}"`);
+    { command: 'patients evaluate' },
+  );
   if (values['held-out'] && values.seed !== undefined) throw usage('give --seed N or --held-out, not both');
   const noise = (values.noise ?? 'field') as (typeof NOISES)[number];
   if (!NOISES.includes(noise)) throw usage(`--noise must be one of ${NOISES.join(', ')}, got "${values.noise}"`);

@@ -1,5 +1,5 @@
-import { parseArgs } from 'node:util';
-import { purgeExpired, RoutiqError } from '@routiq/runner';
+import { CLI_CORRELATION_ID, cliActor, purgeExpired } from '@routiq/runner';
+import { COMMON_OPTIONS, parseOptions } from '../args.ts';
 import { loadContext, withDatabase } from '../context.ts';
 import { ExitCode } from '../exit-codes.ts';
 import { err, out } from '../output.ts';
@@ -8,29 +8,30 @@ export const PURGE_HELP = `Usage: routiq purge [--config FILE] [--org ID] [--dry
 
 Deletes what is past its retention (config \`retention\`, runner.raw_retention_days; docs/database.md#retention):
 resolved dead letters, raw payloads, pushed records kept in sync_state partitions, handled webhook deliveries. Open
-dead letters and work still pending are kept. \`routiq serve\` runs the same purge daily. --dry-run counts only.`;
+dead letters and work still pending are kept. \`routiq serve\` runs the same purge daily. --dry-run counts only.
+Every purge is in the audit log (action retention.purge): who, per organization the rows removed per table.
+Examples:
+  routiq purge --dry-run
+  routiq purge --org org_demo_bondi_physio --json`;
 
 export async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: {
-      config: { type: 'string', short: 'c' },
-      org: { type: 'string' },
-      'dry-run': { type: 'boolean' },
-      json: { type: 'boolean' },
-    },
-    allowPositionals: true,
-    strict: true,
-  });
-  if (positionals[0] === 'help') {
+  if (args[0] === 'help') {
     out(PURGE_HELP);
     return ExitCode.Ok;
   }
-  if (positionals.length)
-    throw new RoutiqError('RQ6001', `purge takes no arguments (got "${positionals.join(' ')}")\n  ${PURGE_HELP}`);
+  const { values } = parseOptions(
+    args,
+    { ...COMMON_OPTIONS, org: { type: 'string' }, 'dry-run': { type: 'boolean' } },
+    { command: 'purge' },
+  );
   const { config } = loadContext(values.config);
   const r = await withDatabase(config, (db) =>
-    purgeExpired(db, config, { organizationId: values.org, dryRun: !!values['dry-run'] }),
+    purgeExpired(db, config, {
+      organizationId: values.org,
+      dryRun: !!values['dry-run'],
+      actor: cliActor(),
+      correlationId: CLI_CORRELATION_ID,
+    }),
   );
   const counts = {
     dead_letters: r.deadLetters,

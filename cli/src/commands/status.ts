@@ -1,6 +1,6 @@
-import { parseArgs } from 'node:util';
-import { RoutiqError } from '@routiq/runner';
+import { auditTo, CLI_CORRELATION_ID, cliActor, RoutiqError } from '@routiq/runner';
 import { type ConnectionStatus, getStatus, type RunInfo, type StatusReport } from '@routiq/runner/dlq';
+import { COMMON_OPTIONS, parseOptions } from '../args.ts';
 import { loadContext, withDatabase } from '../context.ts';
 import { ExitCode } from '../exit-codes.ts';
 import { out, table } from '../output.ts';
@@ -9,27 +9,32 @@ export const STATUS_HELP = `Usage: routiq status [--config FILE] [--org ID] [--j
 
 Per organization and connection: the last finished run (status, start, duration, records, written, dead letters,
 correlation id, error), runs in progress, stream checkpoints (cursor, last successful sync, pending and failed child
-partitions) and open dead letters. Read-only.`;
+partitions) and open dead letters. Read-only; the read is audited (status.read, as the service's /api/status).
+Examples:
+  routiq status
+  routiq status --org org_demo_bondi_physio --json`;
 
 export async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: {
-      config: { type: 'string', short: 'c' },
-      org: { type: 'string' },
-      json: { type: 'boolean' },
-    },
-    allowPositionals: true,
-    strict: true,
-  });
-  if (positionals[0] === 'help') {
+  if (args[0] === 'help') {
     out(STATUS_HELP);
     return ExitCode.Ok;
   }
-  if (positionals.length)
-    throw new RoutiqError('RQ6001', `status takes no arguments (got "${positionals.join(' ')}")\n  ${STATUS_HELP}`);
+  const { values } = parseOptions(args, { ...COMMON_OPTIONS, org: { type: 'string' } }, { command: 'status' });
   const { config } = loadContext(values.config);
-  const report = await withDatabase(config, (db) => getStatus(db, { org: values.org, config }));
+  const report = await withDatabase(config, async (db) => {
+    const r = await getStatus(db, { org: values.org, config });
+    if (r.organizations.length)
+      await auditTo(db, {
+        actor: cliActor(),
+        organizationId: values.org ?? null,
+        action: 'status.read',
+        resourceType: 'status',
+        count: r.organizations.reduce((n, o) => n + o.connections.reduce((m, c) => m + c.openDeadLetters, 0), 0),
+        correlationId: CLI_CORRELATION_ID,
+        details: { organizations: r.organizations.map((o) => o.id) },
+      });
+    return r;
+  });
   if (values.org !== undefined && !report.organizations.length) {
     throw new RoutiqError(
       'RQ1008',

@@ -1,6 +1,7 @@
 import {
   type ConnectionSummary,
   codes,
+  createLogger,
   type Database,
   databaseFailure,
   isDatabaseFailureCode,
@@ -11,6 +12,7 @@ import {
 import { loadContext, withDatabase } from '../context.ts';
 import { ExitCode } from '../exit-codes.ts';
 import { err, out, table } from '../output.ts';
+import { progressLine } from '../progress.ts';
 
 export interface SyncArgs {
   config?: string | undefined;
@@ -22,15 +24,19 @@ export interface SyncArgs {
 }
 
 export async function syncCommand(a: SyncArgs): Promise<number> {
-  const { config, logger } = loadContext(a.config);
+  const ctx = loadContext(a.config);
+  const { config } = ctx;
+  // On a terminal: a progress line on stderr, log lines written above it.
+  const progress = progressLine({ json: a.json });
+  const logger = progress ? createLogger(config.log.level, progress.logDestination()) : ctx.logger;
   const { summaries, lost } = await withDatabase(config, async (db) => {
     const filter = { org: a.org, connector: a.connector, stream: a.stream, fullRefresh: a.fullRefresh };
     // A database that goes away mid-run surfaces as RQ4006 (exit 4), not as an internal error.
-    const summaries = await syncAll(db, config, filter, logger).catch((e: unknown) => {
+    const summaries = await syncAll(db, config, filter, logger, undefined, progress?.listener).catch((e: unknown) => {
       throw databaseFailure(e) ?? e;
     });
     return { summaries, lost: await databaseLost(db, summaries) };
-  });
+  }).finally(() => progress?.close());
   if (a.json) out(JSON.stringify({ runs: summaries.map(toJson) }, null, 2));
   else out(formatSummaries(summaries));
   if (!summaries.length) err('no enabled connection matched; nothing was synced');

@@ -3,6 +3,7 @@ import type { WorkbenchReport } from '@routiq/runner/workbench';
 import { render } from 'ink';
 import { createElement } from 'react';
 import { ExitCode } from '../exit-codes.ts';
+import { colorEnabled } from '../output.ts';
 import { App, type AppProps } from './app.ts';
 
 export async function runInteractive(props: Omit<AppProps, 'onExit' | 'noColor'>): Promise<number> {
@@ -10,7 +11,7 @@ export async function runInteractive(props: Omit<AppProps, 'onExit' | 'noColor'>
   const app = render(
     createElement(App, {
       ...props,
-      noColor: process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== '',
+      noColor: !colorEnabled(process.stdout),
       onExit: (r) => {
         result = r;
       },

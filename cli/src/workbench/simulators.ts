@@ -2,7 +2,7 @@
  * The bundled simulators as workbench targets (development installs only: @routiq/sandbox is a dev dependency).
  * Each starts on loopback with fixed credentials and a fixed dataset, and says how to connect to it.
  */
-import { startChatwoot, startCliniko, startManyChat } from '@routiq/sandbox';
+import { startCalendly, startChatwoot, startCliniko, startManyChat } from '@routiq/sandbox';
 
 export interface SimulatorTarget {
   label: string;
@@ -20,6 +20,16 @@ const SEED = 7;
 type Start = () => Promise<SimulatorTarget>;
 
 export const SIMULATORS: Record<string, Start> = {
+  async calendly() {
+    const token = 'workbench-calendly-token';
+    const sim = await startCalendly({ orgs: [{ token }], seed: SEED, scale: 1, now: NOW });
+    return {
+      label: `Calendly simulator ${sim.url} (seed ${SEED})`,
+      config: { base_url: sim.url, organization: sim.snapshot().orgs[0]?.organization },
+      secrets: { api_token: token },
+      close: () => sim.close(),
+    };
+  },
   async chatwoot() {
     const token = 'workbench-chatwoot-token';
     const sim = await startChatwoot({ accounts: [{ accountId: 1, token }], seed: SEED, scale: 1, now: NOW });

@@ -26,7 +26,7 @@ import {
 } from '@routiq/runner/workbench';
 
 /** Connectors with a bundled simulator (cli/src/workbench/simulators.ts). */
-export const SIMULATED = ['chatwoot', 'cliniko', 'manychat'];
+export const SIMULATED = ['calendly', 'chatwoot', 'cliniko', 'manychat'];
 
 export interface TargetChoice {
   kind: TargetKind;

@@ -1,3 +1,6 @@
+export type { CalendlyMutationAction, CalendlyMutationSummary, CalendlyOrgConfig } from './calendly/model.ts';
+export type { CalendlyOptions, CalendlySim, CalendlySnapshot } from './calendly/server.ts';
+export { startCalendly } from './calendly/server.ts';
 export type { ChatwootAccountConfig, ChatwootMutationAction, ChatwootMutationSummary } from './chatwoot/model.ts';
 export type { ChatwootOptions, ChatwootSim, ChatwootSnapshot } from './chatwoot/server.ts';
 export { startChatwoot } from './chatwoot/server.ts';

@@ -4,6 +4,7 @@
  */
 import type { AlertRule, OrganizationConfig } from '../config/types.ts';
 import type { Database } from '../db/database.ts';
+import { forOrganization } from '../db/tx.ts';
 
 export interface Condition {
   rule: AlertRule;
@@ -18,11 +19,13 @@ const json = (v: unknown): Record<string, unknown> =>
   (typeof v === 'string' ? JSON.parse(v) : (v ?? {})) as Record<string, unknown>;
 const ms = (v: unknown): number | null => (v === null || v === undefined ? null : new Date(v as string).getTime());
 
-export async function evaluateRules(db: Database, org: OrganizationConfig): Promise<Condition[]> {
+export async function evaluateRules(base: Database, org: OrganizationConfig): Promise<Condition[]> {
   const a = org.alerts;
   if (!a) return [];
   const on = new Set(a.rules);
   const id = org.id;
+  // Under the organization's row-level security scope: an app-role login's raw query sees no tenant row.
+  const db = forOrganization(base, id);
   const [health, success, recent, dead, rejected, clock] = await Promise.all([
     db.query<{ connection: string; status: string; details: unknown }>(
       "select connection, status, details from service_health where component = 'connection' and organization_id = ?",

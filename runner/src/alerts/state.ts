@@ -4,6 +4,7 @@
  * keeps holding sends nothing more until it has cleared.
  */
 import type { Database } from '../db/database.ts';
+import { crossOrganization, forOrganization } from '../db/tx.ts';
 
 const component = (rule: string) => `alert:${rule}`;
 
@@ -13,7 +14,7 @@ export async function startAlert(
   k: { rule: string; organizationId: string; connection: string },
   summary: string,
 ): Promise<boolean> {
-  const rows = await db.query(
+  const rows = await forOrganization(db, k.organizationId).query(
     `insert into service_health (component, organization_id, connection, status, details, checked_at)
      values (?, ?, ?, 'down', ?::jsonb, now())
      on conflict (component, organization_id, connection) do update
@@ -31,7 +32,7 @@ export async function clearAlert(
   k: { rule: string; organizationId: string; connection: string },
   summary: string,
 ): Promise<boolean> {
-  const rows = await db.query(
+  const rows = await forOrganization(db, k.organizationId).query(
     `update service_health set status = 'ok', checked_at = now(),
        details = details || jsonb_build_object('cleared', ?::text, 'cleared_at', now())
      where component = ? and organization_id = ? and connection = ? and status = 'down'
@@ -51,7 +52,9 @@ export interface ActiveAlert {
 
 /** Alerts holding now (for the status page and the `routiq_alerts_firing` gauge). */
 export async function activeAlerts(db: Database): Promise<ActiveAlert[]> {
-  const rows = await db.query<{ component: string; organization_id: string; connection: string; details: unknown }>(
+  // Every organization's (or, given a scoped database, its organization's): the status page shows them.
+  const sdb = db.scope ? db : crossOrganization(db, 'alerts: active alerts of every organization');
+  const rows = await sdb.query<{ component: string; organization_id: string; connection: string; details: unknown }>(
     `select component, organization_id, connection, details from service_health
      where component like 'alert:%' and status = 'down' order by organization_id, connection, component`,
   );

@@ -15,6 +15,17 @@ const config = {
 describe.each(kinds)('retention purge on %s', (kind) => {
   let t: TestDb;
   const ids = async (sql: string) => (await t.db.query<{ k: string }>(sql)).map((r) => r.k).sort();
+  const audits = () =>
+    t.db.query<{
+      actor_type: string;
+      actor_id: string;
+      organization_id: string | null;
+      count: number;
+      correlation_id: string;
+      details: { scope: string; counts: Record<string, number>; tables: Record<string, number> };
+    }>(
+      "select actor_type, actor_id, organization_id, count, correlation_id, details from audit_log where action = 'retention.purge' order by id",
+    );
 
   beforeAll(async () => {
     t = await openTestDb(kind);
@@ -83,10 +94,29 @@ describe.each(kinds)('retention purge on %s', (kind) => {
       dryRun: true,
     });
     expect(await ids('select record_key as k from sync_errors')).toHaveLength(5);
-    const one = await purgeExpired(t.db, config, { organizationId: OTHER });
+    expect(await audits()).toEqual([]); // a dry run reads counts only: nothing to audit
+    const one = await purgeExpired(t.db, config, {
+      organizationId: OTHER,
+      actor: { type: 'cli', id: 'alice' },
+      correlationId: 'cli-run-1',
+    });
     expect(one.deadLetters).toBe(1);
     expect(await ids('select record_key as k from sync_errors')).not.toContain('dl-other-org-old-resolved');
     expect(await ids('select external_id as k from raw_records')).toEqual(['raw-new', 'raw-old']);
+    expect(await audits()).toEqual([
+      {
+        actor_type: 'cli',
+        actor_id: 'alice',
+        organization_id: OTHER,
+        count: 1,
+        correlation_id: 'cli-run-1',
+        details: {
+          scope: 'one organization',
+          counts: { dead_letters: 1, open_dead_letters: 0, raw_records: 0, pushed_records: 0, webhook_deliveries: 0 },
+          tables: { sync_errors: 1, raw_records: 0, sync_state: 0, webhook_inbox: 0 },
+        },
+      },
+    ]);
   });
 
   it('purges what is past its retention and keeps open letters, pending work and what a letter needs', async () => {
@@ -109,6 +139,22 @@ describe.each(kinds)('retention purge on %s', (kind) => {
     ]);
     expect(await ids('select partition as k from sync_state')).toHaveLength(5);
     expect(await ids('select delivery_id as k from webhook_inbox')).toEqual(['wh-new-processed', 'wh-old-received']);
+    // The daily job's purge across organizations: audited by the system actor, one row per organization touched.
+    const [daily, ...more] = (await audits()).slice(1);
+    expect(more).toEqual([]);
+    expect(daily).toMatchObject({
+      actor_type: 'system',
+      actor_id: 'retention-purge',
+      organization_id: ORG,
+      count: 5,
+      details: {
+        scope: 'every organization',
+        tables: { sync_errors: 1, raw_records: 1, sync_state: 1, webhook_inbox: 2 },
+      },
+    });
+    // A purge that finds nothing says so too (one row, count 0), under the same rules.
+    await purgeExpired(t.db, config);
+    expect((await audits()).at(-1)).toMatchObject({ organization_id: null, count: 0, actor_type: 'system' });
     // Open letters go only when retention.open_dead_letter_days says so.
     const open = await purgeExpired(t.db, { ...config, retention: { ...config.retention, openDeadLetterDays: 365 } });
     expect(open.openDeadLetters).toBe(1);

@@ -4,7 +4,9 @@ import { RoutiqError } from '../errors/registry.ts';
 export const RECORD_CLASSES = ['mapping', 'validation', 'hook', 'write'] as const;
 /** Dead letters of a request the platform answered with an error. */
 export const REQUEST_CLASSES = ['transient', 'rate_limited', 'auth', 'permanent'] as const;
-export const ERROR_CLASSES = [...RECORD_CLASSES, ...REQUEST_CLASSES] as const;
+/** A webhook delivery that failed after its last attempt (the delivery's payload and headers are kept). */
+export const WEBHOOK_CLASSES = ['webhook'] as const;
+export const ERROR_CLASSES = [...RECORD_CLASSES, ...REQUEST_CLASSES, ...WEBHOOK_CLASSES] as const;
 export type ErrorClass = (typeof ERROR_CLASSES)[number];
 
 /** Which dead letters a list, resolve or replay applies to. Every given criterion must hold. */

@@ -6,9 +6,12 @@ import { partitionExists, partitionParent, requeuePartition } from '../engine/cu
 import type { Bindings } from '../engine/expr.ts';
 import { mapRecords } from '../engine/map.ts';
 import { openSession, type Session } from '../engine/session.ts';
+import { headersOf } from '../engine/webhook-headers.ts';
+import { EXTRACTION, eventRecords, processWebhook } from '../engine/webhooks.ts';
 import { hashRecord, relink, type WriteResult, writeRows } from '../engine/writer.ts';
 import { isRoutiqError } from '../errors/registry.ts';
-import type { ConnectorSpec, MappingSpec } from '../spec/types.ts';
+import type { ConnectorSpec, MappingSpec, WebhookEventSpec } from '../spec/types.ts';
+import { type ProgressListener, progressReporter } from '../util/progress.ts';
 import { type DeadLetterFilter, RECORD_CLASSES, REQUEST_CLASSES } from './filter.ts';
 import { audit, type DeadLetter, listDeadLetters, markResolved } from './store.ts';
 
@@ -57,6 +60,8 @@ export interface ReplayOptions {
   actor: string;
   /** Map and validate, report what would happen, write nothing. */
   dryRun?: boolean | undefined;
+  /** Letters done of those matched, and the outcomes so far. */
+  onProgress?: ProgressListener | undefined;
 }
 
 interface Target {
@@ -66,6 +71,10 @@ interface Target {
   afterMap: string | undefined;
   bindings: Bindings;
   webhook: boolean;
+  /** The webhook event (`webhook:<event>` letters): a letter holding a whole delivery is extracted as it does. */
+  event?: WebhookEventSpec | undefined;
+  /** The stored delivery headers (webhook letters), for the extraction's bindings. */
+  headers?: Record<string, string> | undefined;
 }
 
 type CtxResult = { ok: true; ctx: Session } | { ok: false; code: string; message: string };
@@ -104,7 +113,20 @@ export async function replayDeadLetters(
   }
   const contexts = new Map<string, Promise<CtxResult>>();
   const relinks = new Map<string, { org: string; source: string }>();
-  for (const letter of letters) {
+  const report = progressReporter(o.onProgress);
+  const tally: Record<string, number> = {};
+  const progress = (done: number, step?: string, finished?: boolean) =>
+    report({
+      task: o.dryRun ? 'dead-letter replay (dry run)' : 'dead-letter replay',
+      done,
+      total: letters.length,
+      unit: 'letters',
+      step,
+      counts: { ...tally },
+      ...(finished ? { finished } : {}),
+    });
+  for (const [i, letter] of letters.entries()) {
+    progress(i, `${letter.organizationId} ${letter.stream ?? letter.connection}`);
     let outcome: ReplayOutcome;
     try {
       outcome = await replayOne(db, config, letter, o, contexts);
@@ -124,7 +146,9 @@ export async function replayDeadLetters(
         source: letter.connector,
       });
     outcomes.push(outcome);
+    tally[outcome.status] = (tally[outcome.status] ?? 0) + 1;
   }
+  progress(letters.length, undefined, true);
   // Rows whose referenced record arrived later get linked (once per organization and connector; idempotent).
   for (const r of relinks.values()) await transaction(forOrganization(db, r.org), (q) => relink(q, r.org, r.source));
   const counts: Record<string, number> = {};
@@ -165,6 +189,11 @@ async function replayOne(
       };
     return requeue(db, l, l.stream, partition, o, out);
   }
+  if (l.errorClass === 'webhook') {
+    if (l.payload === null || typeof l.payload !== 'object')
+      return { ...out, status: 'not_replayable', message: 'the dead letter has no webhook payload to process again' };
+    return replayDelivery(db, config, l, o, contexts, out);
+  }
   if (!(RECORD_CLASSES as readonly string[]).includes(l.errorClass) || l.payload === null || !l.stream)
     return { ...out, status: 'not_replayable', message: 'the dead letter has no record payload to replay' };
 
@@ -183,16 +212,10 @@ async function replayOne(
     if (by) return supersede(db, l, o, out, `a newer dead letter of the same record (${by})`, { superseded_by: by });
   }
 
-  const key = `${l.organizationId}\u0000${l.connection}`;
-  let pending = contexts.get(key);
-  if (!pending) {
-    pending = loadContext(db, config, l, o);
-    contexts.set(key, pending);
-  }
-  const c = await pending;
+  const c = await contextOf(db, config, l, o, contexts);
   if (!c.ok) return { ...out, status: 'error', code: c.code, message: c.message };
   const { ctx } = c;
-  const t = await targetFor(db, ctx, l.stream, partition);
+  const t = await targetFor(db, ctx, l.stream, partition, headersOf(l.details.headers));
   if ('error' in t) return { ...out, status: 'error', code: 'RQ2000', message: t.error };
 
   // The record was fetched and mapped successfully after this letter was written (e.g. a full refresh with the
@@ -214,6 +237,12 @@ async function replayOne(
   const stream = l.stream;
   let mapped: Awaited<ReturnType<typeof mapRecords>>;
   try {
+    // A letter holding a whole delivery (its event's records could not be extracted): extract them now, as the
+    // event does, rather than mapping the payload as if it were one record.
+    const records =
+      t.event && l.details.where === EXTRACTION
+        ? ((await eventRecords(t.event, raw, ctx.bindings('webhook_data', { headers: t.headers ?? {} }))) ?? [])
+        : [raw];
     mapped = await mapRecords(
       {
         stream,
@@ -224,7 +253,7 @@ async function replayOne(
         hookContext: () => ctx.hookContext(undefined, stream),
         requireKey: !t.webhook,
       },
-      [raw],
+      records,
     );
   } catch (err) {
     mapped = {
@@ -380,6 +409,137 @@ async function fail(
   return { ...out, errorClass: cls, status: 'failed', code, message, retryCount: Number(r.retry_count) };
 }
 
+/** The letter's connection opened once per replay (spec, secrets and settings resolved once). */
+function contextOf(
+  db: Database,
+  config: RoutiqConfig,
+  l: DeadLetter,
+  o: ReplayOptions,
+  contexts: Map<string, Promise<CtxResult>>,
+): Promise<CtxResult> {
+  const key = `${l.organizationId}\u0000${l.connection}`;
+  let pending = contexts.get(key);
+  if (!pending) {
+    pending = loadContext(db, config, l, o);
+    contexts.set(key, pending);
+  }
+  return pending;
+}
+
+/**
+ * A `webhook` letter: a stored delivery whose processing still failed after its last attempt. It is processed again
+ * through the webhook path (same events, mapping, identity and writer) with the current spec. Its signature is not
+ * checked again: it was authenticated when it arrived, and the letter keeps no credential to check it with. The
+ * mapping sees the stored headers, so versions (a signed timestamp) are those of the delivery and an old delivery
+ * never rolls a newer row back. Records that fail now become record letters of their own, as on arrival.
+ */
+async function replayDelivery(
+  db: Database,
+  config: RoutiqConfig,
+  l: DeadLetter,
+  o: ReplayOptions,
+  contexts: Map<string, Promise<CtxResult>>,
+  out: ReplayOutcome,
+): Promise<ReplayOutcome> {
+  const c = await contextOf(db, config, l, o, contexts);
+  if (!c.ok) return { ...out, status: 'error', code: c.code, message: c.message };
+  const { ctx } = c;
+  if (!ctx.spec.webhooks)
+    return {
+      ...out,
+      status: 'error',
+      code: 'RQ2000',
+      message: `connector ${ctx.spec.name} ${ctx.spec.version} does not accept webhooks any more`,
+    };
+  const delivery = { payload: l.payload, headers: headersOf(l.details.headers) };
+  if (o.dryRun) return previewDelivery(ctx, ctx.spec.webhooks.events, delivery, out);
+  const lock = await forOrganization(db, l.organizationId).query<{ resolved: boolean | string }>(
+    'select resolved from sync_errors where id = ?::uuid',
+    [l.id],
+  );
+  const st = lock[0]?.resolved;
+  if (st === undefined || st === true || st === 't')
+    return { ...out, status: 'skipped', message: 'resolved by someone else meanwhile' };
+  let result: Awaited<ReturnType<typeof processWebhook>>;
+  try {
+    // Its writes commit per event, as on arrival; processing is idempotent, so a concurrent replay changes nothing.
+    result = await processWebhook(ctx, delivery);
+  } catch (err) {
+    return fail(
+      db,
+      l,
+      ctx.spec,
+      o,
+      out,
+      'webhook',
+      isRoutiqError(err) ? err.code : 'RQ6002',
+      safeMessage(err),
+      l.details,
+    );
+  }
+  const message =
+    `processed again: ${result.events.length ? `event ${result.events.join(', ')}` : 'no event applies'}, ` +
+    `${result.records} record(s), ${result.written} row(s) written` +
+    (result.deadLetters ? `, ${result.deadLetters} new dead letter(s)` : '');
+  const done = await transaction(forOrganization(db, l.organizationId), (q) =>
+    markResolved(q, l.id, 'replayed', o.actor, 'dlq.replay', {
+      outcome: 'replayed',
+      spec_version: ctx.spec.version,
+      events: result.events,
+      records: result.records,
+      written: result.written,
+      dead_letters: result.deadLetters,
+    }),
+  );
+  return done
+    ? { ...out, status: 'replayed', message }
+    : { ...out, status: 'skipped', message: 'resolved by someone else meanwhile' };
+}
+
+/** A dry run of a `webhook` letter: extract and map as processing would, write nothing. */
+async function previewDelivery(
+  ctx: Session,
+  events: WebhookEventSpec[],
+  d: { payload: unknown; headers: Record<string, string> },
+  out: ReplayOutcome,
+): Promise<ReplayOutcome> {
+  let rows = 0;
+  let dead = 0;
+  for (const ev of events) {
+    const stream = `webhook:${ev.name}`;
+    try {
+      const records = await eventRecords(ev, d.payload, ctx.bindings('webhook_data', { headers: d.headers }));
+      if (records === undefined) continue;
+      const mapped = await mapRecords(
+        {
+          stream,
+          maps: ev.map,
+          primaryKey: undefined,
+          bindings: ctx.bindings('webhook_mapping', { headers: d.headers }),
+          afterMap: undefined,
+          hookContext: () => ctx.hookContext(undefined, stream),
+        },
+        records,
+      );
+      rows += mapped.rows.length;
+      dead += mapped.dead.length;
+    } catch (err) {
+      return {
+        ...out,
+        status: 'failed',
+        code: isRoutiqError(err) ? err.code : 'RQ5001',
+        message: `${stream}: ${safeMessage(err)}`,
+      };
+    }
+  }
+  return {
+    ...out,
+    status: 'replayed',
+    rows,
+    ...(dead ? { message: `${dead} record(s) would become dead letters of their own` } : {}),
+  };
+}
+
 async function loadContext(db: Database, config: RoutiqConfig, l: DeadLetter, o: ReplayOptions): Promise<CtxResult> {
   const org = config.organizations.find((x) => x.id === l.organizationId);
   if (!org) return { ok: false, code: 'RQ1008', message: `organization ${l.organizationId} is not in ${config.file}` };
@@ -412,6 +572,7 @@ async function targetFor(
   ctx: Session,
   stream: string,
   partition: string | undefined,
+  headers: Record<string, string>,
 ): Promise<Target | { error: string }> {
   const { spec } = ctx;
   if (stream.startsWith('webhook:')) {
@@ -422,9 +583,12 @@ async function targetFor(
       maps: ev.map,
       primaryKey: undefined,
       afterMap: undefined,
-      // Delivery headers are not stored with the letter.
-      bindings: ctx.bindings('webhook_mapping', { headers: {} }),
+      // The delivery's storable headers, kept with the letter: the version from a signed timestamp is the same as
+      // when it arrived, so a replay never rolls a newer row back (letters written before they were kept: none).
+      bindings: ctx.bindings('webhook_mapping', { headers }),
       webhook: true,
+      event: ev,
+      headers,
     };
   }
   const s = spec.streams.find((x) => x.name === stream);

@@ -1,5 +1,6 @@
 import jsonata from 'jsonata';
 import { RoutiqError } from '../errors/registry.ts';
+import { FALLBACK, fastExpression } from './fast-expr.ts';
 
 type Expression = ReturnType<typeof jsonata>;
 
@@ -180,38 +181,20 @@ export function compile(expr: string): Expression {
 
 export type Bindings = Record<string, unknown>;
 
-const SIMPLE_PATH = /^\s*[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\s*$/;
-const simplePaths = new Map<string, string[] | null>();
-
-/**
- * A plain field path (`id`, `links.next`, `meta.sender.id`) over plain objects is read directly: primary keys
- * and cursor fields are evaluated for every record, and JSONata costs ~50 µs per call. Anything else, or an
- * array met on the way (where JSONata maps over it), goes through JSONata.
- */
-function readSimple(expr: string, input: unknown): { ok: boolean; value?: unknown } {
-  let path = simplePaths.get(expr);
-  if (path === undefined) {
-    path = SIMPLE_PATH.test(expr) && !/\b(and|or|in|true|false|null)\b/.test(expr) ? expr.trim().split('.') : null;
-    simplePaths.set(expr, path);
-  }
-  if (!path) return { ok: false };
-  let v: unknown = input;
-  for (const k of path) {
-    if (v === null || v === undefined) return { ok: true, value: undefined };
-    if (typeof v !== 'object' || Array.isArray(v)) return { ok: false };
-    v = (v as Record<string, unknown>)[k];
-  }
-  if (Array.isArray(v) || (v !== null && typeof v === 'object')) return { ok: false };
-  return { ok: true, value: v === null ? null : v };
-}
-
 /**
  * Evaluate a spec expression. Only expressions written in specs come here, never strings from payloads.
  * Exceeding the budget throws RQ5008; the caller dead-letters the record like any mapping error.
  */
 export async function evaluate(expr: string, input: unknown, bindings: Bindings = {}): Promise<unknown> {
-  const fast = readSimple(expr, input);
-  if (fast.ok) return fast.value;
+  // Most mapping expressions run as compiled functions (fast-expr.ts); FALLBACK: this input needs JSONata.
+  const fast = fastExpression(expr);
+  if (fast) {
+    try {
+      return normalize(fast(input, bindings, {}));
+    } catch (e) {
+      if (e !== FALLBACK) throw e;
+    }
+  }
   let result: unknown;
   try {
     result = await compile(expr).evaluate(input, bindings);

@@ -4,6 +4,7 @@ import type { Database } from '../db/database.ts';
 import { databaseFailure } from '../db/failure.ts';
 import { safeMessage } from '../db/tx.ts';
 import { isRoutiqError, RoutiqError } from '../errors/registry.ts';
+import type { ProgressListener } from '../util/progress.ts';
 import { type ConnectionSummary, syncConnection } from './sync.ts';
 
 export interface SyncFilter {
@@ -20,6 +21,8 @@ export async function syncAll(
   filter: SyncFilter,
   logger: Logger,
   env?: NodeJS.ProcessEnv,
+  /** Progress of each connection's pass; its task is prefixed with the connection's place (`[2/3] org / conn`). */
+  onProgress?: ProgressListener,
 ): Promise<ConnectionSummary[]> {
   const orgs = config.organizations.filter((o) => !filter.org || o.id === filter.org);
   if (filter.org && !orgs.length) {
@@ -29,35 +32,41 @@ export async function syncAll(
     );
   }
   const out: ConnectionSummary[] = [];
-  for (const org of orgs) {
-    for (const conn of org.connections) {
-      if (!conn.enabled) continue;
-      if (filter.connector && conn.connector !== filter.connector && conn.name !== filter.connector) continue;
-      try {
-        out.push(
-          await syncConnection({
-            db,
-            config,
-            org,
-            conn,
-            streams: filter.stream ? [filter.stream] : undefined,
-            fullRefresh: !!filter.fullRefresh,
-            logger,
-            ...(env ? { env } : {}),
-          }),
-        );
-      } catch (err) {
-        // The database itself (RQ4xxx, or the server going away mid-run): nothing else can run either.
-        const lost = databaseFailure(err);
-        if (lost) throw lost;
-        // One connection that cannot start (paused circuit, missing secret, bad settings) does not stop the others.
-        const code = isRoutiqError(err) ? err.code : 'RQ6002';
-        logger.error(
-          { org: org.id, connection: conn.name, error_code: code, err: { message: safeMessage(err) } },
-          'connection not synced',
-        );
-        out.push(notStarted(org.id, conn.name, conn.connector, code, safeMessage(err)));
-      }
+  const selected = orgs.flatMap((org) =>
+    org.connections
+      .filter(
+        (conn) =>
+          conn.enabled && (!filter.connector || conn.connector === filter.connector || conn.name === filter.connector),
+      )
+      .map((conn) => ({ org, conn })),
+  );
+  for (const [i, { org, conn }] of selected.entries()) {
+    const place = selected.length > 1 ? `[${i + 1}/${selected.length}] ` : '';
+    try {
+      out.push(
+        await syncConnection({
+          db,
+          config,
+          org,
+          conn,
+          streams: filter.stream ? [filter.stream] : undefined,
+          fullRefresh: !!filter.fullRefresh,
+          logger,
+          ...(env ? { env } : {}),
+          ...(onProgress ? { onProgress: (p) => onProgress({ ...p, task: `${place}${p.task}` }) } : {}),
+        }),
+      );
+    } catch (err) {
+      // The database itself (RQ4xxx, or the server going away mid-run): nothing else can run either.
+      const lost = databaseFailure(err);
+      if (lost) throw lost;
+      // One connection that cannot start (paused circuit, missing secret, bad settings) does not stop the others.
+      const code = isRoutiqError(err) ? err.code : 'RQ6002';
+      logger.error(
+        { org: org.id, connection: conn.name, error_code: code, err: { message: safeMessage(err) } },
+        'connection not synced',
+      );
+      out.push(notStarted(org.id, conn.name, conn.connector, code, safeMessage(err)));
     }
   }
   return out;

@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { resolveSecrets } from '../config/load.ts';
 import type { ConnectionConfig, OrganizationConfig, RoutiqConfig } from '../config/types.ts';
 import type { Database } from '../db/database.ts';
-import { forOrganization, type Querier, readOnlyQuerier } from '../db/tx.ts';
+import { forOrganization, type Querier, readOnlyQuerier, transaction } from '../db/tx.ts';
 import { RoutiqError } from '../errors/registry.ts';
 import { sourcePriorityOf } from '../identity/rows.ts';
 import { loadCredentials } from '../security/credentials.ts';
@@ -203,7 +203,11 @@ export async function openSession(o: SessionOptions): Promise<Session> {
   // `${ENV}` references win over stored values (an operator can override one stored secret for a while).
   if (o.conn.credentialStore) {
     const ring = requireKeyRing(env, `connection ${o.org.id}/${o.conn.name} (credential_store: true)`);
-    const stored = await loadCredentials(o.db.query.bind(o.db), ring, o.org.id, o.conn.name);
+    // Under the organization's scope: the credential rows are a protected tenant table (an app-role login sees
+    // nothing through a raw query).
+    const stored = await transaction(forOrganization(o.db, o.org.id), (q) =>
+      loadCredentials(q, ring, o.org.id, o.conn.name),
+    );
     for (const [k, v] of Object.entries(stored)) secrets[k] ??= v;
     for (const [k, p] of Object.entries(spec.connection.properties))
       if (p.secret && spec.connection.required?.includes(k) && secrets[k] === undefined)

@@ -75,6 +75,8 @@ export class StreamRunner {
     private readonly fullRefresh: boolean,
     /** Aborted (service shutdown): stop before the next page or partition; checkpoints make the next run resume. */
     private readonly signal?: AbortSignal | undefined,
+    /** Told after each page is counted (progress display); the summary is the stream's, as it grows. */
+    private readonly onPage?: ((sum: StreamSummary) => void) | undefined,
   ) {}
 
   private checkStop(): void {
@@ -290,6 +292,7 @@ export class StreamRunner {
           if (f.reachedOld) reachedOld = true;
         }
         sum.records += records.length;
+        this.onPage?.(sum);
         const { dead, parents } = await mapRecords(mapInput, records);
         if (pageMax !== undefined && (maxCursor === undefined || compareCursor(pageMax, maxCursor, cursorType) > 0))
           maxCursor = pageMax;

@@ -10,6 +10,7 @@ import { safeMessage, transaction } from '../db/tx.ts';
 import { isRoutiqError } from '../errors/registry.ts';
 import { reconcileOrganization } from '../identity/reconcile.ts';
 import type { ConnectorSpec, StreamSpec } from '../spec/types.ts';
+import { type ProgressListener, progressReporter } from '../util/progress.ts';
 import { assertCircuitClosed, credentialFingerprint, recordRunOutcome } from './breaker.ts';
 import { createClient, type RequestCounters } from './client.ts';
 import { finishRun, startRun } from './runs.ts';
@@ -46,6 +47,8 @@ export interface SyncConnectionOptions {
   env?: NodeJS.ProcessEnv | undefined;
   /** Aborted: stop at the next checkpoint (service shutdown); the next run resumes from there. */
   signal?: AbortSignal | undefined;
+  /** Streams done of those selected, the current stream's pages and records, requests and rate-limit waits. */
+  onProgress?: ProgressListener | undefined;
 }
 
 /** Streams in dependency order: parents before children. */
@@ -91,19 +94,23 @@ export async function syncConnection(o: SyncConnectionOptions): Promise<Connecti
   log.info({ full_refresh: !!o.fullRefresh }, 'sync started');
   const summaries: StreamSummary[] = [];
   let fatal: { message: string; code: string } | undefined;
+  const wanted = o.streams ?? conn.streams;
+  const selected = orderStreams(spec).filter((s) => s.enabled && (!wanted || wanted.includes(s.name)));
+  const progress = syncProgress(o.onProgress, `${org.id} / ${conn.name}`, selected.length, counters);
   try {
     // In the try: a rate budget that does not render (RQ1007) still closes the run; after startRun so the
     // client logs with the run's correlation id.
-    const engine = new StreamRunner(session, await createClient(session, counters), run.id, !!o.fullRefresh, o.signal);
-    const wanted = o.streams ?? conn.streams;
-    for (const s of orderStreams(spec)) {
-      if (!s.enabled || (wanted && !wanted.includes(s.name))) continue;
+    const client = await createClient(session, counters, o.onProgress ? progress.observer : undefined);
+    const engine = new StreamRunner(session, client, run.id, !!o.fullRefresh, o.signal, progress.page);
+    for (const s of selected) {
       if (fatal) {
         summaries.push({ ...emptySummary(s.name), status: 'skipped' });
         continue;
       }
+      progress.stream(s.name);
       const sum = await engine.run(s);
       summaries.push(sum);
+      progress.streamDone(sum);
       if (sum.status === 'failed' && (sum.errorCode === 'RQ3003' || sum.errorCode === 'RQ6003'))
         fatal = { message: sum.error ?? 'authentication failed', code: sum.errorCode };
     }
@@ -182,6 +189,7 @@ export async function syncConnection(o: SyncConnectionOptions): Promise<Connecti
       'connection paused by its circuit breaker',
     );
   }
+  progress.finished();
   const summary: ConnectionSummary = {
     organizationId: org.id,
     connection: conn.name,
@@ -209,4 +217,60 @@ export async function syncConnection(o: SyncConnectionOptions): Promise<Connecti
     'sync finished',
   );
   return summary;
+}
+
+/**
+ * The progress of one connection's pass: streams done of those selected; the current stream's pages and records
+ * (its summary as it grows), the connection's requests and rate-limit waits (the HTTP client's retries).
+ */
+function syncProgress(listener: ProgressListener | undefined, task: string, total: number, counters: RequestCounters) {
+  const report = progressReporter(listener);
+  let done = 0;
+  let current: StreamSummary | undefined;
+  let step: string | undefined;
+  let waits = 0;
+  const emit = (finished = false) =>
+    report({
+      task,
+      done,
+      total,
+      unit: 'streams',
+      step,
+      counts: {
+        pages: current?.pages ?? 0,
+        records: current?.records ?? 0,
+        requests: counters.requests,
+        'rate-limit waits': waits,
+      },
+      ...(finished ? { finished } : {}),
+    });
+  return {
+    observer: {
+      onRetry(x: { failure: string; waitMs: number }) {
+        if (x.failure !== 'rate_limited') return;
+        waits++;
+        step = `${current?.stream ?? ''}: rate limited, waiting ${(x.waitMs / 1000).toFixed(1)}s`;
+        emit();
+      },
+    },
+    stream(name: string) {
+      current = undefined;
+      step = name;
+      emit();
+    },
+    page(sum: StreamSummary) {
+      current = sum;
+      step = sum.stream;
+      emit();
+    },
+    streamDone(sum: StreamSummary) {
+      current = sum;
+      done++;
+      emit();
+    },
+    finished() {
+      step = undefined;
+      emit(true);
+    },
+  };
 }

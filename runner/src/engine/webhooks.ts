@@ -4,11 +4,12 @@ import type { ConnectionConfig, OrganizationConfig, RoutiqConfig } from '../conf
 import type { Database } from '../db/database.ts';
 import { safeMessage } from '../db/tx.ts';
 import { isRoutiqError, RoutiqError } from '../errors/registry.ts';
-import type { WebhookVerify } from '../spec/types.ts';
+import type { ConnectorSpec, WebhookEventSpec, WebhookVerify } from '../spec/types.ts';
 import { type Bindings, evaluate, renderString } from './expr.ts';
 import { mapRecords } from './map.ts';
 import { MAX_DEPTH, sanitize } from './sanitize.ts';
 import { openSession, type Session } from './session.ts';
+import { storableHeaders } from './webhook-headers.ts';
 import { writePage } from './write-page.ts';
 import { relink } from './writer.ts';
 
@@ -140,13 +141,14 @@ export async function processWebhook(session: Session, d: AuthenticatedDelivery)
   if (!spec.webhooks) throw new RoutiqError('RQ5005', `connector ${spec.name} does not accept webhooks`);
   const result: WebhookResult = { status: 'ignored', events: [], records: 0, written: 0, deadLetters: 0 };
   const data = session.bindings('webhook_data', { headers });
+  // Letters keep the headers the mapping may read (the signed timestamp as the row version), never a credential.
+  const keep = letterHeaders(spec, headers);
   for (const ev of spec.webhooks.events) {
     const stream = `webhook:${ev.name}`;
-    let records: unknown[];
+    let records: unknown[] | undefined;
     try {
-      if (!(await evaluate(ev.when, payload, data))) continue;
-      const recs = ev.records ? await evaluate(ev.records, payload, data) : payload;
-      records = recs === undefined || recs === null ? [] : Array.isArray(recs) ? recs : [recs];
+      records = await eventRecords(ev, payload, data);
+      if (records === undefined) continue;
     } catch (err) {
       // An event whose records cannot be extracted (e.g. a JSON string in the payload that is not JSON): the
       // whole delivery is a dead letter with the reason, never lost and never an internal error.
@@ -163,7 +165,7 @@ export async function processWebhook(session: Session, d: AuthenticatedDelivery)
             cls: 'mapping',
             code: isRoutiqError(err) ? err.code : 'RQ5001',
             message: `${stream}: ${safeMessage(err)}`,
-            details: { where: 'webhooks.events[].when/records' },
+            details: { where: EXTRACTION, headers: keep },
           },
         ],
         marking: {},
@@ -190,7 +192,7 @@ export async function processWebhook(session: Session, d: AuthenticatedDelivery)
       stream,
       runId: null,
       parents: mapped.parents,
-      dead: mapped.dead,
+      dead: mapped.dead.map((x) => ({ ...x, details: withHeaders(x.details, keep) })),
       // Enrichment streams fed by this event: one pending partition per pushed record.
       marking: { all: true },
       storeRaw: false,
@@ -201,6 +203,35 @@ export async function processWebhook(session: Session, d: AuthenticatedDelivery)
   }
   session.log.info({ events: result.events, records: result.records, written: result.written }, 'webhook ingested');
   return result;
+}
+
+/** `details.where` of a letter holding a whole delivery whose event records could not be extracted. */
+export const EXTRACTION = 'webhooks.events[].when/records';
+
+/**
+ * The records one webhook event takes from a payload (its `when`, then its `records`), or undefined when the
+ * event does not apply. Throws when either expression fails. A dead-letter replay extracts the same way.
+ */
+export async function eventRecords(
+  ev: WebhookEventSpec,
+  payload: unknown,
+  data: Bindings,
+): Promise<unknown[] | undefined> {
+  if (!(await evaluate(ev.when, payload, data))) return undefined;
+  const recs = ev.records ? await evaluate(ev.records, payload, data) : payload;
+  return recs === undefined || recs === null ? [] : Array.isArray(recs) ? recs : [recs];
+}
+
+/** The delivery headers a letter may keep: no credential, not the verification header. */
+export function letterHeaders(spec: ConnectorSpec, headers: Record<string, string>): Record<string, string> {
+  const v = spec.webhooks?.verify;
+  return storableHeaders(headers, v && v.type !== 'none' && v.header ? [v.header] : []);
+}
+
+function withHeaders(details: unknown, headers: Record<string, string>): Record<string, unknown> {
+  const d =
+    details && typeof details === 'object' && !Array.isArray(details) ? (details as Record<string, unknown>) : {};
+  return { ...d, headers };
 }
 
 /** Authenticate and process one delivery in-line (the demo receiver, tests). The service queues instead. */

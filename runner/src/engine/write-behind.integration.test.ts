@@ -107,6 +107,30 @@ describe.each(kinds)('write-behind (%s)', (kind) => {
     expect(await count()).toBe(60);
   });
 
+  it('batches the timer queued are waited for too: pages are never far ahead of the writer', async () => {
+    // Each page is alone in its batch (maxDelayMs fires before flushRows); the writer is slow (its checkpoint waits).
+    const { wb, count } = await writer({ flushRows: 1000, maxDelayMs: 1 });
+    let committed = 0;
+    const ahead: number[] = [];
+    for (let p = 0; p < 8; p++) {
+      await wb.push({
+        parents: page(p * 10, 10),
+        dead: [],
+        finish: async () => {
+          await new Promise((r) => setTimeout(r, 30));
+          committed++;
+        },
+      });
+      ahead.push(p + 1 - committed);
+      // Let the timer queue this page's batch before the next page arrives.
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await wb.drain();
+    expect(await count()).toBe(80);
+    // At most the batch being written and the one queued behind it (unbounded before: every page queued).
+    expect(Math.max(...ahead)).toBeLessThanOrEqual(3);
+  });
+
   it('a record the database refuses costs only that record (RQ5004, its partition named); the checkpoints commit', async () => {
     const { wb, written, count } = await writer();
     const checkpoints: number[] = [];

@@ -45,6 +45,8 @@ export class WriteBehind {
   private timer: NodeJS.Timeout | undefined;
   private error: unknown;
   private failed = false;
+  /** Batches queued for writing and not yet written. */
+  private inFlight = 0;
 
   constructor(
     private readonly session: Session,
@@ -71,6 +73,12 @@ export class WriteBehind {
       this.timer = setTimeout(() => this.enqueue(), this.o.maxDelayMs);
       this.timer.unref();
     }
+    // Batches the timer queued while the writer lags (each under flushRows) are waited for too: at most one batch
+    // is written while the next fills, whatever started it, so memory stays bounded when fetching outpaces writing.
+    if (this.inFlight > 1) {
+      await this.tail;
+      this.throwIfFailed();
+    }
   }
 
   /** Write everything queued so far and wait for it; throws the error of a failed batch. */
@@ -91,7 +99,11 @@ export class WriteBehind {
     const batch = this.buffer;
     this.buffer = [];
     this.rows = 0;
-    this.tail = this.tail.then(() => this.write(batch));
+    this.inFlight++;
+    this.tail = this.tail.then(async () => {
+      await this.write(batch);
+      this.inFlight--;
+    });
   }
 
   private async write(batch: BufferedPage[]): Promise<void> {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { UnifiedTarget } from '@routiq/schemas';
 import type {
   HookContext,
@@ -360,7 +360,46 @@ async function upsertIdentities(q: Querier, ctx: WriteContext, batch: MappedRow[
           fresh.map((r) => identityInput(ctx, r.row, phones.get(String(r.row.external_id))?.e164 ?? null)),
         )
       : null;
-  // New identities one by one: each may match one created just before it (identity resolution needs it).
+  // New identities one by one: each may match one created just before it (identity resolution needs it). It sees
+  // those through the page store; the rows of the unmatched ones (a new patient each, the common case) are written
+  // together, in two statements per page rather than two per identity. Before anything reads the database (a
+  // candidate query the page store does not cover, the hook's own queries, a matched patient's promotion), the
+  // pending rows are written, so every read sees every identity matched before it, as when each was written at once.
+  const pendingPatients: Array<Array<string | null>> = [];
+  const pendingIdentities: Array<{ r: MappedRow; extra: Array<string | null> }> = [];
+  const flush = async () => {
+    if (pendingPatients.length) {
+      const rows = pendingPatients.splice(0);
+      await q(
+        `insert into patients (id, organization_id, first_name, last_name, display_name, email, phone_e164, date_of_birth, primary_source)
+         select v.id::uuid, v.organization_id, v.first_name, v.last_name, v.display_name, v.email, v.phone_e164, v.date_of_birth::date, v.primary_source
+         from (values ${rows.map((r) => `(${r.map(() => '?').join(', ')})`).join(',\n')})
+           as v(id, organization_id, first_name, last_name, display_name, email, phone_e164, date_of_birth, primary_source)`,
+        rows.flat(),
+      );
+    }
+    if (pendingIdentities.length) {
+      const rows = pendingIdentities.splice(0);
+      const byRow = new Map(rows.map((x) => [x.r, x.extra]));
+      await insertIdentities(
+        q,
+        ctx,
+        cols,
+        rows.map((x) => x.r),
+        (r) => byRow.get(r) ?? [],
+      );
+    }
+  };
+  const hc = ctx.hookContext(q);
+  const hookContext = {
+    ...hc,
+    db: {
+      query: async <T>(sql: string, params?: readonly unknown[]) => {
+        await flush();
+        return hc.db.query<T>(sql, params);
+      },
+    },
+  };
   for (const r of batch) {
     const key = String(r.row.external_id);
     if (known.has(key)) continue;
@@ -368,51 +407,42 @@ async function upsertIdentities(q: Querier, ctx: WriteContext, batch: MappedRow[
     const input = identityInput(ctx, r.row, ph.e164);
     const self = { source: ctx.source, externalId: key };
     const mctx: MatchContext = {
-      ...ctx.hookContext(q),
-      findCandidates: (query) =>
-        page?.covers(query, self)
-          ? Promise.resolve(page.find(query, self))
-          : findCandidates(q, ctx.organizationId, query, self),
+      ...hookContext,
+      findCandidates: async (query) => {
+        if (page?.covers(query, self)) return page.find(query, self);
+        await flush();
+        return findCandidates(q, ctx.organizationId, query, self);
+      },
     };
     const match = await ctx.matchIdentity(input, mctx);
     let patientId = match.patientId;
     if (!patientId) {
-      const created = await q<{ id: string }>(
-        `insert into patients (organization_id, first_name, last_name, display_name, email, phone_e164, date_of_birth, primary_source)
-         values (?, ?, ?, ?, ?, ?, ?::date, ?) returning id`,
-        [
-          ctx.organizationId,
-          input.firstName ?? null,
-          input.lastName ?? null,
-          input.displayName ?? null,
-          input.email ?? null,
-          ph.e164,
-          input.dateOfBirth ?? null,
-          ctx.source,
-        ],
-      );
-      patientId = (created[0] as { id: string }).id;
+      patientId = randomUUID();
+      pendingPatients.push([
+        patientId,
+        ctx.organizationId,
+        input.firstName ?? null,
+        input.lastName ?? null,
+        input.displayName ?? null,
+        input.email ?? null,
+        ph.e164,
+        input.dateOfBirth ?? null,
+        ctx.source,
+      ]);
     }
-    const v = valuesClause([r], ctx, cols, () => [
-      ph.e164,
-      String(ph.valid),
-      patientId,
-      match.method,
-      String(match.confidence),
-      ph.nameKey,
-    ]);
-    await q(
-      `insert into patient_identities (organization_id, source, ${cols.map((c) => c.name).join(', ')}, source_hash, source_version, sanitized, phone_e164, phone_valid, patient_id, match_method, match_confidence, name_key, spec_version, stream, last_sync_run_id)
-       select v.organization_id, v.source, ${cols.map((c) => `v.${c.name}::${c.sqlType}`).join(', ')}, v.source_hash, coalesce(v.source_version::timestamptz, now()), v.sanitized::boolean, v.phone_e164, v.phone_valid::boolean, v.patient_id::uuid, v.match_method, v.match_confidence::numeric, v.name_key, ?, ?, ?::uuid
-       from (values ${v.sql}) as v(organization_id, source, ${cols.map((c) => c.name).join(', ')}, ${LINEAGE_VALUES.join(', ')}, phone_e164, phone_valid, patient_id, match_method, match_confidence, name_key)`,
-      [ctx.specVersion, ctx.stream, ctx.runId, ...v.params],
-    );
+    const extra = [ph.e164, String(ph.valid), patientId, match.method, String(match.confidence), ph.nameKey];
     page?.add({ ...normalizeIdentityForStorage(input, ctx.defaultCountry), phoneE164: ph.e164, patientId });
-    if (match.patientId) await promotePatient(q, ctx, match.patientId, key);
+    if (match.patientId) {
+      // Joins a patient (perhaps one pending here): written now, then the patient takes its fields by priority.
+      await flush();
+      await insertIdentities(q, ctx, cols, [r], () => extra);
+      await promotePatient(q, ctx, match.patientId, key);
+    } else pendingIdentities.push({ r, extra });
     known.add(key);
     inserted++;
     changedKeys.push(key);
   }
+  await flush();
 
   // Known identities: a set-based update that skips unchanged rows.
   const updates = batch.filter((r) => existing.some((e) => e.external_id === String(r.row.external_id)));
@@ -444,6 +474,23 @@ async function upsertIdentities(q: Querier, ctx: WriteContext, batch: MappedRow[
       );
   }
   return { inserted, updated, keys: changedKeys };
+}
+
+/** New identities (`extra`: phone_e164, phone_valid, patient_id, match_method, match_confidence, name_key). */
+async function insertIdentities(
+  q: Querier,
+  ctx: WriteContext,
+  cols: Column[],
+  rows: MappedRow[],
+  extra: (r: MappedRow) => Array<string | null>,
+): Promise<void> {
+  const v = valuesClause(rows, ctx, cols, extra);
+  await q(
+    `insert into patient_identities (organization_id, source, ${cols.map((c) => c.name).join(', ')}, source_hash, source_version, sanitized, phone_e164, phone_valid, patient_id, match_method, match_confidence, name_key, spec_version, stream, last_sync_run_id)
+     select v.organization_id, v.source, ${cols.map((c) => `v.${c.name}::${c.sqlType}`).join(', ')}, v.source_hash, coalesce(v.source_version::timestamptz, now()), v.sanitized::boolean, v.phone_e164, v.phone_valid::boolean, v.patient_id::uuid, v.match_method, v.match_confidence::numeric, v.name_key, ?, ?, ?::uuid
+     from (values ${v.sql}) as v(organization_id, source, ${cols.map((c) => c.name).join(', ')}, ${LINEAGE_VALUES.join(', ')}, phone_e164, phone_valid, patient_id, match_method, match_confidence, name_key)`,
+    [ctx.specVersion, ctx.stream, ctx.runId, ...v.params],
+  );
 }
 
 /** The unified patient takes its fields from its highest-priority identity. */

@@ -358,8 +358,20 @@ describe('writeRows: identities', () => {
     ]);
     // The page's candidates in one indexed query, then the new patient and the link.
     expect(calls[2]!.sql).toMatch(/^select i\.id, .* from patient_identities i\s+where i\.organization_id = \?/s);
-    expect(calls[3]!.sql).toMatch(/insert into patients .* returning id/s);
-    expect(calls[3]!.params).toEqual(['org_w', null, null, 'Alice Nguyen', null, '+61411111111', null, 'chatwoot']);
+    // The patient's id is chosen here (the page's new patients are written together, see below).
+    expect(calls[3]!.sql).toMatch(/insert into patients \(id, organization_id, .*from \(values/s);
+    const patientId = calls[3]!.params[0];
+    expect(patientId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(calls[3]!.params.slice(1)).toEqual([
+      'org_w',
+      null,
+      null,
+      'Alice Nguyen',
+      null,
+      '+61411111111',
+      null,
+      'chatwoot',
+    ]);
     const link = calls[4]!;
     expect(link.sql).toMatch(/^insert into patient_identities/);
     // …, source_hash, phone_e164, phone_valid, patient_id, match_method, match_confidence, name_key
@@ -367,7 +379,7 @@ describe('writeRows: identities', () => {
       expect.any(String),
       '+61411111111',
       'true',
-      PATIENT,
+      patientId,
       'new',
       '1',
       'alice nguyen',
@@ -375,6 +387,45 @@ describe('writeRows: identities', () => {
     expect(calls).toHaveLength(5);
     expect(r).toMatchObject({ inserted: 1, updated: 0, unchanged: 0 });
     expect(r.changed.get('patient_identities')).toEqual(new Set(['w1']));
+  });
+
+  it('writes the unmatched identities of a page in two statements, before anything reads the database', async () => {
+    const { q, calls } = recorder();
+    const reads: number[] = [];
+    const matchIdentity = async (input: IdentityInput, m: MatchContext) => {
+      // The third identity's hook reads the database itself: the two before it must be written by then.
+      if (input.externalId === 'n3') {
+        await m.db.query('select 1');
+        reads.push(calls.filter((c) => /^\s*insert into patient_identities/.test(c.sql)).length);
+      }
+      return { patientId: null, method: 'new', confidence: 1 } as MatchResult;
+    };
+    const r = await writeRows(q, ctx({ matchIdentity }), [
+      row('patient_identities', { external_id: 'n1', display_name: 'A One' }),
+      row('patient_identities', { external_id: 'n2', display_name: 'B Two' }),
+      row('patient_identities', { external_id: 'n3', display_name: 'C Three' }),
+      row('patient_identities', { external_id: 'n4', display_name: 'D Four' }),
+    ]);
+    const inserts = calls.filter((c) => /^\s*insert into (patients|patient_identities)/.test(c.sql));
+    expect(inserts.map((c) => c.sql.trim().split(/\s+/).slice(0, 3).join(' '))).toEqual([
+      'insert into patients',
+      'insert into patient_identities',
+      'insert into patients',
+      'insert into patient_identities',
+    ]);
+    expect(reads).toEqual([1]);
+    // n1, n2 in the first pair of statements (before the hook's read), n3, n4 in the second; 9 values a patient.
+    expect(inserts[0]!.params).toHaveLength(18);
+    expect(inserts[2]!.params).toHaveLength(18);
+    const patientIds = [inserts[0]!, inserts[2]!].flatMap((c) => [c.params[0], c.params[9]]);
+    expect(new Set(patientIds).size).toBe(4);
+    // Each identity links to its own patient: patient_id is the 4th value from the end of each identity's tuple.
+    const linked = [inserts[1]!, inserts[3]!].flatMap((c) => {
+      const perRow = (c.params.length - 3) / 2;
+      return [c.params[3 + perRow - 4], c.params[3 + 2 * perRow - 4]];
+    });
+    expect(linked).toEqual(patientIds);
+    expect(r).toMatchObject({ inserted: 4, updated: 0, unchanged: 0 });
   });
 
   it('links a matched identity to the existing patient, promoting it when this source has priority', async () => {

@@ -141,6 +141,11 @@ const coreCodes = {
     title: 'The database went away during the run (connection refused, reset or shut down)',
     hint: 'Check that PostgreSQL is up and DATABASE_URL is right; nothing is lost, the next run resumes from the last checkpoint.',
   },
+  RQ4007: {
+    name: 'db.statement_refused',
+    title: "The database refused an operator's SQL statement (routiq sql, routiq db shell)",
+    hint: "PostgreSQL's reason is in the message. Statements are read-only unless --write and run under row-level security (--org ID for one organization, else the audited cross-organization path); schema changes belong to migrations.",
+  },
   RQ5001: {
     name: 'record.mapping_failed',
     title: 'A record could not be mapped (JSONata error)',

@@ -11,6 +11,7 @@
 
 import { type PatientMerge, planPatientMerges } from '@routiq/sdk/identity';
 import type { Querier } from '../engine/writer.ts';
+import { type Progress, type ProgressListener, progressReporter } from '../util/progress.ts';
 import { type MergeResult, mergePatients } from './merge.ts';
 import {
   type DbOrQuerier,
@@ -29,6 +30,14 @@ export interface ReconcileOptions {
   dryRun?: boolean;
   /** Organization settings to use instead of the stored `organizations.settings` (thresholds). */
   settings?: Readonly<Record<string, unknown>>;
+  /** Planning (identities matched), then merges applied of those planned. */
+  onProgress?: ProgressListener | undefined;
+}
+
+function reconcileProgress(o: ReconcileOptions) {
+  const report = progressReporter(o.onProgress);
+  return (p: Omit<Progress, 'task' | 'unit'>) =>
+    report({ task: `reconcile ${o.organizationId}`, unit: 'merges', ...p });
 }
 
 export interface ReconcileMerge extends PatientMerge {
@@ -72,6 +81,11 @@ async function plan(q: Querier, o: ReconcileOptions): Promise<Plan> {
   const org = await loadOrganization(q, o.organizationId);
   const version = await identitiesVersion(q, org.id);
   const identities = await loadStoredIdentities(q, org.id);
+  reconcileProgress(o)({
+    done: 0,
+    step: `matching ${identities.length} identities`,
+    counts: { identities: identities.length },
+  });
   const planned = planPatientMerges(identities, {
     defaultCountry: org.defaultCountry,
     settings: o.settings ?? org.settings,
@@ -127,7 +141,10 @@ async function apply(q: Querier, o: ReconcileOptions, p: Plan, started: number):
 
   const merges: ReconcileMerge[] = [];
   const skipped: ReconcileResult['skipped'] = [];
-  for (const m of planned) {
+  const progress = reconcileProgress(o);
+  const counts = () => ({ identities: p.identities, 'kept apart': skipped.length });
+  for (const [i, m] of planned.entries()) {
+    progress({ done: i, total: planned.length, step: o.dryRun ? 'planning merges' : 'merging', counts: counts() });
     const from = root(m.from);
     const into = root(m.into);
     if (from === into) continue; // planned twice (a group that grew), or already applied
@@ -151,6 +168,7 @@ async function apply(q: Querier, o: ReconcileOptions, p: Plan, started: number):
     }
     rootOf.set(from, into);
   }
+  progress({ done: planned.length, total: planned.length, counts: counts(), finished: true });
   return {
     organizationId: p.organizationId,
     dryRun: o.dryRun ?? false,

@@ -6,7 +6,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
-import type { Querier } from '../db/tx.ts';
+import type { Database } from '../db/database.ts';
+import { crossOrganization, forOrganization, type Querier, transaction } from '../db/tx.ts';
 
 export type ActorType = 'system' | 'cli' | 'service_token' | 'user' | 'anonymous';
 
@@ -86,4 +87,16 @@ export async function recordAudit(q: Querier, e: AuditEntry): Promise<string> {
     ],
   );
   return rows[0]?.id as string;
+}
+
+/**
+ * Append one row in a transaction of its own, under the scope its organization needs: the organization's (row-level
+ * security lets the app role write only its rows), or the cross-organization path for a row of no organization
+ * (a cross-organization read, a refused anonymous request). Raw `db.query` would fail under an app-role login.
+ */
+export function auditTo(db: Database, e: AuditEntry): Promise<string> {
+  const scoped = e.organizationId
+    ? forOrganization(db, e.organizationId)
+    : crossOrganization(db, 'audit log: a row of no organization');
+  return transaction(scoped, (q) => recordAudit(q, e));
 }

@@ -15,11 +15,12 @@ import type { Logger } from 'pino';
 import type { JwtAuthConfig } from '../config/types.ts';
 import type { Database } from '../db/database.ts';
 import { safeMessage } from '../db/tx.ts';
-import { type Actor, recordAudit } from '../security/audit.ts';
+import { type Actor, auditTo } from '../security/audit.ts';
 
 export type Principal =
   | { kind: 'service_token'; actor: Actor; organizationId: undefined }
-  | { kind: 'user'; actor: Actor; organizationId: string };
+  /** expiresAt: the token's `exp` (ms), so a status-page session made from it ends no later. */
+  | { kind: 'user'; actor: Actor; organizationId: string; expiresAt?: number | undefined };
 
 export interface AuthOptions {
   db: Database;
@@ -29,7 +30,8 @@ export interface AuthOptions {
   jwt: () => JwtAuthConfig | undefined;
 }
 
-type Outcome = { ok: true; principal: Principal } | { ok: false; reason: string };
+/** A refusal is 401 (no or bad credentials) or 403 (a valid token that names no organization: admin of nothing). */
+export type Outcome = { ok: true; principal: Principal } | { ok: false; status: 401 | 403; reason: string };
 
 const principals = new WeakMap<FastifyRequest, Principal>();
 const correlations = new WeakMap<FastifyRequest, string>();
@@ -91,9 +93,14 @@ export class AdminAuth {
   /** Authenticate the request's `Authorization: Bearer …` header. */
   async authenticate(req: Pick<FastifyRequest, 'headers'>): Promise<Outcome> {
     const header = req.headers.authorization;
-    if (!header) return { ok: false, reason: 'no Authorization header' };
-    if (!header.startsWith('Bearer ')) return { ok: false, reason: 'the Authorization header is not "Bearer <token>"' };
-    const given = header.slice('Bearer '.length).trim();
+    if (!header) return { ok: false, status: 401, reason: 'no Authorization header' };
+    if (!header.startsWith('Bearer '))
+      return { ok: false, status: 401, reason: 'the Authorization header is not "Bearer <token>"' };
+    return this.credential(header.slice('Bearer '.length).trim());
+  }
+
+  /** Authenticate a bare credential (a service token or a JWT), e.g. what the status page's sign-in form got. */
+  async credential(given: string): Promise<Outcome> {
     const token = this.o.token();
     if (token && tokenEquals(given, token))
       return {
@@ -104,6 +111,7 @@ export class AdminAuth {
     if (!jwt || given.split('.').length !== 3)
       return {
         ok: false,
+        status: 401,
         reason: token || jwt ? 'wrong service token' : 'no service token or JWT verification is configured',
       };
     return this.verifyJwt(given, jwt);
@@ -122,17 +130,22 @@ export class AdminAuth {
         requiredClaims: ['sub', 'exp'],
       }));
     } catch (err) {
-      return { ok: false, reason: jwtReason(err) };
+      return { ok: false, status: 401, reason: jwtReason(err) };
     }
     if (cfg.authorizedParties.length && !cfg.authorizedParties.includes(String(payload.azp ?? '')))
-      return { ok: false, reason: 'the token\'s "azp" (authorized party) is not accepted' };
+      return { ok: false, status: 401, reason: 'the token\'s "azp" (authorized party) is not accepted' };
     let org = claimAt(payload, cfg.organizationClaim);
     if (org === undefined && cfg.organizationClaim === 'org_id') org = claimAt(payload, 'o.id');
     if (typeof org !== 'string' || !org)
-      return { ok: false, reason: `the token has no organization (claim "${cfg.organizationClaim}")` };
+      return { ok: false, status: 403, reason: `the token has no organization (claim "${cfg.organizationClaim}")` };
     return {
       ok: true,
-      principal: { kind: 'user', actor: { type: 'user', id: String(payload.sub) }, organizationId: org },
+      principal: {
+        kind: 'user',
+        actor: { type: 'user', id: String(payload.sub) },
+        organizationId: org,
+        expiresAt: Number(payload.exp) * 1000,
+      },
     };
   }
 
@@ -148,7 +161,7 @@ export class AdminAuth {
   ): Promise<void> {
     const path = req.url.split('?')[0] ?? req.url;
     this.o.logger.warn({ method: req.method, path, status, why: reason }, 'admin request refused');
-    await recordAudit(this.o.db.query.bind(this.o.db), {
+    await auditTo(this.o.db, {
       actor: o.principal?.actor ?? { type: 'anonymous', id: req.ip || 'unknown' },
       organizationId: o.organizationId ?? null,
       action: 'auth.denied',
@@ -164,14 +177,18 @@ export class AdminAuth {
     }).catch((e) => this.o.logger.error({ err: { message: safeMessage(e) } }, 'could not audit a refused request'));
   }
 
-  /** A fastify preHandler: 401 (audited) unless the caller authenticates; the principal is then principalOf(req). */
+  /**
+   * A fastify preHandler: 401 (or 403 for a token of no organization; audited) unless the caller authenticates; the
+   * principal is then principalOf(req).
+   */
   readonly preHandler = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const r = await this.authenticate(req);
     if (r.ok) {
       principals.set(req, r.principal);
       return;
     }
-    await this.denied(req, 401, r.reason);
-    await reply.code(401).header('www-authenticate', 'Bearer').send({ error: r.reason });
+    await this.denied(req, r.status, r.reason);
+    if (r.status === 401) reply.header('www-authenticate', 'Bearer');
+    await reply.code(r.status).send({ error: r.reason });
   };
 }

@@ -9,7 +9,7 @@ export interface RouteDef {
   method: 'GET' | 'POST';
   url: string;
   summary: string;
-  /** Needs the service token (Authorization: Bearer …). */
+  /** Needs admin credentials (Authorization: Bearer <service token or Clerk JWT>). */
   admin: boolean;
   body?: Record<string, unknown>;
   responses: Record<number, string>;
@@ -100,7 +100,8 @@ export function openApi(routes: RouteDef[], version: string): Record<string, unk
     (paths[p] as Record<string, unknown>)[r.method.toLowerCase()] = {
       summary: r.summary,
       ...(params.length ? { parameters: params } : {}),
-      ...(r.admin ? { security: [{ serviceToken: [] }] } : {}),
+      // Either scheme (OpenAPI: alternatives are separate objects of the list).
+      ...(r.admin ? { security: [{ serviceToken: [] }, { clerkJwt: [] }] } : {}),
       ...(r.body ? { requestBody: { required: false, content: { 'application/json': { schema: r.body } } } } : {}),
       responses: Object.fromEntries(Object.entries(r.responses).map(([code, description]) => [code, { description }])),
     };
@@ -108,7 +109,22 @@ export function openApi(routes: RouteDef[], version: string): Record<string, unk
   return {
     openapi: '3.1.0',
     info: { title: 'Routiq Pipeline service', version },
-    components: { securitySchemes: { serviceToken: { type: 'http', scheme: 'bearer' } } },
+    components: {
+      securitySchemes: {
+        serviceToken: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'The static service token (ROUTIQ_SERVICE_TOKEN): every organization.',
+        },
+        clerkJwt: {
+          type: 'http',
+          scheme: 'bearer',
+          bearerFormat: 'JWT',
+          description:
+            "A Clerk-issued session JWT verified against service.auth's JWKS (issuer, audience, expiry, azp): the organization of its org_id (or o.id) claim only; a token without one is refused (403).",
+        },
+      },
+    },
     paths,
   };
 }

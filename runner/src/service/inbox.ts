@@ -14,15 +14,8 @@ export interface Delivery {
   attempts: number;
 }
 
-/** Headers that may carry a credential are never stored (the token or signature was checked already). */
-const SENSITIVE = /authorization|cookie|token|secret|signature|api[-_]?key|password|auth/i;
-
-export function storableHeaders(headers: Record<string, string>, drop: string[] = []): Record<string, string> {
-  const out: Record<string, string> = {};
-  const skip = new Set(drop.map((h) => h.toLowerCase()));
-  for (const [k, v] of Object.entries(headers)) if (!skip.has(k) && !SENSITIVE.test(k)) out[k] = v;
-  return out;
-}
+// Headers that may carry a credential are never stored (the token or signature was checked already).
+export { storableHeaders } from '../engine/webhook-headers.ts';
 
 /** Store an authenticated delivery; a repeat of a known delivery id is recorded as a duplicate and not queued. */
 export async function storeDelivery(

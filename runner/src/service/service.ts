@@ -2,7 +2,7 @@
  * `routiq serve`: webhooks in, schedules and on-demand syncs through pg-boss, health, metrics and status out.
  * Every write goes through the same session, mapping, identity and writer path as `routiq sync`.
  */
-import { createHmac } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import pLimit from 'p-limit';
 import type { Logger } from 'pino';
@@ -10,7 +10,7 @@ import { AlertMonitor } from '../alerts/index.ts';
 import type { ConnectionConfig, OrganizationConfig, RoutiqConfig } from '../config/types.ts';
 import type { Database } from '../db/database.ts';
 import { assertMigrated } from '../db/migrate.ts';
-import { purgeExpired } from '../db/retention.ts';
+import { type PurgeResult, purgeExpired } from '../db/retention.ts';
 import { crossOrganization, forOrganization, safeMessage, transaction } from '../db/tx.ts';
 import { type DeadLetterFilter, getStatus, hasSelector, replayDeadLetters, validateFilter } from '../dlq/index.ts';
 import { insertDeadLetter } from '../engine/bookkeeping.ts';
@@ -18,10 +18,10 @@ import { openSession, type Session } from '../engine/session.ts';
 import { syncConnection } from '../engine/sync.ts';
 import { authenticateWebhook, processWebhook } from '../engine/webhooks.ts';
 import { isRoutiqError } from '../errors/registry.ts';
-import { recordAudit } from '../security/audit.ts';
+import { auditTo } from '../security/audit.ts';
 import { AdminAuth, correlationOf, mayAccess, type Principal, principalOf } from './auth.ts';
 import { type AdminGate, dashboardRoutes, InstanceRegistry } from './dashboard/index.ts';
-import { buildHttp, jsonBody, openApi, type RouteDef, tokenOk } from './http.ts';
+import { buildHttp, jsonBody, openApi, type RouteDef } from './http.ts';
 import {
   claimDelivery,
   markDelivery,
@@ -83,6 +83,15 @@ export interface ServiceOptions {
   env?: NodeJS.ProcessEnv;
   /** Reload the configuration (SIGHUP, file change): returns the new config and settings or throws. */
   reload?: () => Promise<{ config: RoutiqConfig; settings: ServiceSettings }>;
+}
+
+/** A delivery's body as stored in its dead letter: the JSON it was, or (were it not JSON) the text itself. */
+function jsonOrText(body: string): unknown {
+  try {
+    return JSON.parse(body);
+  } catch {
+    return { body };
+  }
 }
 
 export class Service {
@@ -160,11 +169,7 @@ export class Service {
       webhook: (job) => this.processDelivery(job.id),
       sweep: () => this.sweep(),
       replay: (job) => this.replay(job),
-      purge: async () => {
-        const r = await purgeExpired(this.o.db, this.config);
-        this.log.info({ purged: r }, 'retention purge');
-        return r;
-      },
+      purge: () => this.purge(),
     });
     await this.instances.beat();
     this.instances.start();
@@ -172,6 +177,16 @@ export class Service {
     const url = await this.app.listen({ host: this.settings.host, port: this.settings.port });
     this.log.info({ url, instance: process.pid, concurrency: this.settings.concurrency }, 'routiq serve listening');
     return { url };
+  }
+
+  /** The daily retention purge (pg-boss `routiq-purge`): audited as the system's daily job, per organization. */
+  async purge(): Promise<PurgeResult> {
+    const r = await purgeExpired(this.o.db, this.config, {
+      actor: { type: 'system', id: 'daily-purge' },
+      correlationId: `purge:${randomUUID()}`,
+    });
+    this.log.info({ purged: r }, 'retention purge');
+    return r;
   }
 
   /** Stop taking work, drain, close. Ready answers 503 from the first moment. */
@@ -201,7 +216,7 @@ export class Service {
       this.sessions.clear();
       this.log.level = next.config.log.level;
       this.log.info({ organizations: next.config.organizations.length }, 'configuration reloaded');
-      await recordAudit(this.o.db.query.bind(this.o.db), {
+      await auditTo(this.o.db, {
         actor: { type: 'system', id: 'serve' },
         organizationId: null,
         action: 'config.reload',
@@ -422,7 +437,7 @@ export class Service {
             message: reason,
             details: { inbox_id: id, attempts: d.attempts + 1, headers: d.headers },
             recordKey: id,
-            payload: JSON.parse(d.body),
+            payload: jsonOrText(d.body),
             specVersion,
           });
           await markDelivery(tx, id, 'failed', { reason });
@@ -484,8 +499,9 @@ export class Service {
   }
 
   private async status(principal?: Principal): Promise<unknown> {
-    const report = await getStatus(this.o.db, { config: this.config });
-    // A user's token sees its own organization only.
+    // A user's token reads its own organization only (under its row-level security scope).
+    const org = principal?.kind === 'user' ? principal.organizationId : undefined;
+    const report = await getStatus(this.o.db, { config: this.config, org });
     if (principal) report.organizations = report.organizations.filter((x) => mayAccess(principal, x.id));
     const now = Date.now();
     for (const org of report.organizations) {
@@ -506,13 +522,14 @@ export class Service {
   }
 
   /**
-   * Admin authentication of the status page: today the static service token. The one place to plug in another
-   * (JWT) check: `verify` takes what an operator signs in with, `request` judges a request's own headers.
+   * Admin authentication of the status page, the API's (AdminAuth): the service token or a Clerk JWT, pasted into
+   * the sign-in form (`verify`) or sent as `Authorization: Bearer` (`request`). Sessions are signed with a key
+   * derived from the service token.
    */
   private adminGate(): AdminGate {
     return {
-      verify: (credential) => tokenOk(`Bearer ${credential}`, this.settings.token),
-      request: (req) => tokenOk(req.headers.authorization, this.settings.token),
+      verify: (credential) => this.auth.credential(credential),
+      request: (req) => this.auth.authenticate(req),
       sessionKey: () =>
         this.settings.token
           ? createHmac('sha256', this.settings.token).update('routiq-status-session').digest('hex')
@@ -577,8 +594,34 @@ export class Service {
         url: '/api/status',
         summary: 'Per organization and connection: last success, lag, running runs, errors and open dead letters.',
         admin: true,
-        responses: { 200: 'The status report (a user token: its organization only).', 401: 'No or bad token.' },
-        handler: async (req) => this.status(principalOf(req)),
+        responses: {
+          200: 'The status report (a user token: its organization only). Audited.',
+          401: 'No or bad token.',
+          403: 'A token that names no organization.',
+        },
+        handler: async (req) => {
+          const principal = principalOf(req) as Principal;
+          const report = (await this.status(principal)) as {
+            organizations: Array<{ id: string; connections: Array<{ openDeadLetters: number }> }>;
+          };
+          // An admin read of patient-derived data (dead-letter counts, errors): who, which organizations, when.
+          await auditTo(this.o.db, {
+            actor: principal.actor,
+            organizationId: principal.kind === 'user' ? principal.organizationId : null,
+            action: 'status.read',
+            resourceType: 'status_report',
+            count: report.organizations.reduce(
+              (n, x) => n + x.connections.reduce((m, c) => m + c.openDeadLetters, 0),
+              0,
+            ),
+            correlationId: correlationOf(req),
+            details: {
+              organizations: report.organizations.map((x) => x.id),
+              cross_organization: principal.kind !== 'user',
+            },
+          });
+          return report;
+        },
       },
       {
         method: 'POST',
@@ -681,7 +724,7 @@ export class Service {
             ...(filter ? { filter } : {}),
             actor: principal ? `${principal.actor.type}:${principal.actor.id}` : 'service_token:static',
           });
-          await recordAudit(this.o.db.query.bind(this.o.db), {
+          await auditTo(this.o.db, {
             actor: principal?.actor ?? 'service_token:static',
             organizationId: principal?.organizationId ?? (typeof filter?.org === 'string' ? filter.org : null),
             action: 'dlq.replay.request',
@@ -703,7 +746,7 @@ export class Service {
         env: this.o.env,
         instanceId: this.instances.id,
         logger: this.log,
-        onDenied: (req, why) => this.log.warn({ url: req.url, why }, 'status page request refused'),
+        onDenied: (req, status, why, principal) => this.auth.denied(req, status, why, { principal }),
       }),
     );
     routes.push({
@@ -728,7 +771,7 @@ export class Service {
     filter: Record<string, unknown> | undefined,
   ): Promise<{ status: number; error: string } | undefined> {
     if (ids?.length) {
-      const own = await this.o.db.query<{ id: string }>(
+      const own = await forOrganization(this.o.db, principal.organizationId).query<{ id: string }>(
         `select id::text as id from sync_errors where organization_id = ? and id::text in (${ids.map(() => '?').join(', ')})`,
         [principal.organizationId, ...ids],
       );

@@ -575,7 +575,7 @@ export interface MappingSpec {
    */
   expression: Jsonata;
   /**
-   * JSONata on the raw record giving the platform's own version of it (an `updated_at`; in webhook mappings also e.g. `$number($headers.'x-chatwoot-timestamp')`, the event time): a write carrying a version older than the stored row's is skipped, so a late, out-of-order or replayed delivery never rolls data back. Numbers are Unix seconds, strings ISO-8601. Without it, a record counts as current when it is fetched.
+   * JSONata on the raw record giving the platform's own version of it (an `updated_at`; in webhook mappings also e.g. `$number($headers.'x-chatwoot-timestamp')`, the event time): a write carrying a version older than the stored row's is skipped, so a late, out-of-order or replayed delivery never rolls data back. Numbers are Unix seconds, strings ISO-8601. Without it, a record counts as current when it is fetched (its version is the fetch time). A clock with whole seconds should name the end of its second (`+ 0.999`): an event inside a second must not rank below a poll made earlier in that same second.
    */
   version?: Jsonata;
 }

@@ -45,11 +45,17 @@ const KEPT_HEADERS = ['x-ratelimit-reset', 'retry-after', 'link', 'x-ratelimit-r
  */
 const CLOCK_RELATIVE_PARAMS = new Set(['updated_within']);
 
-export function requestKey(url: string, dropParams: readonly string[] = []): string {
+/**
+ * A request as a cassette key: path and sorted query, credentials dropped. With `origin`, that origin inside a
+ * parameter value becomes {{BASE}} (Calendly's `organization=https://api.calendly.com/organizations/…`): the value is
+ * URL-encoded in the query, where replacing the origin in the finished key would miss it.
+ */
+export function requestKey(url: string, dropParams: readonly string[] = [], origin?: string): string {
   const u = new URL(url, 'http://x');
   for (const name of CLOCK_RELATIVE_PARAMS) if (u.searchParams.has(name)) u.searchParams.set(name, '*');
   const params = [...u.searchParams.entries()]
     .filter(([k]) => !dropParams.includes(k))
+    .map(([k, v]): [string, string] => [k, origin ? v.replaceAll(origin, BASE) : v])
     .sort(([a, av], [b, bv]) => (a === b ? av.localeCompare(bv) : a.localeCompare(b)));
   const q = new URLSearchParams(params).toString();
   return `${u.pathname}${q ? `?${q}` : ''}`;
@@ -91,7 +97,7 @@ export function createRecorder(o: {
     exchanges.push({
       phase,
       method: x.request.method.toUpperCase(),
-      key: scrub(requestKey(`${u.pathname}${u.search}`, o.credentials.query)),
+      key: scrub(requestKey(`${u.pathname}${u.search}`, o.credentials.query, o.origin)),
       ...(body !== undefined ? { requestBody: scrub(body) } : {}),
       status: x.status,
       contentType: String(x.headers['content-type'] ?? 'application/json'),
@@ -133,7 +139,7 @@ export async function startReplay(cassette: Cassette): Promise<ReplayServer> {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const key = requestKey(req.url ?? '/', drop);
+      const key = requestKey(req.url ?? '/', drop, origin);
       const method = req.method ?? 'GET';
       const sent = chunks.length ? canonicalBody(Buffer.concat(chunks).toString('utf8')) : undefined;
       const candidates = cassette.exchanges.filter(

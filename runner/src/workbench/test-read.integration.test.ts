@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { startChatwoot } from '@routiq/sandbox';
+import { startCalendly, startChatwoot } from '@routiq/sandbox';
 import '@routiq/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectorsDir, org, silentLogger, testConfig } from '../../../test/helpers/engine.ts';
@@ -76,5 +76,33 @@ describe('testRead against the Chatwoot simulator (no database)', () => {
     expect(w?.message).toContain('`data` has no key "payloads"');
     expect(w?.message).toContain('did you mean "data.payload"');
     expect(report.streams[0]!.records).toBe(0);
+  });
+});
+
+describe('testRead against the Calendly simulator (a cursor the API cannot filter on)', () => {
+  it('says that a client_filter stream still requests every page, and reads children of the events it read', async () => {
+    const sim = await startCalendly({ orgs: [{ token: TOKEN }], seed: 7, now: '2026-11-01T00:00:00Z' });
+    try {
+      const organization = sim.snapshot().orgs[0]!.organization;
+      const o = org('org_wb_calendly', [
+        { connector: 'calendly', config: { base_url: sim.url, organization }, secrets: { api_token: '${T}' } },
+      ]);
+      const report = await testRead({
+        config: testConfig(CONNECTORS, [o]),
+        target: { kind: 'simulator', label: 'calendly simulator', org: o, conn: o.connections[0]!, env: { T: TOKEN } },
+        logger: silentLogger,
+        maxPages: 1,
+        maxPartitions: 2,
+      });
+      expect(report.ok, JSON.stringify(report.streams.map((s) => [s.stream, s.status, s.error]))).toBe(true);
+      const by = Object.fromEntries(report.streams.map((s) => [s.stream, s]));
+      expect(by.scheduled_events!.records).toBe(sim.snapshot().orgs[0]!.scheduled_events.length);
+      expect(by.scheduled_events!.nextRun[0]!.note).toContain('every page is still requested');
+      expect(by.scheduled_events!.nextRun[0]!.url).not.toContain('min_start_time');
+      expect(by.invitees!.partitions).toHaveLength(2);
+      expect(by.invitees!.rows.patient_identities).toBe(by.invitees!.records);
+    } finally {
+      await sim.close();
+    }
   });
 });

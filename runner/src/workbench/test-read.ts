@@ -593,7 +593,7 @@ async function nextRunRequests(
     if (!inc) note = `${who} is read in full on every run (no incremental cursor)`;
     else if (effective === undefined) note = `no cursor would be saved: ${who} is read in full again`;
     else
-      note = `${who} from cursor ${String(saved)}${inc.lookback ? ` minus lookback ${inc.lookback} = ${String(effective)}` : ''}${inc.stop_when_older ? '; paging stops at the first older record' : ''}`;
+      note = `${who} from cursor ${String(saved)}${inc.lookback ? ` minus lookback ${inc.lookback} = ${String(effective)}` : ''}${inc.stop_when_older ? '; paging stops at the first older record' : ''}${!inc.send && inc.client_filter ? ': every page is still requested (the cursor is not sent) and older records are dropped on our side (client_filter)' : ''}`;
     if (s.parent?.stream)
       note += `; only for ${s.parent.stream} records inserted or changed since (each is one partition)`;
     out.push({ ...ctx.show(req), note });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { StatusView } from './data.ts';
 import { classify } from './data.ts';
 import { esc, liveSection, runsChart } from './render.ts';
-import { csrfToken, issueSession, SESSION_SECONDS, sessionValid } from './session.ts';
+import { csrfToken, issueSession, SESSION_SECONDS, sessionOf, sessionValid } from './session.ts';
 
 describe('status page sessions', () => {
   const key = 'k'.repeat(64);
@@ -16,6 +16,20 @@ describe('status page sessions', () => {
     expect(sessionValid('other-key', s, now)).toBe(false); // the token was rotated: every session ends
     expect(sessionValid(undefined, s, now)).toBe(false);
     for (const bad of ['', 'v1', 'v1.1.', 'x.y.z', `${s}x`]) expect(sessionValid(key, bad, now)).toBe(false);
+  });
+  it("keeps a JWT user's organization in its session, ends it with the token, refuses a changed organization", () => {
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    const user = (org: string, expiresAt?: number) =>
+      ({ kind: 'user', actor: { type: 'user', id: 'user_2a' }, organizationId: org, expiresAt }) as const;
+    const s = issueSession(key, now, user('org.a/b', now + 90_000));
+    expect(sessionOf(key, s, now)).toMatchObject({ kind: 'user', organizationId: 'org.a/b', actor: { id: 'user_2a' } });
+    expect(sessionOf(key, s, now + 91_000)).toBeUndefined(); // the JWT expired: so did the session
+    const long = issueSession(key, now, user('org_a'));
+    expect(sessionValid(key, long, now + SESSION_SECONDS * 1000 - 1000)).toBe(true);
+    const [v, exp, , sub, mac] = s.split('.');
+    const other = Buffer.from('org_b').toString('base64url');
+    expect(sessionOf(key, `${v}.${exp}.${other}.${sub}.${mac}`, now)).toBeUndefined();
+    expect(sessionOf(key, issueSession(key, now), now)).toMatchObject({ kind: 'service_token' });
   });
   it('derives one CSRF token per session', () => {
     const a = issueSession(key, 0);

@@ -7,6 +7,7 @@ import { type ActiveAlert, activeAlerts } from '../../alerts/index.ts';
 import { resolveSecrets } from '../../config/load.ts';
 import type { RoutiqConfig } from '../../config/types.ts';
 import type { Database } from '../../db/database.ts';
+import { crossOrganization, forOrganization } from '../../db/tx.ts';
 import { getStatus, type RunInfo } from '../../dlq/index.ts';
 import { credentialFingerprint } from '../../engine/breaker.ts';
 import { fingerprint } from '../../engine/client.ts';
@@ -84,12 +85,19 @@ export interface ViewOptions {
   env?: NodeJS.ProcessEnv | undefined;
   intervalMinutes: number;
   instanceId?: string | undefined;
+  /** One organization's view (a Clerk user's session): its rows only, read under its row-level security scope. */
+  organizationId?: string | undefined;
 }
 
 export async function statusView(o: ViewOptions): Promise<StatusView> {
-  const { db, config } = o;
+  const { config } = o;
+  const only = o.organizationId;
+  // Every read goes through a scope (docs/database.md#tenant-isolation): a raw query of an app-role login sees no
+  // tenant row. Without an organization this is the admin cross-organization path (audited by the caller).
+  const db =
+    only === undefined ? crossOrganization(o.db, 'status page: every organization') : forOrganization(o.db, only);
   const [report, runs, totals, dead, hooks, failed, budgets, alerts, instances] = await Promise.all([
-    getStatus(db, { config }),
+    getStatus(o.db, { config, org: only }),
     db.query<{
       organization_id: string;
       connection: string;
@@ -153,7 +161,8 @@ export async function statusView(o: ViewOptions): Promise<StatusView> {
         )
       : Promise.resolve(null),
     activeAlerts(db),
-    listInstances(db, o.instanceId),
+    // Instances are service rows (organization ''), not any tenant's: listInstances reads them cross-organization.
+    listInstances(o.db, o.instanceId),
   ]);
 
   const orgs: StatusView['organizations'] = [];

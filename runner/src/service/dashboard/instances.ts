@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Database } from '../../db/database.ts';
-import { safeMessage } from '../../db/tx.ts';
+import { crossOrganization, safeMessage } from '../../db/tx.ts';
 
 export const BEAT_MS = 15_000;
 
@@ -38,12 +38,16 @@ export class InstanceRegistry {
   readonly id = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   private readonly startedAt = new Date().toISOString();
   private timer: NodeJS.Timeout | undefined;
+  private readonly db: Database;
 
   constructor(
-    private readonly db: Database,
+    db: Database,
     private readonly load: () => InstanceLoad,
     private readonly log: Logger,
-  ) {}
+  ) {
+    // Instance rows belong to no organization (''): only the cross-organization path reads and writes them.
+    this.db = crossOrganization(db, 'service instances: heartbeat rows');
+  }
 
   async beat(stopped = false): Promise<void> {
     const l = this.load();
@@ -86,7 +90,7 @@ export class InstanceRegistry {
 }
 
 export async function listInstances(db: Database, selfId?: string): Promise<InstanceView[]> {
-  const rows = await db.query<{
+  const rows = await crossOrganization(db, 'service instances: heartbeat rows').query<{
     connection: string;
     status: string;
     details: unknown;

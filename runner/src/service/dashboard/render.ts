@@ -48,7 +48,7 @@ export function loginPage(error?: string): string {
     `<main id="main" class="login">
 <h1>Routiq status</h1>
 <form method="post" action="/status/login">
-<p>Sign in with the service's admin token (<code>ROUTIQ_SERVICE_TOKEN</code>).</p>
+<p>Sign in with the service's admin token (<code>ROUTIQ_SERVICE_TOKEN</code>), or a Clerk session token of your organization (it shows that organization only).</p>
 ${error ? `<p class="error" role="alert" id="login-error">${esc(error)}</p>` : ''}
 <label for="token">Admin token</label>
 <input id="token" name="token" type="password" autocomplete="current-password" required${error ? ' aria-describedby="login-error" aria-invalid="true"' : ''}>

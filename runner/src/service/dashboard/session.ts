@@ -1,19 +1,21 @@
 /**
- * How a browser gets into the status page: the login form exchanges the admin credential (today the service token)
- * for an HttpOnly, SameSite=Strict session cookie signed with a key derived from that credential, so every
- * instance accepts it and rotating the token ends every session. Forms that change something carry a CSRF token
- * derived from the session. The credential check itself is the gate's `verify`: one function to swap for another
- * admin authentication.
+ * How a browser gets into the status page: the login form exchanges an admin credential — the service token, or a
+ * Clerk-issued JWT verified as the API verifies it (service/auth.ts) — for an HttpOnly, SameSite=Strict session
+ * cookie signed with a key derived from the service token, so every instance accepts it and rotating the token ends
+ * every session. A JWT's session names its user and organization (the page then shows that organization only) and
+ * ends when the JWT does. Forms that change something carry a CSRF token derived from the session. Scripts send
+ * `Authorization: Bearer` (either credential) instead of a cookie.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
+import type { Outcome, Principal } from '../auth.ts';
 
 export interface AdminGate {
-  /** Is this credential (what an operator pastes into the login form) an admin's? */
-  verify(credential: string): boolean;
-  /** Does the request itself carry admin credentials (e.g. Authorization: Bearer)? */
-  request(req: FastifyRequest): boolean;
-  /** The key sessions are signed with; undefined: no admin credential is configured, nobody gets in. */
+  /** Who signs in with this credential (what an operator pastes into the login form), or why not. */
+  verify(credential: string): Promise<Outcome>;
+  /** The request's own admin credentials (called when it has `Authorization: Bearer …`); undefined: none. */
+  request(req: FastifyRequest): Promise<Outcome | undefined>;
+  /** The key sessions are signed with; undefined: no service token is configured, no session can be issued. */
   sessionKey(): string | undefined;
 }
 
@@ -28,16 +30,44 @@ function same(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-export function issueSession(key: string, now = Date.now()): string {
-  const body = `v1.${Math.floor(now / 1000) + SESSION_SECONDS}`;
+const b64 = (s: string) => Buffer.from(s).toString('base64url');
+const unb64 = (s: string) => Buffer.from(s, 'base64url').toString();
+const SERVICE: Principal = {
+  kind: 'service_token',
+  actor: { type: 'service_token', id: 'static' },
+  organizationId: undefined,
+};
+
+/**
+ * A session for the principal: `v1.<exp>.<mac>` for the service token, `u1.<exp>.<org>.<user>.<mac>` for a JWT's
+ * user (base64url ids), expiring after SESSION_SECONDS or with the JWT, whichever comes first.
+ */
+export function issueSession(key: string, now = Date.now(), principal: Principal = SERVICE): string {
+  let exp = Math.floor(now / 1000) + SESSION_SECONDS;
+  let body = `v1.${exp}`;
+  if (principal.kind === 'user') {
+    if (principal.expiresAt !== undefined) exp = Math.min(exp, Math.floor(principal.expiresAt / 1000));
+    body = `u1.${exp}.${b64(principal.organizationId)}.${b64(principal.actor.id)}`;
+  }
   return `${body}.${mac(key, body)}`;
 }
 
+/** The principal of a valid, unexpired session of this key. */
+export function sessionOf(key: string | undefined, value: string | undefined, now = Date.now()): Principal | undefined {
+  if (!key || !value) return undefined;
+  const m = /^((v1)\.(\d+)|(u1)\.(\d+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+))\.([A-Za-z0-9_-]+)$/.exec(value);
+  if (!m?.[1] || !m[8]) return undefined;
+  const exp = Number(m[3] ?? m[5]) * 1000;
+  if (!(exp > now) || !same(mac(key, m[1]), m[8])) return undefined;
+  if (m[2]) return SERVICE;
+  const org = unb64(m[6] ?? '');
+  const user = unb64(m[7] ?? '');
+  if (!org || !user) return undefined;
+  return { kind: 'user', actor: { type: 'user', id: user }, organizationId: org, expiresAt: exp };
+}
+
 export function sessionValid(key: string | undefined, value: string | undefined, now = Date.now()): boolean {
-  if (!key || !value) return false;
-  const m = /^(v1\.(\d+))\.([A-Za-z0-9_-]+)$/.exec(value);
-  if (!m?.[1] || !m[3]) return false;
-  return Number(m[2]) * 1000 > now && same(mac(key, m[1]), m[3]);
+  return sessionOf(key, value, now) !== undefined;
 }
 
 export function csrfToken(key: string, session: string): string {
@@ -61,14 +91,26 @@ export function setCookie(req: FastifyRequest, value: string, maxAge = SESSION_S
   return `${COOKIE}=${value}; Path=/status; HttpOnly; SameSite=Strict; Max-Age=${maxAge}${secure(req) ? '; Secure' : ''}`;
 }
 
-export type Access = { ok: true; session: string | undefined } | { ok: false };
+export type Access =
+  | { ok: true; session: string | undefined; principal: Principal }
+  | { ok: false; status: 401 | 403; reason: string };
 
-/** A valid session cookie, or admin credentials on the request itself (scripts, curl). */
-export function access(gate: AdminGate, req: FastifyRequest): Access {
+/** Does the request carry `Authorization: Bearer …` (not, say, a proxy's Basic credentials)? */
+export function hasBearer(req: FastifyRequest): boolean {
+  return /^Bearer /.test(req.headers.authorization ?? '');
+}
+
+/**
+ * A valid session cookie, else admin credentials on the request itself (scripts, curl). The cookie first: a proxy in
+ * front of the page may add its own Authorization header, which must not end a signed-in session.
+ */
+export async function access(gate: AdminGate, req: FastifyRequest): Promise<Access> {
   const s = cookieOf(req);
-  if (sessionValid(gate.sessionKey(), s)) return { ok: true, session: s };
-  if (gate.request(req)) return { ok: true, session: undefined };
-  return { ok: false };
+  const p = sessionOf(gate.sessionKey(), s);
+  if (p) return { ok: true, session: s, principal: p };
+  const r = hasBearer(req) ? await gate.request(req) : undefined;
+  if (r) return r.ok ? { ok: true, session: undefined, principal: r.principal } : r;
+  return { ok: false, status: 401, reason: s ? 'the session has expired or is not valid' : 'not signed in' };
 }
 
 /** A state-changing request from the page: the session's CSRF token, or admin credentials on the request. */

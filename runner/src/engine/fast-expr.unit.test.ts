@@ -1,0 +1,286 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import jsonata from 'jsonata';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { evaluate } from './expr.ts';
+import { FALLBACK, fastExpression } from './fast-expr.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '../../..');
+
+/** Every expression the shipped connectors map with (map[].expression/when/input/version, primary keys, cursors). */
+function connectorExpressions(): string[] {
+  const out = new Set<string>();
+  const walk = (v: unknown) => {
+    if (Array.isArray(v)) for (const x of v) walk(x);
+    else if (v && typeof v === 'object')
+      for (const [k, x] of Object.entries(v)) {
+        if (
+          ['expression', 'when', 'input', 'version', 'primary_key', 'cursor_field'].includes(k) &&
+          typeof x === 'string'
+        )
+          out.add(x);
+        else walk(x);
+      }
+  };
+  for (const c of ['chatwoot', 'cliniko', 'manychat'])
+    walk(parse(readFileSync(path.join(ROOT, 'connectors', c, 'connector.yaml'), 'utf8')));
+  return [...out];
+}
+
+/** Shapes the compiler handles, and edges where it must give up or agree exactly. */
+const HAND = [
+  'id',
+  'a.b.c',
+  'constructor',
+  'a.toString',
+  '$string(n)',
+  '$string(f)',
+  '$string(s)',
+  '$string(b)',
+  '$string(z)',
+  '$string(o)',
+  'n = 1 ? "one" : n = 2 ? "two" : null',
+  'n != 1',
+  's = o',
+  'n > 1',
+  's >= "m"',
+  'n < s',
+  'n * 1000',
+  'n / 0',
+  'n % 3',
+  '-n',
+  'n + f - 1',
+  's & "-" & n',
+  'o & s',
+  'b and n',
+  'b or s',
+  'o and n',
+  'arr and n',
+  '$not(b)',
+  '$not(arr)',
+  '$boolean(o)',
+  '$exists(a.b)',
+  '$count(arr)',
+  '$count(a)',
+  '$count(missing)',
+  '$lowercase(s)',
+  '$uppercase(n)',
+  '$replace(s, "::", "-")',
+  '$replace(s, "a", "$0$0")',
+  '$fromMillis(n * 1000)',
+  '$fromMillis(big)',
+  '$fromMillis(f)',
+  '{ "x": a, "y": missing, "z": arr, "w": { "v": s } }',
+  '[{ "k": s }]',
+  '[s, n, missing]',
+  '[arr]',
+  '[]',
+  '(n; s)',
+  '($x := n * 2; $x + 1)',
+  '($x := a; $x.b)',
+  '($s := s; ($s := "inner"; $s) & $s)',
+  '($f := function($l) { $l ? $split($l, "/")[-1] : null }; [$f(s), $f(missing), $f(n)])',
+  '($f := function($l) { $l ? $split($l, "/")[0] : null }; $f(patient.links.self))',
+  '($f := function($a, $b) { $a & $b }; $f(s, n))',
+  '($f := function($a) { $string($a) }; $f(n))',
+  '($f := function($a) { $a }; $f(n, s))',
+  '($g := function($n) { $n > 0 ? $g($n - 1) : "done" }; $g(3))',
+  '$split(s, ":")',
+  '$split(s, ":")[1]',
+  '$split(s, ":")[9]',
+  '$split(s, "")[-2]',
+  '$split(n, "/")[-1]',
+  '$string(n)[0]',
+  '$',
+  '$.s',
+  'arr[0]',
+  'arr[-1]',
+  'arr[5]',
+  'arr[$ > 1]',
+  'arr[$ > 0]',
+  'arr[$ > 1][0]',
+  'arr[$ = 1 ? 0 : 1]',
+  'o[k = 1]',
+  'o[k = 2].k',
+  'a.b[c = "deep"].c',
+  'a.arr[0]',
+  'patient_phone_numbers[phone_type = "Mobile"][0].number',
+  'patient_phone_numbers[0].number',
+  'patient_phone_numbers[phone_type]',
+  '[s, n][$]',
+  '[s, z, b][$ and $ != ""]',
+  '[first_name, last_name][$ and $ != ""]',
+  '$join([first_name, last_name][$ and $ != ""], " ")',
+  '$join(arr, ",")',
+  '$join(s, "-")',
+  '$join(labels, n)',
+  '$x',
+  '(n = 2 or s = "x") ? "y" : "n"',
+  'arr',
+  'a.arr',
+  's ? s : null',
+  'o ? "yes" : "no"',
+  'arr ? "yes" : "no"',
+  'missing ? 1',
+];
+
+const base: Record<string, unknown> = {
+  id: 7,
+  n: 2,
+  f: 1.1,
+  s: 'Channel::Whatsapp::x',
+  b: true,
+  z: null,
+  big: 1e16,
+  o: { k: 1 },
+  arr: [1, 2],
+  a: { b: { c: 'deep' }, arr: [[1], [2]] },
+  // real records of the simulators' shapes
+  conversation_id: 3,
+  message_type: 3,
+  sender: { id: 9, type: 'agent_bot' },
+  content: 'hi',
+  content_type: 'text',
+  private: false,
+  created_at: 1_700_000_000,
+  content_attributes: { deleted: true },
+  attachments: [{ id: 1, message_id: 2, file_type: 'image', data_url: 'u', extension: 'png', file_size: 3 }],
+  meta: { sender: { id: 4, name: 'Ann Lee', email: 'a@b.c' }, channel: 'Channel::Api', assignee: { id: 1 } },
+  status: 'open',
+  inbox_id: 12,
+  last_activity_at: 1_700_000_100,
+  labels: ['x'],
+  name: 'Ann Lee',
+  channel_type: 'Channel::Whatsapp',
+  first_name: 'Ann',
+  last_name: '',
+  patient_phone_numbers: [{ phone_type: 'Mobile', number: '+61 400 000 000' }],
+  patient: { links: { self: 'https://x/patients/77' } },
+  starts_at: '2024-01-01T00:00:00Z',
+  cancelled_at: null,
+  did_not_arrive: true,
+  updated_at: '2024-01-02T00:00:00Z',
+};
+
+const VARIANTS: unknown[] = [
+  undefined,
+  null,
+  '',
+  'x y',
+  0,
+  -1,
+  2.5,
+  Number.POSITIVE_INFINITY,
+  Number.NaN,
+  true,
+  false,
+  [],
+  ['a'],
+  [[1], [2]],
+  [{ id: 1 }],
+  {},
+  { id: 1, type: 'user', deleted: true },
+];
+
+/** The base record, and one variant per field the expression names (top level and one down) per value above. */
+function* inputs(expr: string): Generator<unknown> {
+  yield base;
+  yield null;
+  yield 'a string';
+  yield [base, base];
+  for (const k of Object.keys(base)) {
+    if (!new RegExp(`\\b${k}\\b`).test(expr)) continue;
+    for (const v of VARIANTS) yield { ...base, [k]: v };
+    const inner = base[k];
+    if (inner && typeof inner === 'object' && !Array.isArray(inner))
+      for (const k2 of Object.keys(inner))
+        for (const v of [undefined, null, 5, 'x', ['x'], { id: 'n' }]) yield { ...base, [k]: { ...inner, [k2]: v } };
+  }
+}
+
+async function jsonataResult(expr: string, input: unknown): Promise<{ value?: unknown; error?: string }> {
+  try {
+    const v = await jsonata(expr).evaluate(input);
+    // evaluate() hands back plain arrays (sequences normalized); compare the same way
+    const norm = (x: unknown): unknown => (Array.isArray(x) ? x.map(norm) : x);
+    return { value: norm(v) };
+  } catch (e) {
+    return { error: String((e as { code?: string }).code ?? (e as Error).message) };
+  }
+}
+
+async function ourResult(expr: string, input: unknown): Promise<{ value?: unknown; error?: string }> {
+  try {
+    return { value: await evaluate(expr, input) };
+  } catch (e) {
+    return { error: String((e as { code?: string }).code ?? (e as Error).message) };
+  }
+}
+
+describe('compiled expressions (fast-expr)', () => {
+  const corpus = [...connectorExpressions(), ...HAND];
+
+  it('compiles the connectors’ hot mappings (messages, conversations, inboxes) and the plain paths', () => {
+    const all = connectorExpressions();
+    const messages = all.find((e) => e.includes('"conversation_external_id"'));
+    const conversation = all.find((e) => e.includes('"last_activity_at"'));
+    const inbox = all.find((e) => e.includes('"channel": $lowercase($replace(channel_type'));
+    const appointment = all.find((e) => e.includes('$idOf := function($link)'));
+    const patient = all.find((e) => e.includes('$mobile :='));
+    for (const e of [
+      messages,
+      conversation,
+      inbox,
+      appointment,
+      patient,
+      'meta.sender',
+      'meta.sender.id',
+      '$count(attachments) > 0',
+    ])
+      expect(fastExpression(e as string), e).not.toBeNull();
+    // and takes the compiled path on an ordinary record (no fallback)
+    for (const e of [messages, appointment, patient])
+      expect(() => fastExpression(e as string)?.(base, {}, {})).not.toThrow();
+    // predicates, lambdas and `$` are left to JSONata
+    for (const e of [
+      '$string(n)[0]',
+      '($f := function($x) { $x }; $f)',
+      'a.[b]',
+      'arr.{ "v": $ }',
+      'arr^($)',
+      'a#$i.b',
+    ])
+      expect(fastExpression(e), e).toBeNull();
+  });
+
+  it('gives exactly JSONata’s result (or error) for every corpus expression on every input', async () => {
+    let compared = 0;
+    let fast = 0;
+    for (const expr of corpus) {
+      const f = fastExpression(expr);
+      for (const input of inputs(expr)) {
+        const want = await jsonataResult(expr, input);
+        const got = await ourResult(expr, input);
+        expect(got, `${expr} on ${JSON.stringify(input)?.slice(0, 200)}`).toStrictEqual(want);
+        compared++;
+        if (f) {
+          try {
+            f(input, {}, {});
+            fast++;
+          } catch (e) {
+            if (e !== FALLBACK) fast++; // an error of its own would have shown above as a mismatch
+          }
+        }
+      }
+    }
+    // The comparison covers the compiled path, not only the fallback.
+    expect(fast).toBeGreaterThan(compared / 4);
+  });
+
+  it('falls back when a binding shadows a built-in', async () => {
+    const f = fastExpression('$string(n)');
+    expect(() => f?.({ n: 1 }, { string: () => 'x' }, {})).toThrow();
+    expect(await evaluate('$string(n)', { n: 1 }, { string: () => 'mine' })).toBe('mine');
+  });
+});
