@@ -71,12 +71,14 @@ export class InstanceRegistry {
 
   private beating: Promise<void> | undefined;
   private again = false;
+  private stopped = false;
 
   /**
    * Beat now, out of turn (a sync job was taken: its id must be published before the instance can die with it).
    * Beats never overlap, so a late write never replaces a newer load; calls during a beat coalesce into one more.
    */
   poke(): void {
+    if (this.stopped) return;
     if (this.beating) {
       this.again = true;
       return;
@@ -94,19 +96,20 @@ export class InstanceRegistry {
 
   start(): void {
     this.timer = setInterval(() => {
-      this.beat()
-        .then(() =>
-          this.db.query(
-            "delete from service_health where component = 'instance' and checked_at < now() - interval '1 day'",
-          ),
-        )
-        .catch((err) => this.log.warn({ err: { message: safeMessage(err) } }, 'instance heartbeat failed'));
+      this.poke();
+      this.db
+        .query("delete from service_health where component = 'instance' and checked_at < now() - interval '1 day'")
+        .catch((err) => this.log.warn({ err: { message: safeMessage(err) } }, 'instance rows cleanup failed'));
     }, BEAT_MS);
     this.timer.unref();
   }
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    // The last word is `down`: an out-of-turn beat still writing must not land after it.
+    this.again = false;
+    this.stopped = true;
+    await this.beating;
     await this.beat(true).catch(() => undefined);
   }
 }
