@@ -215,7 +215,7 @@ export async function webhookLatency(
       (
         await within(
           'a poll of the messages table',
-          30_000,
+          600_000,
           db.query<{ external_id: string }>(
             `select external_id from messages where organization_id = any(string_to_array(?, ',')) and source = 'chatwoot'
              and external_id = any(string_to_array(?, ','))`,
@@ -285,6 +285,8 @@ export async function webhookLatency(
   loop.enable();
   let polls = 0;
   let pollMs = 0;
+  let slowPolls = 0;
+  let poll: { begun: number; result: Promise<Set<string>> } | undefined;
   // Poll until every sent delivery is visible; give up when nothing became visible for 30 s, or after drainSeconds.
   let progressAt = now();
   while (!done || pending.size) {
@@ -295,11 +297,27 @@ export async function webhookLatency(
       break;
     }
     const ids = [...pending.keys()].slice(0, 5000);
-    if (ids.length) {
+    if (ids.length || poll) {
+      // A saturated database (the embedded one has a single backend, shared with the service's processing) answers
+      // a poll late; the poll is awaited again rather than a new one queued behind it, and the loop's bounds hold.
+      const begun = poll?.begun ?? now();
+      poll ??= {
+        begun,
+        result: visibleIds(ids).catch((e: Error) => {
+          workerError ??= e.message;
+          return new Set<string>();
+        }),
+      };
+      const seen = await Promise.race([poll.result, sleep(5_000).then(() => undefined)]);
+      if (!seen) {
+        slowPolls++;
+        continue;
+      }
+      poll = undefined;
+      // The row was visible by the time the answer came: an upper bound.
       const at = now();
-      const seen = await visibleIds(ids);
       polls++;
-      pollMs += now() - at;
+      pollMs += at - begun;
       for (const id of seen) {
         const s = pending.get(id);
         if (!s) continue;
@@ -335,7 +353,14 @@ export async function webhookLatency(
   await within('in-line webhook processing to finish', 120_000, service.idle()).catch((e) => {
     workerError ??= (e as Error).message;
   });
-  await within('the service to close', (DEFAULT_SETTINGS.shutdownTimeoutSeconds + 10) * 1000, service.close());
+  // Teardown that overruns its bound is reported with the figures (they stand), not allowed to hang the bench.
+  const teardown: string[] = [];
+  const noted = (e: Error) => {
+    teardown.push(e.message);
+  };
+  await within('the service to close', (DEFAULT_SETTINGS.shutdownTimeoutSeconds + 10) * 1000, service.close()).catch(
+    noted,
+  );
   const inbox = await within(
     'the inbox count',
     30_000,
@@ -343,9 +368,9 @@ export async function webhookLatency(
       'select status, count(*)::text as n from webhook_inbox group by status order by status',
     ),
   ).catch(() => []);
-  await within('the database to close', 30_000, db.close());
-  await within('the test database to be dropped', 60_000, target.drop());
-  await within('the simulator to close', 30_000, tpl.close());
+  await within('the database to close', 30_000, db.close()).catch(noted);
+  await within('the test database to be dropped', 60_000, target.drop()).catch(noted);
+  await within('the simulator to close', 30_000, tpl.close()).catch(noted);
   rmSync(work, { recursive: true, force: true });
   const answered = [...answers.values()];
   return {
@@ -357,6 +382,7 @@ export async function webhookLatency(
     poolMax: kind === 'embedded' ? 1 : (o.poolMax ?? 10),
     sent: sentCount,
     ...(workerError ? { loadError: workerError } : {}),
+    ...(teardown.length ? { teardownErrors: teardown } : {}),
     achievedSendRate: Math.round(sentCount / ((lastSend - firstSend) / 1000 || 1)),
     answers: Object.fromEntries(
       [...new Set(answered.map((a) => a.status))].map((s) => [
@@ -370,6 +396,7 @@ export async function webhookLatency(
     // Rows made visible per second, from the first send to the last row seen.
     processedPerSecond: Math.round(visible.length / ((lastVisible - firstSend) / 1000 || 1)),
     pollEveryMs: +(20 + pollMs / Math.max(1, polls)).toFixed(1),
+    pollsOver5s: slowPolls,
     inbox: Object.fromEntries(inbox.map((r) => [r.status, Number(r.n)])),
     // The main thread runs the service (HTTP, storing, processing; on embedded also the database) and the poller.
     mainThreadBusyPercent: Math.round(elu.utilization * 100),
@@ -571,7 +598,7 @@ async function main() {
           seconds: Number(process.env.BENCH_WEBHOOK_SECONDS ?? 25),
           orgs: 20,
           conversationsPerOrg: 50,
-          drainSeconds: Number(process.env.BENCH_WEBHOOK_DRAIN_SECONDS ?? 300),
+          drainSeconds: Number(process.env.BENCH_WEBHOOK_DRAIN_SECONDS ?? 120),
           ...(process.env.BENCH_WEBHOOK_CONCURRENCY
             ? { webhookConcurrency: Number(process.env.BENCH_WEBHOOK_CONCURRENCY) }
             : {}),
