@@ -63,8 +63,6 @@ export interface QueueOptions {
   /** A sync job that runs longer is expired and may be retried by another instance (the run lock prevents overlap). */
   syncExpireSeconds: number;
   pollingIntervalSeconds: number;
-  /** Called when this instance takes a sync job (its heartbeat publishes the ids it holds). */
-  onSyncJobTaken?: () => void;
 }
 
 export class JobQueue {
@@ -80,7 +78,7 @@ export class JobQueue {
   private scheduling: Promise<void> | undefined;
 
   constructor(
-    db: Database,
+    private readonly db: Database,
     private readonly log: Logger,
     private readonly o: QueueOptions,
   ) {
@@ -138,7 +136,6 @@ export class JobQueue {
       id = await this.boss.work<SyncJob>(QUEUES.sync, { ...poll, batchSize: 1 }, async ([job]) => {
         if (!job) return undefined;
         this.syncJobIds.add(job.id);
-        this.o.onSyncJobTaken?.();
         try {
           await this.track(this.runSyncJob(job, h));
         } finally {
@@ -228,6 +225,17 @@ export class JobQueue {
 
   async sendReplay(job: ReplayJob): Promise<string | null> {
     return this.boss.send(QUEUES.replay, job);
+  }
+
+  /** The active sync jobs of the pairs of these sync runs (a job taken after its holder's last heartbeat). */
+  async jobsOfRuns(runIds: string[]): Promise<string[]> {
+    const rows = await this.db.query<{ id: string }>(
+      `select j.id::text as id from pgboss.job j
+       join sync_runs r on j.singleton_key = r.organization_id || '/' || r.connection
+       where j.name = ? and j.state = 'active' and r.id::text in (${runIds.map(() => '?').join(', ')})`,
+      [QUEUES.sync, ...runIds],
+    );
+    return rows.map((r) => r.id);
   }
 
   /** Fail sync jobs another instance held when it died: pg-boss retries them (after SYNC_RETRY_SECONDS). */

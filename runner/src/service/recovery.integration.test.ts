@@ -5,6 +5,7 @@ import { backends, openTestDb, type TestDb } from '../../../test/helpers/db.ts';
 import { recoverDeadInstances } from './recovery.ts';
 
 const kinds = await backends();
+const idle = { jobsOfRuns: async () => [], failJobs: async () => undefined };
 const ORG = 'org_recovery';
 const STALE = 60;
 
@@ -52,14 +53,19 @@ describe.each(kinds)('recovery of the work of a dead instance (%s)', (kind) => {
     await instance('dead-local', { host: hostname(), pid, sync_jobs: jobs });
     const cut = await run('a', hostname(), pid);
     const failed: string[][] = [];
-    const found = await recoverDeadInstances(t.db, 'survivor-1', STALE, async (ids) => {
-      failed.push(ids);
+    const found = await recoverDeadInstances(t.db, 'survivor-1', STALE, {
+      jobsOfRuns: async (ids) => ids.map((id) => `job-of-${id}`),
+      failJobs: async (ids) => {
+        failed.push(ids);
+      },
     });
-    expect(found).toEqual([{ instance: 'dead-local', jobs, runs: 1 }]);
-    expect(failed).toEqual([jobs]);
+    // The published jobs, and the active job of the pair of each dead run (taken after the last beat, perhaps).
+    const all = [...jobs, `job-of-${cut}`];
+    expect(found).toEqual([{ instance: 'dead-local', jobs: all, runs: 1 }]);
+    expect(failed).toEqual([all]);
     expect(await status(cut)).toEqual({ status: 'abandoned', error_code: 'RQ6002' });
     // Another survivor at its own beat: nothing left to claim.
-    expect(await recoverDeadInstances(t.db, 'survivor-2', STALE, async () => undefined)).toEqual([]);
+    expect(await recoverDeadInstances(t.db, 'survivor-2', STALE, idle)).toEqual([]);
     const [row] = await t.db.query<{ status: string; details: Record<string, unknown> | string }>(
       "select status, details from service_health where component = 'instance' and connection = 'dead-local'",
     );
@@ -70,18 +76,22 @@ describe.each(kinds)('recovery of the work of a dead instance (%s)', (kind) => {
   it('another host: only after stale_after_seconds + a beat without a beat, and a run with a fresh heartbeat stays', async () => {
     const jobs = ['00000000-0000-4000-8000-000000000003'];
     await instance('remote-fresh', { host: 'elsewhere', pid: 4242, sync_jobs: jobs }, STALE);
-    const none = await recoverDeadInstances(t.db, 'survivor-1', STALE, async () => undefined);
+    const none = await recoverDeadInstances(t.db, 'survivor-1', STALE, idle);
     expect(none.map((x) => x.instance)).not.toContain('remote-fresh');
 
     await instance('remote-dead', { host: 'elsewhere', pid: 4343, sync_jobs: jobs }, STALE + 20);
     const stale = await run('b', 'elsewhere', 4343, STALE + 5);
     const fresh = await run('c', 'elsewhere', 4343, 1);
     const failed: string[][] = [];
-    const found = await recoverDeadInstances(t.db, 'survivor-1', STALE, async (ids) => {
-      failed.push(ids);
+    const found = await recoverDeadInstances(t.db, 'survivor-1', STALE, {
+      jobsOfRuns: async (ids) => ids.map((id) => `job-of-${id}`),
+      failJobs: async (ids) => {
+        failed.push(ids);
+      },
     });
-    expect(found).toEqual([{ instance: 'remote-dead', jobs, runs: 1 }]);
-    expect(failed).toEqual([jobs]);
+    const all = [...jobs, `job-of-${stale}`];
+    expect(found).toEqual([{ instance: 'remote-dead', jobs: all, runs: 1 }]);
+    expect(failed).toEqual([all]);
     expect(await status(stale)).toEqual({ status: 'abandoned', error_code: 'RQ6002' });
     // Stalled rather than dead, perhaps: its live run is left to it (the run lock keeps the retry off it).
     expect(await status(fresh)).toEqual({ status: 'running', error_code: null });
@@ -95,7 +105,7 @@ describe.each(kinds)('recovery of the work of a dead instance (%s)', (kind) => {
        values ('instance', '', 'stopped', 'down', ?::jsonb, now() - interval '1 hour')`,
       [JSON.stringify({ host: 'elsewhere', pid: 1, sync_jobs: ['00000000-0000-4000-8000-000000000005'] })],
     );
-    const found = await recoverDeadInstances(t.db, 'me', STALE, async () => undefined);
+    const found = await recoverDeadInstances(t.db, 'me', STALE, idle);
     expect(found).toEqual([]);
   });
 });

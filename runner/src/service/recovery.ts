@@ -1,8 +1,9 @@
 /**
  * Recovery of the work of an instance that died (SIGKILL, OOM, a lost host). pg-boss 10 has no job heartbeat: a
  * job stays `active` until its expiry, which must exceed the longest run (runner.deadline_seconds). Instead every
- * instance publishes the sync jobs it holds with its own heartbeat (service_health, every BEAT_MS), and at every
- * beat each instance looks for dead ones:
+ * instance publishes the sync jobs it holds with its own heartbeat (service_health, every BEAT_MS); a job taken
+ * since is found through its run (the active job of a pair whose dead run this instance had open). At every beat
+ * each instance looks for dead ones:
  * - same host, its pid is gone: dead at once (found at the next beat, ≤ 15 s);
  * - another host: no beat for runner.stale_after_seconds + one beat (75 s by default), so that its runs' own
  *   heartbeats (every runner.heartbeat_seconds) are stale too by the rule every later run applies (runs.ts).
@@ -17,6 +18,12 @@ import type { Database } from '../db/database.ts';
 import { isAlive } from '../engine/runs.ts';
 import { BEAT_MS } from './dashboard/instances.ts';
 
+/** The queue's side (queue.ts): which active sync jobs belong to runs, and failing jobs back to the queue. */
+export interface DeadInstanceJobs {
+  jobsOfRuns(runIds: string[]): Promise<string[]>;
+  failJobs(ids: string[], reason: string): Promise<void>;
+}
+
 export interface Recovered {
   instance: string;
   jobs: string[];
@@ -27,7 +34,7 @@ export async function recoverDeadInstances(
   db: Database,
   selfId: string,
   staleAfterSeconds: number,
-  failJobs: (ids: string[], reason: string) => Promise<void>,
+  queue: DeadInstanceJobs,
 ): Promise<Recovered[]> {
   const rows = await db.query<{ connection: string; details: unknown; age: unknown }>(
     `select connection, details, extract(epoch from now() - checked_at)::float8 * 1000 as age
@@ -55,8 +62,10 @@ export async function recoverDeadInstances(
          and (? or heartbeat_at < now() - (? || ' seconds')::interval) returning id::text`,
       [String(d.host ?? ''), pid, gone, String(staleAfterSeconds)],
     );
-    const jobs = Array.isArray(d.sync_jobs) ? d.sync_jobs.map(String) : [];
-    await failJobs(jobs, `instance ${r.connection} died holding this job (recovered by ${selfId})`);
+    const published = Array.isArray(d.sync_jobs) ? d.sync_jobs.map(String) : [];
+    const cut = runs.length ? await queue.jobsOfRuns(runs.map((x) => x.id)) : [];
+    const jobs = [...new Set([...published, ...cut])];
+    await queue.failJobs(jobs, `instance ${r.connection} died holding this job (recovered by ${selfId})`);
     out.push({ instance: r.connection, jobs, runs: runs.length });
   }
   return out;

@@ -132,7 +132,6 @@ export class Service {
       concurrency: o.settings.concurrency,
       syncExpireSeconds: o.config.runner.deadlineSeconds + 120,
       pollingIntervalSeconds: o.settings.pollingIntervalSeconds,
-      onSyncJobTaken: () => this.instances.poke(),
     });
     this.auth = new AdminAuth({
       db: o.db,
@@ -220,12 +219,10 @@ export class Service {
   private async recoverDead(): Promise<void> {
     if (this.draining) return;
     try {
-      const found = await recoverDeadInstances(
-        this.o.db,
-        this.instances.id,
-        this.config.runner.staleAfterSeconds,
-        (ids, reason) => this.queue.failOrphans(ids, reason),
-      );
+      const found = await recoverDeadInstances(this.o.db, this.instances.id, this.config.runner.staleAfterSeconds, {
+        jobsOfRuns: (ids) => this.queue.jobsOfRuns(ids),
+        failJobs: (ids, reason) => this.queue.failOrphans(ids, reason),
+      });
       for (const r of found) this.log.warn(r, 'recovered the work of an instance that died');
     } catch (err) {
       this.log.warn({ err: { message: safeMessage(err) } }, 'dead-instance recovery failed; tried again next beat');
