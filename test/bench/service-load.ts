@@ -93,7 +93,13 @@ async function run(input: LoadInput): Promise<void> {
       const b = delivery(input, n, org);
       const i = n;
       sent.push({ n, org: org.id, externalId: String(b.id), sentAt: now() });
-      const p = fetch(`${input.base}${org.id}/chatwoot`, { method: 'POST', headers: b.headers, body: b.text })
+      // Bounded: an answer that never comes counts as a failure (status 0) instead of keeping the load running.
+      const p = fetch(`${input.base}${org.id}/chatwoot`, {
+        method: 'POST',
+        headers: b.headers,
+        body: b.text,
+        signal: AbortSignal.timeout(30_000),
+      })
         .then(async (res) => {
           await res.arrayBuffer();
           return res.status;

@@ -38,6 +38,24 @@ const MINUTE = 60_000;
 const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 
+/**
+ * Every wait of the bench is bounded: a step that does not finish in time fails the bench with what it waited for
+ * (a hang once cost a whole session: an unanswered request, a database call or a process that never exited).
+ */
+async function within<T>(what: string, ms: number, p: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`bench: ${what} did not finish within ${ms / 1000} s`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function pct(sorted: number[], p: number): number {
   if (!sorted.length) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
@@ -67,7 +85,7 @@ async function messageCreatedTemplate(): Promise<{
   });
   for (let i = 0; i < 50 && !cw.webhooks.deliveries.some((d) => d.event === 'message_created'); i++) {
     cw.mutate(1);
-    await cw.webhooks.idle();
+    await within('the simulator delivering a mutation', 30_000, cw.webhooks.idle());
   }
   const d = cw.webhooks.deliveries.find((x) => x.event === 'message_created');
   if (!d) throw new Error('the simulator delivered no message_created');
@@ -181,7 +199,7 @@ export async function webhookLatency(
     logger: createLogger('error'),
     env,
   });
-  const { url } = await service.start();
+  const { url } = await within('the service to start', 60_000, service.start());
   const input: LoadInput = {
     base: `${url}/webhooks/`,
     orgs: orgs.map((x, i) => ({ id: x.id, accountId: 1000 + i, secret: `secret-${i}` })),
@@ -195,10 +213,14 @@ export async function webhookLatency(
   const visibleIds = async (ids: string[]) =>
     new Set(
       (
-        await db.query<{ external_id: string }>(
-          `select external_id from messages where organization_id = any(string_to_array(?, ',')) and source = 'chatwoot'
+        await within(
+          'a poll of the messages table',
+          600_000,
+          db.query<{ external_id: string }>(
+            `select external_id from messages where organization_id = any(string_to_array(?, ',')) and source = 'chatwoot'
              and external_id = any(string_to_array(?, ','))`,
-          [orgList, ids.join(',')],
+            [orgList, ids.join(',')],
+          ),
         )
       ).map((r) => r.external_id),
     );
@@ -206,12 +228,19 @@ export async function webhookLatency(
   // Warm-up, not measured: one delivery per organization (sessions opened, organizations and contacts created).
   const warm = input.orgs.map((x, i) => delivery({ ...input, firstId: 40_000_000 }, i, x));
   await Promise.all(
-    warm.map((d, i) =>
-      fetch(`${input.base}${input.orgs[i]!.id}/chatwoot`, { method: 'POST', headers: d.headers, body: d.text }),
-    ),
+    warm.map(async (d, i) => {
+      const res = await fetch(`${input.base}${input.orgs[i]!.id}/chatwoot`, {
+        method: 'POST',
+        headers: d.headers,
+        body: d.text,
+        signal: AbortSignal.timeout(30_000),
+      });
+      if (res.status !== 202) throw new Error(`bench: warm-up delivery answered ${res.status}: ${await res.text()}`);
+    }),
   );
   const warmIds = warm.map((d) => String(d.id));
-  for (let t = now(); (await visibleIds(warmIds)).size < warmIds.length && now() - t < 60_000; ) await sleep(50);
+  for (let t = now(); (await visibleIds(warmIds)).size < warmIds.length; await sleep(50))
+    if (now() - t > 60_000) throw new Error('bench: the warm-up deliveries were not all visible within 60 s');
 
   const loop = monitorEventLoopDelay({ resolution: 10 });
   const pending = new Map<string, Sent>();
@@ -256,6 +285,8 @@ export async function webhookLatency(
   loop.enable();
   let polls = 0;
   let pollMs = 0;
+  let slowPolls = 0;
+  let poll: { begun: number; result: Promise<Set<string>> } | undefined;
   // Poll until every sent delivery is visible; give up when nothing became visible for 30 s, or after drainSeconds.
   let progressAt = now();
   while (!done || pending.size) {
@@ -266,11 +297,27 @@ export async function webhookLatency(
       break;
     }
     const ids = [...pending.keys()].slice(0, 5000);
-    if (ids.length) {
+    if (ids.length || poll) {
+      // A saturated database (the embedded one has a single backend, shared with the service's processing) answers
+      // a poll late; the poll is awaited again rather than a new one queued behind it, and the loop's bounds hold.
+      const begun = poll?.begun ?? now();
+      poll ??= {
+        begun,
+        result: visibleIds(ids).catch((e: Error) => {
+          workerError ??= e.message;
+          return new Set<string>();
+        }),
+      };
+      const seen = await Promise.race([poll.result, sleep(5_000).then(() => undefined)]);
+      if (!seen) {
+        slowPolls++;
+        continue;
+      }
+      poll = undefined;
+      // The row was visible by the time the answer came: an upper bound.
       const at = now();
-      const seen = await visibleIds(ids);
       polls++;
-      pollMs += now() - at;
+      pollMs += at - begun;
       for (const id of seen) {
         const s = pending.get(id);
         if (!s) continue;
@@ -298,17 +345,32 @@ export async function webhookLatency(
     for (const [b, v] of [...buckets].sort((x, y) => x[0] - y[0]))
       process.stderr.write(`sent +${b}s: ${JSON.stringify(dist(v))}\n`);
   }
-  await workerExit;
-  await service.idle();
-  await service.close();
-  const inbox = await db
-    .query<{ status: string; n: string }>(
+  // The load generator's requests time out (service-load.ts): it ends; if not, it is stopped.
+  await within('the load generator to end', 60_000, workerExit).catch(async (e) => {
+    workerError ??= (e as Error).message;
+    await worker.terminate();
+  });
+  await within('in-line webhook processing to finish', 120_000, service.idle()).catch((e) => {
+    workerError ??= (e as Error).message;
+  });
+  // Teardown that overruns its bound is reported with the figures (they stand), not allowed to hang the bench.
+  const teardown: string[] = [];
+  const noted = (e: Error) => {
+    teardown.push(e.message);
+  };
+  await within('the service to close', (DEFAULT_SETTINGS.shutdownTimeoutSeconds + 10) * 1000, service.close()).catch(
+    noted,
+  );
+  const inbox = await within(
+    'the inbox count',
+    30_000,
+    db.query<{ status: string; n: string }>(
       'select status, count(*)::text as n from webhook_inbox group by status order by status',
-    )
-    .catch(() => []);
-  await db.close();
-  await target.drop();
-  await tpl.close();
+    ),
+  ).catch(() => []);
+  await within('the database to close', 30_000, db.close()).catch(noted);
+  await within('the test database to be dropped', 60_000, target.drop()).catch(noted);
+  await within('the simulator to close', 30_000, tpl.close()).catch(noted);
   rmSync(work, { recursive: true, force: true });
   const answered = [...answers.values()];
   return {
@@ -320,6 +382,7 @@ export async function webhookLatency(
     poolMax: kind === 'embedded' ? 1 : (o.poolMax ?? 10),
     sent: sentCount,
     ...(workerError ? { loadError: workerError } : {}),
+    ...(teardown.length ? { teardownErrors: teardown } : {}),
     achievedSendRate: Math.round(sentCount / ((lastSend - firstSend) / 1000 || 1)),
     answers: Object.fromEntries(
       [...new Set(answered.map((a) => a.status))].map((s) => [
@@ -333,6 +396,7 @@ export async function webhookLatency(
     // Rows made visible per second, from the first send to the last row seen.
     processedPerSecond: Math.round(visible.length / ((lastVisible - firstSend) / 1000 || 1)),
     pollEveryMs: +(20 + pollMs / Math.max(1, polls)).toFixed(1),
+    pollsOver5s: slowPolls,
     inbox: Object.fromEntries(inbox.map((r) => [r.status, Number(r.n)])),
     // The main thread runs the service (HTTP, storing, processing; on embedded also the database) and the poller.
     mainThreadBusyPercent: Math.round(elu.utilization * 100),
@@ -392,31 +456,60 @@ export async function scheduleLag(
     stderr = (stderr + d).slice(-20_000);
   });
   const exit = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  await new Promise<void>((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      if (/"url":/.test(out)) resolve();
-    });
-    void exit.then((code) => reject(new Error(`routiq serve exited (${code}) before listening: ${stderr}`)));
+  let exited = false;
+  void exit.then(() => {
+    exited = true;
+  });
+  await within(
+    'routiq serve to listen',
+    180_000,
+    new Promise<void>((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (d) => {
+        out += d;
+        if (/"url":/.test(out)) resolve();
+      });
+      void exit.then((code) => reject(new Error(`routiq serve exited (${code}) before listening: ${stderr}`)));
+    }),
+  ).catch((e) => {
+    child.kill('SIGKILL');
+    throw e;
   });
   const pid = child.pid!;
+  // A service that dies during the observation ends the bench with its log, not with figures of nothing.
+  const alive = async (ms: number) => {
+    await Promise.race([sleep(ms), exit]);
+    if (exited) throw new Error(`bench: routiq serve exited during the observation: ${stderr}`);
+  };
   // The first interval is warm-up: the first (full) runs, and the slots of the minute before the start, which a
   // starting instance catches up on.
   const interval = o.intervalMinutes * MINUTE;
   const t0 = Date.now() + Math.max(5_000, interval);
   const t1 = t0 + o.minutes * MINUTE;
-  await sleep(t0 - Date.now());
+  await alive(t0 - Date.now());
   const cpu0 = cpuSeconds(pid);
-  await sleep(t1 - Date.now());
+  await alive(t1 - Date.now());
   const cpu1 = cpuSeconds(pid);
   // The last observed slots get their whole interval before the process stops.
-  await sleep(t1 + o.intervalMinutes * MINUTE - Date.now());
+  await alive(t1 + o.intervalMinutes * MINUTE - Date.now());
   child.kill('SIGTERM');
-  const code = await exit;
+  // It exits 0 within service.shutdown_timeout_seconds; a process that does not is killed and reported.
+  const code = await within(
+    'routiq serve to exit after SIGTERM',
+    (DEFAULT_SETTINGS.shutdownTimeoutSeconds + 15) * 1000,
+    exit,
+  ).catch(async () => {
+    child.kill('SIGKILL');
+    await exit;
+    return 'killed: no exit within the shutdown bound' as const;
+  });
   await api.close();
 
-  const db: Database = await openDatabase({ url: target.url, embeddedDir: target.embeddedDir });
+  const db: Database = await within(
+    'the database to open',
+    60_000,
+    openDatabase({ url: target.url, embeddedDir: target.embeddedDir }),
+  );
   const runs = await db.query<{ organization_id: string; started: string; seconds: string; status: string }>(
     `select organization_id, (extract(epoch from started_at) * 1000)::bigint::text as started,
             extract(epoch from finished_at - started_at)::text as seconds, status
@@ -427,8 +520,8 @@ export async function scheduleLag(
             (extract(epoch from started_on) * 1000)::bigint::text as started
      from pgboss.job where name = 'routiq-sync' and data ? 'slot'`,
   );
-  await db.close();
-  await target.drop();
+  await within('the database to close', 30_000, db.close());
+  await within('the test database to be dropped', 60_000, target.drop());
   rmSync(work, { recursive: true, force: true });
 
   // Match runs to slots one to one, per organization, in order: a slot's run is the first run not yet matched that
@@ -505,7 +598,7 @@ async function main() {
           seconds: Number(process.env.BENCH_WEBHOOK_SECONDS ?? 25),
           orgs: 20,
           conversationsPerOrg: 50,
-          drainSeconds: Number(process.env.BENCH_WEBHOOK_DRAIN_SECONDS ?? 300),
+          drainSeconds: Number(process.env.BENCH_WEBHOOK_DRAIN_SECONDS ?? 120),
           ...(process.env.BENCH_WEBHOOK_CONCURRENCY
             ? { webhookConcurrency: Number(process.env.BENCH_WEBHOOK_CONCURRENCY) }
             : {}),
@@ -514,6 +607,10 @@ async function main() {
       );
     results.webhookToRow = wh;
     process.stdout.write(`${JSON.stringify({ webhookToRow: wh }, null, 2)}\n`);
+    for (const r of wh)
+      process.stdout.write(
+        `webhook → row visible (${r.kind}, ${r.targetRate}/s for ${r.seconds} s, achieved ${r.achievedSendRate}/s): p50 ${r.visibleMs.p50} ms, p95 ${r.visibleMs.p95} ms, p99 ${r.visibleMs.p99} ms, max ${r.visibleMs.max} ms; never visible ${r.neverVisible}${r.loadError ? ` (${r.loadError})` : ''} — target p99 < 1000 ms: ${r.visibleMs.p99 < 1000 && !r.neverVisible ? 'met' : 'MISSED'}\n`,
+      );
   }
   if (parts.includes('schedule')) {
     const sc = [];
@@ -528,6 +625,10 @@ async function main() {
       );
     results.schedule = sc;
     process.stdout.write(`${JSON.stringify({ schedule: sc }, null, 2)}\n`);
+    for (const r of sc)
+      process.stdout.write(
+        `schedule (${r.kind}, ${r.organizations} organizations, one instance, interval ${r.intervalMinutes} min, ${r.slots} slots): lag p50 ${r.lagSeconds.p50} s, p95 ${r.lagSeconds.p95} s, p99 ${r.lagSeconds.p99} s, max ${r.lagSeconds.max} s; later than one interval ${r.laterThanOneInterval}, never ran ${r.neverRan} — target none later than one interval: ${r.laterThanOneInterval === 0 && r.neverRan === 0 ? 'met' : 'MISSED'}\n`,
+      );
   }
   const dir = path.join(ROOT, 'bench/results');
   mkdirSync(dir, { recursive: true });
@@ -536,4 +637,8 @@ async function main() {
   process.stdout.write(`written to ${path.relative(process.cwd(), file)}\n`);
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  await main();
+  // Nothing may keep a finished bench alive (a driver's idle timer, a simulator socket).
+  process.exit(0);
+}

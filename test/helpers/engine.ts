@@ -47,6 +47,7 @@ export function testConfig(
       intervalMinutes: 5,
       bodyLimitBytes: 1048576,
       drainSeconds: 10,
+      shutdownTimeoutSeconds: 20,
       webhookConcurrency: 8,
       webhookStaleSeconds: 60,
       webhookMaxAttempts: 5,

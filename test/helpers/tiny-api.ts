@@ -38,6 +38,8 @@ export interface TinyApi {
   throttleNext(n: number): void;
   failNext(n: number, status?: number): void;
   touch(ids: string[]): void;
+  /** Change the delay of every later response (ms); a long one holds requests past a shutdown bound. */
+  setDelay(ms: number): void;
   addNotes(itemId: string, n: number): void;
   close(): Promise<void>;
 }
@@ -61,6 +63,7 @@ export async function startTinyApi(o: TinyApiOptions = {}): Promise<TinyApi> {
   let failStatus = 503;
   const secret = o.secret ?? 's3cret';
   const auth = o.auth ?? 'none';
+  let delayMs = o.delayMs ?? 0;
 
   const authorized = (req: http.IncomingMessage, url: URL) => {
     switch (auth) {
@@ -163,7 +166,7 @@ export async function startTinyApi(o: TinyApiOptions = {}): Promise<TinyApi> {
           return send(404, '<html>Not found</html>');
       }
     };
-    if (o.delayMs) setTimeout(respond, o.delayMs);
+    if (delayMs) setTimeout(respond, delayMs);
     else respond();
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -188,6 +191,9 @@ export async function startTinyApi(o: TinyApiOptions = {}): Promise<TinyApi> {
     touch(ids) {
       const now = Date.now();
       for (const it of items) if (ids.includes(it.id)) it.updated_at = new Date(now).toISOString();
+    },
+    setDelay(ms) {
+      delayMs = ms;
     },
     addNotes(itemId, n) {
       for (let k = 0; k < n; k++)

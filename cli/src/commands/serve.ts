@@ -73,9 +73,19 @@ export async function serveCommand(a: ServeArgs): Promise<number> {
     },
   });
   let stopping: Promise<void> | undefined;
+  let exitBy = Number.POSITIVE_INFINITY;
   const stop = (signal: string) => {
+    if (stopping) return stopping;
     logger.info({ signal }, 'shutting down');
-    stopping ??= service.close().finally(() => db.close());
+    // The hard bound (service.shutdown_timeout_seconds): whatever still hangs then, the process exits 0; its runs
+    // resume from their checkpoints and its jobs are retried by another instance (docs/service.md).
+    const bound = settings.shutdownTimeoutSeconds * 1000;
+    exitBy = Date.now() + bound;
+    setTimeout(() => {
+      logger.warn({ shutdown_timeout_seconds: bound / 1000 }, 'shutdown bound reached: exiting now');
+      process.exit(ExitCode.Ok);
+    }, bound).unref();
+    stopping = service.close().finally(() => db.close());
     return stopping;
   };
   const done = new Promise<void>((resolve) => {
@@ -101,6 +111,9 @@ export async function serveCommand(a: ServeArgs): Promise<number> {
   await done;
   watcher.close();
   // Everything is closed; a driver's idle timer must not keep a stopped service alive (orchestrators wait for exit).
-  setTimeout(() => process.exit(process.exitCode ?? ExitCode.Ok), 2000).unref();
+  setTimeout(
+    () => process.exit(process.exitCode ?? ExitCode.Ok),
+    Math.max(0, Math.min(2000, exitBy - Date.now())),
+  ).unref();
   return ExitCode.Ok;
 }

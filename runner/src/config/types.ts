@@ -82,6 +82,8 @@ export interface RoutiqConfig {
     intervalMinutes: number;
     bodyLimitBytes: number;
     drainSeconds: number;
+    /** The hard bound of a SIGTERM shutdown (service.ts close). */
+    shutdownTimeoutSeconds: number;
     webhookConcurrency: number;
     webhookStaleSeconds: number;
     webhookMaxAttempts: number;

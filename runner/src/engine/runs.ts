@@ -12,7 +12,7 @@ export interface RunHandle {
 /** Runs this process has open: a 'running' row with our pid that is not here was left by an earlier failure. */
 const activeRuns = new Set<string>();
 
-function isAlive(pid: number): boolean {
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

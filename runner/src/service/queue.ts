@@ -9,6 +9,8 @@
  * - `routiq-sweep`: every minute, deliveries left unprocessed (a killed instance) are processed.
  * - `routiq-dlq-replay`: dead-letter replays requested through the API.
  * - `routiq-purge`: daily at 03:17 UTC, rows past their retention are deleted (db/retention.ts).
+ * A sync job held by an instance that died is failed by a survivor (recovery.ts) and retried after SYNC_RETRY_SECONDS;
+ * pg-boss 10 has no job heartbeat, so its expiry (`syncExpireSeconds`) is only the backstop.
  */
 import PgBoss from 'pg-boss';
 import type { Logger } from 'pino';
@@ -42,6 +44,8 @@ export interface ReplayJob {
 /** How often each instance enqueues the due slots, and how far back it looks (a slot is one job: see above). */
 export const SCHEDULE_CHECK_MS = 5_000;
 export const SCHEDULE_CATCH_UP_MS = 60_000;
+/** A failed sync job (an error, or its instance died) is retried once, this long after. */
+export const SYNC_RETRY_SECONDS = 10;
 
 export interface QueueHandlers {
   /** Enqueue the scheduled syncs whose slots start in (fromMs, toMs]. */
@@ -67,12 +71,14 @@ export class JobQueue {
   private stopping = false;
   private readonly workers: string[] = [];
   private readonly active = new Set<Promise<unknown>>();
+  /** The pg-boss ids of the sync jobs this instance holds (its heartbeat publishes them: recovery.ts). */
+  private readonly syncJobIds = new Set<string>();
   private readonly abort = new AbortController();
   private scheduler: NodeJS.Timeout | undefined;
   private scheduling: Promise<void> | undefined;
 
   constructor(
-    db: Database,
+    private readonly db: Database,
     private readonly log: Logger,
     private readonly o: QueueOptions,
   ) {
@@ -96,13 +102,17 @@ export class JobQueue {
     return this.active.size;
   }
 
+  get heldSyncJobs(): string[] {
+    return [...this.syncJobIds];
+  }
+
   async start(h: QueueHandlers): Promise<void> {
     await this.boss.start();
     await this.boss.createQueue(QUEUES.sync, {
       name: QUEUES.sync,
       policy: 'short',
       retryLimit: 1,
-      retryDelay: 30,
+      retryDelay: SYNC_RETRY_SECONDS,
       expireInSeconds: this.o.syncExpireSeconds,
     });
     await this.boss.createQueue(QUEUES.webhook, {
@@ -125,11 +135,14 @@ export class JobQueue {
       let id = '';
       id = await this.boss.work<SyncJob>(QUEUES.sync, { ...poll, batchSize: 1 }, async ([job]) => {
         if (!job) return undefined;
+        this.syncJobIds.add(job.id);
         try {
-          return await this.track(h.sync(job.data, this.abort.signal));
+          await this.track(this.runSyncJob(job, h));
         } finally {
+          this.syncJobIds.delete(job.id);
           if (!this.stopping) this.boss.notifyWorker(id);
         }
+        return undefined;
       });
       this.workers.push(id);
     }
@@ -158,6 +171,27 @@ export class JobQueue {
     };
     check();
     this.scheduler = setInterval(check, SCHEDULE_CHECK_MS);
+  }
+
+  /**
+   * A sync job, completed or failed here and awaited: pg-boss 10 completes a job without awaiting it after the
+   * handler returns, so a shutdown right after a run could close its pool first and leave the job `active` until
+   * its expiry. (pg-boss's own completion afterwards finds the job no longer active and changes nothing.)
+   */
+  private async runSyncJob(job: PgBoss.Job<SyncJob>, h: QueueHandlers): Promise<void> {
+    let result: unknown;
+    let error: unknown;
+    try {
+      result = await h.sync(job.data, this.abort.signal);
+    } catch (err) {
+      error = err;
+    }
+    try {
+      if (error === undefined) await this.boss.complete(QUEUES.sync, job.id, (result ?? {}) as object);
+      else await this.boss.fail(QUEUES.sync, job.id, { message: (error as Error)?.message ?? String(error) });
+    } catch (err) {
+      this.log.error({ job: job.id, err: { message: (err as Error).message } }, 'could not record a sync job outcome');
+    }
   }
 
   private track<T>(p: Promise<T>): Promise<T> {
@@ -193,27 +227,64 @@ export class JobQueue {
     return this.boss.send(QUEUES.replay, job);
   }
 
+  /** The active sync jobs of the pairs of these sync runs (a job taken after its holder's last heartbeat). */
+  async jobsOfRuns(runIds: string[]): Promise<string[]> {
+    const rows = await this.db.query<{ id: string }>(
+      `select j.id::text as id from pgboss.job j
+       join sync_runs r on j.singleton_key = r.organization_id || '/' || r.connection
+       where j.name = ? and j.state = 'active' and r.id::text in (${runIds.map(() => '?').join(', ')})`,
+      [QUEUES.sync, ...runIds],
+    );
+    return rows.map((r) => r.id);
+  }
+
+  /** Fail sync jobs another instance held when it died: pg-boss retries them (after SYNC_RETRY_SECONDS). */
+  async failOrphans(ids: string[], reason: string): Promise<void> {
+    // pg-boss fails only jobs not completed yet: one its holder finished after all is left alone.
+    for (const id of ids) await this.boss.fail(QUEUES.sync, id, { message: reason });
+  }
+
   /**
-   * Stop taking jobs, give running work `drainMs` to finish (sync runs are asked to stop after their current page:
-   * their checkpoints make the next run resume), then stop pg-boss.
+   * Stop taking jobs, give running work until `drainUntil` (epoch ms) to finish, then ask sync runs to stop after
+   * their current page (their checkpoints make the next run resume) and wait for them until `stopBy`; then stop
+   * pg-boss, which fails the jobs still held here so that another instance retries them. Returns when done or at
+   * `stopBy` (what is still running then is left to the caller's hard bound).
    */
-  async stop(drainMs: number): Promise<void> {
+  async stop(drainUntil: number, stopBy: number): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
     clearInterval(this.scheduler);
-    await this.scheduling;
+    await until(this.scheduling ?? Promise.resolve(), drainUntil);
     for (const name of Object.values(QUEUES)) await this.boss.offWork(name).catch(() => undefined);
-    const deadline = Date.now() + drainMs;
-    const settle = Promise.allSettled([...this.active]);
-    const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), Math.max(0, deadline - Date.now())));
-    if ((await Promise.race([settle, timer])) === 'timeout') {
+    if (!(await until(Promise.allSettled([...this.active]), drainUntil))) {
       this.log.warn({ active: this.active.size }, 'drain time is up: asking running syncs to stop at a checkpoint');
       this.abort.abort();
-      await Promise.race([
-        Promise.allSettled([...this.active]),
-        new Promise((r) => setTimeout(r, Math.min(10_000, drainMs))),
-      ]);
+      if (!(await until(Promise.allSettled([...this.active]), stopBy)))
+        this.log.warn({ active: this.active.size }, 'shutdown bound: leaving running work to its checkpoints');
     }
-    await this.boss.stop({ graceful: false, wait: true, timeout: 5_000 }).catch(() => undefined);
+    // graceful: false fails the jobs still active here (pg-boss failWip): they are retried, not left to expire.
+    await until(
+      this.boss.stop({ graceful: false, wait: true, timeout: 1_000 }).catch(() => undefined),
+      Math.max(stopBy, Date.now() + 1_000),
+    );
+  }
+}
+
+/** Wait for `p` until `deadline` (epoch ms): true when it settled in time. */
+export async function until(p: Promise<unknown>, deadline: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((r) => {
+    timer = setTimeout(() => r(false), Math.max(0, deadline - Date.now()));
+  });
+  try {
+    return await Promise.race([
+      p.then(
+        () => true as const,
+        () => true as const,
+      ),
+      late,
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -20,7 +20,7 @@ import { authenticateWebhook, processWebhook } from '../engine/webhooks.ts';
 import { isRoutiqError } from '../errors/registry.ts';
 import { auditTo } from '../security/audit.ts';
 import { AdminAuth, correlationOf, mayAccess, type Principal, principalOf } from './auth.ts';
-import { type AdminGate, dashboardRoutes, InstanceRegistry } from './dashboard/index.ts';
+import { type AdminGate, BEAT_MS, dashboardRoutes, InstanceRegistry } from './dashboard/index.ts';
 import { buildHttp, jsonBody, openApi, type RouteDef } from './http.ts';
 import {
   claimDelivery,
@@ -31,7 +31,8 @@ import {
   storeDelivery,
 } from './inbox.ts';
 import { ServiceMetrics } from './metrics.ts';
-import { JobQueue, type ReplayJob, type SyncJob } from './queue.ts';
+import { JobQueue, type ReplayJob, type SyncJob, until } from './queue.ts';
+import { recoverDeadInstances } from './recovery.ts';
 import { dueBetween, slotJobId } from './schedule.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -66,7 +67,8 @@ export const DEFAULT_SETTINGS: ServiceSettings = {
   intervalMinutes: 5,
   schedules: {},
   bodyLimitBytes: 1024 * 1024,
-  drainSeconds: 25,
+  drainSeconds: 15,
+  shutdownTimeoutSeconds: 25,
   webhookConcurrency: 8,
   webhookStaleSeconds: 60,
   webhookMaxAttempts: 5,
@@ -103,6 +105,8 @@ export class Service {
   private config: RoutiqConfig;
   private settings: ServiceSettings;
   private draining = false;
+  private closing: Promise<void> | undefined;
+  private recovery: NodeJS.Timeout | undefined;
   private readonly sessions = new Map<string, Promise<Session>>();
   private readonly processLimit: ReturnType<typeof pLimit>;
   private readonly inflight = new Set<Promise<unknown>>();
@@ -128,6 +132,7 @@ export class Service {
         concurrency: this.settings.concurrency,
         draining: this.draining,
         queueRunning: this.queue.running,
+        syncJobs: this.queue.heldSyncJobs,
       }),
       o.logger,
     );
@@ -173,6 +178,8 @@ export class Service {
     });
     await this.instances.beat();
     this.instances.start();
+    this.recovery = setInterval(() => void this.recoverDead(), BEAT_MS);
+    this.recovery.unref();
     this.alerts.start();
     const url = await this.app.listen({ host: this.settings.host, port: this.settings.port });
     this.log.info({ url, instance: process.pid, concurrency: this.settings.concurrency }, 'routiq serve listening');
@@ -189,21 +196,52 @@ export class Service {
     return r;
   }
 
-  /** Stop taking work, drain, close. Ready answers 503 from the first moment. */
-  async close(): Promise<void> {
-    if (this.draining) return;
+  /**
+   * Stop taking work, drain, close — within `shutdown_timeout_seconds` from the call, whatever hangs. Ready answers
+   * 503 from the first moment; running syncs get `drain_seconds` (at most the bound less 5 s) to finish, are then
+   * asked to stop at their next checkpoint, and whatever still runs at the bound is left: its jobs are failed for
+   * another instance to retry and its runs are resumed from their checkpoints. Resolves by the bound.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
     this.draining = true;
-    void this.instances.beat().catch(() => undefined); // the status page shows it draining at once
-    this.log.info({ drain_seconds: this.settings.drainSeconds }, 'draining');
-    await this.queue.stop(this.settings.drainSeconds * 1000);
-    await Promise.race([
-      Promise.allSettled([...this.inflight]),
-      new Promise((r) => setTimeout(r, this.settings.drainSeconds * 1000)),
-    ]);
-    await this.alerts.stop();
-    await this.instances.stop();
-    await this.app.close();
-    this.log.info('stopped');
+    clearInterval(this.recovery);
+    const begun = Date.now();
+    const bound = this.settings.shutdownTimeoutSeconds * 1000;
+    // The last moments belong to closing the server and the heartbeat, the very last to the database (serve.ts).
+    const reserve = Math.min(5_000, bound / 2);
+    const drainUntil = begun + Math.min(this.settings.drainSeconds * 1000, bound - reserve);
+    const stopBy = begun + bound - Math.min(3_000, reserve);
+    const closeBy = begun + bound - Math.min(1_000, reserve / 4);
+    this.instances.poke(); // the status page shows it draining at once
+    this.log.info({ drain_seconds: (drainUntil - begun) / 1000, shutdown_timeout_seconds: bound / 1000 }, 'draining');
+    await this.queue.stop(drainUntil, stopBy);
+    if (!(await until(Promise.allSettled([...this.inflight]), stopBy)))
+      this.log.warn({ deliveries: this.inflight.size }, 'shutdown bound: webhook deliveries left to the sweeper');
+    const closed = await until(
+      Promise.allSettled([this.alerts.stop(), this.instances.stop(), this.app.close()]),
+      closeBy,
+    );
+    if (!closed) this.log.warn('shutdown bound: the server or heartbeat did not close in time');
+    this.log.info({ seconds: (Date.now() - begun) / 1000 }, 'stopped');
+  }
+
+  /** A survivor's part (recovery.ts): the jobs and runs of instances that died are released at once. */
+  private async recoverDead(): Promise<void> {
+    if (this.draining) return;
+    try {
+      const found = await recoverDeadInstances(this.o.db, this.instances.id, this.config.runner.staleAfterSeconds, {
+        jobsOfRuns: (ids) => this.queue.jobsOfRuns(ids),
+        failJobs: (ids, reason) => this.queue.failOrphans(ids, reason),
+      });
+      for (const r of found) this.log.warn(r, 'recovered the work of an instance that died');
+    } catch (err) {
+      this.log.warn({ err: { message: safeMessage(err) } }, 'dead-instance recovery failed; tried again next beat');
+    }
   }
 
   /** Non-secret configuration (schedules, budgets, log level, organizations) without a restart. */

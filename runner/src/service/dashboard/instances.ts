@@ -17,6 +17,8 @@ export interface InstanceLoad {
   concurrency: number;
   draining: boolean;
   queueRunning: boolean;
+  /** The sync jobs it holds: a survivor fails them if it dies (recovery.ts). */
+  syncJobs: string[];
 }
 
 export interface InstanceView {
@@ -24,7 +26,7 @@ export interface InstanceView {
   host: string;
   pid: number;
   version: string;
-  /** ok, draining, stopped, lost (no heartbeat for 3 beats), degraded (its queue is not running). */
+  /** ok, draining, stopped, lost (no heartbeat for 3 beats, or found dead by a survivor), degraded (its queue is not running). */
   health: 'ok' | 'draining' | 'stopped' | 'lost' | 'degraded';
   startedAt: string;
   lastSeenAt: string;
@@ -60,6 +62,7 @@ export class InstanceRegistry {
       active_jobs: l.activeJobs,
       concurrency: l.concurrency,
       draining: l.draining,
+      sync_jobs: l.syncJobs,
     };
     await this.db.query(
       `insert into service_health (component, organization_id, connection, status, details, checked_at)
@@ -70,21 +73,47 @@ export class InstanceRegistry {
     );
   }
 
+  private beating: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+
+  /**
+   * Beat now, out of turn (a sync job was taken: its id must be published before the instance can die with it).
+   * Beats never overlap, so a late write never replaces a newer load; calls during a beat coalesce into one more.
+   */
+  poke(): void {
+    if (this.stopped) return;
+    if (this.beating) {
+      this.again = true;
+      return;
+    }
+    this.beating = this.beat()
+      .catch((err) => this.log.warn({ err: { message: safeMessage(err) } }, 'instance heartbeat failed'))
+      .finally(() => {
+        this.beating = undefined;
+        if (this.again) {
+          this.again = false;
+          this.poke();
+        }
+      });
+  }
+
   start(): void {
     this.timer = setInterval(() => {
-      this.beat()
-        .then(() =>
-          this.db.query(
-            "delete from service_health where component = 'instance' and checked_at < now() - interval '1 day'",
-          ),
-        )
-        .catch((err) => this.log.warn({ err: { message: safeMessage(err) } }, 'instance heartbeat failed'));
+      this.poke();
+      this.db
+        .query("delete from service_health where component = 'instance' and checked_at < now() - interval '1 day'")
+        .catch((err) => this.log.warn({ err: { message: safeMessage(err) } }, 'instance rows cleanup failed'));
     }, BEAT_MS);
     this.timer.unref();
   }
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    // The last word is `down`: an out-of-turn beat still writing must not land after it.
+    this.again = false;
+    this.stopped = true;
+    await this.beating;
     await this.beat(true).catch(() => undefined);
   }
 }
@@ -105,7 +134,9 @@ export async function listInstances(db: Database, selfId?: string): Promise<Inst
     const age = Number(r.age);
     const health: InstanceView['health'] =
       r.status === 'down'
-        ? 'stopped'
+        ? d.recovered_by
+          ? 'lost'
+          : 'stopped'
         : age > (3 * BEAT_MS) / 1000
           ? 'lost'
           : d.draining

@@ -1,0 +1,72 @@
+/**
+ * Recovery of the work of an instance that died (SIGKILL, OOM, a lost host). pg-boss 10 has no job heartbeat: a
+ * job stays `active` until its expiry, which must exceed the longest run (runner.deadline_seconds). Instead every
+ * instance publishes the sync jobs it holds with its own heartbeat (service_health, every BEAT_MS); a job taken
+ * since is found through its run (the active job of a pair whose dead run this instance had open). At every beat
+ * each instance looks for dead ones:
+ * - same host, its pid is gone: dead at once (found at the next beat, ≤ 15 s);
+ * - another host: no beat for runner.stale_after_seconds + one beat (75 s by default), so that its runs' own
+ *   heartbeats (every runner.heartbeat_seconds) are stale too by the rule every later run applies (runs.ts).
+ * One survivor claims a dead instance (a conditional update to `down` with `recovered_by`, so exactly one does), closes its dead `running` sync
+ * runs as `abandoned` (RQ6002, as a later run of the pair would) and fails its jobs, which pg-boss retries on a
+ * survivor after SYNC_RETRY_SECONDS; the retried run resumes from the checkpoints. An instance wrongly thought dead
+ * (a long stall) loses nothing: a run whose heartbeat is fresh is not closed, and the run lock makes the retry a
+ * no-op (RQ4005) while it runs.
+ */
+import { hostname } from 'node:os';
+import type { Database } from '../db/database.ts';
+import { isAlive } from '../engine/runs.ts';
+import { BEAT_MS } from './dashboard/instances.ts';
+
+/** The queue's side (queue.ts): which active sync jobs belong to runs, and failing jobs back to the queue. */
+export interface DeadInstanceJobs {
+  jobsOfRuns(runIds: string[]): Promise<string[]>;
+  failJobs(ids: string[], reason: string): Promise<void>;
+}
+
+export interface Recovered {
+  instance: string;
+  jobs: string[];
+  runs: number;
+}
+
+export async function recoverDeadInstances(
+  db: Database,
+  selfId: string,
+  staleAfterSeconds: number,
+  queue: DeadInstanceJobs,
+): Promise<Recovered[]> {
+  const rows = await db.query<{ connection: string; details: unknown; age: unknown }>(
+    `select connection, details, extract(epoch from now() - checked_at)::float8 * 1000 as age
+     from service_health where component = 'instance' and status <> 'down' and connection <> ?`,
+    [selfId],
+  );
+  const me = hostname();
+  const out: Recovered[] = [];
+  for (const r of rows) {
+    const d = (typeof r.details === 'string' ? JSON.parse(r.details) : (r.details ?? {})) as Record<string, unknown>;
+    const pid = Number(d.pid);
+    const gone = d.host === me && Number.isInteger(pid) && pid > 0 && pid !== process.pid && !isAlive(pid);
+    if (!gone && Number(r.age) < staleAfterSeconds * 1000 + BEAT_MS) continue;
+    const [claimed] = await db.query<{ details: unknown }>(
+      `update service_health set status = 'down',
+         details = details || jsonb_build_object('recovered_by', ?::text, 'recovered_at', now())
+       where component = 'instance' and connection = ? and status <> 'down' returning details`,
+      [selfId, r.connection],
+    );
+    if (!claimed) continue; // another survivor got it
+    const runs = await db.query<{ id: string }>(
+      `update sync_runs set status = 'abandoned', finished_at = now(), error_code = 'RQ6002',
+         error = 'the process running this sync stopped without finishing (crash or kill); closed by a surviving instance'
+       where status = 'running' and host = ? and pid = ?
+         and (? or heartbeat_at < now() - (? || ' seconds')::interval) returning id::text`,
+      [String(d.host ?? ''), pid, gone, String(staleAfterSeconds)],
+    );
+    const published = Array.isArray(d.sync_jobs) ? d.sync_jobs.map(String) : [];
+    const cut = runs.length ? await queue.jobsOfRuns(runs.map((x) => x.id)) : [];
+    const jobs = [...new Set([...published, ...cut])];
+    await queue.failJobs(jobs, `instance ${r.connection} died holding this job (recovered by ${selfId})`);
+    out.push({ instance: r.connection, jobs, runs: runs.length });
+  }
+  return out;
+}
