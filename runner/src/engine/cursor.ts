@@ -81,16 +81,21 @@ export async function saveCursor(
  */
 export async function markPartitionsPending(
   q: Querier,
-  marks: Array<{ key: StateKey; parent: unknown }>,
+  marks: Array<{ key: StateKey; parent: unknown; parentHash?: string }>,
   o: { resetCursor?: boolean } = {},
 ): Promise<void> {
   // One statement cannot touch a row twice: the last mark of a partition wins, as it would one by one.
-  const byKey = new Map<string, { key: StateKey; parent: unknown }>();
+  const byKey = new Map<string, { key: StateKey; parent: unknown; parentHash?: string }>();
   for (const m of marks) byKey.set(JSON.stringify(keyParams(m.key)), m);
   if (!byKey.size) return;
   const params: unknown[] = [];
   const tuples = [...byKey.values()].map((m) => {
-    params.push(...keyParams(m.key), JSON.stringify({ parent: m.parent }));
+    params.push(
+      ...keyParams(m.key),
+      JSON.stringify(
+        m.parentHash === undefined ? { parent: m.parent } : { parent: m.parent, parent_hash: m.parentHash },
+      ),
+    );
     return "(?, ?, ?, ?, 'pending', ?::jsonb)";
   });
   // A full refresh re-reads children from the start: their cursor goes with the pending mark.
@@ -98,6 +103,35 @@ export async function markPartitionsPending(
     `insert into sync_state (organization_id, connector, stream, partition, status, metadata) values ${tuples.join(', ')}
      on conflict (organization_id, connector, stream, partition) do update set status = 'pending', metadata = excluded.metadata,
        ${o.resetCursor ? 'cursor = null, ' : ''}updated_at = now()`,
+    params,
+  );
+}
+
+/**
+ * Child partitions of parents whose rows did not change in this write: pending when the parent record itself
+ * differs from the one the partition was last marked with (its hash). The rows may already hold the new state
+ * because another stream or a webhook wrote them first (Chatwoot: `conversation_updates` and status webhooks write
+ * the conversation before the `conversations` stream reaches it), yet this stream's children were never read for
+ * it. A partition marked before parent hashes were kept gets the hash recorded, without a mark.
+ */
+export async function markPartitionsIfParentChanged(
+  q: Querier,
+  marks: Array<{ key: StateKey; parent: unknown; parentHash: string }>,
+): Promise<void> {
+  const byKey = new Map<string, { key: StateKey; parent: unknown; parentHash: string }>();
+  for (const m of marks) byKey.set(JSON.stringify(keyParams(m.key)), m);
+  if (!byKey.size) return;
+  const params: unknown[] = [];
+  const tuples = [...byKey.values()].map((m) => {
+    params.push(...keyParams(m.key), JSON.stringify({ parent: m.parent, parent_hash: m.parentHash }));
+    return "(?, ?, ?, ?, 'pending', ?::jsonb)";
+  });
+  await q(
+    `insert into sync_state as s (organization_id, connector, stream, partition, status, metadata) values ${tuples.join(', ')}
+     on conflict (organization_id, connector, stream, partition) do update set
+       status = case when s.metadata->'parent_hash' is not null then 'pending' else s.status end,
+       metadata = excluded.metadata, updated_at = now()
+     where s.metadata->>'parent_hash' is distinct from excluded.metadata->>'parent_hash'`,
     params,
   );
 }

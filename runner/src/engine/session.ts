@@ -21,7 +21,7 @@ import { loadConnector } from '../spec/load.ts';
 import type { ConnectorSpec, StreamSpec } from '../spec/types.ts';
 import { type DeadLetterInput, insertDeadLetter, storeRawRecords } from './bookkeeping.ts';
 import { buildConnectionContext, type ConnectionContext } from './connection.ts';
-import { markPartitionsPending, type StateKey } from './cursor.ts';
+import { markPartitionsIfParentChanged, markPartitionsPending, type StateKey } from './cursor.ts';
 import { type Bindings, evaluate } from './expr.ts';
 import type { ParentInfo } from './map.ts';
 import type { WriteContext } from './writer.ts';
@@ -146,7 +146,8 @@ export class Session {
     if (!kids.length) return;
     // parent.key runs on the parent's record: no $parent of its own (spec/bindings.ts `parent_key`).
     const keyBindings = this.bindings('parent_key');
-    const marks: Array<{ key: StateKey; parent: unknown }> = [];
+    const marks: Array<{ key: StateKey; parent: unknown; parentHash: string }> = [];
+    const ifParentChanged: typeof marks = [];
     for (const child of kids) {
       for (const p of parents) {
         const isChanged =
@@ -154,16 +155,18 @@ export class Session {
           o.all ||
           child.parent?.only_changed === false ||
           p.produced.some(([t, id]) => changed.get(t)?.has(id));
-        if (!isChanged) continue;
         const k = await evaluate(child.parent?.key ?? 'id', p.raw, keyBindings).catch(() => undefined);
         if (k === undefined || k === null || k === '') continue;
-        marks.push({
+        (isChanged ? marks : ifParentChanged).push({
           key: { organizationId: this.org.id, connection: this.conn.name, stream: child.name, partition: String(k) },
           parent: p.raw,
+          parentHash: p.hash,
         });
       }
     }
     await markPartitionsPending(q, marks, { resetCursor: !!o.fullRefresh });
+    // Unchanged rows are not proof of an unchanged parent: another stream or a webhook may have written them first.
+    await markPartitionsIfParentChanged(q, ifParentChanged);
   }
 
   /** Lineage: raw payloads by (source, stream, id), kept for runner.raw_retention_days (0 keeps none). */
