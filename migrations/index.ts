@@ -11,6 +11,7 @@ import { Migration0010IdentityNameKeys } from './0010_identity_name_keys.ts';
 import { Migration0011CredentialsAndAudit } from './0011_credentials_and_audit.ts';
 import { Migration0012WebhookDeadLetters } from './0012_webhook_dead_letters.ts';
 import { Migration0013BackfillIdentityNameKeys } from './0013_backfill_identity_name_keys.ts';
+import { Migration0014IdentityKeys } from './0014_identity_keys.ts';
 
 /** Every migration this version knows, in order. Names are stable forever: they are stored in the database. */
 export const migrations: MigrationObject[] = [
@@ -26,6 +27,7 @@ export const migrations: MigrationObject[] = [
   { name: '0011_credentials_and_audit', class: Migration0011CredentialsAndAudit },
   { name: '0012_webhook_dead_letters', class: Migration0012WebhookDeadLetters },
   { name: '0013_backfill_identity_name_keys', class: Migration0013BackfillIdentityNameKeys },
+  { name: '0014_identity_keys', class: Migration0014IdentityKeys },
 ];
 
 export const MIGRATIONS_TABLE = 'routiq_migrations';

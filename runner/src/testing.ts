@@ -6,7 +6,7 @@ export { buildConnectionContext } from './engine/connection.ts';
 export { mapRecords } from './engine/map.ts';
 export { PgSlidingWindowLimiter } from './engine/ratelimit-pg.ts';
 export { enableStageClock, readStageClock } from './engine/stage-clock.ts';
-export { pageCandidateQuery } from './identity/page-candidates.ts';
+export { identityKeyQuery, pageCandidateQuery } from './identity/page-candidates.ts';
 export {
   createOrganization,
   patientOf,

@@ -7,8 +7,15 @@
  * quality, and the plan of one page's candidate query. Cost per identity should not grow with the organization.
  */
 
+import { forOrganization, transaction } from '@routiq/runner';
 import { reconcileOrganization } from '@routiq/runner/identity';
-import { createOrganization, pageCandidateQuery, patientOf, writeIdentityPages } from '@routiq/runner/testing';
+import {
+  createOrganization,
+  identityKeyQuery,
+  pageCandidateQuery,
+  patientOf,
+  writeIdentityPages,
+} from '@routiq/runner/testing';
 import { generateLabelledSet, toIdentityInput } from '@routiq/sandbox/identity';
 import { backends, openTestDb } from '../helpers/db.ts';
 
@@ -65,8 +72,21 @@ for (const people of sizes.length ? sizes : [5000, 20000]) {
     const recall = tp / sum(byPerson);
 
     const page = inputs.filter((i) => i.source === 'cliniko').slice(0, 25);
-    const { sql, params } = pageCandidateQuery(org, 'AU', page);
-    const plan = await t.db.query<Record<string, string>>(`explain ${sql}`, params);
+    // Planned as the writer runs it: inside the organization (app role, row-level security).
+    const plan = await transaction(forOrganization(t.db, org), async (q) => {
+      const keys = identityKeyQuery(org, 'AU', page);
+      const ids = keys ? await q<{ identity_id: string }>(keys.sql, keys.params) : [];
+      const { sql, params } = pageCandidateQuery(
+        org,
+        'AU',
+        page,
+        ids.map((r) => String(r.identity_id)),
+      );
+      return [
+        ...(keys ? await q<Record<string, string>>(`explain ${keys.sql}`, keys.params) : []),
+        ...(await q<Record<string, string>>(`explain ${sql}`, params)),
+      ];
+    });
     // The node lines only (index conditions repeat the parameters).
     const planText = plan
       .map((r) => String(Object.values(r)[0]))

@@ -11,7 +11,13 @@ import type {
 import { normalizePhone } from '@routiq/sdk';
 import { evidenceForStorage, identityNameKey, inboxPhoneE164, normalizeIdentityForStorage } from '@routiq/sdk/identity';
 import type { Querier } from '../db/tx.ts';
-import { PageCandidates, storedWithEvidence } from '../identity/page-candidates.ts';
+import {
+  crossRefKey,
+  idCondition,
+  identityKeySql,
+  PageCandidates,
+  storedWithEvidence,
+} from '../identity/page-candidates.ts';
 import { IDENTITY_COLUMNS, type IdentityRow } from '../identity/rows.ts';
 import { type Column, targetInfo } from './columns.ts';
 import { sanitize, storable } from './sanitize.ts';
@@ -537,35 +543,42 @@ export async function findCandidates(
   },
   self?: { source: string; externalId: string },
 ): Promise<StoredIdentity[]> {
+  const emails = query.emails.map((e) => e.toLowerCase().trim());
+  // Reverse cross-references and message evidence first, as plain equalities on identity_keys (migration 0014):
+  // every condition below is then a leakproof `=` that row-level security lets PostgreSQL use as an index condition.
+  const keys = identityKeySql(
+    organizationId,
+    self ? [crossRefKey(self.source, self.externalId)] : [],
+    [...query.phonesE164, ...emails],
+    200,
+  );
+  const keyed = keys ? await q<{ identity_id: string }>(keys.sql, keys.params) : [];
+  const ids = [...new Set(keyed.map((k) => String(k.identity_id)))];
   const ors: string[] = [];
   const params: unknown[] = [organizationId];
   if (query.phonesE164.length) {
     ors.push(`i.phone_e164 in (${query.phonesE164.map(() => '?').join(', ')})`);
     params.push(...query.phonesE164);
   }
-  if (query.emails.length) {
-    ors.push(`lower(i.email) in (${query.emails.map(() => '?').join(', ')})`);
-    params.push(...query.emails.map((e) => e.toLowerCase().trim()));
+  if (emails.length) {
+    ors.push(`i.email_lower in (${emails.map(() => '?').join(', ')})`);
+    params.push(...emails);
   }
   for (const c of query.crossRefs) {
     ors.push('(i.source = ? and i.external_id = ?)');
     params.push(c.source, c.externalId);
   }
-  if (self) {
-    ors.push('i.cross_refs @> ?::jsonb');
-    params.push(JSON.stringify([{ source: self.source, external_id: self.externalId }]));
-  }
   if (query.lastNameDob) {
-    ors.push('(lower(i.last_name) = ? and i.date_of_birth = ?::date)');
+    ors.push('(i.last_name_lower = ? and i.date_of_birth = ?::date)');
     params.push(query.lastNameDob.lastName.toLowerCase(), query.lastNameDob.dateOfBirth);
   }
   if (query.nameKeys?.length) {
     ors.push(`i.name_key in (${query.nameKeys.map(() => '?').join(', ')})`);
     params.push(...query.nameKeys);
   }
-  for (const value of [...query.phonesE164, ...query.emails.map((e) => e.toLowerCase().trim())]) {
-    ors.push('i.evidence @> ?::jsonb');
-    params.push(JSON.stringify([{ value, origin: 'message' }]));
+  if (ids.length) {
+    ors.push(idCondition(ids));
+    params.push(...ids);
   }
   if (!ors.length) return [];
   const rows = await q<IdentityRow & { evidence: unknown }>(

@@ -1,6 +1,7 @@
 import type { IdentityInput, MatchContext, MatchResult } from '@routiq/sdk';
 import { describe, expect, it } from 'vitest';
 import type { Querier } from '../db/tx.ts';
+import { crossRefKey } from '../identity/page-candidates.ts';
 import {
   canonicalJson,
   findCandidates,
@@ -356,13 +357,15 @@ describe('writeRows: identities', () => {
         crossRefs: [{ source: 'cliniko', externalId: '77' }],
       },
     ]);
-    // The page's candidates in one indexed query, then the new patient and the link.
-    expect(calls[2]!.sql).toMatch(/^select i\.id, .* from patient_identities i\s+where i\.organization_id = \?/s);
+    // The page's candidates in two indexed queries (identity keys, then the identities), then the new patient and
+    // the link.
+    expect(calls[2]!.sql).toMatch(/^select k\.identity_id from identity_keys k where k\.organization_id = \?/);
+    expect(calls[3]!.sql).toMatch(/^select i\.id, .* from patient_identities i\s+where i\.organization_id = \?/s);
     // The patient's id is chosen here (the page's new patients are written together, see below).
-    expect(calls[3]!.sql).toMatch(/insert into patients \(id, organization_id, .*from \(values/s);
-    const patientId = calls[3]!.params[0];
+    expect(calls[4]!.sql).toMatch(/insert into patients \(id, organization_id, .*from \(values/s);
+    const patientId = calls[4]!.params[0];
     expect(patientId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
-    expect(calls[3]!.params.slice(1)).toEqual([
+    expect(calls[4]!.params.slice(1)).toEqual([
       'org_w',
       null,
       null,
@@ -372,7 +375,7 @@ describe('writeRows: identities', () => {
       null,
       'chatwoot',
     ]);
-    const link = calls[4]!;
+    const link = calls[5]!;
     expect(link.sql).toMatch(/^insert into patient_identities/);
     // …, source_hash, phone_e164, phone_valid, patient_id, match_method, match_confidence, name_key
     expect(link.params.slice(-7)).toEqual([
@@ -384,7 +387,7 @@ describe('writeRows: identities', () => {
       '1',
       'alice nguyen',
     ]);
-    expect(calls).toHaveLength(5);
+    expect(calls).toHaveLength(6);
     expect(r).toMatchObject({ inserted: 1, updated: 0, unchanged: 0 });
     expect(r.changed.get('patient_identities')).toEqual(new Set(['w1']));
   });
@@ -440,6 +443,7 @@ describe('writeRows: identities', () => {
     expect(kinds).toEqual([
       'select pg_advisory_xact_lock(hashtext(?))',
       'select external_id from',
+      'select k.identity_id from',
       'select i.id, i.patient_id,',
       'insert into patient_identities',
       'select primary_source from',
@@ -447,8 +451,8 @@ describe('writeRows: identities', () => {
       'update patients p',
     ]);
     expect(calls.some((c) => /^\s*insert into patients/.test(c.sql))).toBe(false);
-    expect(calls[3]!.params.slice(-4)).toEqual([PATIENT, 'phone', '0.95', null]);
-    expect(calls[5]!.params).toEqual(['chatwoot', PATIENT]);
+    expect(calls[4]!.params.slice(-4)).toEqual([PATIENT, 'phone', '0.95', null]);
+    expect(calls[6]!.params).toEqual(['chatwoot', PATIENT]);
   });
 
   it('does not promote over a source with higher priority', async () => {
@@ -467,7 +471,7 @@ describe('writeRows: identities', () => {
       if (sql.startsWith('select external_id from patient_identities')) return [{ external_id: 'known' }];
       if (sql.trim().startsWith('update patient_identities')) return [{ external_id: 'known' }];
       if (/^\s*insert into patients/.test(sql)) return [{ id: PATIENT }];
-      if (/^select .* from patient_identities i\s/s.test(sql)) searches.push({ sql, params });
+      if (/^select .* from (patient_identities i|identity_keys k)\s/s.test(sql)) searches.push({ sql, params });
       return [];
     });
     const matchIdentity = async (_i: IdentityInput, m: MatchContext) => {
@@ -481,9 +485,13 @@ describe('writeRows: identities', () => {
     // One query for the page's new identities (the known one is not matched again); the hook's search for the
     // fresh identity's email is answered from it, bound to that identity (its own cross-reference).
     expect(searches.filter((c) => c.sql.includes('limit 200'))).toEqual([]);
-    expect(searches).toHaveLength(1);
+    expect(searches).toHaveLength(2);
+    // Identity keys first: cross-references naming this identity, message evidence naming its email.
+    expect(searches[0]!.sql).toMatch(/from identity_keys k/);
+    expect(searches[0]!.params).toContain(crossRefKey('chatwoot', 'fresh'));
     expect(searches[0]!.params).toContain('b@example.com');
-    expect(searches[0]!.params).toContain(JSON.stringify([{ source: 'chatwoot', external_id: 'fresh' }]));
+    expect(searches[1]!.params).toContain('b@example.com');
+    expect(searches[1]!.params).toEqual(expect.arrayContaining(['chatwoot', 'fresh']));
     const update = calls.find((c) => c.sql.trim().startsWith('update patient_identities'))!;
     expect(update.params.slice(0, 3)).toEqual(['2.1.0', 'contacts', '00000000-0000-4000-8000-000000000001']);
     expect(update.params.at(-1)).toBe('2.1.0');
@@ -493,35 +501,45 @@ describe('writeRows: identities', () => {
 });
 
 describe('findCandidates', () => {
+  const ID = '00000000-0000-4000-8000-000000000009';
   it('ORs every key it is given, lower-cases emails, and excludes nothing but deleted identities', async () => {
-    const { q, calls } = recorder(() => [
-      {
-        id: '9',
-        patient_id: 'p',
-        source: 'cliniko',
-        external_id: 'c1',
-        first_name: 'A',
-        last_name: 'B',
-        display_name: null,
-        email: 'a@b.c',
-        phone: null,
-        phone_e164: '+61400000001',
-        date_of_birth: '1990-01-02',
-        cross_refs: '[{"source":"chatwoot","external_id":"w1"}]',
-      },
-    ]);
+    const { q, calls } = recorder((sql) =>
+      sql.startsWith('select k.identity_id')
+        ? [{ identity_id: ID }]
+        : [
+            {
+              id: ID,
+              patient_id: 'p',
+              source: 'cliniko',
+              external_id: 'c1',
+              first_name: 'A',
+              last_name: 'B',
+              display_name: null,
+              email: 'a@b.c',
+              phone: null,
+              phone_e164: '+61400000001',
+              date_of_birth: '1990-01-02',
+              cross_refs: '[{"source":"chatwoot","external_id":"w1"}]',
+            },
+          ],
+    );
     const found = await findCandidates(q, 'org_w', {
       phonesE164: ['+61400000001', '+61400000002'],
       emails: [' A@B.C'],
       crossRefs: [{ source: 'cliniko', externalId: 'c1' }],
       lastNameDob: { lastName: 'Nguyen', dateOfBirth: '1990-01-02' },
     });
-    const sql = calls[0]!.sql;
+    // Message evidence (a phone or email written in a conversation) through identity_keys, by plain equality.
+    expect(calls[0]!.sql).toContain(
+      "from identity_keys k where k.organization_id = ? and ((k.kind = 'evidence' and k.value in (?, ?, ?)))",
+    );
+    expect(calls[0]!.params).toEqual(['org_w', '+61400000001', '+61400000002', 'a@b.c']);
+    const sql = calls[1]!.sql;
     expect(sql).toContain('i.organization_id = ? and i.deleted_at is null');
     expect(sql).toContain(
-      '(i.phone_e164 in (?, ?) or lower(i.email) in (?) or (i.source = ? and i.external_id = ?) or (lower(i.last_name) = ? and i.date_of_birth = ?::date) or i.evidence @> ?::jsonb or i.evidence @> ?::jsonb or i.evidence @> ?::jsonb)',
+      '(i.phone_e164 in (?, ?) or i.email_lower in (?) or (i.source = ? and i.external_id = ?) or (i.last_name_lower = ? and i.date_of_birth = ?::date) or i.id in (?::uuid))',
     );
-    expect(calls[0]!.params).toEqual([
+    expect(calls[1]!.params).toEqual([
       'org_w',
       '+61400000001',
       '+61400000002',
@@ -530,10 +548,7 @@ describe('findCandidates', () => {
       'c1',
       'nguyen',
       '1990-01-02',
-      // a phone or email written in a conversation's messages (evidence) finds its identity too
-      JSON.stringify([{ value: '+61400000001', origin: 'message' }]),
-      JSON.stringify([{ value: '+61400000002', origin: 'message' }]),
-      JSON.stringify([{ value: 'a@b.c', origin: 'message' }]),
+      ID,
     ]);
     expect(found).toHaveLength(1);
     expect(found[0]).toMatchObject({

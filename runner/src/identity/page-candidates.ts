@@ -9,11 +9,14 @@ const MAX_ROWS = 5000;
 type Self = { source: string; externalId: string };
 
 /**
- * The candidates of a page of new identities, fetched with one indexed query (a bitmap OR of index scans on
- * phone, email, natural key, cross-references, name key, surname + date of birth and evidence — never a scan of
- * the organization), then answered from memory. Identities written during the page are added, so the matcher
- * sees exactly what the per-identity query would have returned. A query for a key that was not fetched (a
- * custom `identity.match` hook asking something else) is not covered: the caller then queries the database.
+ * The candidates of a page of new identities, fetched with two indexed queries (the identity ids whose
+ * cross-references or message evidence name one of the page's keys, from `identity_keys`; then a bitmap OR of index
+ * scans on phone, email, natural key, name key, surname + date of birth and those ids — never a scan of the
+ * organization), then answered from memory. Every condition is a plain `=` on text, uuid or date: under row-level
+ * security only leakproof conditions may be index conditions (migration 0014). Identities written during the page
+ * are added, so the matcher sees exactly what the per-identity query would have returned. A query for a key that
+ * was not fetched (a custom `identity.match` hook asking something else) is not covered: the caller then queries
+ * the database.
  */
 export class PageCandidates {
   private readonly store = new MemoryIdentityStore();
@@ -23,7 +26,11 @@ export class PageCandidates {
 
   static async load(q: Querier, organizationId: string, defaultCountry: string, inputs: readonly IdentityInput[]) {
     const page = new PageCandidates(true);
-    const { sql, params, queries } = pageCandidateQuery(organizationId, defaultCountry, inputs);
+    const keys = identityKeyQuery(organizationId, defaultCountry, inputs);
+    const keyed = keys ? await q<{ identity_id: string }>(keys.sql, keys.params) : [];
+    if (keyed.length > MAX_ROWS) return new PageCandidates(false);
+    const ids = [...new Set(keyed.map((k) => String(k.identity_id)))];
+    const { sql, params, queries } = pageCandidateQuery(organizationId, defaultCountry, inputs, ids);
     for (const { query, self } of queries) for (const k of page.queryKeys(query, self)) page.keys.add(k);
     const rows = await q<IdentityRow & { evidence: unknown }>(sql, params);
     if (rows.length > MAX_ROWS) return new PageCandidates(false);
@@ -58,51 +65,123 @@ export class PageCandidates {
   }
 }
 
-/** The one query that fetches the candidates of a page of identities (exported for EXPLAIN in the bench). */
-export function pageCandidateQuery(
-  organizationId: string,
-  defaultCountry: string,
-  inputs: readonly IdentityInput[],
-): { sql: string; params: unknown[]; queries: Array<{ query: CandidateQuery; self: Self }> } {
+type PageKeys = {
+  queries: Array<{ query: CandidateQuery; self: Self }>;
+  phones: Set<string>;
+  emails: Set<string>;
+  names: Set<string>;
+  refs: Map<string, Set<string>>;
+  lastDobs: Set<string>;
+};
+
+function pageKeys(defaultCountry: string, inputs: readonly IdentityInput[]): PageKeys {
   const queries = inputs.map((i) => ({
     query: candidateQueryFor(i, defaultCountry),
     self: { source: i.source, externalId: i.externalId },
   }));
+  const keys: PageKeys = {
+    queries,
+    phones: new Set(),
+    emails: new Set(),
+    names: new Set(),
+    refs: new Map(),
+    lastDobs: new Set(),
+  };
+  for (const { query, self } of queries) {
+    for (const p of query.phonesE164) keys.phones.add(p);
+    for (const e of query.emails) keys.emails.add(e.toLowerCase().trim());
+    for (const n of query.nameKeys ?? []) keys.names.add(n);
+    for (const c of [...query.crossRefs, self]) {
+      const set = keys.refs.get(c.source) ?? new Set<string>();
+      set.add(c.externalId);
+      keys.refs.set(c.source, set);
+    }
+    if (query.lastNameDob)
+      keys.lastDobs.add(JSON.stringify([query.lastNameDob.lastName, query.lastNameDob.dateOfBirth]));
+  }
+  return keys;
+}
+
+const list = (values: readonly unknown[]) => values.map(() => '?').join(', ');
+
+/** An `identity_keys` value of kind `xref` (as migration 0014's `patient_identity_keys` writes it). */
+export function crossRefKey(source: string, externalId: string): string {
+  return `${source}\u001f${externalId}`;
+}
+
+/**
+ * The ids of the identities whose stored cross-references name one of `crossRefKeys` (`crossRefKey`), or whose
+ * message evidence is one of `evidence` (E.164 phones, lower-cased emails): the lookups jsonb `@>` made before
+ * migration 0014, as plain equalities on `identity_keys`. Null when there is nothing to look up.
+ */
+export function identityKeySql(
+  organizationId: string,
+  crossRefKeys: readonly string[],
+  evidence: readonly string[],
+  limit: number,
+): { sql: string; params: unknown[] } | null {
   const ors: string[] = [];
   const params: unknown[] = [organizationId];
-  const list = (values: readonly string[]) => values.map(() => '?').join(', ');
-  const phones = new Set<string>();
-  const emails = new Set<string>();
-  const names = new Set<string>();
-  const refs = new Map<string, Set<string>>();
-  const lastDobs = new Set<string>();
-  for (const { query, self } of queries) {
-    for (const p of query.phonesE164) phones.add(p);
-    for (const e of query.emails) emails.add(e.toLowerCase().trim());
-    for (const n of query.nameKeys ?? []) names.add(n);
-    for (const c of [...query.crossRefs, self]) {
-      const set = refs.get(c.source) ?? new Set<string>();
-      set.add(c.externalId);
-      refs.set(c.source, set);
-    }
-    if (query.lastNameDob) lastDobs.add(JSON.stringify([query.lastNameDob.lastName, query.lastNameDob.dateOfBirth]));
+  if (crossRefKeys.length) {
+    ors.push(`(k.kind = 'xref' and k.value in (${list(crossRefKeys)}))`);
+    params.push(...crossRefKeys);
   }
+  if (evidence.length) {
+    ors.push(`(k.kind = 'evidence' and k.value in (${list(evidence)}))`);
+    params.push(...evidence);
+  }
+  if (!ors.length) return null;
+  return {
+    sql: `select k.identity_id from identity_keys k where k.organization_id = ? and (${ors.join(' or ')})
+     limit ${limit}`,
+    params,
+  };
+}
+
+/**
+ * The identity-key lookup of a page: identities whose cross-references name one of the page's identities or
+ * cross-references (the reverse direction: a Chatwoot contact that points at this Cliniko patient), or whose
+ * message evidence names one of the page's phones or emails.
+ */
+export function identityKeyQuery(
+  organizationId: string,
+  defaultCountry: string,
+  inputs: readonly IdentityInput[],
+): { sql: string; params: unknown[] } | null {
+  const keys = pageKeys(defaultCountry, inputs);
+  const xrefs = [...keys.refs].flatMap(([source, ids]) => [...ids].map((id) => crossRefKey(source, id)));
+  return identityKeySql(organizationId, xrefs, [...keys.phones, ...keys.emails], MAX_ROWS + 1);
+}
+
+/** The condition on the ids an identity-key lookup found (`?::uuid` parameters). */
+export function idCondition(ids: readonly string[]): string {
+  return `i.id in (${ids.map(() => '?::uuid').join(', ')})`;
+}
+
+/**
+ * The query that fetches the candidates of a page of identities, given the ids `identityKeyQuery` found (exported
+ * for EXPLAIN in the bench and the plan test).
+ */
+export function pageCandidateQuery(
+  organizationId: string,
+  defaultCountry: string,
+  inputs: readonly IdentityInput[],
+  keyedIds: readonly string[],
+): { sql: string; params: unknown[]; queries: Array<{ query: CandidateQuery; self: Self }> } {
+  const { queries, phones, emails, names, refs, lastDobs } = pageKeys(defaultCountry, inputs);
+  const ors: string[] = [];
+  const params: unknown[] = [organizationId];
   if (phones.size) {
     ors.push(`i.phone_e164 in (${list([...phones])})`);
     params.push(...phones);
   }
   if (emails.size) {
-    ors.push(`lower(i.email) in (${list([...emails])})`);
+    ors.push(`i.email_lower in (${list([...emails])})`);
     params.push(...emails);
   }
   for (const [source, ids] of refs) {
     ors.push(`(i.source = ? and i.external_id in (${list([...ids])}))`);
     params.push(source, ...ids);
-    // Reverse direction: stored identities whose cross-references name one of these (GIN, one probe each).
-    for (const id of ids) {
-      ors.push('i.cross_refs @> ?::jsonb');
-      params.push(JSON.stringify([{ source, external_id: id }]));
-    }
   }
   if (names.size) {
     ors.push(`i.name_key in (${list([...names])})`);
@@ -110,13 +189,13 @@ export function pageCandidateQuery(
   }
   for (const ld of lastDobs) {
     const [last, dob] = JSON.parse(ld) as [string, string];
-    ors.push('(lower(i.last_name) = ? and i.date_of_birth = ?::date)');
+    ors.push('(i.last_name_lower = ? and i.date_of_birth = ?::date)');
     params.push(last.toLowerCase(), dob);
   }
-  // Evidence written in conversations (stored normalized) that names one of these phones or emails.
-  for (const value of [...phones, ...emails]) {
-    ors.push('i.evidence @> ?::jsonb');
-    params.push(JSON.stringify([{ value, origin: 'message' }]));
+  // Reverse cross-references and message evidence, resolved to ids by identityKeyQuery.
+  if (keyedIds.length) {
+    ors.push(idCondition(keyedIds));
+    params.push(...keyedIds);
   }
   const sql = `select ${IDENTITY_COLUMNS}, i.evidence from patient_identities i
      where i.organization_id = ? and i.deleted_at is null and (${ors.join(' or ')}) limit ${MAX_ROWS + 1}`;
