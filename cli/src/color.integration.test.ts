@@ -1,8 +1,9 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hasScript, type Result, settle } from '../../test/helpers/cli-process.ts';
 
 /**
  * NO_COLOR as a user meets it: `routiq lint` on a broken spec, on a terminal (a pseudo-terminal opened by
@@ -11,28 +12,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const BIN = path.resolve(import.meta.dirname, '../bin/routiq.mjs');
 const SGR = '\x1b[3';
 
-function hasScript(): boolean {
-  try {
-    execFileSync('script', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-describe.skipIf(!hasScript())('colour and NO_COLOR (routiq lint)', () => {
+describe.skipIf(!hasScript)('colour and NO_COLOR (routiq lint)', () => {
   let tmp: string;
   const env = (extra: NodeJS.ProcessEnv) => ({ ...process.env, NO_COLOR: '', TERM: 'xterm', ...extra });
-  const done =
-    (resolve: (r: Result) => void) =>
-    (error: { code?: number | string | null } | null, stdout: string, stderr: string) =>
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 70) : 0, stdout, stderr });
+  const done = settle;
   const piped = (extra: NodeJS.ProcessEnv = {}): Promise<Result> =>
     new Promise((resolve) => {
       execFile(process.execPath, [BIN, 'lint', 'broken'], { cwd: tmp, env: env(extra) }, done(resolve));

@@ -1,8 +1,9 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hasScript, type Result, settle } from '../../test/helpers/cli-process.ts';
 import { createTestDatabase } from '../../test/helpers/db.ts';
 import { connectorsDir } from '../../test/helpers/engine.ts';
 import { itemsSpec } from '../../test/helpers/specs.ts';
@@ -15,23 +16,6 @@ import { stripAnsi } from './output.ts';
  * shows the line; the piped run prints exactly what it printed before progress lines existed.
  */
 const BIN = path.resolve(import.meta.dirname, '../bin/routiq.mjs');
-const hasScript = execFileSyncOk('script', ['--version']);
-
-function execFileSyncOk(cmd: string, args: string[]): boolean {
-  try {
-    execFileSync(cmd, args, { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** A spec whose mapping rejects Item 4 (one dead letter), and that honours Retry-After (a 0 s rate-limit wait). */
 const spec = (status: string) =>
   itemsSpec('paced', {
@@ -66,8 +50,7 @@ describe.skipIf(!hasScript)(
           process.execPath,
           [BIN, ...args, '--config', configFile],
           { cwd: tmp, env: env(extra), timeout: 60_000 },
-          (error, stdout, stderr) =>
-            resolve({ code: error ? (typeof error.code === 'number' ? error.code : 70) : 0, stdout, stderr }),
+          settle(resolve),
         );
       });
 
@@ -80,8 +63,7 @@ describe.skipIf(!hasScript)(
           'script',
           ['-qfec', cmd, '/dev/null'],
           { cwd: tmp, env: env(extra), timeout: 60_000 },
-          (error, stdout, stderr) =>
-            resolve({ code: error ? (typeof error.code === 'number' ? error.code : 70) : 0, stdout, stderr }),
+          settle(resolve),
         );
       });
     };

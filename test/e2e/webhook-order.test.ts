@@ -182,21 +182,7 @@ describe.each(kinds)('Chatwoot webhook order, replays and duplicates (%s)', (kin
       content: DELETED,
       content_attributes: { deleted: true },
     });
-    const dropped = await ingestWebhook({
-      db: t.db,
-      config: r.config,
-      org: r.org,
-      conn: r.org.connections[0]!,
-      headers: {
-        'content-type': 'application/json',
-        'x-chatwoot-timestamp': String(sameSecond),
-        'x-chatwoot-signature': signChatwootWebhook(SECRET, sameSecond, deletion),
-      },
-      rawBody: deletion,
-      logger: silentLogger,
-      env,
-      now: polledLive,
-    });
+    const dropped = await deliver(deletion, sameSecond);
     expect(dropped.written).toBeGreaterThan(0);
     expect(await row(live.id)).toMatchObject({ content: DELETED });
     expect((await row(live.id))?.deleted_at).not.toBeNull();

@@ -1,8 +1,9 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hasScript, type Result, settle } from '../../../test/helpers/cli-process.ts';
 import { createTestDatabase } from '../../../test/helpers/db.ts';
 
 /**
@@ -11,29 +12,10 @@ import { createTestDatabase } from '../../../test/helpers/db.ts';
  */
 const BIN = path.resolve(import.meta.dirname, '../../bin/routiq.mjs');
 
-function hasScript(): boolean {
-  try {
-    execFileSync('script', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 describe('routiq db shell (embedded database)', { timeout: 180_000 }, () => {
   let tmp: string;
   let configFile: string;
   const env = () => ({ ...process.env, DATABASE_URL: '', ROUTIQ_DB_DIR: '', ROUTIQ_ENV: '', ROUTIQ_LOG_LEVEL: '' });
-  const settle =
-    (resolve: (r: Result) => void) =>
-    (error: { code?: number | string | null } | null, stdout: string, stderr: string) =>
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 70) : 0, stdout, stderr });
 
   const shell = (input: string, ...args: string[]): Promise<Result> =>
     new Promise((resolve) => {
@@ -148,7 +130,7 @@ describe('routiq db shell (embedded database)', { timeout: 180_000 }, () => {
     expect(refused.stderr).toMatch(/RQ4007 .*read-only transaction[\s\S]*hint: .*--write/);
   });
 
-  it.skipIf(!hasScript())('on a terminal: a prompt, each statement answered, \\q quits', async () => {
+  it.skipIf(!hasScript)('on a terminal: a prompt, each statement answered, \\q quits', async () => {
     const cmd = `exec '${process.execPath}' '${BIN}' db shell --config '${configFile}'`;
     const r = await new Promise<Result>((resolve) => {
       const child = execFile(
