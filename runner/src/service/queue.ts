@@ -238,6 +238,17 @@ export class JobQueue {
     return rows.map((r) => r.id);
   }
 
+  /** Active sync jobs taken over 5 s ago that are not among `listed` (the jobs live instances publish). */
+  async unlistedActiveJobs(listed: string[]): Promise<string[]> {
+    const rows = await this.db.query<{ id: string }>(
+      `select id::text as id from pgboss.job
+       where name = ? and state = 'active' and started_on < now() - interval '5 seconds'`,
+      [QUEUES.sync],
+    );
+    const held = new Set(listed);
+    return rows.map((r) => r.id).filter((id) => !held.has(id));
+  }
+
   /** Fail sync jobs another instance held when it died: pg-boss retries them (after SYNC_RETRY_SECONDS). */
   async failOrphans(ids: string[], reason: string): Promise<void> {
     // pg-boss fails only jobs not completed yet: one its holder finished after all is left alone.

@@ -5,7 +5,7 @@ import { backends, openTestDb, type TestDb } from '../../../test/helpers/db.ts';
 import { recoverDeadInstances } from './recovery.ts';
 
 const kinds = await backends();
-const idle = { jobsOfRuns: async () => [], failJobs: async () => undefined };
+const idle = { jobsOfRuns: async () => [], unlistedActiveJobs: async () => [], failJobs: async () => undefined };
 const ORG = 'org_recovery';
 const STALE = 60;
 
@@ -55,6 +55,7 @@ describe.each(kinds)('recovery of the work of a dead instance (%s)', (kind) => {
     const failed: string[][] = [];
     const found = await recoverDeadInstances(t.db, 'survivor-1', STALE, {
       jobsOfRuns: async (ids) => ids.map((id) => `job-of-${id}`),
+      unlistedActiveJobs: async () => [],
       failJobs: async (ids) => {
         failed.push(ids);
       },
@@ -85,6 +86,7 @@ describe.each(kinds)('recovery of the work of a dead instance (%s)', (kind) => {
     const failed: string[][] = [];
     const found = await recoverDeadInstances(t.db, 'survivor-1', STALE, {
       jobsOfRuns: async (ids) => ids.map((id) => `job-of-${id}`),
+      unlistedActiveJobs: async () => [],
       failJobs: async (ids) => {
         failed.push(ids);
       },
@@ -95,6 +97,36 @@ describe.each(kinds)('recovery of the work of a dead instance (%s)', (kind) => {
     expect(await status(stale)).toEqual({ status: 'abandoned', error_code: 'RQ6002' });
     // Stalled rather than dead, perhaps: its live run is left to it (the run lock keeps the retry off it).
     expect(await status(fresh)).toEqual({ status: 'running', error_code: null });
+  });
+
+  it('once a death is found, an active job no live instance lists is failed too (taken just before the kill)', async () => {
+    await instance('dead-silent', { host: hostname(), pid: deadPid(), sync_jobs: [] });
+    await instance('alive-peer', { host: hostname(), pid: process.pid, sync_jobs: ['job-held-by-peer'] });
+    const failed: string[][] = [];
+    let asked: string[] = [];
+    const found = await recoverDeadInstances(t.db, 'survivor-3', STALE, {
+      jobsOfRuns: async () => [],
+      unlistedActiveJobs: async (listed) => {
+        asked = listed;
+        return ['job-held-by-peer', 'job-of-nobody'].filter((id) => !listed.includes(id));
+      },
+      failJobs: async (ids) => {
+        failed.push(ids);
+      },
+    });
+    expect(asked).toContain('job-held-by-peer');
+    expect(found).toEqual([{ instance: 'dead-silent', jobs: ['job-of-nobody'], runs: 0 }]);
+    expect(failed).toEqual([[], ['job-of-nobody']]);
+    // No death found at a beat: nothing is swept (a live instance's job is never failed on a guess).
+    let swept = false;
+    await recoverDeadInstances(t.db, 'survivor-3', STALE, {
+      ...idle,
+      unlistedActiveJobs: async () => {
+        swept = true;
+        return ['job-of-nobody'];
+      },
+    });
+    expect(swept).toBe(false);
   });
 
   it('never claims itself, a live process on this host, or an instance that stopped cleanly', async () => {

@@ -15,12 +15,15 @@
  */
 import { hostname } from 'node:os';
 import type { Database } from '../db/database.ts';
+import { crossOrganization } from '../db/tx.ts';
 import { isAlive } from '../engine/runs.ts';
 import { BEAT_MS } from './dashboard/instances.ts';
 
 /** The queue's side (queue.ts): which active sync jobs belong to runs, and failing jobs back to the queue. */
 export interface DeadInstanceJobs {
   jobsOfRuns(runIds: string[]): Promise<string[]>;
+  /** Active sync jobs taken more than a few seconds ago that are not in `listed` (what live instances publish). */
+  unlistedActiveJobs(listed: string[]): Promise<string[]>;
   failJobs(ids: string[], reason: string): Promise<void>;
 }
 
@@ -36,7 +39,9 @@ export async function recoverDeadInstances(
   staleAfterSeconds: number,
   queue: DeadInstanceJobs,
 ): Promise<Recovered[]> {
-  const rows = await db.query<{ connection: string; details: unknown; age: unknown }>(
+  // Instance rows and runs are read and closed on the cross-organization path (an app-role login has no other).
+  const admin = crossOrganization(db, 'dead-instance recovery');
+  const rows = await admin.query<{ connection: string; details: unknown; age: unknown }>(
     `select connection, details, extract(epoch from now() - checked_at)::float8 * 1000 as age
      from service_health where component = 'instance' and status <> 'down' and connection <> ?`,
     [selfId],
@@ -48,14 +53,14 @@ export async function recoverDeadInstances(
     const pid = Number(d.pid);
     const gone = d.host === me && Number.isInteger(pid) && pid > 0 && pid !== process.pid && !isAlive(pid);
     if (!gone && Number(r.age) < staleAfterSeconds * 1000 + BEAT_MS) continue;
-    const [claimed] = await db.query<{ details: unknown }>(
+    const [claimed] = await admin.query<{ details: unknown }>(
       `update service_health set status = 'down',
          details = details || jsonb_build_object('recovered_by', ?::text, 'recovered_at', now())
        where component = 'instance' and connection = ? and status <> 'down' returning details`,
       [selfId, r.connection],
     );
     if (!claimed) continue; // another survivor got it
-    const runs = await db.query<{ id: string }>(
+    const runs = await admin.query<{ id: string }>(
       `update sync_runs set status = 'abandoned', finished_at = now(), error_code = 'RQ6002',
          error = 'the process running this sync stopped without finishing (crash or kill); closed by a surviving instance'
        where status = 'running' and host = ? and pid = ?
@@ -67,6 +72,25 @@ export async function recoverDeadInstances(
     const jobs = [...new Set([...published, ...cut])];
     await queue.failJobs(jobs, `instance ${r.connection} died holding this job (recovered by ${selfId})`);
     out.push({ instance: r.connection, jobs, runs: runs.length });
+  }
+  if (out.length) {
+    // A job the dead instance took just before it died may be neither published (its out-of-turn beat never
+    // committed) nor tied to a run (none started yet): once a death is found, an active job that no live instance
+    // lists is an orphan too (seen: two jobs left for pg-boss's expiry in the three-instance scale run).
+    const live = await admin.query<{ details: unknown }>(
+      "select details from service_health where component = 'instance' and status <> 'down'",
+    );
+    const listed = live.flatMap((l) => {
+      const d = (typeof l.details === 'string' ? JSON.parse(l.details) : (l.details ?? {})) as Record<string, unknown>;
+      return Array.isArray(d.sync_jobs) ? d.sync_jobs.map(String) : [];
+    });
+    const failed = new Set(out.flatMap((o) => o.jobs));
+    const orphans = (await queue.unlistedActiveJobs(listed)).filter((id) => !failed.has(id));
+    if (orphans.length) {
+      await queue.failJobs(orphans, `no live instance holds this job (recovered by ${selfId})`);
+      const last = out[out.length - 1] as Recovered;
+      last.jobs = [...last.jobs, ...orphans];
+    }
   }
   return out;
 }

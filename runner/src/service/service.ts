@@ -236,6 +236,7 @@ export class Service {
     try {
       const found = await recoverDeadInstances(this.o.db, this.instances.id, this.config.runner.staleAfterSeconds, {
         jobsOfRuns: (ids) => this.queue.jobsOfRuns(ids),
+        unlistedActiveJobs: (listed) => this.queue.unlistedActiveJobs(listed),
         failJobs: (ids, reason) => this.queue.failOrphans(ids, reason),
       });
       for (const r of found) this.log.warn(r, 'recovered the work of an instance that died');
