@@ -16,7 +16,7 @@ import { type DeadLetterFilter, getStatus, hasSelector, replayDeadLetters, valid
 import { insertDeadLetter } from '../engine/bookkeeping.ts';
 import { openSession, type Session } from '../engine/session.ts';
 import { syncConnection } from '../engine/sync.ts';
-import { authenticateWebhook, processWebhook } from '../engine/webhooks.ts';
+import { authenticateWebhook, letterHeaders, processWebhook } from '../engine/webhooks.ts';
 import { isRoutiqError } from '../errors/registry.ts';
 import { auditTo } from '../security/audit.ts';
 import { AdminAuth, correlationOf, mayAccess, type Principal, principalOf } from './auth.ts';
@@ -376,8 +376,7 @@ export class Service {
       return { status: 503, body: { error: 'this connection cannot take webhooks now (see the service log)' } };
     }
     const spec = session.spec;
-    const verifyHeader = spec.webhooks?.verify.type === 'none' ? undefined : spec.webhooks?.verify.header;
-    const keep = storableHeaders(rawHeaders, verifyHeader ? [verifyHeader] : []);
+    const keep = letterHeaders(spec, rawHeaders);
     const query = Object.fromEntries(
       Object.entries((req.query ?? {}) as Record<string, unknown>).map(([k, v]) => [k, String(v)]),
     );
