@@ -227,13 +227,12 @@ export class JobQueue {
     return this.boss.send(QUEUES.replay, job);
   }
 
-  /** The active sync jobs of the pairs of these sync runs (a job taken after its holder's last heartbeat). */
-  async jobsOfRuns(runIds: string[]): Promise<string[]> {
+  /** The active sync jobs of these pairs (singleton keys `<organization>/<connection>`): pg-boss's table only. */
+  async jobsOfPairs(keys: string[]): Promise<string[]> {
     const rows = await this.db.query<{ id: string }>(
-      `select j.id::text as id from pgboss.job j
-       join sync_runs r on j.singleton_key = r.organization_id || '/' || r.connection
-       where j.name = ? and j.state = 'active' and r.id::text in (${runIds.map(() => '?').join(', ')})`,
-      [QUEUES.sync, ...runIds],
+      `select id::text as id from pgboss.job
+       where name = ? and state = 'active' and singleton_key in (${keys.map(() => '?').join(', ')})`,
+      [QUEUES.sync, ...keys],
     );
     return rows.map((r) => r.id);
   }

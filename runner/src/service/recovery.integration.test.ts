@@ -5,7 +5,7 @@ import { backends, openTestDb, type TestDb } from '../../../test/helpers/db.ts';
 import { recoverDeadInstances } from './recovery.ts';
 
 const kinds = await backends();
-const idle = { jobsOfRuns: async () => [], unlistedActiveJobs: async () => [], failJobs: async () => undefined };
+const idle = { jobsOfPairs: async () => [], unlistedActiveJobs: async () => [], failJobs: async () => undefined };
 const ORG = 'org_recovery';
 const STALE = 60;
 
@@ -54,14 +54,14 @@ describe.each(kinds)('recovery of the work of a dead instance (%s)', (kind) => {
     const cut = await run('a', hostname(), pid);
     const failed: string[][] = [];
     const found = await recoverDeadInstances(t.db, 'survivor-1', STALE, {
-      jobsOfRuns: async (ids) => ids.map((id) => `job-of-${id}`),
+      jobsOfPairs: async (keys) => keys.map((k) => `job-of-${k}`),
       unlistedActiveJobs: async () => [],
       failJobs: async (ids) => {
         failed.push(ids);
       },
     });
     // The published jobs, and the active job of the pair of each dead run (taken after the last beat, perhaps).
-    const all = [...jobs, `job-of-${cut}`];
+    const all = [...jobs, `job-of-${ORG}/a`];
     expect(found).toEqual([{ instance: 'dead-local', jobs: all, runs: 1 }]);
     expect(failed).toEqual([all]);
     expect(await status(cut)).toEqual({ status: 'abandoned', error_code: 'RQ6002' });
@@ -85,13 +85,13 @@ describe.each(kinds)('recovery of the work of a dead instance (%s)', (kind) => {
     const fresh = await run('c', 'elsewhere', 4343, 1);
     const failed: string[][] = [];
     const found = await recoverDeadInstances(t.db, 'survivor-1', STALE, {
-      jobsOfRuns: async (ids) => ids.map((id) => `job-of-${id}`),
+      jobsOfPairs: async (keys) => keys.map((k) => `job-of-${k}`),
       unlistedActiveJobs: async () => [],
       failJobs: async (ids) => {
         failed.push(ids);
       },
     });
-    const all = [...jobs, `job-of-${stale}`];
+    const all = [...jobs, `job-of-${ORG}/b`];
     expect(found).toEqual([{ instance: 'remote-dead', jobs: all, runs: 1 }]);
     expect(failed).toEqual([all]);
     expect(await status(stale)).toEqual({ status: 'abandoned', error_code: 'RQ6002' });
@@ -105,7 +105,7 @@ describe.each(kinds)('recovery of the work of a dead instance (%s)', (kind) => {
     const failed: string[][] = [];
     let asked: string[] = [];
     const found = await recoverDeadInstances(t.db, 'survivor-3', STALE, {
-      jobsOfRuns: async () => [],
+      jobsOfPairs: async () => [],
       unlistedActiveJobs: async (listed) => {
         asked = listed;
         return ['job-held-by-peer', 'job-of-nobody'].filter((id) => !listed.includes(id));

@@ -21,7 +21,8 @@ import { BEAT_MS } from './dashboard/instances.ts';
 
 /** The queue's side (queue.ts): which active sync jobs belong to runs, and failing jobs back to the queue. */
 export interface DeadInstanceJobs {
-  jobsOfRuns(runIds: string[]): Promise<string[]>;
+  /** The active sync jobs of these (organization, connection) pairs: `<organization>/<connection>` singleton keys. */
+  jobsOfPairs(keys: string[]): Promise<string[]>;
   /** Active sync jobs taken more than a few seconds ago that are not in `listed` (what live instances publish). */
   unlistedActiveJobs(listed: string[]): Promise<string[]>;
   failJobs(ids: string[], reason: string): Promise<void>;
@@ -60,15 +61,16 @@ export async function recoverDeadInstances(
       [selfId, r.connection],
     );
     if (!claimed) continue; // another survivor got it
-    const runs = await admin.query<{ id: string }>(
+    const runs = await admin.query<{ pair: string }>(
       `update sync_runs set status = 'abandoned', finished_at = now(), error_code = 'RQ6002',
          error = 'the process running this sync stopped without finishing (crash or kill); closed by a surviving instance'
        where status = 'running' and host = ? and pid = ?
-         and (? or heartbeat_at < now() - (? || ' seconds')::interval) returning id::text`,
+         and (? or heartbeat_at < now() - (? || ' seconds')::interval)
+       returning organization_id || '/' || connection as pair`,
       [String(d.host ?? ''), pid, gone, String(staleAfterSeconds)],
     );
     const published = Array.isArray(d.sync_jobs) ? d.sync_jobs.map(String) : [];
-    const cut = runs.length ? await queue.jobsOfRuns(runs.map((x) => x.id)) : [];
+    const cut = runs.length ? await queue.jobsOfPairs([...new Set(runs.map((x) => x.pair))]) : [];
     const jobs = [...new Set([...published, ...cut])];
     await queue.failJobs(jobs, `instance ${r.connection} died holding this job (recovered by ${selfId})`);
     out.push({ instance: r.connection, jobs, runs: runs.length });

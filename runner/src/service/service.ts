@@ -235,7 +235,7 @@ export class Service {
     if (this.draining) return;
     try {
       const found = await recoverDeadInstances(this.o.db, this.instances.id, this.config.runner.staleAfterSeconds, {
-        jobsOfRuns: (ids) => this.queue.jobsOfRuns(ids),
+        jobsOfPairs: (keys) => this.queue.jobsOfPairs(keys),
         unlistedActiveJobs: (listed) => this.queue.unlistedActiveJobs(listed),
         failJobs: (ids, reason) => this.queue.failOrphans(ids, reason),
       });
