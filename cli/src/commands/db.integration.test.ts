@@ -139,7 +139,17 @@ describe('routiq db shell (embedded database)', { timeout: 180_000 }, () => {
         { cwd: tmp, env: env(), timeout: 60_000 },
         settle(resolve),
       );
-      child.stdin?.end('select 41 + 1 as answer;\n\\q\n');
+      // Typed as a person would: the next line once the answer is on the screen.
+      let seen = '';
+      let quit = false;
+      child.stdin?.write('select 41 + 1 as answer;\n');
+      child.stdout?.on('data', (c: Buffer) => {
+        seen += c.toString();
+        if (!quit && seen.includes('(1 row)')) {
+          quit = true;
+          child.stdin?.end('\\q\n');
+        }
+      });
     });
     expect(r.code, r.stdout).toBe(0);
     expect(r.stdout).toContain('(read-only; --write to change data)');

@@ -112,6 +112,8 @@ export async function shell(db: Database, o: ShellOptions): Promise<number> {
     prompt();
   }
   rl.close();
+  // A terminal's stdin keeps the process alive once it was read from: let go of it, so that the shell exits.
+  if (o.interactive && 'unref' in input && typeof input.unref === 'function') (input as NodeJS.ReadStream).unref();
   if (!failed && buffer.trim()) {
     // Input ended inside a statement (a file without its last ";"): run it, as psql does.
     failed = !(await execute(db, buffer.trim(), o));
