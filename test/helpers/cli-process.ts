@@ -1,4 +1,5 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import path from 'node:path';
 
 /** What a `routiq` child process left: its exit code (70 when it died without one), stdout and stderr. */
 export interface Result {
@@ -21,3 +22,29 @@ export const hasScript: boolean = (() => {
     return false;
   }
 })();
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const BIN = path.join(ROOT, 'cli/bin/routiq.mjs');
+
+/**
+ * `routiq <args>` from the repository root as a user runs it, with DATABASE_URL and ROUTIQ_DB_DIR unset unless
+ * `env` sets them (the config decides the database). Resolves when it exits, whatever the code.
+ */
+export function routiqAtRoot(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const base = { ...process.env };
+    delete base.DATABASE_URL;
+    delete base.ROUTIQ_DB_DIR;
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...base, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? 70, stdout, stderr }));
+  });
+}

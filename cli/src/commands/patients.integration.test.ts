@@ -1,40 +1,13 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { migrate, openDatabase } from '@routiq/runner';
 import { createOrganization, patientOf, writeConversation, writeIdentities } from '@routiq/runner/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { routiqAtRoot } from '../../../test/helpers/cli-process.ts';
 import { backends, createTestDatabase } from '../../../test/helpers/db.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const BIN = path.join(ROOT, 'cli/bin/routiq.mjs');
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function routiq(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const base = { ...process.env };
-    delete base.DATABASE_URL;
-    delete base.ROUTIQ_DB_DIR;
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...base, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const routiq = routiqAtRoot;
 
 describe('routiq patients evaluate', () => {
   it('rejects a bad command line with RQ6001 and exit 2', async () => {
