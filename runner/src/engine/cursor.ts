@@ -75,19 +75,18 @@ export async function saveCursor(
   );
 }
 
-/**
- * Child partitions to fetch on the next pass, with the parent records their requests bind as $parent: one
- * statement for a batch of parents.
- */
-export async function markPartitionsPending(
-  q: Querier,
-  marks: Array<{ key: StateKey; parent: unknown; parentHash?: string }>,
-  o: { resetCursor?: boolean } = {},
-): Promise<void> {
-  // One statement cannot touch a row twice: the last mark of a partition wins, as it would one by one.
-  const byKey = new Map<string, { key: StateKey; parent: unknown; parentHash?: string }>();
+interface PartitionMark {
+  key: StateKey;
+  parent: unknown;
+  parentHash?: string;
+}
+
+/** The VALUES rows of one marking statement (one per partition: the last mark of a partition wins, as it would one
+ * by one, since one statement cannot touch a row twice) and their parameters; undefined when there is nothing to mark. */
+function markValues(marks: PartitionMark[]): { tuples: string; params: unknown[] } | undefined {
+  const byKey = new Map<string, PartitionMark>();
   for (const m of marks) byKey.set(JSON.stringify(keyParams(m.key)), m);
-  if (!byKey.size) return;
+  if (!byKey.size) return undefined;
   const params: unknown[] = [];
   const tuples = [...byKey.values()].map((m) => {
     params.push(
@@ -98,12 +97,26 @@ export async function markPartitionsPending(
     );
     return "(?, ?, ?, ?, 'pending', ?::jsonb)";
   });
+  return { tuples: tuples.join(', '), params };
+}
+
+/**
+ * Child partitions to fetch on the next pass, with the parent records their requests bind as $parent: one
+ * statement for a batch of parents.
+ */
+export async function markPartitionsPending(
+  q: Querier,
+  marks: PartitionMark[],
+  o: { resetCursor?: boolean } = {},
+): Promise<void> {
+  const v = markValues(marks);
+  if (!v) return;
   // A full refresh re-reads children from the start: their cursor goes with the pending mark.
   await q(
-    `insert into sync_state (organization_id, connector, stream, partition, status, metadata) values ${tuples.join(', ')}
+    `insert into sync_state (organization_id, connector, stream, partition, status, metadata) values ${v.tuples}
      on conflict (organization_id, connector, stream, partition) do update set status = 'pending', metadata = excluded.metadata,
        ${o.resetCursor ? 'cursor = null, ' : ''}updated_at = now()`,
-    params,
+    v.params,
   );
 }
 
@@ -116,23 +129,17 @@ export async function markPartitionsPending(
  */
 export async function markPartitionsIfParentChanged(
   q: Querier,
-  marks: Array<{ key: StateKey; parent: unknown; parentHash: string }>,
+  marks: Array<PartitionMark & { parentHash: string }>,
 ): Promise<void> {
-  const byKey = new Map<string, { key: StateKey; parent: unknown; parentHash: string }>();
-  for (const m of marks) byKey.set(JSON.stringify(keyParams(m.key)), m);
-  if (!byKey.size) return;
-  const params: unknown[] = [];
-  const tuples = [...byKey.values()].map((m) => {
-    params.push(...keyParams(m.key), JSON.stringify({ parent: m.parent, parent_hash: m.parentHash }));
-    return "(?, ?, ?, ?, 'pending', ?::jsonb)";
-  });
+  const v = markValues(marks);
+  if (!v) return;
   await q(
-    `insert into sync_state as s (organization_id, connector, stream, partition, status, metadata) values ${tuples.join(', ')}
+    `insert into sync_state as s (organization_id, connector, stream, partition, status, metadata) values ${v.tuples}
      on conflict (organization_id, connector, stream, partition) do update set
        status = case when s.metadata->'parent_hash' is not null then 'pending' else s.status end,
        metadata = excluded.metadata, updated_at = now()
      where s.metadata->>'parent_hash' is distinct from excluded.metadata->>'parent_hash'`,
-    params,
+    v.params,
   );
 }
 
