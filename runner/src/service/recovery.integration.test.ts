@@ -5,6 +5,19 @@ import { backends, openTestDb, type TestDb } from '../../../test/helpers/db.ts';
 import { recoverDeadInstances } from './recovery.ts';
 
 const kinds = await backends();
+
+/** A queue side that names each pair's active job `job-of-<pair>`, lists none unlisted, and records what it fails. */
+function recording() {
+  const failed: string[][] = [];
+  const queue = {
+    jobsOfPairs: async (keys: string[]) => keys.map((k) => `job-of-${k}`),
+    unlistedActiveJobs: async (): Promise<string[]> => [],
+    failJobs: async (ids: string[]) => {
+      failed.push(ids);
+    },
+  };
+  return { queue, failed };
+}
 const idle = { jobsOfPairs: async () => [], unlistedActiveJobs: async () => [], failJobs: async () => undefined };
 const ORG = 'org_recovery';
 const STALE = 60;
@@ -52,14 +65,8 @@ describe.each(kinds)('recovery of the work of a dead instance (%s)', (kind) => {
     const jobs = ['00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000002'];
     await instance('dead-local', { host: hostname(), pid, sync_jobs: jobs });
     const cut = await run('a', hostname(), pid);
-    const failed: string[][] = [];
-    const found = await recoverDeadInstances(t.db, 'survivor-1', STALE, {
-      jobsOfPairs: async (keys) => keys.map((k) => `job-of-${k}`),
-      unlistedActiveJobs: async () => [],
-      failJobs: async (ids) => {
-        failed.push(ids);
-      },
-    });
+    const { queue, failed } = recording();
+    const found = await recoverDeadInstances(t.db, 'survivor-1', STALE, queue);
     // The published jobs, and the active job of the pair of each dead run (taken after the last beat, perhaps).
     const all = [...jobs, `job-of-${ORG}/a`];
     expect(found).toEqual([{ instance: 'dead-local', jobs: all, runs: 1 }]);
@@ -83,14 +90,8 @@ describe.each(kinds)('recovery of the work of a dead instance (%s)', (kind) => {
     await instance('remote-dead', { host: 'elsewhere', pid: 4343, sync_jobs: jobs }, STALE + 20);
     const stale = await run('b', 'elsewhere', 4343, STALE + 5);
     const fresh = await run('c', 'elsewhere', 4343, 1);
-    const failed: string[][] = [];
-    const found = await recoverDeadInstances(t.db, 'survivor-1', STALE, {
-      jobsOfPairs: async (keys) => keys.map((k) => `job-of-${k}`),
-      unlistedActiveJobs: async () => [],
-      failJobs: async (ids) => {
-        failed.push(ids);
-      },
-    });
+    const { queue, failed } = recording();
+    const found = await recoverDeadInstances(t.db, 'survivor-1', STALE, queue);
     const all = [...jobs, `job-of-${ORG}/b`];
     expect(found).toEqual([{ instance: 'remote-dead', jobs: all, runs: 1 }]);
     expect(failed).toEqual([all]);
