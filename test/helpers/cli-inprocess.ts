@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { main } from '../../cli/src/main.ts';
 import type { Result } from './cli-process.ts';
 
@@ -8,15 +9,19 @@ import type { Result } from './cli-process.ts';
  * a real process stay covered by child processes (test/helpers/cli-process.ts), at least one per command family.
  *
  * As a child process started by routiqAtRoot: DATABASE_URL and the ROUTIQ_* variables a config reads are unset unless
- * `env` sets them (restored afterwards), stdout and stdin are not terminals. Calls run one at a time: the streams
- * and the environment are process-wide.
+ * `env` sets them (restored afterwards), stdout and stdin are not terminals, and stdin holds `opts.stdin` (else
+ * nothing). Calls run one at a time: the streams and the environment are process-wide.
  */
 const UNSET = ['DATABASE_URL', 'ROUTIQ_DB_DIR', 'ROUTIQ_CONNECTORS_DIR', 'ROUTIQ_LOG_LEVEL', 'ROUTIQ_ENV'];
 
 let previous: Promise<unknown> = Promise.resolve();
 
-export function routiqInProcess(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Result> {
-  const run = previous.then(() => runOnce(args, env));
+export function routiqInProcess(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  opts: { stdin?: string } = {},
+): Promise<Result> {
+  const run = previous.then(() => runOnce(args, env, opts.stdin ?? ''));
   previous = run.catch(() => {});
   return run;
 }
@@ -40,7 +45,7 @@ function capture(stream: NodeJS.WriteStream, sink: (s: string) => void): () => v
   };
 }
 
-async function runOnce(args: string[], env: NodeJS.ProcessEnv): Promise<Result> {
+async function runOnce(args: string[], env: NodeJS.ProcessEnv, input: string): Promise<Result> {
   const keys = [...new Set([...UNSET, ...Object.keys(env)])];
   const saved = new Map(keys.map((k) => [k, process.env[k]]));
   for (const k of UNSET) delete process.env[k];
@@ -48,8 +53,13 @@ async function runOnce(args: string[], env: NodeJS.ProcessEnv): Promise<Result> 
     if (v === undefined) delete process.env[k];
     else process.env[k] = v;
   }
-  const stdinTTY = Object.getOwnPropertyDescriptor(process.stdin, 'isTTY');
-  Object.defineProperty(process.stdin, 'isTTY', { value: false, configurable: true, writable: true });
+  // A piped stdin of its own (process.stdin is a configurable getter); a Readable is never a terminal.
+  const stdin = Object.getOwnPropertyDescriptor(process, 'stdin');
+  Object.defineProperty(process, 'stdin', {
+    value: Readable.from(input ? [Buffer.from(input)] : []),
+    configurable: true,
+    writable: true,
+  });
   let stdout = '';
   let stderr = '';
   const restoreOut = capture(process.stdout, (s) => {
@@ -64,8 +74,7 @@ async function runOnce(args: string[], env: NodeJS.ProcessEnv): Promise<Result> 
   } finally {
     restoreErr();
     restoreOut();
-    if (stdinTTY) Object.defineProperty(process.stdin, 'isTTY', stdinTTY);
-    else delete (process.stdin as { isTTY?: boolean }).isTTY;
+    if (stdin) Object.defineProperty(process, 'stdin', stdin);
     for (const [k, v] of saved) {
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
