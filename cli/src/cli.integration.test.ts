@@ -1,10 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { routiqInProcess } from '../../test/helpers/cli-inprocess.ts';
-import { createTestDatabase } from '../../test/helpers/db.ts';
+import { createTestDatabase, testTmpDir } from '../../test/helpers/db.ts';
 
 const BIN = path.resolve(import.meta.dirname, '../bin/routiq.mjs');
 const run = (args: string[], cwd: string, env: NodeJS.ProcessEnv = {}) =>
@@ -42,7 +42,7 @@ describe('routiq CLI start-up', () => {
   });
 
   it('migrate is idempotent on an embedded database directory, and --json is machine-readable', async () => {
-    const cwd = mkdtempSync(path.join(tmpdir(), 'routiq-cli-'));
+    const cwd = testTmpDir('routiq-cli-');
     mkdirSync(path.join(cwd, 'config'));
     const config = path.join(cwd, 'config/development.yaml');
     writeFileSync(config, `database:\n  embedded_dir: ${path.join(cwd, 'db')}\nlog:\n  level: warn\n`);
@@ -55,5 +55,6 @@ describe('routiq CLI start-up', () => {
     const second = await routiqInProcess(['migrate', '--json', '--config', config]);
     expect(second.code, second.stderr).toBe(0);
     expect(JSON.parse(second.stdout).applied).toEqual([]);
+    rmSync(cwd, { recursive: true, force: true });
   });
 });

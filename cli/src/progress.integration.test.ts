@@ -1,11 +1,10 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routiqInProcess } from '../../test/helpers/cli-inprocess.ts';
 import { hasScript, type Result, settle } from '../../test/helpers/cli-process.ts';
-import { createTestDatabase } from '../../test/helpers/db.ts';
+import { createTestDatabase, testTmpDir } from '../../test/helpers/db.ts';
 import { connectorsDir } from '../../test/helpers/engine.ts';
 import { itemsSpec } from '../../test/helpers/specs.ts';
 import { startTinyApi, type TinyApi } from '../../test/helpers/tiny-api.ts';
@@ -65,7 +64,7 @@ describe.skipIf(!hasScript)(
 
     beforeAll(async () => {
       api = await startTinyApi({ items: 30 });
-      tmp = mkdtempSync(path.join(tmpdir(), 'routiq-cli-progress-'));
+      tmp = testTmpDir('routiq-cli-progress-');
       const dir = connectorsDir({ paced: spec('$contains(name, "Item 4 ") ? name : "booked"') });
       configFile = path.join(tmp, 'routiq.yaml');
       writeFileSync(

@@ -1,11 +1,10 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routiqInProcess } from '../../../test/helpers/cli-inprocess.ts';
 import { hasScript, type Result, settle } from '../../../test/helpers/cli-process.ts';
-import { createTestDatabase } from '../../../test/helpers/db.ts';
+import { createTestDatabase, testTmpDir } from '../../../test/helpers/db.ts';
 
 /**
  * `routiq db shell` as a user runs it, on an embedded database directory named in a config file: statements piped
@@ -34,7 +33,7 @@ describe('routiq db shell (embedded database)', { timeout: 180_000 }, () => {
     routiqInProcess(['db', 'shell', '--config', configFile, ...args], {}, { stdin: input });
 
   beforeAll(async () => {
-    tmp = mkdtempSync(path.join(tmpdir(), 'routiq-cli-db-'));
+    tmp = testTmpDir('routiq-cli-db-');
     configFile = path.join(tmp, 'routiq.yaml');
     writeFileSync(
       configFile,

@@ -1,12 +1,11 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { openDatabase } from '@routiq/runner';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routiqInProcess } from '../../../test/helpers/cli-inprocess.ts';
 import { type Result, settle } from '../../../test/helpers/cli-process.ts';
-import { createTestDatabase } from '../../../test/helpers/db.ts';
+import { createTestDatabase, testTmpDir } from '../../../test/helpers/db.ts';
 import { connectorsDir } from '../../../test/helpers/engine.ts';
 import { itemsSpec } from '../../../test/helpers/specs.ts';
 import { startTinyApi, type TinyApi } from '../../../test/helpers/tiny-api.ts';
@@ -67,7 +66,7 @@ describe('routiq dlq and status (CLI, embedded database)', () => {
 
   beforeAll(async () => {
     api = await startTinyApi({ items: 12 });
-    tmp = mkdtempSync(path.join(tmpdir(), 'routiq-cli-dlq-'));
+    tmp = testTmpDir('routiq-cli-dlq-');
     dir = connectorsDir({ strict: BROKEN });
     configFile = path.join(tmp, 'routiq.yaml');
     writeFileSync(

@@ -1,12 +1,11 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { migrate, openDatabase } from '@routiq/runner';
 import { createOrganization, patientOf, writeConversation, writeIdentities } from '@routiq/runner/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routiqInProcess } from '../../../test/helpers/cli-inprocess.ts';
 import { routiqAtRoot } from '../../../test/helpers/cli-process.ts';
-import { backends, createTestDatabase } from '../../../test/helpers/db.ts';
+import { backends, createTestDatabase, testTmpDir } from '../../../test/helpers/db.ts';
 
 const routiq = routiqAtRoot;
 
@@ -45,7 +44,7 @@ describe.each(kinds)('routiq patients against a database (%s)', (kind) => {
   let otherPatient: string;
 
   beforeAll(async () => {
-    dir = mkdtempSync(path.join(tmpdir(), 'routiq-patients-'));
+    dir = testTmpDir('routiq-patients-');
     target = await createTestDatabase(kind, { dir: path.join(dir, 'db'), migrated: true });
     config = path.join(dir, 'routiq.yaml');
     writeFileSync(
