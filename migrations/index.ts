@@ -12,6 +12,7 @@ import { Migration0011CredentialsAndAudit } from './0011_credentials_and_audit.t
 import { Migration0012WebhookDeadLetters } from './0012_webhook_dead_letters.ts';
 import { Migration0013BackfillIdentityNameKeys } from './0013_backfill_identity_name_keys.ts';
 import { Migration0014IdentityKeys } from './0014_identity_keys.ts';
+import { Migration0015RelinkIndexes } from './0015_relink_indexes.ts';
 
 /** Every migration this version knows, in order. Names are stable forever: they are stored in the database. */
 export const migrations: MigrationObject[] = [
@@ -28,6 +29,7 @@ export const migrations: MigrationObject[] = [
   { name: '0012_webhook_dead_letters', class: Migration0012WebhookDeadLetters },
   { name: '0013_backfill_identity_name_keys', class: Migration0013BackfillIdentityNameKeys },
   { name: '0014_identity_keys', class: Migration0014IdentityKeys },
+  { name: '0015_relink_indexes', class: Migration0015RelinkIndexes },
 ];
 
 export const MIGRATIONS_TABLE = 'routiq_migrations';

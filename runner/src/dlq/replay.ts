@@ -8,7 +8,7 @@ import { mapRecords } from '../engine/map.ts';
 import { openSession, type Session } from '../engine/session.ts';
 import { headersOf } from '../engine/webhook-headers.ts';
 import { EXTRACTION, eventRecords, processWebhook } from '../engine/webhooks.ts';
-import { hashRecord, relink, type WriteResult, writeRows } from '../engine/writer.ts';
+import { hashRecord, relinkWritten, type WriteResult, writeRows } from '../engine/writer.ts';
 import { isRoutiqError } from '../errors/registry.ts';
 import type { ConnectorSpec, MappingSpec, WebhookEventSpec } from '../spec/types.ts';
 import { type ProgressListener, progressReporter } from '../util/progress.ts';
@@ -112,7 +112,6 @@ export async function replayDeadLetters(
         });
   }
   const contexts = new Map<string, Promise<CtxResult>>();
-  const relinks = new Map<string, { org: string; source: string }>();
   const report = progressReporter(o.onProgress);
   const tally: Record<string, number> = {};
   const progress = (done: number, step?: string, finished?: boolean) =>
@@ -140,17 +139,10 @@ export async function replayDeadLetters(
       };
     }
     if (o.dryRun) outcome.dryRun = true;
-    if (outcome.status === 'replayed' && !o.dryRun)
-      relinks.set(`${letter.organizationId}\u0000${letter.connector}`, {
-        org: letter.organizationId,
-        source: letter.connector,
-      });
     outcomes.push(outcome);
     tally[outcome.status] = (tally[outcome.status] ?? 0) + 1;
   }
   progress(letters.length, undefined, true);
-  // Rows whose referenced record arrived later get linked (once per organization and connector; idempotent).
-  for (const r of relinks.values()) await transaction(forOrganization(db, r.org), (q) => relink(q, r.org, r.source));
   const counts: Record<string, number> = {};
   for (const x of outcomes) counts[x.status] = (counts[x.status] ?? 0) + 1;
   o.logger.info({ dry_run: !!o.dryRun, letters: outcomes.length, ...counts }, 'dead-letter replay finished');
@@ -290,7 +282,9 @@ async function replayOne(
       const res: WriteResult = rows.length
         ? await writeRows(q, ctx.writeContext(stream, null), rows)
         : { inserted: 0, updated: 0, unchanged: 0, changed: new Map() };
-      // As a sync does: a replayed parent marks its child partitions pending in the same transaction.
+      // As a sync does: links to and from what was written, and a replayed parent marks its child partitions
+      // pending, in the same transaction.
+      await relinkWritten(q, l.organizationId, ctx.spec.name, res.changed);
       await ctx.markChildren(q, stream, mapped.parents, res.changed, { all: t.webhook });
       // Lineage: the raw payload of the replayed record, as a sync stores it.
       if (!t.webhook && l.recordKey !== null)

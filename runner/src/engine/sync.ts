@@ -1,6 +1,6 @@
 /**
  * A sync pass of one organization's connection: open the session, check the circuit breaker, record the run,
- * run every selected stream in dependency order, relink, reconcile identities, close the run.
+ * run every selected stream in dependency order, reconcile identities, close the run.
  */
 
 import type { Logger } from 'pino';
@@ -16,7 +16,6 @@ import { createClient, type RequestCounters } from './client.ts';
 import { finishRun, startRun } from './runs.ts';
 import { openSession } from './session.ts';
 import { emptySummary, StreamRunner, type StreamSummary } from './stream.ts';
-import { relink } from './writer.ts';
 
 export type { StreamSummary } from './stream.ts';
 
@@ -69,7 +68,7 @@ function orderStreams(spec: ConnectorSpec): StreamSpec[] {
   return out;
 }
 
-/** One pass of one organization's connection: every (selected) stream, then relink. */
+/** One pass of one organization's connection: every (selected) stream, then lineage retention and reconcile. */
 export async function syncConnection(o: SyncConnectionOptions): Promise<ConnectionSummary> {
   const started = Date.now();
   const { config, org, conn } = o;
@@ -115,7 +114,7 @@ export async function syncConnection(o: SyncConnectionOptions): Promise<Connecti
         fatal = { message: sum.error ?? 'authentication failed', code: sum.errorCode };
     }
     await transaction(db, async (q) => {
-      await relink(q, org.id, spec.name);
+      // Links were set as each page was written (writer.ts relinkWritten): no pass over the organization here.
       // Lineage payloads are kept for runner.raw_retention_days (0 keeps none).
       await q(
         `delete from raw_records where organization_id = ? and source = ? and fetched_at < now() - (? || ' days')::interval`,

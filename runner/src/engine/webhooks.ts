@@ -11,7 +11,6 @@ import { MAX_DEPTH, sanitize } from './sanitize.ts';
 import { openSession, type Session } from './session.ts';
 import { storableHeaders } from './webhook-headers.ts';
 import { writePage } from './write-page.ts';
-import { relink } from './writer.ts';
 
 export interface WebhookResult {
   status: 'accepted' | 'ignored';
@@ -196,7 +195,6 @@ export async function processWebhook(session: Session, d: AuthenticatedDelivery)
       // Enrichment streams fed by this event: one pending partition per pushed record.
       marking: { all: true },
       storeRaw: false,
-      finish: (q) => relink(q, session.org.id, spec.name),
     });
     result.written += res.inserted + res.updated;
     result.deadLetters += res.deadLetters;

@@ -9,7 +9,7 @@ import { recordAudit } from '../security/audit.ts';
 import type { DeadRecord, ParentInfo } from './map.ts';
 import type { ChildMarking, Session } from './session.ts';
 import { stageEnd, stageStart } from './stage-clock.ts';
-import { writeRows } from './writer.ts';
+import { relinkWritten, writeRows } from './writer.ts';
 
 export interface PageWrite {
   stream: string;
@@ -118,6 +118,8 @@ async function writeAll(
       changedAll.set(t, set);
     }
   }
+  // Links between what this transaction wrote and what was there (children that came before their parent).
+  await relinkWritten(q, session.org.id, session.spec.name, changedAll);
   if (parents.length) await session.markChildren(q, w.stream, parents, changedAll, w.marking);
   for (const d of dead) {
     const details = w.partition ? { ...(d.details as object), partition: w.partition } : d.details;

@@ -589,39 +589,108 @@ export async function findCandidates(
   return rows.map(storedWithEvidence);
 }
 
-/** Link rows whose referenced record arrived later (webhooks, child-before-parent). Idempotent. */
-export async function relink(q: Querier, organizationId: string, source: string): Promise<void> {
-  for (const table of ['conversations', 'appointments']) {
-    await q(
-      `update ${table} t set patient_id = i.patient_id from patient_identities i
-       where t.organization_id = ? and t.source = ? and i.organization_id = t.organization_id and i.source = t.source
-         and i.external_id = t.patient_external_id and t.patient_id is distinct from i.patient_id`,
-      [organizationId, source],
-    );
-  }
-  await q(
-    `update messages m set conversation_id = c.id from conversations c
-     where m.organization_id = ? and m.source = ? and m.conversation_id is null and c.organization_id = m.organization_id
-       and c.source = m.source and c.external_id = m.conversation_external_id`,
-    [organizationId, source],
-  );
-  await q(
-    `update appointments a set appointment_type = t.name from appointment_types t
-     where a.organization_id = ? and a.source = ? and t.organization_id = a.organization_id and t.source = a.source
-       and t.external_id = a.appointment_type_external_id and a.appointment_type is distinct from t.name`,
-    [organizationId, source],
-  );
+/**
+ * One link a child row takes from its parent, found by natural key within one organization and source: the child
+ * `table`'s `column` takes the parent's `value` where the child's `field` names the parent's external_id. `nullOnly`:
+ * only an unset link is filled (a message's conversation never changes), else any value that differs is replaced.
+ */
+interface Link {
+  child: UnifiedTarget;
+  column: string;
+  parent: UnifiedTarget;
+  value: string;
+  field: string;
+  nullOnly: boolean;
+}
+
+const LINKS: readonly Link[] = [
+  {
+    child: 'conversations',
+    column: 'patient_id',
+    parent: 'patient_identities',
+    value: 'patient_id',
+    field: 'patient_external_id',
+    nullOnly: false,
+  },
+  {
+    child: 'appointments',
+    column: 'patient_id',
+    parent: 'patient_identities',
+    value: 'patient_id',
+    field: 'patient_external_id',
+    nullOnly: false,
+  },
+  {
+    child: 'messages',
+    column: 'conversation_id',
+    parent: 'conversations',
+    value: 'id',
+    field: 'conversation_external_id',
+    nullOnly: true,
+  },
+  {
+    child: 'appointments',
+    column: 'appointment_type',
+    parent: 'appointment_types',
+    value: 'name',
+    field: 'appointment_type_external_id',
+    nullOnly: false,
+  },
   // The inbox's name on its conversations: a rename reaches every one, and a conversation that came first gets it.
-  await q(
-    `update conversations c set inbox_name = i.name from inboxes i
-     where c.organization_id = ? and c.source = ? and i.organization_id = c.organization_id and i.source = c.source
-       and i.external_id = c.inbox and c.inbox_name is distinct from i.name`,
-    [organizationId, source],
-  );
-  await q(
-    `update attachments a set message_id = m.id from messages m
-     where a.organization_id = ? and a.source = ? and a.message_id is null and m.organization_id = a.organization_id
-       and m.source = a.source and m.external_id = a.message_external_id`,
-    [organizationId, source],
-  );
+  { child: 'conversations', column: 'inbox_name', parent: 'inboxes', value: 'name', field: 'inbox', nullOnly: false },
+  {
+    child: 'attachments',
+    column: 'message_id',
+    parent: 'messages',
+    value: 'id',
+    field: 'message_external_id',
+    nullOnly: true,
+  },
+];
+
+function linkSql(l: Link, scope: string): string {
+  const pending = l.nullOnly ? `c.${l.column} is null` : `c.${l.column} is distinct from p.${l.value}`;
+  return `update ${l.child} c set ${l.column} = p.${l.value} from ${l.parent} p
+     where ${scope} and p.organization_id = c.organization_id and p.source = c.source
+       and p.external_id = c.${l.field} and ${pending}`;
+}
+
+/**
+ * Link what one transaction wrote (`changed`: external_ids per target, as writeRows returns them), whatever the order
+ * records arrived in: a child written takes its parent's value if the parent is there, a parent written reaches the
+ * children that name it. One statement per link and direction, keyed by the written external_ids through the natural
+ * key and the child-side indexes (migration 0015): the cost follows the rows written, not the organization's size.
+ * Together with identity merges (which move conversations and appointments themselves) this keeps every link
+ * `relinkOrganization` would set.
+ */
+export async function relinkWritten(
+  q: Querier,
+  organizationId: string,
+  source: string,
+  changed: ReadonlyMap<UnifiedTarget, ReadonlySet<string>>,
+): Promise<void> {
+  for (const l of LINKS) {
+    for (const [side, keys] of [
+      ['c', changed.get(l.child)],
+      ['p', changed.get(l.parent)],
+    ] as const) {
+      if (!keys?.size) continue;
+      const list = [...keys];
+      await q(
+        linkSql(
+          l,
+          `${side}.organization_id = ? and ${side}.source = ? and ${side}.external_id in (${list.map(() => '?').join(', ')})`,
+        ),
+        [organizationId, source, ...list],
+      );
+    }
+  }
+}
+
+/**
+ * Every link of one organization and source, whatever was written: a scan of the organization's children. Not on
+ * any write path (relinkWritten links what a write touched); kept as the reference the scoped relink is tested against.
+ */
+export async function relinkOrganization(q: Querier, organizationId: string, source: string): Promise<void> {
+  for (const l of LINKS) await q(linkSql(l, 'c.organization_id = ? and c.source = ?'), [organizationId, source]);
 }

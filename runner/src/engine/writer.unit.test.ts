@@ -7,7 +7,8 @@ import {
   findCandidates,
   hashRecord,
   type MappedRow,
-  relink,
+  relinkOrganization,
+  relinkWritten,
   toIso,
   type WriteContext,
   writeRows,
@@ -567,10 +568,12 @@ describe('findCandidates', () => {
 });
 
 describe('relink', () => {
+  const table = (c: Call) => /^\s*update (\w+)/.exec(c.sql)?.[1];
+
   it('relinks patients, conversations, appointment types, inbox names and attachments of one organization and source', async () => {
     const { q, calls } = recorder();
-    await relink(q, 'org_w', 'cliniko');
-    expect(calls.map((c) => /^\s*update (\w+)/.exec(c.sql)?.[1])).toEqual([
+    await relinkOrganization(q, 'org_w', 'cliniko');
+    expect(calls.map(table)).toEqual([
       'conversations',
       'appointments',
       'messages',
@@ -578,10 +581,45 @@ describe('relink', () => {
       'conversations',
       'attachments',
     ]);
-    expect(calls[4]!.sql).toContain('c.inbox_name is distinct from i.name');
+    expect(calls[4]!.sql).toContain('c.inbox_name is distinct from p.name');
     for (const c of calls) expect(c.params).toEqual(['org_w', 'cliniko']);
     // Idempotent: only rows whose link differs are touched.
-    expect(calls[0]!.sql).toContain('t.patient_id is distinct from i.patient_id');
-    expect(calls[2]!.sql).toContain('m.conversation_id is null');
+    expect(calls[0]!.sql).toContain('c.patient_id is distinct from p.patient_id');
+    expect(calls[2]!.sql).toContain('c.conversation_id is null');
+  });
+
+  it('relinks only what was written: the written children by their key, the children of written parents by reference', async () => {
+    const { q, calls } = recorder();
+    await relinkWritten(
+      q,
+      'org_w',
+      'chatwoot',
+      new Map([
+        ['patient_identities', new Set(['p1', 'p2'])],
+        ['conversations', new Set(['c1'])],
+        ['practitioners', new Set(['d1'])],
+        ['appointments', new Set<string>()],
+      ]),
+    );
+    // Conversations written: their patient and inbox name; identities written: their conversations and appointments;
+    // conversations written as parents: their messages. Nothing for practitioners nor for an empty set.
+    expect(calls.map((c) => [table(c), c.params.slice(2)])).toEqual([
+      ['conversations', ['c1']],
+      ['conversations', ['p1', 'p2']],
+      ['appointments', ['p1', 'p2']],
+      ['messages', ['c1']],
+      ['conversations', ['c1']],
+    ]);
+    expect(calls[0]!.sql).toContain('c.external_id in (?)');
+    expect(calls[1]!.sql).toContain('p.external_id in (?, ?)');
+    expect(calls[1]!.sql).toContain('p.external_id = c.patient_external_id');
+    expect(calls[3]!.sql).toContain('c.conversation_id is null');
+    for (const c of calls) expect(c.params.slice(0, 2)).toEqual(['org_w', 'chatwoot']);
+  });
+
+  it('asks nothing when nothing was written', async () => {
+    const { q, calls } = recorder();
+    await relinkWritten(q, 'org_w', 'chatwoot', new Map());
+    expect(calls).toEqual([]);
   });
 });
