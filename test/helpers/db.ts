@@ -49,10 +49,15 @@ export async function createTestDatabase(
 ): Promise<{ url: string | undefined; embeddedDir: string; drop(): Promise<void> }> {
   if (kind === 'embedded') return embeddedDatabase(opts.dir, opts.migrated);
   const name = `routiq_t_${randomBytes(6).toString('hex')}`;
+  // Migrated: a copy of the run's migrated template database (global-setup.ts), as the embedded ones are.
+  const template = opts.migrated ? process.env[PG_TEMPLATE_ENV] : undefined;
   const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
   await admin.connect();
-  await admin.query(`create database ${name}`);
-  await admin.end();
+  try {
+    await admin.query(`create database ${name}${template ? ` template ${template}` : ''}`);
+  } finally {
+    await admin.end();
+  }
   const u = new URL(PG_ADMIN_URL);
   u.pathname = `/${name}`;
   return {
@@ -83,6 +88,8 @@ export async function openTestDb(kind: 'embedded' | 'postgres', opts: { migrate?
 
 /** Set by test/helpers/global-setup.ts: a directory holding the blank and migrated embedded data directories. */
 export const EMBEDDED_TEMPLATE_ENV = 'ROUTIQ_TEST_EMBEDDED_TEMPLATE';
+/** Set by test/helpers/global-setup.ts: the name of a migrated database on the PostgreSQL server to copy. */
+export const PG_TEMPLATE_ENV = 'ROUTIQ_TEST_PG_TEMPLATE';
 
 /**
  * Where test databases and the directories holding one go: /dev/shm (tmpfs) when it has room, else the system's
