@@ -169,12 +169,16 @@ export async function processWebhooks(session: Session, deliveries: Authenticate
     deadLetters: 0,
   }));
   const writes: BatchWrite[] = [];
+  let turn = performance.now();
   for (const ev of spec.webhooks.events) {
     const stream = `webhook:${ev.name}`;
     const dead: DeadRecord[] = [];
     const ownerOf = new Map<ParentInfo | DeadRecord, number>();
     const byShape = new Map<string, ParentInfo[]>();
     for (const [i, d] of deliveries.entries()) {
+      // Mapping runs on promises alone (microtasks): a batch of hundreds would hold the event loop (answers to other
+      // webhooks, database replies) for its whole length without a turn given back now and then.
+      if (performance.now() - turn > 10) turn = await nextTurn();
       const result = results[i] as WebhookResult;
       const { payload, headers } = d;
       // Letters keep the headers the mapping may read (the signed timestamp as the row version), never a credential.
@@ -241,6 +245,8 @@ export async function processWebhooks(session: Session, deliveries: Authenticate
     );
   return results;
 }
+
+const nextTurn = (): Promise<number> => new Promise((r) => setImmediate(() => r(performance.now())));
 
 /** Which columns of which tables a record writes: records of one shape can share a statement. */
 function shapeOf(p: ParentInfo): string {
