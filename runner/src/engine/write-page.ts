@@ -25,6 +25,8 @@ export interface PageWrite {
   storeRaw: boolean;
   /** Runs last in the same transaction (the page's checkpoint). */
   finish?: ((q: Querier) => Promise<void>) | undefined;
+  /** Given: receives the external_ids per target inserted or changed (a webhook batch credits its deliveries). */
+  changed?: Map<UnifiedTarget, Set<string>> | undefined;
 }
 
 export interface PageWritten {
@@ -147,6 +149,12 @@ async function writeAll(
   out.unchanged += unchanged;
   out.identitiesChanged += identities;
   out.deadLetters += dead.length;
+  if (w.changed)
+    for (const [t, ids] of changedAll) {
+      const set = w.changed.get(t) ?? new Set<string>();
+      for (const id of ids) set.add(id);
+      w.changed.set(t, set);
+    }
 }
 
 /** One audit row per written batch, in its transaction: which tables, how many rows, under which run. */
