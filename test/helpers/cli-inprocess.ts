@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { main } from '../../cli/src/main.ts';
+import { main } from '@routiq/cli';
 import type { Result } from './cli-process.ts';
 
 /**
