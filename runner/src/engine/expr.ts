@@ -186,6 +186,16 @@ export type Bindings = Record<string, unknown>;
  * Exceeding the budget throws RQ5008; the caller dead-letters the record like any mapping error.
  */
 export async function evaluate(expr: string, input: unknown, bindings: Bindings = {}): Promise<unknown> {
+  return evaluateNow(expr, input, bindings);
+}
+
+/**
+ * `evaluate`, with the value itself (no promise) when the compiled form handles this input, else JSONata's promise.
+ * For per-record loops (mapping): a promise and a microtask per record and expression showed in the profile, the
+ * more as MikroORM's AsyncLocalStorage puts a hook on every promise. Values are plain JSON, never a Promise, so
+ * `instanceof Promise` tells the two apart. Throws synchronously what `evaluate` would reject with.
+ */
+export function evaluateNow(expr: string, input: unknown, bindings: Bindings = {}): unknown {
   // Most mapping expressions run as compiled functions (fast-expr.ts); FALLBACK: this input needs JSONata.
   const fast = fastExpression(expr);
   if (fast) {
@@ -195,6 +205,10 @@ export async function evaluate(expr: string, input: unknown, bindings: Bindings 
       if (e !== FALLBACK) throw e;
     }
   }
+  return evaluateJsonata(expr, input, bindings);
+}
+
+async function evaluateJsonata(expr: string, input: unknown, bindings: Bindings): Promise<unknown> {
   let result: unknown;
   try {
     result = await compile(expr).evaluate(input, bindings);

@@ -1,5 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEFAULT_EXPRESSION_BUDGET, evaluate, expressionBudget, render, setExpressionBudget } from './expr.ts';
+import {
+  DEFAULT_EXPRESSION_BUDGET,
+  evaluate,
+  evaluateNow,
+  expressionBudget,
+  render,
+  setExpressionBudget,
+} from './expr.ts';
 
 describe('evaluate', () => {
   it('reads plain paths directly with the same results as JSONata', async () => {
@@ -19,6 +26,23 @@ describe('evaluate', () => {
     expect(await evaluate('obj', rec)).toEqual({ a: 1 });
     expect(await evaluate('true', rec)).toBe(true);
     expect(await evaluate('$string(id)', rec)).toBe('5');
+  });
+  it('evaluateNow answers compiled expressions without a promise and hands JSONata’s promise on otherwise', async () => {
+    const rec = { id: 5, tags: [{ n: 1 }, { n: 2 }], name: ' Ann ' };
+    // Compiled, and this input is handled: the value itself.
+    expect(evaluateNow('$string(id)', rec)).toBe('5');
+    expect(evaluateNow('missing.deep', rec)).toBeUndefined();
+    // Compiled but this input falls back (a path over an array), or not compiled at all ($trim): a promise of
+    // what evaluate gives.
+    for (const expr of ['tags.n', '$trim(name)']) {
+      const now = evaluateNow(expr, rec);
+      expect(now).toBeInstanceOf(Promise);
+      expect(await now).toEqual(await evaluate(expr, rec));
+    }
+    expect(await evaluateNow('tags.n', rec)).toEqual([1, 2]);
+    // JSONata's errors come as a rejection, as from evaluate.
+    await expect(evaluateNow('$number("x")', rec)).rejects.toMatchObject({ code: 'D3030' });
+    await expect(evaluate('$number("x")', rec)).rejects.toMatchObject({ code: 'D3030' });
   });
   it('renders templates: a single expression keeps its type, mixed text is a string', async () => {
     expect(await render('{{ $config.n }}', { config: { n: 3 } })).toBe(3);

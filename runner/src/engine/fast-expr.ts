@@ -2,7 +2,7 @@
  * Spec expressions compiled to plain functions, for the common shapes of mappings: field paths over objects,
  * literals, object and array constructors, `? :`, `=` `!=` `<` `<=` `>` `>=`, `and` `or`, `+ - * / %`, `&`, and a
  * few built-ins ($string, $fromMillis, $lowercase, $uppercase, $replace with plain strings, $not, $boolean, $count,
- * $exists). JSONata evaluates asynchronously, step by step (tens of promises per field): a mapping of twenty
+ * $exists, $type). JSONata evaluates asynchronously, step by step (tens of promises per field): a mapping of twenty
  * fields cost ~0.3 ms of CPU per record. A compiled function gives the same result with no promise at all.
  *
  * Same semantics, by construction: an expression with any other node is not compiled (JSONata runs it), and a
@@ -361,6 +361,27 @@ const BUILTINS: Record<string, Builtin> = {
   not: { arity: 1, fn: ([v]) => (v === undefined ? undefined : !toBoolean(v)) },
   boolean: { arity: 1, fn: ([v]) => toBoolean(v) },
   exists: { arity: 1, fn: ([v]) => v !== undefined },
+  // Chatwoot's message filter (`$type(content) = 'string'`) ran every message through JSONata for this alone.
+  type: {
+    arity: 1,
+    fn: ([v]) => {
+      if (v === undefined) return undefined;
+      if (v === null) return 'null';
+      if (Array.isArray(v)) return 'array';
+      switch (typeof v) {
+        case 'string':
+        case 'boolean':
+          return typeof v;
+        case 'number':
+          // JSONata calls NaN an object and raises D1001 on ±Infinity: its own answer.
+          return Number.isFinite(v) ? 'number' : fallback();
+        case 'object':
+          return 'object';
+        default:
+          return fallback();
+      }
+    },
+  },
   count: {
     arity: 1,
     fn: ([v]) => {

@@ -64,6 +64,16 @@ const HAND = [
   '$count(arr)',
   '$count(a)',
   '$count(missing)',
+  '$type(s)',
+  '$type(n)',
+  '$type(f)',
+  '$type(b)',
+  '$type(z)',
+  '$type(o)',
+  '$type(arr)',
+  '$type(a.arr)',
+  '$type(missing)',
+  '$type(content) = "string"',
   '$lowercase(s)',
   '$uppercase(n)',
   '$replace(s, "::", "-")',
@@ -228,8 +238,10 @@ describe('compiled expressions (fast-expr)', () => {
     const inbox = all.find((e) => e.includes('"channel": $lowercase($replace(channel_type'));
     const appointment = all.find((e) => e.includes('$idOf := function($link)'));
     const patient = all.find((e) => e.includes('$mobile :='));
+    const incomingMessage = all.find((e) => e.includes("$type(content) = 'string'"));
     for (const e of [
       messages,
+      incomingMessage,
       conversation,
       inbox,
       appointment,
@@ -240,7 +252,7 @@ describe('compiled expressions (fast-expr)', () => {
     ])
       expect(fastExpression(e as string), e).not.toBeNull();
     // and takes the compiled path on an ordinary record (no fallback)
-    for (const e of [messages, appointment, patient])
+    for (const e of [messages, incomingMessage, appointment, patient])
       expect(() => fastExpression(e as string)?.(base, {}, {})).not.toThrow();
     // predicates, lambdas and `$` are left to JSONata
     for (const e of [

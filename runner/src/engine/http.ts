@@ -296,7 +296,8 @@ export class HttpClient {
       break;
     }
     action ??= defaultAction(res.status);
-    const text = message ?? summarize(res);
+    // Only failures are described: summarizing a successful page rewrote its whole body (a regex over every byte).
+    const text = () => message ?? summarize(res);
     switch (action) {
       case 'success':
         if (parseError)
@@ -308,12 +309,12 @@ export class HttpClient {
         const waitMs = this.waitHint(res);
         return {
           failure: 'rate_limited',
-          message: `rate limited (HTTP ${res.status}): ${text}`,
+          message: `rate limited (HTTP ${res.status}): ${text()}`,
           ...(waitMs !== undefined ? { waitMs } : {}),
         };
       }
       default:
-        return { failure: action, message: `HTTP ${res.status}: ${text}` };
+        return { failure: action, message: `HTTP ${res.status}: ${text()}` };
     }
   }
 

@@ -5,7 +5,7 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { isRoutiqError } from '../errors/registry.ts';
 import type { MappingSpec } from '../spec/types.ts';
-import { type Bindings, evaluate } from './expr.ts';
+import { type Bindings, evaluate, evaluateNow } from './expr.ts';
 import { excerpt, MAX_DEPTH, sanitize } from './sanitize.ts';
 import { stageEnd, stageStart } from './stage-clock.ts';
 import { hashRecord, type MappedRow, toIso } from './writer.ts';
@@ -96,7 +96,13 @@ export async function mapRecords(
     const raw = clean.value;
     const sanitized = clean.replaced > 0;
     const hash = hashRecord(raw);
-    const pk = await evaluate(primaryKey ?? 'id', raw, bindings).catch(() => undefined);
+    let pk: unknown;
+    try {
+      pk = evaluateNow(primaryKey ?? 'id', raw, bindings);
+      if (pk instanceof Promise) pk = await pk;
+    } catch {
+      pk = undefined;
+    }
     const key = keyOf(pk);
     if (key === null && (m0.requireKey || (pk !== undefined && pk !== null))) {
       dead.push({
@@ -113,12 +119,24 @@ export async function mapRecords(
     let failed: DeadRecord | undefined;
     for (const m of maps) {
       try {
-        if (m.when && !(await evaluate(m.when, raw, bindings))) continue;
-        const input = m.input ? await evaluate(m.input, raw, bindings) : raw;
+        // evaluateNow: compiled expressions answer without a promise; JSONata's answers are awaited.
+        if (m.when) {
+          let when = evaluateNow(m.when, raw, bindings);
+          if (when instanceof Promise) when = await when;
+          if (!when) continue;
+        }
+        let input = m.input ? evaluateNow(m.input, raw, bindings) : raw;
+        if (input instanceof Promise) input = await input;
         if (input === undefined || input === null) continue;
-        const out = await evaluate(m.expression, input, bindings);
+        let out = evaluateNow(m.expression, input, bindings);
+        if (out instanceof Promise) out = await out;
         const list = out === undefined || out === null ? [] : Array.isArray(out) ? out : [out];
-        const version = m.version ? versionOf(await evaluate(m.version, raw, bindings)) : undefined;
+        let ver: unknown;
+        if (m.version) {
+          ver = evaluateNow(m.version, raw, bindings);
+          if (ver instanceof Promise) ver = await ver;
+        }
+        const version = m.version ? versionOf(ver) : undefined;
         for (const row of list) {
           const clean = stripUndefined(row);
           const v = validatorFor(m.target);
@@ -222,6 +240,11 @@ function safeStringify(v: unknown): string {
 function stripUndefined(row: unknown): Record<string, unknown> {
   if (!row || typeof row !== 'object' || Array.isArray(row)) return { __invalid: row };
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(row as Record<string, unknown>)) if (v !== undefined) out[k] = v;
+  const r = row as Record<string, unknown>;
+  // Object.keys, not entries: no [key, value] pair allocated per field of every row.
+  for (const k of Object.keys(r)) {
+    const v = r[k];
+    if (v !== undefined) out[k] = v;
+  }
   return out;
 }

@@ -37,6 +37,10 @@ const PARTICLES = new Set([
   'binti',
 ]);
 
+/** foldName's answers by input (bounded: dropped whole when full). */
+const FOLDS_MAX = 20_000;
+const folds = new Map<string, string>();
+
 /**
  * Fold a name to lower-case ASCII letters and single spaces: accents dropped (`José` → `jose`, `Nguyễn` →
  * `nguyen`, `Søren` → `soren`), apostrophes removed (`O'Brien` → `obrien`), hyphens, digits, emoji and
@@ -44,14 +48,23 @@ const PARTICLES = new Set([
  */
 export function foldName(value: string | null | undefined): string {
   if (!value) return '';
-  return value
-    .normalize('NFKD')
-    .replace(/\p{M}/gu, '')
-    .toLowerCase()
-    .replace(/[ßæœøđðłþıŋ]/g, (c) => SPECIAL_LETTERS[c] ?? c)
-    .replace(/['’‘`ʼ]/g, '')
-    .replace(/[^a-z]+/g, ' ')
-    .trim();
+  // Matching folds the same few names over and over (each identity is prepared several times per page, and a
+  // display name is folded part by part): a Map lookup instead of NFKD and five regex passes.
+  let folded = folds.get(value);
+  if (folded === undefined) {
+    folded = value
+      .normalize('NFKD')
+      .replace(/\p{M}/gu, '')
+      .toLowerCase()
+      .replace(/[ßæœøđðłþıŋ]/g, (c) => SPECIAL_LETTERS[c] ?? c)
+      .replace(/['’‘`ʼ]/g, '')
+      .replace(/[^a-z]+/g, ' ')
+      .trim();
+    if (value.length > 200) return folded; // a name, not a pasted document: not kept
+    if (folds.size >= FOLDS_MAX) folds.clear();
+    folds.set(value, folded);
+  }
+  return folded;
 }
 
 function tokens(value: string | null | undefined): string[] {

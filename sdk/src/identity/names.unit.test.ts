@@ -32,6 +32,14 @@ describe('foldName', () => {
     ['Straße', 'strasse'],
   ])('%s → %s', (input, expected) => {
     expect(foldName(input)).toBe(expected);
+    // Again, from the memo: the same answer.
+    expect(foldName(input)).toBe(expected);
+  });
+
+  it('folds a long value (not memoised) the same way every time', () => {
+    const long = `${'Zoë '.repeat(100)}Ñúñez`;
+    expect(foldName(long)).toBe(`${'zoe '.repeat(100)}nunez`);
+    expect(foldName(long)).toBe(`${'zoe '.repeat(100)}nunez`);
   });
 });
 

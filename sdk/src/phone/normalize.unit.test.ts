@@ -226,6 +226,29 @@ describe('normalizePhone: ambiguity rule', () => {
   });
 });
 
+describe('normalizePhone: repeated calls (memoised)', () => {
+  it('answers a repeated number the same, keyed on the hint and default country too, and hands out copies', () => {
+    const first = normalizePhone('0412 345 678 ext. 12', AU);
+    expect(first).toEqual({
+      raw: '0412 345 678 ext. 12',
+      e164: '+61412345678',
+      valid: true,
+      country: 'AU',
+      extension: '12',
+    });
+    // A caller altering its answer does not alter the next caller's.
+    first.e164 = null;
+    first.valid = false;
+    expect(normalizePhone('0412 345 678 ext. 12', AU)).toMatchObject({ e164: '+61412345678', valid: true });
+    // Same digits, other readings: the cached AU answer is not reused for another country or hint.
+    expect(e164('021 123 4567', 'AU')).toBe('+61211234567');
+    expect(e164('021 123 4567', 'NZ')).toBe('+64211234567');
+    expect(e164('0412 345 678', 'NZ')).toBeNull();
+    expect(e164('0412 345 678', 'NZ', 'AU')).toBe('+61412345678');
+    expect(e164('0412 345 678', 'NZ')).toBeNull();
+  });
+});
+
 describe('isE164', () => {
   it('accepts Chatwoot-valid numbers only', () => {
     expect(isE164('+61412345678')).toBe(true);
