@@ -702,6 +702,11 @@ export async function relinkWritten(
   }
 }
 
+/** Whether `changed` holds a row that takes or gives a link (relinkWritten has something to do). */
+export function hasLinks(changed: ReadonlyMap<UnifiedTarget, ReadonlySet<string>>): boolean {
+  return LINKS.some((l) => !!changed.get(l.child)?.size || !!changed.get(l.parent)?.size);
+}
+
 /**
  * Every link of one organization and source, whatever was written: a scan of the organization's children. Not on
  * any write path (relinkWritten links what a write touched); kept as the reference the scoped relink is tested against.
