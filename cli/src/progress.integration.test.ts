@@ -1,19 +1,20 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { routiqInProcess } from '../../test/helpers/cli-inprocess.ts';
 import { hasScript, type Result, settle } from '../../test/helpers/cli-process.ts';
-import { createTestDatabase } from '../../test/helpers/db.ts';
+import { createTestDatabase, testTmpDir } from '../../test/helpers/db.ts';
 import { connectorsDir } from '../../test/helpers/engine.ts';
 import { itemsSpec } from '../../test/helpers/specs.ts';
 import { startTinyApi, type TinyApi } from '../../test/helpers/tiny-api.ts';
 import { stripAnsi } from './output.ts';
 
 /**
- * Progress lines of the long commands as a user sees them: each command runs as a child process once on a real
- * terminal (a pseudo-terminal opened by util-linux `script`), once with its output piped. Only the terminal run
- * shows the line; the piped run prints exactly what it printed before progress lines existed.
+ * Progress lines of the long commands as a user sees them: each command runs as a child process on a real terminal
+ * (a pseudo-terminal opened by util-linux `script`), and once with its output not a terminal, through the CLI's entry
+ * in this process (test/helpers/cli-inprocess.ts). Only the terminal run shows the line; the other prints exactly
+ * what it printed before progress lines existed.
  */
 const BIN = path.resolve(import.meta.dirname, '../bin/routiq.mjs');
 /** A spec whose mapping rejects Item 4 (one dead letter), and that honours Retry-After (a 0 s rate-limit wait). */
@@ -43,16 +44,9 @@ describe.skipIf(!hasScript)(
       ...extra,
     });
 
-    /** Output piped: no terminal. */
-    const piped = (args: string[], extra?: NodeJS.ProcessEnv): Promise<Result> =>
-      new Promise((resolve) => {
-        execFile(
-          process.execPath,
-          [BIN, ...args, '--config', configFile],
-          { cwd: tmp, env: env(extra), timeout: 60_000 },
-          settle(resolve),
-        );
-      });
+    /** Output not a terminal. */
+    const piped = (args: string[]): Promise<Result> =>
+      routiqInProcess([...args, '--config', configFile], { NO_COLOR: '', TERM: 'xterm' });
 
     /** On a pseudo-terminal 160 columns wide: stdout and stderr arrive mixed, as on a screen. */
     const onTerminal = (args: string[], extra?: NodeJS.ProcessEnv): Promise<Result> => {
@@ -70,7 +64,7 @@ describe.skipIf(!hasScript)(
 
     beforeAll(async () => {
       api = await startTinyApi({ items: 30 });
-      tmp = mkdtempSync(path.join(tmpdir(), 'routiq-cli-progress-'));
+      tmp = testTmpDir('routiq-cli-progress-');
       const dir = connectorsDir({ paced: spec('$contains(name, "Item 4 ") ? name : "booked"') });
       configFile = path.join(tmp, 'routiq.yaml');
       writeFileSync(

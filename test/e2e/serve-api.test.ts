@@ -1,11 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { type ChatwootSim, type ManyChatSim, startChatwoot, startManyChat } from '@routiq/sandbox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONNECTORS_DIR } from '../helpers/connectors.ts';
-import { backends, createTestDatabase } from '../helpers/db.ts';
+import { backends, createTestDatabase, testTmpDir } from '../helpers/db.ts';
 import { org, testConfig } from '../helpers/engine.ts';
 import { post, type RunningService, startService, until } from './serve-harness.ts';
 
@@ -309,7 +308,7 @@ describe('routiq serve as a process (embedded database)', () => {
   });
 
   it('starts with --migrate, reloads an edited config on SIGHUP, drains and exits 0 on SIGTERM', async () => {
-    tmp = mkdtempSync(path.join(tmpdir(), 'routiq-serve-proc-'));
+    tmp = testTmpDir('routiq-serve-proc-');
     // A blank embedded database (a copy of the test template): --migrate brings it up to date.
     const { embeddedDir } = await createTestDatabase('embedded', { dir: path.join(tmp, 'db') });
     const later = new Date(Date.now() + 12 * 3600_000);

@@ -1,10 +1,9 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { openDatabase } from '@routiq/runner';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backends, createTestDatabase } from './db.ts';
+import { backends, createTestDatabase, testTmpDir } from './db.ts';
 import { connectorsDir } from './engine.ts';
 import { threadsSpec } from './specs.ts';
 import { startTinyApi, type TinyApi } from './tiny-api.ts';
@@ -98,7 +97,7 @@ export async function describeKillResume(s: KillResumeScenario): Promise<void> {
 
     beforeAll(async () => {
       api = await startTinyApi({ items: ITEMS, notesPerItem: NOTES_PER_ITEM });
-      work = mkdtempSync(path.join(tmpdir(), 'routiq-kill-'));
+      work = testTmpDir('routiq-kill-');
       const target = await createTestDatabase(kind, { dir: path.join(work, 'db') });
       drop = target.drop;
       dbOpts = { url: target.url, embeddedDir: target.embeddedDir || path.join(work, 'db') };

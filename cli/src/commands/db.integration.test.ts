@@ -1,14 +1,16 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { routiqInProcess } from '../../../test/helpers/cli-inprocess.ts';
 import { hasScript, type Result, settle } from '../../../test/helpers/cli-process.ts';
-import { createTestDatabase } from '../../../test/helpers/db.ts';
+import { createTestDatabase, testTmpDir } from '../../../test/helpers/db.ts';
 
 /**
  * `routiq db shell` as a user runs it, on an embedded database directory named in a config file: statements piped
- * on stdin, and typed at the prompt on a terminal (a pseudo-terminal opened by util-linux `script`).
+ * on stdin, and typed at the prompt on a terminal (a pseudo-terminal opened by util-linux `script`). Child processes
+ * for each exit code and the terminal; further sessions through the CLI's entry in this process (same command code,
+ * the database opened per session).
  */
 const BIN = path.resolve(import.meta.dirname, '../../bin/routiq.mjs');
 
@@ -27,9 +29,11 @@ describe('routiq db shell (embedded database)', { timeout: 180_000 }, () => {
       );
       child.stdin?.end(input);
     });
+  const inProcess = (input: string, ...args: string[]): Promise<Result> =>
+    routiqInProcess(['db', 'shell', '--config', configFile, ...args], {}, { stdin: input });
 
   beforeAll(async () => {
-    tmp = mkdtempSync(path.join(tmpdir(), 'routiq-cli-db-'));
+    tmp = testTmpDir('routiq-cli-db-');
     configFile = path.join(tmp, 'routiq.yaml');
     writeFileSync(
       configFile,
@@ -58,7 +62,7 @@ describe('routiq db shell (embedded database)', { timeout: 180_000 }, () => {
     expect(refused.stderr).toContain('read-only transaction');
     expect(refused.stdout).toBe('');
 
-    const written = await shell(
+    const written = await inProcess(
       "insert into organizations (id, name) values ('org_shell_a', 'A'), ('org_shell_b', 'B;');\nselect id, name from organizations where id like 'org_shell_%' order by id;\n\\d organizations\n",
       '--write',
       '--json',
@@ -78,7 +82,7 @@ describe('routiq db shell (embedded database)', { timeout: 180_000 }, () => {
     expect(lines[2].map((c: { column: string }) => c.column)).toContain('timezone');
 
     // One organization's scope sees its own row only; the cross-organization path (the default) sees both.
-    const scoped = await shell(
+    const scoped = await inProcess(
       "select id from organizations where id like 'org_shell_%' order by id\n",
       '--org',
       'org_shell_b',
@@ -86,11 +90,11 @@ describe('routiq db shell (embedded database)', { timeout: 180_000 }, () => {
     expect(scoped.code, scoped.stderr).toBe(0);
     expect(scoped.stdout).toBe('id\norg_shell_b\n');
     // Schema changes belong to migrations: the service's roles have no CREATE.
-    const ddl = await shell('create table notes (id int);\n', '--write');
+    const ddl = await inProcess('create table notes (id int);\n', '--write');
     expect(ddl.code).toBe(1);
     expect(ddl.stderr).toMatch(/permission denied|must be owner/);
 
-    const audit = await shell(
+    const audit = await inProcess(
       "select action, actor_type, organization_id, count, details->>'scope' as scope from audit_log where resource_type = 'sql' order by created_at, id\n",
       '--json',
     );

@@ -1,17 +1,19 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { openDatabase } from '@routiq/runner';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase } from '../../../test/helpers/db.ts';
+import { routiqInProcess } from '../../../test/helpers/cli-inprocess.ts';
+import { type Result, settle } from '../../../test/helpers/cli-process.ts';
+import { createTestDatabase, testTmpDir } from '../../../test/helpers/db.ts';
 import { connectorsDir } from '../../../test/helpers/engine.ts';
 import { itemsSpec } from '../../../test/helpers/specs.ts';
 import { startTinyApi, type TinyApi } from '../../../test/helpers/tiny-api.ts';
 
 /**
- * `routiq dlq …` and `routiq status` as a user runs them: a child process per command, on an embedded database
- * directory named in the config file. Spawned asynchronously: the tiny API lives in this process.
+ * `routiq dlq …` and `routiq status` on an embedded database directory named in the config file: a child process per
+ * command family, the other invocations through the CLI's entry in this process (test/helpers/cli-inprocess.ts).
+ * Spawned asynchronously: the tiny API lives in this process.
  */
 const BIN = path.resolve(import.meta.dirname, '../../bin/routiq.mjs');
 
@@ -24,19 +26,15 @@ const spec = (status: string, version: string) =>
 const BROKEN = spec('$contains(name, "Item 4 ") ? name : "booked"', '1.0.0');
 const FIXED = spec('"booked"', '1.0.1');
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 describe('routiq dlq and status (CLI, embedded database)', () => {
   let api: TinyApi;
   let tmp: string;
   let dir: string;
   let configFile: string;
 
-  const routiq = (...args: string[]): Promise<Result> =>
+  // A child process, as a user runs it: exit codes and the stdout/stderr split of each family (list, show, replay,
+  // status, usage errors).
+  const child = (...args: string[]): Promise<Result> =>
     new Promise((resolve) => {
       execFile(
         process.execPath,
@@ -53,12 +51,11 @@ describe('routiq dlq and status (CLI, embedded database)', () => {
           },
           timeout: 60_000,
         },
-        (error, stdout, stderr) => {
-          const code = error ? (typeof error.code === 'number' ? error.code : 70) : 0;
-          resolve({ code, stdout, stderr });
-        },
+        settle(resolve),
       );
     });
+  // The rest through the CLI's entry in this process: the same command code and database open per command.
+  const routiq = (...args: string[]): Promise<Result> => routiqInProcess([...args, '--config', configFile]);
   const json = (r: Result) => {
     try {
       return JSON.parse(r.stdout);
@@ -69,7 +66,7 @@ describe('routiq dlq and status (CLI, embedded database)', () => {
 
   beforeAll(async () => {
     api = await startTinyApi({ items: 12 });
-    tmp = mkdtempSync(path.join(tmpdir(), 'routiq-cli-dlq-'));
+    tmp = testTmpDir('routiq-cli-dlq-');
     dir = connectorsDir({ strict: BROKEN });
     configFile = path.join(tmp, 'routiq.yaml');
     writeFileSync(
@@ -103,7 +100,7 @@ organizations:
   let id: string;
 
   it('dlq list --json prints the open dead letters (without payloads)', async () => {
-    const r = await routiq('dlq', 'list', '--json');
+    const r = await child('dlq', 'list', '--json');
     expect(r.code, r.stderr).toBe(0);
     const body = json(r);
     expect(body).toMatchObject({ count: 1, total: 1 });
@@ -146,7 +143,7 @@ organizations:
       ['status', 'extra'],
     ];
     // In parallel: none of them may touch the embedded database (a second process would be refused with RQ4004).
-    const results = await Promise.all(cases.map((args) => routiq(...args)));
+    const results = await Promise.all(cases.map((args) => child(...args)));
     results.forEach((r, i) => {
       const args = cases[i]!.join(' ');
       expect(r.code, `${args}: ${r.stderr}`).toBe(2);
@@ -162,12 +159,14 @@ organizations:
     const text = await routiq('dlq', 'show', id);
     expect(text.stdout).toContain('payload:');
     expect(text.stdout).toContain(JSON.stringify(api.items[4]!.id));
-    const missing = await routiq('dlq', 'show', '00000000-0000-4000-8000-000000000000');
+    const missing = await child('dlq', 'show', '00000000-0000-4000-8000-000000000000');
     expect(missing.code).toBe(1);
+    expect(missing.stdout).toBe('');
+    expect(missing.stderr).toMatch(/^no dead letter has id 0{8}-/);
   });
 
   it('dlq replay exits 1 while the record still fails, and counts the retry', async () => {
-    const failing = await routiq('dlq', 'replay', '--org', 'org_cli', '--json');
+    const failing = await child('dlq', 'replay', '--org', 'org_cli', '--json');
     expect(failing.code, failing.stderr).toBe(1);
     expect(json(failing).outcomes).toEqual([
       expect.objectContaining({ id, status: 'failed', code: 'RQ5002', retry_count: 1 }),
@@ -209,7 +208,7 @@ organizations:
   });
 
   it('status --json: last run, checkpoints and open dead letters per organization and connection', async () => {
-    const r = await routiq('status', '--json');
+    const r = await child('status', '--json');
     expect(r.code, r.stderr).toBe(0);
     const body = json(r);
     expect(body.organizations).toHaveLength(1);
@@ -232,8 +231,9 @@ organizations:
     expect(text.stdout).toContain('org_cli — CLI clinic');
     expect(text.stdout).toMatch(/last run: succeeded .* 12 records, 11 written, 1 dead letter/);
 
-    const unknown = await routiq('status', '--org', 'org_nope');
+    const unknown = await child('status', '--org', 'org_nope');
     expect(unknown.code).toBe(3);
+    expect(unknown.stdout).toBe('');
     expect(unknown.stderr).toMatch(/^RQ1008 /);
   });
 

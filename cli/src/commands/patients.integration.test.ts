@@ -1,11 +1,11 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { migrate, openDatabase } from '@routiq/runner';
 import { createOrganization, patientOf, writeConversation, writeIdentities } from '@routiq/runner/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { routiqInProcess } from '../../../test/helpers/cli-inprocess.ts';
 import { routiqAtRoot } from '../../../test/helpers/cli-process.ts';
-import { backends, createTestDatabase } from '../../../test/helpers/db.ts';
+import { backends, createTestDatabase, testTmpDir } from '../../../test/helpers/db.ts';
 
 const routiq = routiqAtRoot;
 
@@ -44,7 +44,7 @@ describe.each(kinds)('routiq patients against a database (%s)', (kind) => {
   let otherPatient: string;
 
   beforeAll(async () => {
-    dir = mkdtempSync(path.join(tmpdir(), 'routiq-patients-'));
+    dir = testTmpDir('routiq-patients-');
     target = await createTestDatabase(kind, { dir: path.join(dir, 'db'), migrated: true });
     config = path.join(dir, 'routiq.yaml');
     writeFileSync(
@@ -104,11 +104,14 @@ describe.each(kinds)('routiq patients against a database (%s)', (kind) => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  const db = (args: string[]) => routiq(['patients', ...args, '--config', config], env);
+  // A child process per outcome (exit 0, 1, 3: codes and the stdout/stderr split as a user sees them), the other
+  // invocations through the CLI's entry in this process (same command code, a database open per command). Each step
+  // builds on the one before (vitest runs them in order).
+  const child = (args: string[]) => routiq(['patients', ...args, '--config', config], env);
+  const db = (args: string[]) => routiqInProcess(['patients', ...args, '--config', config], env);
 
-  // One CLI process per command, as a user runs them; each step builds on the one before (vitest runs them in order).
   it('duplicates --json lists the planted near-duplicate with its score and identities', async () => {
-    const dup = await db(['duplicates', '--org', ORG, '--json']);
+    const dup = await child(['duplicates', '--org', ORG, '--json']);
     expect(dup.code, dup.stderr).toBe(0);
     const list = JSON.parse(dup.stdout);
     const planted = list.duplicates.find(
@@ -151,8 +154,9 @@ describe.each(kinds)('routiq patients against a database (%s)', (kind) => {
     expect(merge.code, merge.stderr).toBe(0);
     expect(JSON.parse(merge.stdout)).toMatchObject({ from, into, identity_ids: [expect.any(String)] });
 
-    const again = await db(['merge', from, into, '--org', ORG, '--reason', 'twice']);
+    const again = await child(['merge', from, into, '--org', ORG, '--reason', 'twice']);
     expect(again.code).toBe(1);
+    expect(again.stdout).toBe('');
     expect(again.stderr).toMatch(/already merged into/);
 
     const unmerge = await db(['unmerge', from, '--org', ORG, '--reason', 'different people']);
@@ -161,8 +165,9 @@ describe.each(kinds)('routiq patients against a database (%s)', (kind) => {
   });
 
   it("refuses another organization's patient; the unmerged pair is no longer listed", async () => {
-    const cross = await db(['merge', otherPatient, links.get('cliniko:c60')!, '--org', ORG, '--reason', 'x']);
+    const cross = await child(['merge', otherPatient, links.get('cliniko:c60')!, '--org', ORG, '--reason', 'x']);
     expect(cross.code).toBe(3);
+    expect(cross.stdout).toBe('');
     expect(cross.stderr).toMatch(/^RQ1008 no patient .* in organization "org_cli"/);
 
     const after = await db(['duplicates', '--org', ORG]);

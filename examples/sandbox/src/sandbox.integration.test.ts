@@ -68,6 +68,18 @@ describe('startSandbox', () => {
       expect(viaHttp.step).toBe(5);
       const snap = (await (await fetch(`${sb.cliniko.origin}/__sandbox/snapshot`)).json()) as Json;
       expect(snap.users).toHaveLength(2);
+      // The shared control routes (common/server.ts) serve every simulator: steps from the query or the body (1 if neither).
+      for (const sim of [sb.cliniko, sb.manychat, sb.chatwoot]) {
+        const before = JSON.stringify(sim.snapshot());
+        const one = await fetch(`${sim.origin}/__sandbox/mutate?steps=1`, { method: 'POST' });
+        expect(one.status).toBe(200);
+        expect((await fetch(`${sim.origin}/__sandbox/mutate`, { method: 'POST' })).status).toBe(200);
+        expect(JSON.stringify(sim.snapshot())).not.toBe(before);
+        const got = (await (await fetch(`${sim.origin}/__sandbox/snapshot`)).json()) as Json;
+        expect(got).toEqual(JSON.parse(JSON.stringify(sim.snapshot())));
+        const bad = await fetch(`${sim.origin}/__sandbox/mutate`, { method: 'POST', body: '{not json' });
+        expect(bad.status).toBe(400);
+      }
     } finally {
       await closeAll();
     }

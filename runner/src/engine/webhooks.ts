@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { UnifiedTarget } from '@routiq/schemas';
 import type { Logger } from 'pino';
 import type { ConnectionConfig, OrganizationConfig, RoutiqConfig } from '../config/types.ts';
 import type { Database } from '../db/database.ts';
@@ -6,11 +7,12 @@ import { safeMessage } from '../db/tx.ts';
 import { isRoutiqError, RoutiqError } from '../errors/registry.ts';
 import type { ConnectorSpec, WebhookEventSpec, WebhookVerify } from '../spec/types.ts';
 import { type Bindings, evaluate, renderString } from './expr.ts';
-import { mapRecords } from './map.ts';
+import { type DeadRecord, mapRecords, type ParentInfo } from './map.ts';
 import { MAX_DEPTH, sanitize } from './sanitize.ts';
 import { openSession, type Session } from './session.ts';
 import { storableHeaders } from './webhook-headers.ts';
-import { writePage } from './write-page.ts';
+import { isDataError, type PageWrite, writePage } from './write-page.ts';
+import { type MappedRow, supersedes } from './writer.ts';
 
 export interface WebhookResult {
   status: 'accepted' | 'ignored';
@@ -135,72 +137,176 @@ export async function authenticateWebhook(
  * sync. Redelivery is harmless: writes are upserts on natural keys, and versioned rows never go back in time.
  */
 export async function processWebhook(session: Session, d: AuthenticatedDelivery): Promise<WebhookResult> {
+  return (await processWebhooks(session, [d]))[0] as WebhookResult;
+}
+
+/** One planned write of a batch: records of one event stream that map to the same columns, and letters. */
+interface BatchWrite {
+  stream: string;
+  parents: ParentInfo[];
+  dead: DeadRecord[];
+  /** The delivery (index in the batch) each record and letter came from. */
+  ownerOf: Map<ParentInfo | DeadRecord, number>;
+}
+
+/**
+ * Process several deliveries of one connection as one batch, with the result of processing them one after
+ * another: each event stream's records are written together (one writePage per stream and column shape: rows
+ * whose mapping left a column out must not null it in a shared statement), the writer keeps the newest version of
+ * a row several deliveries carry, and relink runs once per batch. Per-delivery isolation: a delivery whose records
+ * cannot be extracted is its own dead letter; when the database refuses a batch for a data reason, its deliveries
+ * are written one at a time (writePage then isolates the refused record). Any other failure throws for the
+ * caller to retry the whole batch (writes are idempotent).
+ */
+export async function processWebhooks(session: Session, deliveries: AuthenticatedDelivery[]): Promise<WebhookResult[]> {
   const { spec } = session;
-  const { payload, headers } = d;
   if (!spec.webhooks) throw new RoutiqError('RQ5005', `connector ${spec.name} does not accept webhooks`);
-  const result: WebhookResult = { status: 'ignored', events: [], records: 0, written: 0, deadLetters: 0 };
-  const data = session.bindings('webhook_data', { headers });
-  // Letters keep the headers the mapping may read (the signed timestamp as the row version), never a credential.
-  const keep = letterHeaders(spec, headers);
+  const results: WebhookResult[] = deliveries.map(() => ({
+    status: 'ignored',
+    events: [],
+    records: 0,
+    written: 0,
+    deadLetters: 0,
+  }));
+  const writes: BatchWrite[] = [];
+  let turn = performance.now();
   for (const ev of spec.webhooks.events) {
     const stream = `webhook:${ev.name}`;
-    let records: unknown[] | undefined;
-    try {
-      records = await eventRecords(ev, payload, data);
-      if (records === undefined) continue;
-    } catch (err) {
-      // An event whose records cannot be extracted (e.g. a JSON string in the payload that is not JSON): the
-      // whole delivery is a dead letter with the reason, never lost and never an internal error.
+    const dead: DeadRecord[] = [];
+    const ownerOf = new Map<ParentInfo | DeadRecord, number>();
+    const byShape = new Map<string, ParentInfo[]>();
+    for (const [i, d] of deliveries.entries()) {
+      // Mapping runs on promises alone (microtasks): a batch of hundreds would hold the event loop (answers to other
+      // webhooks, database replies) for its whole length without a turn given back now and then.
+      if (performance.now() - turn > 10) turn = await nextTurn();
+      const result = results[i] as WebhookResult;
+      const { payload, headers } = d;
+      // Letters keep the headers the mapping may read (the signed timestamp as the row version), never a credential.
+      const keep = letterHeaders(spec, headers);
+      let records: unknown[] | undefined;
+      try {
+        records = await eventRecords(ev, payload, session.bindings('webhook_data', { headers }));
+        if (records === undefined) continue;
+      } catch (err) {
+        // An event whose records cannot be extracted (e.g. a JSON string in the payload that is not JSON): the
+        // whole delivery is a dead letter with the reason, never lost and never an internal error.
+        result.status = 'accepted';
+        result.events.push(ev.name);
+        const letter: DeadRecord = {
+          record: payload,
+          key: null,
+          cls: 'mapping',
+          code: isRoutiqError(err) ? err.code : 'RQ5001',
+          message: `${stream}: ${safeMessage(err)}`,
+          details: { where: EXTRACTION, headers: keep },
+        };
+        dead.push(letter);
+        ownerOf.set(letter, i);
+        continue;
+      }
       result.status = 'accepted';
       result.events.push(ev.name);
-      await writePage(session, {
-        stream,
-        runId: null,
-        parents: [],
-        dead: [
-          {
-            record: payload,
-            key: null,
-            cls: 'mapping',
-            code: isRoutiqError(err) ? err.code : 'RQ5001',
-            message: `${stream}: ${safeMessage(err)}`,
-            details: { where: EXTRACTION, headers: keep },
-          },
-        ],
-        marking: {},
-        storeRaw: false,
-      });
-      result.deadLetters++;
-      continue;
+      result.records += records.length;
+      const mapped = await mapRecords(
+        {
+          stream,
+          maps: ev.map,
+          primaryKey: undefined,
+          bindings: session.bindings('webhook_mapping', { headers }),
+          afterMap: undefined,
+          hookContext: () => session.hookContext(undefined, stream),
+        },
+        records,
+      );
+      for (const x of mapped.dead) {
+        const letter = { ...x, details: withHeaders(x.details, keep) };
+        dead.push(letter);
+        ownerOf.set(letter, i);
+      }
+      for (const p of mapped.parents) {
+        ownerOf.set(p, i);
+        const shape = shapeOf(p);
+        byShape.set(shape, [...(byShape.get(shape) ?? []), p]);
+      }
     }
-    result.status = 'accepted';
-    result.events.push(ev.name);
-    result.records += records.length;
-    const mapped = await mapRecords(
-      {
-        stream,
-        maps: ev.map,
-        primaryKey: undefined,
-        bindings: session.bindings('webhook_mapping', { headers }),
-        afterMap: undefined,
-        hookContext: () => session.hookContext(undefined, stream),
-      },
-      records,
-    );
-    const res = await writePage(session, {
-      stream,
-      runId: null,
-      parents: mapped.parents,
-      dead: mapped.dead.map((x) => ({ ...x, details: withHeaders(x.details, keep) })),
-      // Enrichment streams fed by this event: one pending partition per pushed record.
-      marking: { all: true },
-      storeRaw: false,
-    });
-    result.written += res.inserted + res.updated;
-    result.deadLetters += res.deadLetters;
+    const shapes = [...byShape.values()];
+    if (!shapes.length && dead.length) writes.push({ stream, parents: [], dead, ownerOf });
+    for (const [n, parents] of shapes.entries()) writes.push({ stream, parents, dead: n === 0 ? dead : [], ownerOf });
   }
-  session.log.info({ events: result.events, records: result.records, written: result.written }, 'webhook ingested');
-  return result;
+  for (const w of writes) await writeBatch(session, w, results);
+  const sum = (f: (r: WebhookResult) => number) => results.reduce((n, r) => n + f(r), 0);
+  const [one] = results;
+  if (results.length === 1 && one)
+    session.log.info({ events: one.events, records: one.records, written: one.written }, 'webhook ingested');
+  else
+    session.log.info(
+      { deliveries: results.length, records: sum((r) => r.records), written: sum((r) => r.written) },
+      'webhooks ingested',
+    );
+  return results;
+}
+
+const nextTurn = (): Promise<number> => new Promise((r) => setImmediate(() => r(performance.now())));
+
+/** Which columns of which tables a record writes: records of one shape can share a statement. */
+function shapeOf(p: ParentInfo): string {
+  return p.rows
+    .map((r) => `${r.target}|${r.mode}|${Object.keys(r.row).sort().join(',')}`)
+    .sort()
+    .join(';');
+}
+
+async function writeBatch(session: Session, w: BatchWrite, results: WebhookResult[]): Promise<void> {
+  const page = (parents: ParentInfo[], dead: DeadRecord[], changed: PageWrite['changed']) => ({
+    stream: w.stream,
+    runId: null,
+    parents,
+    dead,
+    // Enrichment streams fed by this event: one pending partition per pushed record.
+    marking: { all: true } as const,
+    storeRaw: false,
+    changed,
+  });
+  const credit = (changed: Map<UnifiedTarget, Set<string>>, parents: ParentInfo[], dead: DeadRecord[]) => {
+    for (const x of dead) (results[w.ownerOf.get(x) as number] as WebhookResult).deadLetters++;
+    // A row several deliveries of the batch carry is written once: it counts for the delivery whose version the
+    // writer kept (the newest; the last on a tie unless that undoes a deletion), as one at a time.
+    const writer = new Map<string, { i: number; row: MappedRow }>();
+    for (const p of parents)
+      for (const row of p.rows) {
+        const key = `${row.target}|${String(row.row.external_id)}`;
+        const prev = writer.get(key)?.row;
+        if (prev && !supersedes(row, prev)) continue;
+        writer.set(key, { i: w.ownerOf.get(p) as number, row });
+      }
+    for (const [t, ids] of changed)
+      for (const id of ids) {
+        const i = writer.get(`${t}|${id}`)?.i;
+        if (i !== undefined) (results[i] as WebhookResult).written++;
+      }
+  };
+  try {
+    const changed = new Map<UnifiedTarget, Set<string>>();
+    await writePage(session, page(w.parents, w.dead, changed), { oneByOne: false });
+    credit(changed, w.parents, w.dead);
+    return;
+  } catch (err) {
+    if (!isDataError(err)) throw err;
+    session.log.warn(
+      { stream: w.stream, err: { message: safeMessage(err) } },
+      'a batch of deliveries was refused by the database; writing them one delivery at a time',
+    );
+  }
+  // Delivery by delivery, in their order; writePage isolates the record the database refuses.
+  const owners = [...new Set([...w.parents, ...w.dead].map((x) => w.ownerOf.get(x) as number))].sort((a, b) => a - b);
+  for (const i of owners) {
+    const parents = w.parents.filter((p) => w.ownerOf.get(p) === i);
+    const dead = w.dead.filter((x) => w.ownerOf.get(x) === i);
+    const changed = new Map<UnifiedTarget, Set<string>>();
+    const res = await writePage(session, page(parents, dead, changed));
+    (results[i] as WebhookResult).deadLetters += res.deadLetters - dead.length;
+    credit(changed, parents, dead);
+  }
 }
 
 /** `details.where` of a letter holding a whole delivery whose event records could not be extracted. */

@@ -25,6 +25,8 @@ export interface PageWrite {
   storeRaw: boolean;
   /** Runs last in the same transaction (the page's checkpoint). */
   finish?: ((q: Querier) => Promise<void>) | undefined;
+  /** Given: receives the external_ids per target inserted or changed (a webhook batch credits its deliveries). */
+  changed?: Map<UnifiedTarget, Set<string>> | undefined;
 }
 
 export interface PageWritten {
@@ -167,11 +169,14 @@ async function writeAll(
   out.unchanged += unchanged;
   out.identitiesChanged += identities;
   out.deadLetters += dead.length;
-  for (const [t, ids] of changedAll) {
-    const set = written.get(t) ?? new Set<string>();
-    for (const id of ids) set.add(id);
-    written.set(t, set);
-  }
+  // What this transaction wrote: for the second link pass after commit, and for the caller when it asks (a webhook
+  // batch credits its deliveries).
+  for (const into of w.changed ? [written, w.changed] : [written])
+    for (const [t, ids] of changedAll) {
+      const set = into.get(t) ?? new Set<string>();
+      for (const id of ids) set.add(id);
+      into.set(t, set);
+    }
 }
 
 /** One audit row per written batch, in its transaction: which tables, how many rows, under which run. */

@@ -113,13 +113,28 @@ function dedupe(rows: MappedRow[]): MappedRow[] {
     const k = String(r.row.external_id);
     if (Array.isArray(r.row.evidence)) evidence.set(k, [...(evidence.get(k) ?? []), ...r.row.evidence]);
     const prev = byKey.get(k);
-    if (prev?.version && r.version && Date.parse(r.version) < Date.parse(prev.version)) continue;
+    if (prev && !supersedes(r, prev)) continue;
     byKey.set(k, r);
   }
   return [...byKey.entries()].map(([k, r]) => {
     const all = evidence.get(k);
     return all && all.length > 0 ? { ...r, row: { ...r.row, evidence: all } } : r;
   });
+}
+
+/**
+ * Whether `r` replaces `prev` (same key, later in the batch): not when it is older; on a tie, not when it would
+ * undo a deletion (the upsert's tie rule: of one version, a deletion is the later event).
+ */
+export function supersedes(r: MappedRow, prev: MappedRow): boolean {
+  if (!prev.version || !r.version) return true;
+  const a = Date.parse(r.version);
+  const b = Date.parse(prev.version);
+  return !(a < b) && !(a === b && isDeletion(prev) && !isDeletion(r));
+}
+
+function isDeletion(r: MappedRow): boolean {
+  return r.row.deleted_at !== undefined && r.row.deleted_at !== null && r.row.deleted_at !== '';
 }
 
 /**

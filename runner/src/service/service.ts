@@ -4,7 +4,6 @@
  */
 import { createHmac, randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import { AlertMonitor } from '../alerts/index.ts';
 import type { ConnectionConfig, OrganizationConfig, RoutiqConfig } from '../config/types.ts';
@@ -16,24 +15,32 @@ import { type DeadLetterFilter, getStatus, hasSelector, replayDeadLetters, valid
 import { insertDeadLetter } from '../engine/bookkeeping.ts';
 import { openSession, type Session } from '../engine/session.ts';
 import { syncConnection } from '../engine/sync.ts';
-import { authenticateWebhook, letterHeaders, processWebhook } from '../engine/webhooks.ts';
+import { type AuthenticatedDelivery, authenticateWebhook, letterHeaders, processWebhooks } from '../engine/webhooks.ts';
 import { isRoutiqError } from '../errors/registry.ts';
 import { auditTo } from '../security/audit.ts';
 import { AdminAuth, correlationOf, mayAccess, type Principal, principalOf } from './auth.ts';
 import { type AdminGate, BEAT_MS, dashboardRoutes, InstanceRegistry } from './dashboard/index.ts';
+import { DeliveryQueue, type QueuedDelivery } from './delivery-queue.ts';
 import { buildHttp, jsonBody, openApi, type RouteDef } from './http.ts';
 import {
-  claimDelivery,
+  claimDeliveries,
+  type Delivery,
+  InboxWriter,
   markDelivery,
+  markProcessed,
   recordRejected,
   staleDeliveries,
   storableHeaders,
-  storeDelivery,
 } from './inbox.ts';
 import { ServiceMetrics } from './metrics.ts';
 import { JobQueue, type ReplayJob, type SyncJob, until } from './queue.ts';
 import { recoverDeadInstances } from './recovery.ts';
 import { dueBetween, slotJobId } from './schedule.ts';
+
+/** Deliveries processed (and stored) together at most. */
+const WEBHOOK_BATCH = 500;
+/** Delivery ids queued in memory at most; past it the inbox keeps them and the sweeper processes them. */
+const WEBHOOK_QUEUE_MAX = 20_000;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** The fields of a DeadLetterFilter: POST /api/dlq/replay refuses others. */
@@ -108,7 +115,9 @@ export class Service {
   private closing: Promise<void> | undefined;
   private recovery: NodeJS.Timeout | undefined;
   private readonly sessions = new Map<string, Promise<Session>>();
-  private readonly processLimit: ReturnType<typeof pLimit>;
+  /** Stored deliveries waiting per (organization, connection), processed in batches (delivery-queue.ts). */
+  private readonly deliveries: DeliveryQueue;
+  private readonly inbox: InboxWriter;
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly routes: RouteDef[];
   readonly alerts: AlertMonitor;
@@ -136,7 +145,15 @@ export class Service {
       }),
       o.logger,
     );
-    this.processLimit = pLimit(o.settings.webhookConcurrency);
+    this.deliveries = new DeliveryQueue({
+      concurrency: () => this.settings.webhookConcurrency,
+      batchSize: WEBHOOK_BATCH,
+      maxQueued: WEBHOOK_QUEUE_MAX,
+      process: (_pair, batch) => this.processBatch(batch),
+      onError: (pair, err) =>
+        this.log.error({ pair, err: { message: safeMessage(err) } }, 'webhook batch failed; the sweeper retries it'),
+    });
+    this.inbox = new InboxWriter(o.db, WEBHOOK_BATCH);
     this.queue = new JobQueue(o.db, o.logger, {
       concurrency: o.settings.concurrency,
       syncExpireSeconds: o.config.runner.deadlineSeconds + 120,
@@ -220,7 +237,7 @@ export class Service {
     this.instances.poke(); // the status page shows it draining at once
     this.log.info({ drain_seconds: (drainUntil - begun) / 1000, shutdown_timeout_seconds: bound / 1000 }, 'draining');
     await this.queue.stop(drainUntil, stopBy);
-    if (!(await until(Promise.allSettled([...this.inflight]), stopBy)))
+    if (!(await until(Promise.allSettled([...this.inflight, this.deliveries.idle()]), stopBy)))
       this.log.warn({ deliveries: this.inflight.size }, 'shutdown bound: webhook deliveries left to the sweeper');
     const closed = await until(
       Promise.allSettled([this.alerts.stop(), this.instances.stop(), this.app.close()]),
@@ -401,7 +418,8 @@ export class Service {
       return { status: isRoutiqError(err) ? (auth ? 401 : 400) : 500, body: { error: reason } };
     }
     const deliveryHeader = spec.webhooks?.delivery_id_header?.toLowerCase();
-    const stored = await storeDelivery(forOrganization(this.o.db, org.id), {
+    // Stored with the deliveries received meanwhile, in one commit; answered once committed.
+    const stored = await this.inbox.store({
       organizationId: org.id,
       connection: conn.name,
       deliveryId: deliveryHeader ? (rawHeaders[deliveryHeader] ?? null) || null : null,
@@ -413,9 +431,9 @@ export class Service {
       return { status: 200, body: { status: 'duplicate', id: stored.id } };
     }
     this.metrics.webhookDeliveries.inc({ connector: spec.name, outcome: 'accepted' });
-    const p = this.processLimit(() => this.processDelivery(stored.id, Date.now()));
-    this.inflight.add(p);
-    p.finally(() => this.inflight.delete(p)).catch(() => undefined);
+    // Never waits for processing; a full queue leaves the delivery to the sweeper (it is in the inbox).
+    if (!this.deliveries.enqueue(`${org.id}/${conn.name}`, stored.id, Date.now()))
+      this.log.warn({ org: org.id, connection: conn.name, queued: this.deliveries.waiting }, 'webhook queue full');
     return { status: 202, body: { status: 'accepted', id: stored.id } };
   }
 
@@ -438,65 +456,120 @@ export class Service {
 
   /** Process a stored delivery (idempotent: upserts and row versions make a second pass change nothing). */
   async processDelivery(id: string, receivedAt?: number): Promise<void> {
+    await this.processBatch([{ id, receivedAt }]);
+  }
+
+  /**
+   * Claim the deliveries in one statement, process those of each connection as one batch (processWebhooks),
+   * mark them processed in one statement. A failure other than a record's data (the database down) sends every
+   * delivery of the batch back for a retry, each counting its own attempts up to its dead letter.
+   */
+  private async processBatch(batch: QueuedDelivery[]): Promise<void> {
     // Deliveries are claimed by id, whatever their organization: the inbox's cross-organization path.
     const inbox = crossOrganization(this.o.db, 'webhook inbox: claim and mark deliveries by id');
-    const d = await claimDelivery(inbox.query, id, this.settings.webhookStaleSeconds);
-    if (!d) return;
-    const found = this.find(d.organizationId, d.connection);
-    const q = inbox.query;
+    const claimed = await claimDeliveries(
+      inbox.query,
+      batch.map((d) => d.id),
+      this.settings.webhookStaleSeconds,
+    );
+    const receivedAt = new Map(batch.map((d) => [d.id, d.receivedAt]));
+    const byPair = new Map<string, Delivery[]>();
+    for (const d of claimed) {
+      const key = `${d.organizationId}/${d.connection}`;
+      byPair.set(key, [...(byPair.get(key) ?? []), d]);
+    }
+    for (const ds of byPair.values()) await this.processClaimed(ds, receivedAt);
+  }
+
+  private async processClaimed(ds: Delivery[], receivedAt: Map<string, number | undefined>): Promise<void> {
+    const q = crossOrganization(this.o.db, 'webhook inbox: claim and mark deliveries by id').query;
+    const first = ds[0] as Delivery;
+    const found = this.find(first.organizationId, first.connection);
     if (!found) {
-      await markDelivery(q, id, 'failed', { reason: 'the organization or connection is no longer configured' });
+      for (const d of ds)
+        await markDelivery(q, d.id, 'failed', { reason: 'the organization or connection is no longer configured' });
       return;
     }
     let connector = found.conn.connector;
     let specVersion = 'unknown';
+    const parsed: Array<{ d: Delivery; delivery: AuthenticatedDelivery }> = [];
     try {
       const session = await this.session(found.org, found.conn);
       connector = session.spec.name;
       specVersion = session.spec.version;
-      const result = await processWebhook(session, { payload: JSON.parse(d.body), headers: d.headers });
-      await markDelivery(q, id, 'processed', { result });
-      this.metrics.webhookProcessed.inc({ connector, result: 'processed' });
-      if (result.deadLetters) this.metrics.syncDeadLetters.inc({ connector }, result.deadLetters);
-      if (receivedAt) this.metrics.webhookLatency.observe({ connector }, (Date.now() - receivedAt) / 1000);
-    } catch (err) {
-      const reason = safeMessage(err);
-      if (d.attempts + 1 >= this.settings.webhookMaxAttempts) {
-        // A valid event is never lost: after the last attempt it is a dead letter with its payload and context.
-        await transaction(forOrganization(this.o.db, d.organizationId), async (tx) => {
-          await insertDeadLetter(tx, {
-            organizationId: d.organizationId,
-            connector,
-            connection: d.connection,
-            stream: 'webhook:delivery',
-            runId: null,
-            errorClass: 'webhook',
-            errorCode: isRoutiqError(err) ? err.code : 'RQ6002',
-            message: reason,
-            details: { inbox_id: id, attempts: d.attempts + 1, headers: d.headers },
-            recordKey: id,
-            payload: jsonOrText(d.body),
-            specVersion,
-          });
-          await markDelivery(tx, id, 'failed', { reason });
-        });
-        this.metrics.webhookProcessed.inc({ connector, result: 'failed' });
-      } else {
-        await markDelivery(q, id, 'received', { reason });
-        await this.queue.sendWebhook({ id }, 5 * 2 ** d.attempts).catch(() => undefined);
-        this.metrics.webhookProcessed.inc({ connector, result: 'retried' });
+      for (const d of ds) {
+        try {
+          parsed.push({ d, delivery: { payload: JSON.parse(d.body), headers: d.headers } });
+        } catch (err) {
+          // Stored bodies were JSON when authenticated; one that is not fails alone.
+          await this.deliveryFailed(d, err, connector, specVersion);
+        }
       }
-      this.log.warn({ inbox_id: id, attempts: d.attempts + 1, reason }, 'webhook processing failed');
+      const results = await processWebhooks(
+        session,
+        parsed.map((x) => x.delivery),
+      );
+      await markProcessed(
+        q,
+        parsed.map((x, i) => ({ id: x.d.id, result: results[i] })),
+      );
+      const now = Date.now();
+      for (const [i, x] of parsed.entries()) {
+        this.metrics.webhookProcessed.inc({ connector, result: 'processed' });
+        const dead = results[i]?.deadLetters ?? 0;
+        if (dead) this.metrics.syncDeadLetters.inc({ connector }, dead);
+        const at = receivedAt.get(x.d.id);
+        if (at) this.metrics.webhookLatency.observe({ connector }, (now - at) / 1000);
+      }
+    } catch (err) {
+      // Those that failed parsing are marked already; the others (all, when the session failed) are retried.
+      const failed = parsed.length ? parsed.map((x) => x.d) : ds;
+      for (const d of failed) await this.deliveryFailed(d, err, connector, specVersion);
     }
   }
 
+  /** A delivery whose processing failed: retried later, or after its last attempt a dead letter. */
+  private async deliveryFailed(d: Delivery, err: unknown, connector: string, specVersion: string): Promise<void> {
+    const q = crossOrganization(this.o.db, 'webhook inbox: claim and mark deliveries by id').query;
+    const reason = safeMessage(err);
+    const id = d.id;
+    if (d.attempts + 1 >= this.settings.webhookMaxAttempts) {
+      // A valid event is never lost: after the last attempt it is a dead letter with its payload and context.
+      await transaction(forOrganization(this.o.db, d.organizationId), async (tx) => {
+        await insertDeadLetter(tx, {
+          organizationId: d.organizationId,
+          connector,
+          connection: d.connection,
+          stream: 'webhook:delivery',
+          runId: null,
+          errorClass: 'webhook',
+          errorCode: isRoutiqError(err) ? err.code : 'RQ6002',
+          message: reason,
+          details: { inbox_id: id, attempts: d.attempts + 1, headers: d.headers },
+          recordKey: id,
+          payload: jsonOrText(d.body),
+          specVersion,
+        });
+        await markDelivery(tx, id, 'failed', { reason });
+      });
+      this.metrics.webhookProcessed.inc({ connector, result: 'failed' });
+    } else {
+      await markDelivery(q, id, 'received', { reason });
+      await this.queue.sendWebhook({ id }, 5 * 2 ** d.attempts).catch(() => undefined);
+      this.metrics.webhookProcessed.inc({ connector, result: 'retried' });
+    }
+    this.log.warn({ inbox_id: id, attempts: d.attempts + 1, reason }, 'webhook processing failed');
+  }
+
+  /** Stale deliveries (a processor died, the queue was full) join their connection's queue. */
   private async sweep(): Promise<void> {
-    for (const id of await staleDeliveries(
+    const stale = await staleDeliveries(
       crossOrganization(this.o.db, 'webhook inbox: stale deliveries'),
       this.settings.webhookStaleSeconds,
       500,
-    ))
-      await this.processLimit(() => this.processDelivery(id));
+    );
+    // Not awaited: under load the queue is never idle; what it cannot take now is found again by the next sweep.
+    for (const d of stale) this.deliveries.enqueue(`${d.organizationId}/${d.connection}`, d.id);
   }
 
   private async replay(job: ReplayJob): Promise<unknown> {
@@ -835,6 +908,9 @@ export class Service {
 
   /** For tests and the demo: wait until in-line webhook processing is done. */
   async idle(): Promise<void> {
-    while (this.inflight.size) await Promise.allSettled([...this.inflight]);
+    do {
+      await Promise.allSettled([...this.inflight]);
+      await this.deliveries.idle();
+    } while (this.inflight.size);
   }
 }

@@ -6,16 +6,7 @@
 import { FaultController } from '../common/faults.ts';
 import { FixedWindowLimiter } from '../common/ratelimit.ts';
 import { track } from '../common/registry.ts';
-import {
-  html,
-  json,
-  NGINX_502,
-  NGINX_503,
-  readJson,
-  SimHost,
-  type SimRequest,
-  type SimResponse,
-} from '../common/server.ts';
+import { html, json, NGINX_502, NGINX_503, SimHost, type SimRequest, type SimResponse } from '../common/server.ts';
 import { MINUTE, resolveNow } from '../common/time.ts';
 import type { BaseSim, RateLimitOptions, SimOptions } from '../types.ts';
 import {
@@ -454,14 +445,8 @@ export async function startCalendly(opts: CalendlyOptions): Promise<CalendlySim>
           headers: { ...out.headers, ...rateHeaders(limiter.limit + 1, Math.ceil(Date.now() / MINUTE) * MINUTE) },
         };
       },
-      control: (req, sub) => {
-        if (sub === 'snapshot' && req.method === 'GET') return json(200, snapshot());
-        if (sub === 'mutate' && req.method === 'POST') {
-          const body = readJson(req);
-          return json(200, model.mutate(Number(req.query.get('steps') ?? body.steps ?? 1)));
-        }
-        return undefined;
-      },
+      snapshot: () => snapshot(),
+      mutate: (steps) => model.mutate(steps),
     },
     faults,
   );

@@ -654,14 +654,9 @@ export async function startChatwoot(opts: ChatwootOptions): Promise<ChatwootSim>
             ? html(502, NGINX_502)
             : html(503, NGINX_503),
       fault429: throttled,
+      snapshot: (req) => snapshot({ messages: req.query.get('messages') !== 'false' }),
+      mutate: (steps) => model.mutate(steps),
       control: (req, sub) => {
-        if (sub === 'snapshot' && req.method === 'GET')
-          return json(200, snapshot({ messages: req.query.get('messages') !== 'false' }));
-        if (sub === 'mutate' && req.method === 'POST') {
-          const body = readJson(req);
-          const steps = Number(req.query.get('steps') ?? body.steps ?? 1);
-          return json(200, model.mutate(steps));
-        }
         if (sub === 'advance' && req.method === 'POST') {
           const body = readJson(req);
           const ms = Number(req.query.get('ms') ?? body.ms ?? 0);

@@ -591,14 +591,8 @@ export async function startCliniko(opts: ClinikoOptions): Promise<ClinikoSim> {
       group,
       fault5xx: (v) => (v === 0 ? html(500, RAILS_500_HTML) : v === 1 ? html(502, NGINX_502) : html(503, NGINX_503)),
       fault429: () => throttledFor(Math.ceil(Date.now() / MINUTE) * MINUTE),
-      control: (req, sub) => {
-        if (sub === 'snapshot' && req.method === 'GET') return json(200, snapshot());
-        if (sub === 'mutate' && req.method === 'POST') {
-          const body = readJson(req);
-          return json(200, model.mutate(Number(req.query.get('steps') ?? body.steps ?? 1)));
-        }
-        return undefined;
-      },
+      snapshot: () => snapshot(),
+      mutate: (steps) => model.mutate(steps),
     },
     faults,
   );

@@ -29,8 +29,12 @@ export interface SimResponse {
 export interface HostHooks {
   /** The platform itself. */
   handle(req: SimRequest): SimResponse | Promise<SimResponse>;
-  /** Extra control routes under /__sandbox/ (snapshot, mutate, ...); return undefined for "not mine". */
-  control(req: SimRequest, sub: string): SimResponse | undefined | Promise<SimResponse | undefined>;
+  /** The model's state for GET /__sandbox/snapshot (query parameters may narrow it). */
+  snapshot(req: SimRequest): unknown;
+  /** POST /__sandbox/mutate: `steps` (query or JSON body, default 1) random changes; what changed. */
+  mutate(steps: number): unknown;
+  /** Further control routes under /__sandbox/; return undefined for "not mine". */
+  control?(req: SimRequest, sub: string): SimResponse | undefined | Promise<SimResponse | undefined>;
   /** Stats bucket for a request. */
   group(req: SimRequest): string;
   /** What an injected 5xx looks like on this platform; `variant` picks 500/502/503 deterministically. */
@@ -256,7 +260,10 @@ export class SimHost {
       }
       if (sub === 'faults' && req.method === 'GET') return json(200, this.faults.state());
       if (sub === 'faults' && req.method === 'POST') return json(200, applyFaultCommand(this.faults, readJson(req)));
-      const out = await this.hooks.control(req, sub);
+      if (sub === 'snapshot' && req.method === 'GET') return json(200, this.hooks.snapshot(req));
+      if (sub === 'mutate' && req.method === 'POST')
+        return json(200, this.hooks.mutate(Number(req.query.get('steps') ?? readJson(req).steps ?? 1)));
+      const out = await this.hooks.control?.(req, sub);
       if (out) return out;
       return json(404, { error: `unknown sandbox control route ${req.method} /__sandbox/${sub}` });
     } catch (err) {

@@ -749,11 +749,10 @@ export async function startManyChat(opts: ManyChatOptions): Promise<ManyChatSim>
             ? html(502, NGINX_502)
             : html(503, NGINX_503),
       fault429: (req) => rateLimited(`Rate limit exceeded for ${req.path}`),
+      snapshot: () => snapshot(),
+      mutate: (steps) => model.mutate(steps),
       control: async (req, sub) => {
-        if (sub === 'snapshot' && req.method === 'GET') return json(200, snapshot());
         const b = body(req) ?? {};
-        if (sub === 'mutate' && req.method === 'POST')
-          return json(200, model.mutate(Number(req.query.get('steps') ?? b.steps ?? 1)));
         if (sub === 'inbound' && req.method === 'POST')
           return json(
             200,
