@@ -192,3 +192,67 @@ describe.each(kinds)('relink of what a write touched (%s)', (kind) => {
     expect(byKey.get('attachment:f3')?.link).toBe('m6');
   });
 });
+
+// Two transactions at once need two connections: the embedded database has one, so its writes never overlap.
+describe.each(kinds.filter((k) => k === 'postgres'))('relink of concurrent writes (%s)', (kind) => {
+  let t: TestDb;
+  beforeAll(async () => {
+    t = await openTestDb(kind);
+  });
+  afterAll(async () => {
+    await t?.drop();
+  });
+
+  it('links a child and its parent written by two transactions that do not see each other', async () => {
+    const o1 = org('org_relink_race', [{ connector: SOURCE, config: { base_url: 'http://127.0.0.1:9' } }]);
+    const session = await openSession({
+      db: t.db,
+      config: testConfig(connectorsDir({ [SOURCE]: itemsSpec(SOURCE) }), [o1]),
+      org: o1,
+      conn: o1.connections[0]!,
+      logger: silentLogger,
+    });
+    const write = (r: MappedRow, finish?: () => Promise<void>) =>
+      writePage(session, {
+        stream: 'items',
+        runId: null,
+        parents: [parent(r, 0)],
+        dead: [],
+        marking: {},
+        storeRaw: false,
+        finish,
+      });
+    let inTransaction!: () => void;
+    const messageWritten = new Promise<void>((resolve) => {
+      inTransaction = resolve;
+    });
+    let release!: () => void;
+    const conversationCommitted = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    // The message's transaction stays open (its last step waits) until the conversation's has committed: neither
+    // sees the other's row while it links.
+    const message = write(
+      row('messages', {
+        external_id: 'm1',
+        conversation_external_id: 'c1',
+        sender_type: 'patient',
+        sent_at: '2025-06-01T10:00:00Z',
+      }),
+      async () => {
+        inTransaction();
+        await conversationCommitted;
+      },
+    );
+    await messageWritten;
+    await write(row('conversations', { external_id: 'c1', status: 'open' }));
+    release();
+    await message;
+    const linked = await t.db.query<{ conversation: string | null }>(
+      `select c.external_id as conversation from messages m left join conversations c on c.id = m.conversation_id
+          where m.organization_id = ? and m.external_id = 'm1'`,
+      [o1.id],
+    );
+    expect(linked).toEqual([{ conversation: 'c1' }]);
+  });
+});

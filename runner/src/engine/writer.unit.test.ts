@@ -611,9 +611,11 @@ describe('relink', () => {
       ['conversations', ['c1']],
     ]);
     expect(calls[0]!.sql).toContain('c.external_id in (?)');
-    expect(calls[1]!.sql).toContain('p.external_id in (?, ?)');
+    expect(calls[1]!.sql).toContain('c.patient_external_id in (?, ?)');
+    // Each child probes its parent by the parent's natural key, and is left alone when the parent is missing.
     expect(calls[1]!.sql).toContain('p.external_id = c.patient_external_id');
-    expect(calls[3]!.sql).toContain('c.conversation_id is null');
+    expect(calls[1]!.sql).toContain('(select p.patient_id is distinct from c.patient_id from patient_identities p');
+    expect(calls[3]!.sql).toContain('c.conversation_id is null and (select true from conversations p');
     for (const c of calls) expect(c.params.slice(0, 2)).toEqual(['org_w', 'chatwoot']);
   });
 
