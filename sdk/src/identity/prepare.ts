@@ -92,14 +92,76 @@ function phoneDigits(value: string | null | undefined): string | null {
 
 const cache = new WeakMap<IdentityInput, { defaultCountry: string; prepared: PreparedIdentity }>();
 
-/** Prepare an identity for comparison. Cached per object, so scoring many pairs normalises each identity once. */
+/**
+ * Prepared forms by content (`contentKey`), without `input`. The per-object cache above misses on every read of a
+ * stored identity: the page store and SQL hand out fresh copies, so the same few candidates (the contact of each
+ * conversation in a webhook batch, a clinic record that shares a phone with a page) were prepared again for every
+ * identity matched against them. Bounded: dropped whole when full, like the phone and name memos.
+ */
+const byContent = new Map<string, Omit<PreparedIdentity, 'input'>>();
+const CONTENT_MAX = 10_000;
+
+/** Every field `prepareIdentity` reads, and the country: equal keys give equal prepared forms. */
+function contentKey(i: IdentityInput, defaultCountry: string): string {
+  // JSON keeps null apart from "" (`phoneRaw ?? phoneE164` tells them apart) and cannot run two fields together.
+  return JSON.stringify([
+    defaultCountry,
+    i.source,
+    i.externalId,
+    i.firstName ?? null,
+    i.lastName ?? null,
+    i.displayName ?? null,
+    i.email ?? null,
+    i.phoneRaw ?? null,
+    i.phoneE164 ?? null,
+    i.dateOfBirth ?? null,
+    i.countryHint ?? null,
+    i.crossRefs?.map((r) => [r.source, r.externalId]) ?? null,
+    i.evidence?.map((e) => [e.kind, e.origin, e.value]) ?? null,
+  ]);
+}
+
+/**
+ * Prepare an identity for comparison. Cached per object, so scoring many pairs normalises each identity once, and
+ * by content, so a copy of an identity prepared before (a candidate read again) is not normalised again.
+ */
 export function prepareIdentity(identity: IdentityInput, defaultCountry: string): PreparedIdentity {
   const hit = cache.get(identity);
   if (hit && hit.defaultCountry === defaultCountry) return hit.prepared;
+  const key = contentKey(identity, defaultCountry);
+  let parts = byContent.get(key);
+  if (!parts) {
+    parts = prepareParts(identity, defaultCountry);
+    if (byContent.size >= CONTENT_MAX) byContent.clear();
+    byContent.set(key, parts);
+  }
+  const prepared = withInput(parts, identity);
+  cache.set(identity, { defaultCountry, prepared });
+  return prepared;
+}
+
+/** A literal, not a spread: a spread copy of the prepared fields cost more than the content-key lookup. */
+function withInput(p: Omit<PreparedIdentity, 'input'>, input: IdentityInput): PreparedIdentity {
+  return {
+    input,
+    key: p.key,
+    source: p.source,
+    name: p.name,
+    nameKey: p.nameKey,
+    messagePhones: p.messagePhones,
+    messageEmails: p.messageEmails,
+    email: p.email,
+    phoneE164: p.phoneE164,
+    phoneDigits: p.phoneDigits,
+    dateOfBirth: p.dateOfBirth,
+    crossRefKeys: p.crossRefKeys,
+  };
+}
+
+function prepareParts(identity: IdentityInput, defaultCountry: string): Omit<PreparedIdentity, 'input'> {
   const name = prepareName(identity.firstName, identity.lastName, identity.displayName);
   const message = messageEvidence(identity, defaultCountry);
-  const prepared: PreparedIdentity = {
-    input: identity,
+  return {
     key: identityKey(identity.source, identity.externalId),
     source: identity.source,
     name,
@@ -112,8 +174,6 @@ export function prepareIdentity(identity: IdentityInput, defaultCountry: string)
     dateOfBirth: normalizeDob(identity.dateOfBirth),
     crossRefKeys: new Set((identity.crossRefs ?? []).map((r) => identityKey(r.source, r.externalId))),
   };
-  cache.set(identity, { defaultCountry, prepared });
-  return prepared;
 }
 
 /**
@@ -143,9 +203,21 @@ export function evidenceForStorage(identity: IdentityInput, defaultCountry: stri
   return out.length > 0 ? out : null;
 }
 
+/** identityNameKey's answers by first, last and display name (bounded: dropped whole when full). */
+const nameKeys = new Map<string, string | null>();
+const NAME_KEYS_MAX = 20_000;
+
 /** The name key stored with an identity (`patient_identities.name_key`), as `nameKeyOf` computes it. */
 export function identityNameKey(identity: IdentityInput): string | null {
-  return nameKeyOf(prepareName(identity.firstName, identity.lastName, identity.displayName));
+  // Asked for every identity the writer derives and every one a page store indexes (candidate rows included).
+  const key = JSON.stringify([identity.firstName ?? null, identity.lastName ?? null, identity.displayName ?? null]);
+  let nameKey = nameKeys.get(key);
+  if (nameKey === undefined) {
+    nameKey = nameKeyOf(prepareName(identity.firstName, identity.lastName, identity.displayName));
+    if (nameKeys.size >= NAME_KEYS_MAX) nameKeys.clear();
+    nameKeys.set(key, nameKey);
+  }
+  return nameKey;
 }
 
 /**
