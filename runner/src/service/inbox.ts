@@ -105,11 +105,13 @@ export class InboxWriter {
   }
 
   private async flush(): Promise<void> {
+    // A connection of its own (PostgreSQL): a commit never queues behind processing's statements in the shared pool.
+    const db = (await this.db.reserved?.().catch(() => undefined)) ?? this.db;
     while (this.waiting.length) {
       const batch = this.waiting.splice(0, this.maxBatch);
       try {
         const stored = await storeDeliveries(
-          crossOrganization(this.db, 'webhook inbox: store the deliveries of several organizations in one commit'),
+          crossOrganization(db, 'webhook inbox: store the deliveries of several organizations in one commit'),
           batch.map((x) => x.d),
         );
         for (const [i, x] of batch.entries()) x.resolve(stored[i] as { id: string; duplicate: boolean });
@@ -117,7 +119,7 @@ export class InboxWriter {
         if (!isDataError(err) || batch.length === 1) for (const x of batch) x.reject(err);
         else
           for (const x of batch)
-            await storeDelivery(forOrganization(this.db, x.d.organizationId), x.d).then(x.resolve, x.reject);
+            await storeDelivery(forOrganization(db, x.d.organizationId), x.d).then(x.resolve, x.reject);
       }
     }
     this.busy = false;
