@@ -391,6 +391,8 @@ export async function webhookLatency(
       ]),
     ),
     httpAnswerMs: dist(answered.map((a) => a.answeredAt - (sentAt.get(a.n) ?? a.answeredAt))),
+    // Chatwoot waits 5 s for an answer and never retries: a later answer (or none) is a lost event there.
+    answersOver5s: answered.filter((a) => a.status === 0 || a.answeredAt - (sentAt.get(a.n) ?? 0) > 5000).length,
     visibleMs: dist(visible),
     neverVisible: pending.size,
     // Rows made visible per second, from the first send to the last row seen.

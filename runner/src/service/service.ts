@@ -34,9 +34,11 @@ import {
 } from './inbox.ts';
 import { ServiceMetrics } from './metrics.ts';
 import { JobQueue, type ReplayJob, type SyncJob, until } from './queue.ts';
+import { ReceiveFirst } from './receive-first.ts';
 import { recoverDeadInstances } from './recovery.ts';
 import { dueBetween, slotJobId } from './schedule.ts';
 
+const WEBHOOK_ROUTE = '/webhooks/:org/:connection';
 /** Deliveries processed (and stored) together at most. */
 const WEBHOOK_BATCH = 500;
 /** Delivery ids queued in memory at most; past it the inbox keeps them and the sweeper processes them. */
@@ -118,6 +120,10 @@ export class Service {
   /** Stored deliveries waiting per (organization, connection), processed in batches (delivery-queue.ts). */
   private readonly deliveries: DeliveryQueue;
   private readonly inbox: InboxWriter;
+  /** Receives before processing: processing backs off while requests are being received or the loop lags. */
+  private readonly receiveFirst = new ReceiveFirst();
+  /** Webhook requests counted by receiveFirst until their delivery is handed to the inbox (or they are answered). */
+  private readonly receiving = new WeakSet<FastifyRequest>();
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly routes: RouteDef[];
   readonly alerts: AlertMonitor;
@@ -146,7 +152,7 @@ export class Service {
       o.logger,
     );
     this.deliveries = new DeliveryQueue({
-      concurrency: () => this.settings.webhookConcurrency,
+      concurrency: () => this.receiveFirst.concurrency(this.settings.webhookConcurrency),
       batchSize: WEBHOOK_BATCH,
       maxQueued: WEBHOOK_QUEUE_MAX,
       process: (_pair, batch) => this.processBatch(batch),
@@ -177,6 +183,18 @@ export class Service {
         void p.finally(() => this.inflight.delete(p));
       },
     });
+    // From its headers on, a webhook request is being received: processing gives way until it is handed over.
+    this.app.addHook('onRequest', async (req) => {
+      if (req.routeOptions.url !== WEBHOOK_ROUTE) return;
+      this.receiving.add(req);
+      this.receiveFirst.begin();
+    });
+    this.app.addHook('onResponse', async (req) => this.received(req));
+    this.app.addHook('onRequestAbort', async (req) => this.received(req));
+  }
+
+  private received(req: FastifyRequest): void {
+    if (this.receiving.delete(req)) this.receiveFirst.end();
   }
 
   get log(): Logger {
@@ -197,6 +215,7 @@ export class Service {
     this.instances.start();
     this.recovery = setInterval(() => void this.recoverDead(), BEAT_MS);
     this.recovery.unref();
+    this.receiveFirst.start();
     this.alerts.start();
     const url = await this.app.listen({ host: this.settings.host, port: this.settings.port });
     this.log.info({ url, instance: process.pid, concurrency: this.settings.concurrency }, 'routiq serve listening');
@@ -244,6 +263,7 @@ export class Service {
       closeBy,
     );
     if (!closed) this.log.warn('shutdown bound: the server or heartbeat did not close in time');
+    this.receiveFirst.stop();
     this.log.info({ seconds: (Date.now() - begun) / 1000 }, 'stopped');
   }
 
@@ -419,13 +439,15 @@ export class Service {
     }
     const deliveryHeader = spec.webhooks?.delivery_id_header?.toLowerCase();
     // Stored with the deliveries received meanwhile, in one commit; answered once committed.
-    const stored = await this.inbox.store({
+    const storing = this.inbox.store({
       organizationId: org.id,
       connection: conn.name,
       deliveryId: deliveryHeader ? (rawHeaders[deliveryHeader] ?? null) || null : null,
       headers: keep,
       body: req.body as string,
     });
+    this.received(req);
+    const stored = await storing;
     if (stored.duplicate) {
       this.metrics.webhookDeliveries.inc({ connector: spec.name, outcome: 'duplicate' });
       return { status: 200, body: { status: 'duplicate', id: stored.id } };
@@ -467,6 +489,7 @@ export class Service {
   private async processBatch(batch: QueuedDelivery[]): Promise<void> {
     // Deliveries are claimed by id, whatever their organization: the inbox's cross-organization path.
     const inbox = crossOrganization(this.o.db, 'webhook inbox: claim and mark deliveries by id');
+    await this.receiveFirst.turn();
     const claimed = await claimDeliveries(
       inbox.query,
       batch.map((d) => d.id),
@@ -508,7 +531,9 @@ export class Service {
       const results = await processWebhooks(
         session,
         parsed.map((x) => x.delivery),
+        { turn: () => this.receiveFirst.turn() },
       );
+      await this.receiveFirst.turn();
       await markProcessed(
         q,
         parsed.map((x, i) => ({ id: x.d.id, result: results[i] })),
@@ -652,7 +677,7 @@ export class Service {
     const routes: RouteDef[] = [
       {
         method: 'POST',
-        url: '/webhooks/:org/:connection',
+        url: WEBHOOK_ROUTE,
         summary:
           "A platform's webhook delivery for one organization's connection (authenticated as its spec declares).",
         admin: false,
