@@ -109,4 +109,29 @@ describe.each(await backends())('the webhook inbox stores concurrent deliveries 
       await Promise.all(holders);
     }
   });
+
+  it('stores bodies byte for byte (quotes, backslashes, dollar signs, placeholders, any script); a body PostgreSQL cannot hold fails alone', async () => {
+    const odd = [
+      `{"q":"it's \\"quoted\\" \\\\ back"}`,
+      '{"d":"$q0123456789abcdef$ $$ $tag$ ? ?? :x"}',
+      '{"u":"Zoë — 患者 🦷 \\u0041"}',
+      `{"big":"${'x'.repeat(200_000)}"}`,
+    ];
+    const out = await storeDeliveries(
+      crossOrganization(t.db, 'test'),
+      odd.map((body, i) => d(A, `odd-${i}`, body)),
+    );
+    const back = await t.db.query<{ id: string; body: string }>(
+      `select id::text as id, body from webhook_inbox where id::text in (${out.map(() => '?').join(', ')}) order by id`,
+      out.map((r) => r.id),
+    );
+    expect(back.map((r) => r.body)).toEqual(odd);
+    const w = new InboxWriter(t.db);
+    const settled = await Promise.allSettled([
+      w.store(d(B, 'nul-ok-1')),
+      w.store(d(B, 'nul', '{"a":"\u0000 a raw NUL"}')),
+      w.store(d(B, 'nul-ok-2')),
+    ]);
+    expect(settled.map((x) => x.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+  });
 });
