@@ -39,6 +39,12 @@ import { recoverDeadInstances } from './recovery.ts';
 import { dueBetween, slotJobId } from './schedule.ts';
 
 const WEBHOOK_ROUTE = '/webhooks/:org/:connection';
+/**
+ * Connections the kernel holds for accept: a burst of deliveries while the event loop is busy overflowed Node's 511,
+ * and a dropped connection attempt is retried by the sender's TCP after 1, 3, 7, 15 s — past Chatwoot's 5 s (the
+ * kernel caps it at net.core.somaxconn).
+ */
+const LISTEN_BACKLOG = 4096;
 /** Deliveries processed (and stored) together at most. */
 const WEBHOOK_BATCH = 500;
 /** Delivery ids queued in memory at most; past it the inbox keeps them and the sweeper processes them. */
@@ -217,7 +223,7 @@ export class Service {
     this.recovery.unref();
     this.receiveFirst.start();
     this.alerts.start();
-    const url = await this.app.listen({ host: this.settings.host, port: this.settings.port });
+    const url = await this.app.listen({ host: this.settings.host, port: this.settings.port, backlog: LISTEN_BACKLOG });
     this.log.info({ url, instance: process.pid, concurrency: this.settings.concurrency }, 'routiq serve listening');
     return { url };
   }
