@@ -114,6 +114,12 @@ export class InboxWriter {
     reject: (e: unknown) => void;
   }> = [];
   private busy = false;
+  private storing = 0;
+
+  /** Deliveries waiting for their commit (queued or in the statement under way). */
+  get pending(): number {
+    return this.waiting.length + this.storing;
+  }
 
   constructor(
     private readonly db: Database,
@@ -135,6 +141,7 @@ export class InboxWriter {
     const db = (await this.db.reserved?.().catch(() => undefined)) ?? this.db;
     while (this.waiting.length) {
       const batch = this.waiting.splice(0, this.maxBatch);
+      this.storing = batch.length;
       try {
         const stored = await storeDeliveries(
           crossOrganization(db, 'webhook inbox: store the deliveries of several organizations in one commit'),
@@ -147,6 +154,7 @@ export class InboxWriter {
           for (const x of batch)
             await storeDelivery(forOrganization(db, x.d.organizationId), x.d).then(x.resolve, x.reject);
       }
+      this.storing = 0;
     }
     this.busy = false;
   }

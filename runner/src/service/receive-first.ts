@@ -13,6 +13,8 @@ export interface ReceiveFirstOptions {
   sampleMs?: number;
   /** Longest back-off of one processing turn (ms): processing never stops altogether. */
   backoffMs?: number;
+  /** Receives also come first while this holds (embedded: deliveries waiting for the inbox's commit). */
+  also?: () => boolean;
 }
 
 export class ReceiveFirst {
@@ -25,8 +27,10 @@ export class ReceiveFirst {
   private readonly delay: IntervalHistogram;
   private timer: NodeJS.Timeout | undefined;
   private waiters: Array<() => void> = [];
+  private readonly also: () => boolean;
 
   constructor(o: ReceiveFirstOptions = {}) {
+    this.also = o.also ?? (() => false);
     this.lagMs = o.lagMs ?? 25;
     this.sampleMs = o.sampleMs ?? 50;
     this.backoffMs = o.backoffMs ?? 50;
@@ -65,7 +69,7 @@ export class ReceiveFirst {
 
   /** Receives come first now: being handled, or the loop lagging. */
   get pressed(): boolean {
-    return this.receiving > 0 || this.lagging;
+    return this.receiving > 0 || this.lagging || this.also();
   }
 
   /** For metrics and logs: receives being handled, and the worst loop delay of the last window (ms). */

@@ -47,4 +47,14 @@ describe('ReceiveFirst', () => {
     await turns;
     expect(rf.state.receiving).toBe(1);
   });
+
+  it('also comes first while its extra condition holds (embedded: deliveries waiting for the inbox commit)', () => {
+    let waiting = 1;
+    const rf = new ReceiveFirst({ also: () => waiting > 0 });
+    expect(rf.pressed).toBe(true);
+    expect(rf.concurrency(4)).toBe(1);
+    waiting = 0;
+    expect(rf.pressed).toBe(false);
+    expect(rf.concurrency(4)).toBe(4);
+  });
 });

@@ -126,8 +126,11 @@ export class Service {
   /** Stored deliveries waiting per (organization, connection), processed in batches (delivery-queue.ts). */
   private readonly deliveries: DeliveryQueue;
   private readonly inbox: InboxWriter;
-  /** Receives before processing: processing backs off while requests are being received or the loop lags. */
-  private readonly receiveFirst = new ReceiveFirst();
+  /**
+   * Receives before processing: processing backs off while requests are being received or the loop lags, and on the
+   * embedded database (one connection) while deliveries wait for the inbox's commit.
+   */
+  private readonly receiveFirst: ReceiveFirst;
   /** Webhook requests counted by receiveFirst until their delivery is handed to the inbox (or they are answered). */
   private readonly receiving = new WeakSet<FastifyRequest>();
   private readonly inflight = new Set<Promise<unknown>>();
@@ -166,6 +169,7 @@ export class Service {
         this.log.error({ pair, err: { message: safeMessage(err) } }, 'webhook batch failed; the sweeper retries it'),
     });
     this.inbox = new InboxWriter(o.db, WEBHOOK_BATCH);
+    this.receiveFirst = new ReceiveFirst({ also: () => o.db.kind === 'embedded' && this.inbox.pending > 0 });
     this.queue = new JobQueue(o.db, o.logger, {
       concurrency: o.settings.concurrency,
       syncExpireSeconds: o.config.runner.deadlineSeconds + 120,
