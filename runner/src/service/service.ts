@@ -509,7 +509,9 @@ export class Service {
     const byPair = new Map<string, Delivery[]>();
     for (const d of claimed) {
       const key = `${d.organizationId}/${d.connection}`;
-      byPair.set(key, [...(byPair.get(key) ?? []), d]);
+      const ds = byPair.get(key);
+      if (ds) ds.push(d);
+      else byPair.set(key, [d]);
     }
     for (const ds of byPair.values()) await this.processClaimed(ds, receivedAt);
   }
