@@ -84,7 +84,7 @@ export const DEFAULT_SETTINGS: ServiceSettings = {
   bodyLimitBytes: 1024 * 1024,
   drainSeconds: 15,
   shutdownTimeoutSeconds: 25,
-  webhookConcurrency: 8,
+  webhookConcurrency: 2,
   webhookStaleSeconds: 60,
   webhookMaxAttempts: 5,
   pollingIntervalSeconds: 1,
