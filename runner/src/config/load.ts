@@ -207,7 +207,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): RoutiqConfig {
       bodyLimitBytes: sv.body_limit_bytes ?? 1048576,
       drainSeconds: sv.drain_seconds ?? 15,
       shutdownTimeoutSeconds: sv.shutdown_timeout_seconds ?? 25,
-      webhookConcurrency: sv.webhook_concurrency ?? 8,
+      webhookConcurrency: sv.webhook_concurrency ?? 2,
       webhookStaleSeconds: sv.webhook_stale_seconds ?? 60,
       webhookMaxAttempts: sv.webhook_max_attempts ?? 5,
       pollingIntervalSeconds: sv.polling_interval_seconds ?? 1,

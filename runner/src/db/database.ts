@@ -46,6 +46,12 @@ export interface Database {
   scope?: import('./tx.ts').DbScope;
   /** The unscoped database a scoped handle was made from. */
   base?: Database;
+  /**
+   * A handle on a pool of its own (one connection, opened on first use, closed with this database): its statements
+   * never queue behind the shared pool's (the webhook inbox's commits behind processing). Embedded: this database
+   * itself (it has a single connection).
+   */
+  reserved?: () => Promise<Database>;
 }
 
 export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
@@ -63,16 +69,14 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
     ...(schema !== 'public' ? { options: `-c search_path=${schema}` } : {}),
     ...(ssl !== undefined ? { ssl } : {}),
   };
-  let orm: MikroORM;
-  try {
-    orm = await MikroORM.init({
+  const init = (poolMax: number) =>
+    MikroORM.init({
       clientUrl: url,
       // No ORM entities: every table is read and written with SQL (set-based upserts, see engine/writer.ts).
       entities: [],
       ...(schema !== 'public' ? { schema } : {}),
       discovery: { warnWhenNoEntities: false },
-      // Embedded: exactly one connection (see embedded.ts).
-      pool: { min: 0, max: embedded ? 1 : (opts.poolMax ?? 10) },
+      pool: { min: 0, max: poolMax },
       driverOptions: Object.keys(connection).length ? { connection } : {},
       // Read by migration 0007 (the names of the roles it creates).
       ...({ [ROLE_PREFIX_OPTION]: rolePrefix } as object),
@@ -89,15 +93,12 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
       debug: false,
       ensureDatabase: false,
     });
+  let orm: MikroORM;
+  try {
+    // Embedded: exactly one connection (see embedded.ts).
+    orm = await init(embedded ? 1 : (opts.poolMax ?? 10));
     await orm.em.getConnection().execute('select 1');
-    // knex prints pool warnings with console.log (stdout, which is for data): route them to stderr.
-    const warn =
-      opts.onWarn ??
-      ((m: string) => process.stderr.write(`${JSON.stringify({ level: 'warn', service: 'routiq', msg: m })}\n`));
-    const client = (
-      orm.em.getConnection().getKnex() as unknown as { client: { logger: { _warn?: (m: string) => void } } }
-    ).client;
-    client.logger._warn = warn;
+    routeWarnings(orm, opts.onWarn);
   } catch (err) {
     await embedded?.close();
     throw new RoutiqError(
@@ -107,22 +108,55 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
     );
   }
   const describe = embedded ? `embedded PostgreSQL (PGlite) at ${embedded.dataDir}` : redact(url);
-  return {
+  const handle = (o: MikroORM): Database => ({
     kind: embedded ? 'embedded' : 'postgres',
-    orm,
+    orm: o,
     describe,
     connectionUrl: url,
     schema,
     ssl,
-    em: () => orm.em.fork(),
+    em: () => o.em.fork(),
     async query<T>(sql: string, params: readonly unknown[] = []) {
-      return (await orm.em.getConnection().execute(sql, params as unknown[], 'all')) as T[];
+      return (await o.em.getConnection().execute(sql, params as unknown[], 'all')) as T[];
     },
-    async close() {
-      await orm.close(true);
-      await embedded?.close();
-    },
+    close: () => o.close(true),
+  });
+  const db = handle(orm);
+  let reserved: Promise<MikroORM> | undefined;
+  let reservedDb: Database | undefined;
+  db.reserved = async () => {
+    if (embedded) return db;
+    reserved ??= init(1).then((o) => {
+      routeWarnings(o, opts.onWarn);
+      return o;
+    });
+    // A failed open is tried again by the next caller.
+    const o = await reserved.catch((err) => {
+      reserved = undefined;
+      throw err;
+    });
+    if (reservedDb?.orm !== o) reservedDb = handle(o);
+    return reservedDb;
   };
+  db.close = async () => {
+    const extra = reserved;
+    reserved = undefined;
+    await orm.close(true);
+    await (await extra?.catch(() => undefined))?.close(true);
+    await embedded?.close();
+  };
+  return db;
+}
+
+/** knex prints pool warnings with console.log (stdout, which is for data): route them to stderr. */
+function routeWarnings(orm: MikroORM, onWarn: ((m: string) => void) | undefined): void {
+  const warn =
+    onWarn ??
+    ((m: string) => process.stderr.write(`${JSON.stringify({ level: 'warn', service: 'routiq', msg: m })}\n`));
+  const client = (
+    orm.em.getConnection().getKnex() as unknown as { client: { logger: { _warn?: (m: string) => void } } }
+  ).client;
+  client.logger._warn = warn;
 }
 
 export function redact(url: string): string {

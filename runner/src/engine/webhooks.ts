@@ -158,7 +158,14 @@ interface BatchWrite {
  * are written one at a time (writePage then isolates the refused record). Any other failure throws for the
  * caller to retry the whole batch (writes are idempotent).
  */
-export async function processWebhooks(session: Session, deliveries: AuthenticatedDelivery[]): Promise<WebhookResult[]> {
+export async function processWebhooks(
+  session: Session,
+  deliveries: AuthenticatedDelivery[],
+  o: {
+    /** Gives the event loop back between deliveries (the service's waits while receives come first). */
+    turn?: () => Promise<void>;
+  } = {},
+): Promise<WebhookResult[]> {
   const { spec } = session;
   if (!spec.webhooks) throw new RoutiqError('RQ5005', `connector ${spec.name} does not accept webhooks`);
   const results: WebhookResult[] = deliveries.map(() => ({
@@ -178,7 +185,10 @@ export async function processWebhooks(session: Session, deliveries: Authenticate
     for (const [i, d] of deliveries.entries()) {
       // Mapping runs on promises alone (microtasks): a batch of hundreds would hold the event loop (answers to other
       // webhooks, database replies) for its whole length without a turn given back now and then.
-      if (performance.now() - turn > 10) turn = await nextTurn();
+      if (performance.now() - turn > 10) {
+        await (o.turn ?? nextTurn)();
+        turn = performance.now();
+      }
       const result = results[i] as WebhookResult;
       const { payload, headers } = d;
       // Letters keep the headers the mapping may read (the signed timestamp as the row version), never a credential.
@@ -233,7 +243,10 @@ export async function processWebhooks(session: Session, deliveries: Authenticate
     if (!shapes.length && dead.length) writes.push({ stream, parents: [], dead, ownerOf });
     for (const [n, parents] of shapes.entries()) writes.push({ stream, parents, dead: n === 0 ? dead : [], ownerOf });
   }
-  for (const w of writes) await writeBatch(session, w, results);
+  for (const w of writes) {
+    await o.turn?.();
+    await writeBatch(session, w, results);
+  }
   const sum = (f: (r: WebhookResult) => number) => results.reduce((n, r) => n + f(r), 0);
   const [one] = results;
   if (results.length === 1 && one)
@@ -246,7 +259,7 @@ export async function processWebhooks(session: Session, deliveries: Authenticate
   return results;
 }
 
-const nextTurn = (): Promise<number> => new Promise((r) => setImmediate(() => r(performance.now())));
+const nextTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 /** Which columns of which tables a record writes: records of one shape can share a statement. */
 function shapeOf(p: ParentInfo): string {

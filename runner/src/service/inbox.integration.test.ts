@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends, openTestDb, type TestDb } from '../../../test/helpers/db.ts';
 import { org, testConfig } from '../../../test/helpers/engine.ts';
-import { crossOrganization, forOrganization } from '../db/tx.ts';
+import { crossOrganization, forOrganization, transaction } from '../db/tx.ts';
 import { ensureOrganization } from '../engine/session.ts';
 import { InboxWriter, storeDeliveries, storeDelivery, type ToStore } from './inbox.ts';
 
@@ -68,5 +68,70 @@ describe.each(await backends())('the webhook inbox stores concurrent deliveries 
       [ids[1], A, 'received'],
       [ids[2], B, 'duplicate'],
     ]);
+  });
+
+  it('InboxWriter commits on a connection of its own: a store completes while every shared connection is held', async () => {
+    if (kind === 'embedded') {
+      // One connection in all: the inbox shares it (docs/service.md says what that means under load).
+      expect(await t.db.reserved?.()).toBe(t.db);
+      return;
+    }
+    let release!: () => void;
+    const released = new Promise<void>((r) => {
+      release = r;
+    });
+    const holders: Array<Promise<void>> = [];
+    const started: Array<Promise<void>> = [];
+    // The shared pool's 10 connections, each in a transaction until released (as processing batches hold them).
+    for (let i = 0; i < 10; i++) {
+      let began!: () => void;
+      started.push(new Promise((r) => (began = r)));
+      holders.push(
+        transaction(t.db, async (q) => {
+          await q('select 1');
+          began();
+          await released;
+        }),
+      );
+    }
+    await Promise.all(started);
+    try {
+      const w = new InboxWriter(t.db);
+      const stored = await w.store(d(A, 'held-pool'));
+      expect(stored.duplicate).toBe(false);
+      const reserved = await (t.db.reserved as () => Promise<typeof t.db>)();
+      expect(reserved.orm).not.toBe(t.db.orm);
+      expect(
+        await reserved.query<{ status: string }>('select status from webhook_inbox where id = ?::bigint', [stored.id]),
+      ).toEqual([{ status: 'received' }]);
+    } finally {
+      release();
+      await Promise.all(holders);
+    }
+  });
+
+  it('stores bodies byte for byte (quotes, backslashes, dollar signs, placeholders, any script); a body PostgreSQL cannot hold fails alone', async () => {
+    const odd = [
+      `{"q":"it's \\"quoted\\" \\\\ back"}`,
+      '{"d":"$q0123456789abcdef$ $$ $tag$ ? ?? :x"}',
+      '{"u":"Zoë — 患者 🦷 \\u0041"}',
+      `{"big":"${'x'.repeat(200_000)}"}`,
+    ];
+    const out = await storeDeliveries(
+      crossOrganization(t.db, 'test'),
+      odd.map((body, i) => d(A, `odd-${i}`, body)),
+    );
+    const back = await t.db.query<{ id: string; body: string }>(
+      `select id::text as id, body from webhook_inbox where id::text in (${out.map(() => '?').join(', ')}) order by id`,
+      out.map((r) => r.id),
+    );
+    expect(back.map((r) => r.body)).toEqual(odd);
+    const w = new InboxWriter(t.db);
+    const settled = await Promise.allSettled([
+      w.store(d(B, 'nul-ok-1')),
+      w.store(d(B, 'nul', '{"a":"\u0000 a raw NUL"}')),
+      w.store(d(B, 'nul-ok-2')),
+    ]);
+    expect(settled.map((x) => x.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
   });
 });

@@ -2,6 +2,7 @@
  * The webhook inbox (migration 0004): an authenticated delivery is stored before it is answered and processed
  * after, so a crash in between loses nothing; rejected deliveries are recorded with their reason, never their body.
  */
+import { randomBytes } from 'node:crypto';
 import type { Database } from '../db/database.ts';
 import { crossOrganization, forOrganization, type Querier, transaction } from '../db/tx.ts';
 import { isDataError } from '../engine/write-page.ts';
@@ -40,11 +41,25 @@ export async function storeDeliveries(db: Database, ds: ToStore[]): Promise<Arra
   const out: Array<{ id: string; duplicate: boolean }> = [];
   await transaction(db, async (q) => {
     // RETURNING lists the inserted rows in the order of VALUES; a row left out is a known delivery id.
+    // The rows travel as one dollar-quoted JSON literal. The driver inlines `?` parameters, escaping each string a
+    // character at a time: for 500 deliveries (~1 MB) that took ~170 ms of this process's CPU and much garbage.
+    const json = JSON.stringify(
+      ds.map((d) => ({
+        organization_id: d.organizationId,
+        connection: d.connection,
+        delivery_id: d.deliveryId,
+        headers: d.headers,
+        body: d.body,
+      })),
+    );
     const rows = await q<{ id: string; organization_id: string; connection: string; delivery_id: string | null }>(
       `insert into webhook_inbox (organization_id, connection, delivery_id, headers, body)
-       values ${ds.map(() => '(?, ?, ?, ?::jsonb, ?)').join(', ')} ${KNOWN_DELIVERY}
+       select v.organization_id, v.connection, v.delivery_id, v.headers, v.body
+       from rows from (jsonb_to_recordset(${dollarQuoted(json)}::jsonb)
+         as (organization_id text, connection text, delivery_id text, headers jsonb, body text))
+         with ordinality as v(organization_id, connection, delivery_id, headers, body, n)
+       order by v.n ${KNOWN_DELIVERY}
        returning id::text as id, organization_id, connection, delivery_id`,
-      ds.flatMap((d) => [d.organizationId, d.connection, d.deliveryId, JSON.stringify(d.headers), d.body]),
     );
     const dups: ToStore[] = [];
     const dupAt: number[] = [];
@@ -77,6 +92,17 @@ export async function storeDeliveries(db: Database, ds: ToStore[]): Promise<Arra
 }
 
 /**
+ * A SQL string literal that needs no escaping: dollar-quoted with a random tag the text does not contain (JSON text
+ * has no raw NUL: JSON.stringify escapes control characters).
+ */
+function dollarQuoted(text: string): string {
+  let tag: string;
+  do tag = `$q${randomBytes(8).toString('hex')}$`;
+  while (text.includes(tag));
+  return `${tag}${text}${tag}`;
+}
+
+/**
  * Group commit: deliveries received while a store is under way (or in the same tick) are stored together by the
  * next one. Each caller's promise settles once its delivery is committed (durable before the answer), or with
  * its own error: a batch the database refuses for a data reason is stored one delivery at a time.
@@ -88,6 +114,12 @@ export class InboxWriter {
     reject: (e: unknown) => void;
   }> = [];
   private busy = false;
+  private storing = 0;
+
+  /** Deliveries waiting for their commit (queued or in the statement under way). */
+  get pending(): number {
+    return this.waiting.length + this.storing;
+  }
 
   constructor(
     private readonly db: Database,
@@ -105,11 +137,14 @@ export class InboxWriter {
   }
 
   private async flush(): Promise<void> {
+    // A connection of its own (PostgreSQL): a commit never queues behind processing's statements in the shared pool.
+    const db = (await this.db.reserved?.().catch(() => undefined)) ?? this.db;
     while (this.waiting.length) {
       const batch = this.waiting.splice(0, this.maxBatch);
+      this.storing = batch.length;
       try {
         const stored = await storeDeliveries(
-          crossOrganization(this.db, 'webhook inbox: store the deliveries of several organizations in one commit'),
+          crossOrganization(db, 'webhook inbox: store the deliveries of several organizations in one commit'),
           batch.map((x) => x.d),
         );
         for (const [i, x] of batch.entries()) x.resolve(stored[i] as { id: string; duplicate: boolean });
@@ -117,8 +152,9 @@ export class InboxWriter {
         if (!isDataError(err) || batch.length === 1) for (const x of batch) x.reject(err);
         else
           for (const x of batch)
-            await storeDelivery(forOrganization(this.db, x.d.organizationId), x.d).then(x.resolve, x.reject);
+            await storeDelivery(forOrganization(db, x.d.organizationId), x.d).then(x.resolve, x.reject);
       }
+      this.storing = 0;
     }
     this.busy = false;
   }

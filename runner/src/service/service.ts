@@ -34,9 +34,17 @@ import {
 } from './inbox.ts';
 import { ServiceMetrics } from './metrics.ts';
 import { JobQueue, type ReplayJob, type SyncJob, until } from './queue.ts';
+import { ReceiveFirst } from './receive-first.ts';
 import { recoverDeadInstances } from './recovery.ts';
 import { dueBetween, slotJobId } from './schedule.ts';
 
+const WEBHOOK_ROUTE = '/webhooks/:org/:connection';
+/**
+ * Connections the kernel holds for accept: a burst of deliveries while the event loop is busy overflowed Node's 511,
+ * and a dropped connection attempt is retried by the sender's TCP after 1, 3, 7, 15 s — past Chatwoot's 5 s (the
+ * kernel caps it at net.core.somaxconn).
+ */
+const LISTEN_BACKLOG = 4096;
 /** Deliveries processed (and stored) together at most. */
 const WEBHOOK_BATCH = 500;
 /** Delivery ids queued in memory at most; past it the inbox keeps them and the sweeper processes them. */
@@ -76,7 +84,7 @@ export const DEFAULT_SETTINGS: ServiceSettings = {
   bodyLimitBytes: 1024 * 1024,
   drainSeconds: 15,
   shutdownTimeoutSeconds: 25,
-  webhookConcurrency: 8,
+  webhookConcurrency: 2,
   webhookStaleSeconds: 60,
   webhookMaxAttempts: 5,
   pollingIntervalSeconds: 1,
@@ -118,6 +126,13 @@ export class Service {
   /** Stored deliveries waiting per (organization, connection), processed in batches (delivery-queue.ts). */
   private readonly deliveries: DeliveryQueue;
   private readonly inbox: InboxWriter;
+  /**
+   * Receives before processing: processing backs off while requests are being received or the loop lags, and on the
+   * embedded database (one connection) while deliveries wait for the inbox's commit.
+   */
+  private readonly receiveFirst: ReceiveFirst;
+  /** Webhook requests counted by receiveFirst until their delivery is handed to the inbox (or they are answered). */
+  private readonly receiving = new WeakSet<FastifyRequest>();
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly routes: RouteDef[];
   readonly alerts: AlertMonitor;
@@ -146,7 +161,7 @@ export class Service {
       o.logger,
     );
     this.deliveries = new DeliveryQueue({
-      concurrency: () => this.settings.webhookConcurrency,
+      concurrency: () => this.receiveFirst.concurrency(this.settings.webhookConcurrency),
       batchSize: WEBHOOK_BATCH,
       maxQueued: WEBHOOK_QUEUE_MAX,
       process: (_pair, batch) => this.processBatch(batch),
@@ -154,6 +169,7 @@ export class Service {
         this.log.error({ pair, err: { message: safeMessage(err) } }, 'webhook batch failed; the sweeper retries it'),
     });
     this.inbox = new InboxWriter(o.db, WEBHOOK_BATCH);
+    this.receiveFirst = new ReceiveFirst({ also: () => o.db.kind === 'embedded' && this.inbox.pending > 0 });
     this.queue = new JobQueue(o.db, o.logger, {
       concurrency: o.settings.concurrency,
       syncExpireSeconds: o.config.runner.deadlineSeconds + 120,
@@ -177,6 +193,18 @@ export class Service {
         void p.finally(() => this.inflight.delete(p));
       },
     });
+    // From its headers on, a webhook request is being received: processing gives way until it is handed over.
+    this.app.addHook('onRequest', async (req) => {
+      if (req.routeOptions.url !== WEBHOOK_ROUTE) return;
+      this.receiving.add(req);
+      this.receiveFirst.begin();
+    });
+    this.app.addHook('onResponse', async (req) => this.received(req));
+    this.app.addHook('onRequestAbort', async (req) => this.received(req));
+  }
+
+  private received(req: FastifyRequest): void {
+    if (this.receiving.delete(req)) this.receiveFirst.end();
   }
 
   get log(): Logger {
@@ -197,8 +225,9 @@ export class Service {
     this.instances.start();
     this.recovery = setInterval(() => void this.recoverDead(), BEAT_MS);
     this.recovery.unref();
+    this.receiveFirst.start();
     this.alerts.start();
-    const url = await this.app.listen({ host: this.settings.host, port: this.settings.port });
+    const url = await this.app.listen({ host: this.settings.host, port: this.settings.port, backlog: LISTEN_BACKLOG });
     this.log.info({ url, instance: process.pid, concurrency: this.settings.concurrency }, 'routiq serve listening');
     return { url };
   }
@@ -244,6 +273,7 @@ export class Service {
       closeBy,
     );
     if (!closed) this.log.warn('shutdown bound: the server or heartbeat did not close in time');
+    this.receiveFirst.stop();
     this.log.info({ seconds: (Date.now() - begun) / 1000 }, 'stopped');
   }
 
@@ -419,13 +449,15 @@ export class Service {
     }
     const deliveryHeader = spec.webhooks?.delivery_id_header?.toLowerCase();
     // Stored with the deliveries received meanwhile, in one commit; answered once committed.
-    const stored = await this.inbox.store({
+    const storing = this.inbox.store({
       organizationId: org.id,
       connection: conn.name,
       deliveryId: deliveryHeader ? (rawHeaders[deliveryHeader] ?? null) || null : null,
       headers: keep,
       body: req.body as string,
     });
+    this.received(req);
+    const stored = await storing;
     if (stored.duplicate) {
       this.metrics.webhookDeliveries.inc({ connector: spec.name, outcome: 'duplicate' });
       return { status: 200, body: { status: 'duplicate', id: stored.id } };
@@ -467,6 +499,7 @@ export class Service {
   private async processBatch(batch: QueuedDelivery[]): Promise<void> {
     // Deliveries are claimed by id, whatever their organization: the inbox's cross-organization path.
     const inbox = crossOrganization(this.o.db, 'webhook inbox: claim and mark deliveries by id');
+    await this.receiveFirst.turn();
     const claimed = await claimDeliveries(
       inbox.query,
       batch.map((d) => d.id),
@@ -476,7 +509,9 @@ export class Service {
     const byPair = new Map<string, Delivery[]>();
     for (const d of claimed) {
       const key = `${d.organizationId}/${d.connection}`;
-      byPair.set(key, [...(byPair.get(key) ?? []), d]);
+      const ds = byPair.get(key);
+      if (ds) ds.push(d);
+      else byPair.set(key, [d]);
     }
     for (const ds of byPair.values()) await this.processClaimed(ds, receivedAt);
   }
@@ -508,7 +543,9 @@ export class Service {
       const results = await processWebhooks(
         session,
         parsed.map((x) => x.delivery),
+        { turn: () => this.receiveFirst.turn() },
       );
+      await this.receiveFirst.turn();
       await markProcessed(
         q,
         parsed.map((x, i) => ({ id: x.d.id, result: results[i] })),
@@ -652,7 +689,7 @@ export class Service {
     const routes: RouteDef[] = [
       {
         method: 'POST',
-        url: '/webhooks/:org/:connection',
+        url: WEBHOOK_ROUTE,
         summary:
           "A platform's webhook delivery for one organization's connection (authenticated as its spec declares).",
         admin: false,
