@@ -357,6 +357,8 @@ async function upsertIdentities(q: Querier, ctx: WriteContext, batch: MappedRow[
     [ctx.organizationId, ctx.source, ...keys],
   );
   const known = new Set(existing.map((r) => r.external_id));
+  // `known` grows as new identities are inserted below; the update is for the ones stored before this batch.
+  const storedBefore = new Set(known);
   const phones = new Map<string, { e164: string | null; valid: boolean; nameKey: string | null }>();
   for (const r of batch) {
     const n = normalizePhone((r.row.phone as string | null | undefined) ?? null, {
@@ -466,7 +468,7 @@ async function upsertIdentities(q: Querier, ctx: WriteContext, batch: MappedRow[
   await flush();
 
   // Known identities: a set-based update that skips unchanged rows.
-  const updates = batch.filter((r) => existing.some((e) => e.external_id === String(r.row.external_id)));
+  const updates = batch.filter((r) => storedBefore.has(String(r.row.external_id)));
   let updated = 0;
   if (updates.length) {
     const v = valuesClause(updates, ctx, cols, (r) => {
