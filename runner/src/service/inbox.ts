@@ -204,37 +204,6 @@ export async function recordRejected(
   );
 }
 
-/**
- * Claim a delivery for processing: one processor at a time across instances, with no transaction held open while
- * it runs (the embedded database has one connection). A claim older than `staleSeconds` is taken over: its
- * processor died; processing is idempotent, so a second pass changes nothing that the first completed.
- */
-export async function claimDelivery(q: Querier, id: string, staleSeconds: number): Promise<Delivery | undefined> {
-  const rows = await q<{
-    id: string;
-    organization_id: string;
-    connection: string;
-    headers: unknown;
-    body: string;
-    attempts: number | string;
-  }>(
-    `update webhook_inbox set status = 'processing', claimed_at = now()
-     where id = ?::bigint and (status = 'received' or (status = 'processing' and claimed_at < now() - (? || ' seconds')::interval))
-     returning id::text as id, organization_id, connection, headers, body, attempts`,
-    [id, String(staleSeconds)],
-  );
-  const r = rows[0];
-  if (!r) return undefined;
-  return {
-    id: r.id,
-    organizationId: r.organization_id,
-    connection: r.connection,
-    headers: (typeof r.headers === 'string' ? JSON.parse(r.headers) : r.headers) as Record<string, string>,
-    body: r.body,
-    attempts: Number(r.attempts),
-  };
-}
-
 export async function markDelivery(
   q: Querier,
   id: string,
@@ -250,8 +219,10 @@ export async function markDelivery(
 }
 
 /**
- * Claim several deliveries in one statement (as claimDelivery each): those another processor holds are left out.
- * In the order they were received.
+ * Claim deliveries for processing in one statement: one processor at a time across instances, with no transaction
+ * held open while they run (the embedded database has one connection). Those another processor holds are left out;
+ * a claim older than `staleSeconds` is taken over (its processor died; processing is idempotent, so a second pass
+ * changes nothing that the first completed). In the order they were received.
  */
 export async function claimDeliveries(q: Querier, ids: string[], staleSeconds: number): Promise<Delivery[]> {
   if (!ids.length) return [];
