@@ -153,10 +153,10 @@ interface BatchWrite {
  * Process several deliveries of one connection as one batch, with the result of processing them one after
  * another: each event stream's records are written together (one writePage per stream and column shape: rows
  * whose mapping left a column out must not null it in a shared statement), the writer keeps the newest version of
- * a row several deliveries carry, and relink runs once per batch. Per-delivery isolation: a delivery whose records
- * cannot be extracted is its own dead letter; when the database refuses a batch for a data reason, its deliveries
- * are written one at a time (writePage then isolates the refused record). Any other failure throws for the
- * caller to retry the whole batch (writes are idempotent).
+ * a row several deliveries carry, and writePage sets the links of what each write touched. Per-delivery
+ * isolation: a delivery whose records cannot be extracted is its own dead letter; when the database refuses a
+ * batch for a data reason, its deliveries are written one at a time (writePage then isolates the refused record).
+ * Any other failure throws for the caller to retry the whole batch (writes are idempotent).
  */
 export async function processWebhooks(
   session: Session,
@@ -236,7 +236,9 @@ export async function processWebhooks(
       for (const p of mapped.parents) {
         ownerOf.set(p, i);
         const shape = shapeOf(p);
-        byShape.set(shape, [...(byShape.get(shape) ?? []), p]);
+        const same = byShape.get(shape);
+        if (same) same.push(p);
+        else byShape.set(shape, [p]);
       }
     }
     const shapes = [...byShape.values()];
