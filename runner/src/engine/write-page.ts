@@ -134,11 +134,7 @@ async function writeAll(
     updated += res.updated;
     unchanged += res.unchanged;
     identities += res.changed.get('patient_identities')?.size ?? 0;
-    for (const [t, ids] of res.changed) {
-      const set = changedAll.get(t) ?? new Set<string>();
-      for (const id of ids) set.add(id);
-      changedAll.set(t, set);
-    }
+    addChanged(changedAll, res.changed);
   }
   // Links between what this transaction wrote and what was there (children that came before their parent).
   await relinkWritten(q, session.org.id, session.spec.name, changedAll);
@@ -171,12 +167,20 @@ async function writeAll(
   out.deadLetters += dead.length;
   // What this transaction wrote: for the second link pass after commit, and for the caller when it asks (a webhook
   // batch credits its deliveries).
-  for (const into of w.changed ? [written, w.changed] : [written])
-    for (const [t, ids] of changedAll) {
-      const set = into.get(t) ?? new Set<string>();
-      for (const id of ids) set.add(id);
-      into.set(t, set);
-    }
+  addChanged(written, changedAll);
+  if (w.changed) addChanged(w.changed, changedAll);
+}
+
+/** Adds the external_ids per target of `from` to `into`. */
+function addChanged(
+  into: Map<UnifiedTarget, Set<string>>,
+  from: ReadonlyMap<UnifiedTarget, ReadonlySet<string>>,
+): void {
+  for (const [t, ids] of from) {
+    const set = into.get(t);
+    if (set) for (const id of ids) set.add(id);
+    else into.set(t, new Set(ids));
+  }
 }
 
 /** One audit row per written batch, in its transaction: which tables, how many rows, under which run. */
