@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends, openTestDb, type TestDb } from '../../../test/helpers/db.ts';
 import { connectorsDir, org, silentLogger, testConfig } from '../../../test/helpers/engine.ts';
+import { itemsSpec } from '../../../test/helpers/specs.ts';
 import type { RoutiqConfig } from '../config/types.ts';
 import { ensureOrganization, openSession, type Session } from './session.ts';
 import { type AuthenticatedDelivery, processWebhook, processWebhooks, type WebhookResult } from './webhooks.ts';
@@ -10,25 +11,10 @@ import { type AuthenticatedDelivery, processWebhook, processWebhooks, type Webho
  * exactly the rows, dead letters and per-delivery results that processing the same deliveries one after another
  * leaves: one organization gets them one at a time, another as one batch, and both are compared.
  */
-const SPEC = `# yaml-language-server: $schema=../../schemas/connector.schema.json
-spec_version: 1
-name: batched
-version: 1.0.0
-connection:
-  properties:
-    base_url: { type: string, format: uri }
-  required: [base_url]
-base_url: "{{ $config.base_url }}"
-auth: { type: none }
-streams:
-  - name: items
-    request: { path: /items }
-    records: data
-    pagination: { type: none }
-    map:
-      - target: appointments
-        expression: '{ "external_id": id, "status": "booked", "notes": name }'
-webhooks:
+const SPEC = `${itemsSpec('batched', {
+  target: 'appointments',
+  mapping: '{ "external_id": id, "status": "booked", "notes": name }',
+})}webhooks:
   verify: { type: none }
   events:
     - name: items
