@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { main } from '@routiq/cli';
-import type { Result } from './cli-process.ts';
+import { CLI_UNSET_ENV, type Result } from './cli-process.ts';
 
 /**
  * `routiq <args>` run in this process through the CLI's own entry (cli/src/main.ts), stdout and stderr captured: the
@@ -8,11 +8,10 @@ import type { Result } from './cli-process.ts';
  * Node start-up and the loading of MikroORM, PGlite … (about 1 s of CPU) per command. Exit codes and stdout/stderr of
  * a real process stay covered by child processes (test/helpers/cli-process.ts), at least one per command family.
  *
- * As a child process started by routiqAtRoot: DATABASE_URL and the ROUTIQ_* variables a config reads are unset unless
+ * As a child process started by routiqAtRoot: the variables of CLI_UNSET_ENV are unset unless
  * `env` sets them (restored afterwards), stdout and stdin are not terminals, and stdin holds `opts.stdin` (else
  * nothing). Calls run one at a time: the streams and the environment are process-wide.
  */
-const UNSET = ['DATABASE_URL', 'ROUTIQ_DB_DIR', 'ROUTIQ_CONNECTORS_DIR', 'ROUTIQ_LOG_LEVEL', 'ROUTIQ_ENV'];
 
 let previous: Promise<unknown> = Promise.resolve();
 
@@ -46,9 +45,9 @@ function capture(stream: NodeJS.WriteStream, sink: (s: string) => void): () => v
 }
 
 async function runOnce(args: string[], env: NodeJS.ProcessEnv, input: string): Promise<Result> {
-  const keys = [...new Set([...UNSET, ...Object.keys(env)])];
+  const keys = [...new Set([...CLI_UNSET_ENV, ...Object.keys(env)])];
   const saved = new Map(keys.map((k) => [k, process.env[k]]));
-  for (const k of UNSET) delete process.env[k];
+  for (const k of CLI_UNSET_ENV) delete process.env[k];
   for (const [k, v] of Object.entries(env)) {
     if (v === undefined) delete process.env[k];
     else process.env[k] = v;

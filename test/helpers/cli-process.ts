@@ -26,15 +26,23 @@ export const hasScript: boolean = (() => {
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const BIN = path.join(ROOT, 'cli/bin/routiq.mjs');
 
+/** Variables a config reads that a test's own environment must not leak into a `routiq` run (child or in-process). */
+export const CLI_UNSET_ENV = [
+  'DATABASE_URL',
+  'ROUTIQ_DB_DIR',
+  'ROUTIQ_CONNECTORS_DIR',
+  'ROUTIQ_LOG_LEVEL',
+  'ROUTIQ_ENV',
+];
+
 /**
- * `routiq <args>` from the repository root as a user runs it, with DATABASE_URL and ROUTIQ_DB_DIR unset unless
- * `env` sets them (the config decides the database). Resolves when it exits, whatever the code.
+ * `routiq <args>` from the repository root as a user runs it, with CLI_UNSET_ENV unset unless `env` sets them (the
+ * config decides the database). Resolves when it exits, whatever the code.
  */
 export function routiqAtRoot(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Result> {
   return new Promise((resolve, reject) => {
     const base = { ...process.env };
-    delete base.DATABASE_URL;
-    delete base.ROUTIQ_DB_DIR;
+    for (const k of CLI_UNSET_ENV) delete base[k];
     const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...base, ...env } });
     let stdout = '';
     let stderr = '';
