@@ -75,10 +75,18 @@ export async function transaction<T>(db: Database, fn: (q: Querier) => Promise<T
   // AsyncLocalStorage, which (on Node 20) puts a hook on every promise the process creates from then on, about a tenth
   // of the service's CPU under webhook load. Queries here carry their transaction explicitly and use no entities.
   const conn = db.em().getConnection();
+  const enterResults = scope && 'organizationId' in scope ? 2 : 1;
   return conn.transactional(async (ctx) => {
-    const q: Querier = async <R>(sql: string, params: readonly unknown[] = []) =>
-      (await conn.execute(sql, params as unknown[], 'all', ctx)) as R[];
-    if (enter) await conn.execute(enter, [], 'run', ctx);
+    // The scope's SET LOCALs travel with the transaction's first statement, in one message: a round trip fewer per
+    // transaction (each wakes the server; on a busy 2-core machine about 0.1 ms of this thread's time).
+    let first = enter;
+    const q: Querier = async <R>(sql: string, params: readonly unknown[] = []) => {
+      if (first === undefined) return (await conn.execute(sql, params as unknown[], 'all', ctx)) as R[];
+      const text = `${first}; ${conn.getPlatform().formatQuery(sql, params as unknown[])}`;
+      first = undefined;
+      const own = ((await conn.execute(text, [], 'all', ctx)) as unknown[]).slice(enterResults);
+      return (own.length === 1 ? own[0] : own) as R[];
+    };
     return fn(q);
   });
 }
