@@ -60,9 +60,9 @@ export function expressionBudget(): ExpressionBudget {
  * The meter hangs on the evaluation's root frame (`environment.base`, one per `evaluate()` call), never on the
  * cached, shared compiled expression.
  */
-const SAMPLE_EVERY = 256; // steps; a reading costs ~2 µs, a step ~0.5 µs
-// 256 steps take ~0.1–1 ms: a longer interval is a GC pause or other work, and must not fail a short evaluation.
-const MAX_CHARGE_MS = 5;
+const SAMPLE_EVERY = 1024; // steps; a reading costs 2–20 µs (a system call: dearer on a busy VM), a step ~0.5 µs
+// 1024 steps take ~0.3–3 ms: a longer interval is a GC pause or other work, and must not fail a short evaluation.
+const MAX_CHARGE_MS = 10;
 const METER = Symbol('routiq.expr.meter');
 let steps = 0;
 let lastReading = 0;
