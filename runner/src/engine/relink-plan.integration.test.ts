@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends, openTestDb, type TestDb } from '../../../test/helpers/db.ts';
 import { forOrganization, transaction } from '../db/tx.ts';
 import { createOrganization } from '../identity/test-support.ts';
-import { relinkWritten } from './writer.ts';
+import { relinkQueries } from './writer.ts';
 
 const kinds = await backends();
 const ORG = 'relink_plan_org';
@@ -87,18 +87,13 @@ describe.each(kinds)('relink plans on %s', (kind) => {
       ['inboxes', new Set(['i3'])],
     ]);
     const plans: string[] = [];
-    await transaction(forOrganization(t.db, ORG), (q) =>
-      relinkWritten(
-        async <T>(sql: string, params: readonly unknown[] = []) => {
-          const plan = await q<Record<string, string>>(`explain ${sql}`, params);
-          plans.push(plan.map((r) => String(Object.values(r)[0])).join('\n'));
-          return [] as T[];
-        },
-        ORG,
-        SOURCE,
-        changed,
-      ),
-    );
+    // The statements relinkWritten sends in one message, explained one by one.
+    await transaction(forOrganization(t.db, ORG), async (q) => {
+      for (const s of relinkQueries(ORG, SOURCE, changed)) {
+        const plan = await q<Record<string, string>>(`explain ${s.sql}`, s.params);
+        plans.push(plan.map((r) => String(Object.values(r)[0])).join('\n'));
+      }
+    });
     // Six links, each from its written children and from its written parents.
     expect(plans).toHaveLength(12);
     for (const plan of plans) {

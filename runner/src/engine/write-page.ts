@@ -9,7 +9,7 @@ import { recordAudit } from '../security/audit.ts';
 import type { DeadRecord, ParentInfo } from './map.ts';
 import type { ChildMarking, Session } from './session.ts';
 import { stageEnd, stageStart } from './stage-clock.ts';
-import { hasLinks, relinkWritten, writeRows } from './writer.ts';
+import { relinkStatements, relinkWritten, writeRows } from './writer.ts';
 
 export interface PageWrite {
   stream: string;
@@ -107,8 +107,9 @@ async function writePageOnce(session: Session, w: PageWrite, oneByOne: boolean):
  * written keys, as in the page.
  */
 async function relinkCommitted(session: Session, written: ReadonlyMap<UnifiedTarget, ReadonlySet<string>>) {
-  if (!hasLinks(written)) return;
-  await transaction(session.db, (q) => relinkWritten(q, session.org.id, session.spec.name, written));
+  const s = relinkStatements(session.org.id, session.spec.name, written);
+  // One message: the organization's scope and the statements run as one implicit transaction (db.query).
+  if (s) await session.db.query(s.sql, s.params);
 }
 
 async function writeAll(

@@ -1,3 +1,4 @@
+import type { UnifiedTarget } from '@routiq/schemas';
 import type { IdentityInput, MatchContext, MatchResult } from '@routiq/sdk';
 import { describe, expect, it } from 'vitest';
 import type { Querier } from '../db/tx.ts';
@@ -8,6 +9,7 @@ import {
   hashRecord,
   type MappedRow,
   relinkOrganization,
+  relinkQueries,
   relinkWritten,
   toIso,
   type WriteContext,
@@ -589,18 +591,13 @@ describe('relink', () => {
   });
 
   it('relinks only what was written: the written children by their key, the children of written parents by reference', async () => {
-    const { q, calls } = recorder();
-    await relinkWritten(
-      q,
-      'org_w',
-      'chatwoot',
-      new Map([
-        ['patient_identities', new Set(['p1', 'p2'])],
-        ['conversations', new Set(['c1'])],
-        ['practitioners', new Set(['d1'])],
-        ['appointments', new Set<string>()],
-      ]),
-    );
+    const written = new Map([
+      ['patient_identities', new Set(['p1', 'p2'])],
+      ['conversations', new Set(['c1'])],
+      ['practitioners', new Set(['d1'])],
+      ['appointments', new Set<string>()],
+    ]) as Map<UnifiedTarget, Set<string>>;
+    const calls = relinkQueries('org_w', 'chatwoot', written);
     // Conversations written: their patient and inbox name; identities written: their conversations and appointments;
     // conversations written as parents: their messages. Nothing for practitioners nor for an empty set.
     expect(calls.map((c) => [table(c), c.params.slice(2)])).toEqual([
@@ -617,6 +614,10 @@ describe('relink', () => {
     expect(calls[1]!.sql).toContain('(select p.patient_id is distinct from c.patient_id from patient_identities p');
     expect(calls[3]!.sql).toContain('c.conversation_id is null and (select true from conversations p');
     for (const c of calls) expect(c.params.slice(0, 2)).toEqual(['org_w', 'chatwoot']);
+    // relinkWritten sends them in one message, parameters in order.
+    const sent = recorder();
+    await relinkWritten(sent.q, 'org_w', 'chatwoot', written);
+    expect(sent.calls).toEqual([{ sql: calls.map((c) => c.sql).join(';\n'), params: calls.flatMap((c) => c.params) }]);
   });
 
   it('asks nothing when nothing was written', async () => {
