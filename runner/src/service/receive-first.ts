@@ -1,14 +1,19 @@
 /**
  * Receiving comes before processing (issue #18): a webhook answer must never wait on processing, whatever the
  * backlog (Chatwoot waits 5 s for it and never retries). Receives and processing share one event loop; processing
- * batches give it back at their turns (`turn`), and while receives are being handled or the loop lags they hold
- * back — briefly, so processing still progresses — and the delivery queue runs one batch at a time (`concurrency`).
+ * batches give it back at their turns (`turn`), and while receives pile up or the loop lags they hold back —
+ * briefly, so processing still progresses — and the delivery queue runs one batch at a time (`concurrency`).
+ * "Pile up" and "lags" have thresholds well above a steady load's: at 500 deliveries/s a few receives are always
+ * in flight and answers take ~10–60 ms; backing off for each of them starved processing (a backlog after every
+ * start, rows seen seconds late) while answers were nowhere near their 5 s.
  */
 import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
 
 export interface ReceiveFirstOptions {
   /** Loop delay (ms, the worst of a sample window) from which processing backs off. */
   lagMs?: number;
+  /** Receives in flight (headers read, not yet handed to the inbox) from which processing backs off. */
+  receivingMax?: number;
   /** Sample window of the loop delay (ms). */
   sampleMs?: number;
   /** Longest back-off of one processing turn (ms): processing never stops altogether. */
@@ -22,6 +27,7 @@ export class ReceiveFirst {
   private lagging = false;
   private lastLagMs = 0;
   private readonly lagMs: number;
+  private readonly receivingMax: number;
   private readonly sampleMs: number;
   private readonly backoffMs: number;
   private readonly delay: IntervalHistogram;
@@ -31,7 +37,8 @@ export class ReceiveFirst {
 
   constructor(o: ReceiveFirstOptions = {}) {
     this.also = o.also ?? (() => false);
-    this.lagMs = o.lagMs ?? 25;
+    this.lagMs = o.lagMs ?? 100;
+    this.receivingMax = Math.max(1, o.receivingMax ?? 32);
     this.sampleMs = o.sampleMs ?? 50;
     this.backoffMs = o.backoffMs ?? 50;
     this.delay = monitorEventLoopDelay({ resolution: 10 });
@@ -67,9 +74,9 @@ export class ReceiveFirst {
     this.wake();
   }
 
-  /** Receives come first now: being handled, or the loop lagging. */
+  /** Receives come first now: piling up, or the loop lagging. */
   get pressed(): boolean {
-    return this.receiving > 0 || this.lagging || this.also();
+    return this.receiving >= this.receivingMax || this.lagging || this.also();
   }
 
   /** For metrics and logs: receives being handled, and the worst loop delay of the last window (ms). */
