@@ -13,6 +13,7 @@ import { Migration0012WebhookDeadLetters } from './0012_webhook_dead_letters.ts'
 import { Migration0013BackfillIdentityNameKeys } from './0013_backfill_identity_name_keys.ts';
 import { Migration0014IdentityKeys } from './0014_identity_keys.ts';
 import { Migration0015RelinkIndexes } from './0015_relink_indexes.ts';
+import { Migration0016ReferenceFirstIndexes } from './0016_reference_first_indexes.ts';
 
 /** Every migration this version knows, in order. Names are stable forever: they are stored in the database. */
 export const migrations: MigrationObject[] = [
@@ -30,6 +31,7 @@ export const migrations: MigrationObject[] = [
   { name: '0013_backfill_identity_name_keys', class: Migration0013BackfillIdentityNameKeys },
   { name: '0014_identity_keys', class: Migration0014IdentityKeys },
   { name: '0015_relink_indexes', class: Migration0015RelinkIndexes },
+  { name: '0016_reference_first_indexes', class: Migration0016ReferenceFirstIndexes },
 ];
 
 export const MIGRATIONS_TABLE = 'routiq_migrations';

@@ -694,7 +694,7 @@ function probeSql(l: Link, scope: string): string {
  * Link what one transaction wrote (`changed`: external_ids per target, as writeRows returns them), whatever the order
  * records arrived in: a child written takes its parent's value if the parent is there, a parent written reaches the
  * children that name it. One statement per link and direction, keyed by the written external_ids through the natural
- * key and the child-side indexes (migration 0015): the cost follows the rows written, not the organization's size.
+ * key and the child-side indexes (migrations 0015, 0016): the cost follows the rows written, not the organization's size.
  * Together with identity merges (which move conversations and appointments themselves) this keeps every link
  * `relinkOrganization` would set.
  */
