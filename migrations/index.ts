@@ -14,6 +14,7 @@ import { Migration0013BackfillIdentityNameKeys } from './0013_backfill_identity_
 import { Migration0014IdentityKeys } from './0014_identity_keys.ts';
 import { Migration0015RelinkIndexes } from './0015_relink_indexes.ts';
 import { Migration0016ReferenceFirstIndexes } from './0016_reference_first_indexes.ts';
+import { Migration0017AnalyzeForTheApp } from './0017_analyze_for_the_app.ts';
 
 /** Every migration this version knows, in order. Names are stable forever: they are stored in the database. */
 export const migrations: MigrationObject[] = [
@@ -32,6 +33,7 @@ export const migrations: MigrationObject[] = [
   { name: '0014_identity_keys', class: Migration0014IdentityKeys },
   { name: '0015_relink_indexes', class: Migration0015RelinkIndexes },
   { name: '0016_reference_first_indexes', class: Migration0016ReferenceFirstIndexes },
+  { name: '0017_analyze_for_the_app', class: Migration0017AnalyzeForTheApp },
 ];
 
 export const MIGRATIONS_TABLE = 'routiq_migrations';

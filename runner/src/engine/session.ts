@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { resolveSecrets } from '../config/load.ts';
 import type { ConnectionConfig, OrganizationConfig, RoutiqConfig } from '../config/types.ts';
 import type { Database } from '../db/database.ts';
-import { forOrganization, type Querier, readOnlyQuerier, transaction } from '../db/tx.ts';
+import { forOrganization, type Querier, readOnlyQuerier, safeMessage, transaction } from '../db/tx.ts';
 import { RoutiqError } from '../errors/registry.ts';
 import { sourcePriorityOf } from '../identity/rows.ts';
 import { loadCredentials } from '../security/credentials.ts';
@@ -46,6 +46,9 @@ export interface ChildMarking {
   all?: boolean;
 }
 
+/** A session's writes to a table from which it is analyzed, then again at every power of ten (analyzeAsGrown). */
+const ANALYZE_FROM = 1000;
+
 export class Session {
   readonly spec: ConnectorSpec;
   readonly org: OrganizationConfig;
@@ -54,6 +57,8 @@ export class Session {
   log: Logger;
   /** Child streams by parent stream name. */
   private readonly children = new Map<string, StreamSpec[]>();
+  /** Rows this session wrote (inserted or changed) per table, for analyzeAsGrown. */
+  private readonly grown = new Map<string, number>();
 
   constructor(
     readonly db: Database,
@@ -71,6 +76,32 @@ export class Session {
     this.matchIdentity = hook;
     for (const s of this.spec.streams)
       if (s.parent?.stream) this.children.set(s.parent.stream, [...(this.children.get(s.parent.stream) ?? []), s]);
+  }
+
+  /**
+   * ANALYZE a table (`routiq_analyze`, migration 0017) once this session's writes to it pass 1,000 rows, and again
+   * at 10,000, 100,000 … A table written from empty has no statistics until autovacuum gets to it, and a new
+   * organization is in none of a shared table's: the planner then takes (organization_id, source) to match one row
+   * and reads the organization's rows for every page (a first sync's cost grew with the square of its size). New
+   * identities grow `patients` and `identity_keys` with them. A failure is logged; the write stands.
+   */
+  async analyzeAsGrown(written: ReadonlyMap<UnifiedTarget, ReadonlySet<string>>): Promise<void> {
+    for (const [target, keys] of written) {
+      if (!keys.size) continue;
+      const before = this.grown.get(target) ?? 0;
+      const after = before + keys.size;
+      this.grown.set(target, after);
+      if (after < ANALYZE_FROM || Math.floor(Math.log10(after)) === Math.floor(Math.log10(Math.max(1, before))))
+        continue;
+      const tables = target === 'patient_identities' ? [target, 'patients', 'identity_keys'] : [target];
+      for (const table of tables) {
+        try {
+          await this.db.query('select routiq_analyze(?)', [table]);
+        } catch (err) {
+          this.log.warn({ table, err: { message: safeMessage(err) } }, 'could not analyze a table');
+        }
+      }
+    }
   }
 
   get secrets(): Record<string, string> {
