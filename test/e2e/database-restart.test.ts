@@ -14,7 +14,7 @@ describe.skipIf(!privatePgAvailable())('PostgreSQL restarted mid-sync', () => {
   let api: TinyApi;
   let db: Database;
   beforeAll(async () => {
-    pg = startPrivatePg(55_000 + Math.floor(Math.random() * 5000));
+    pg = startPrivatePg();
     api = await startTinyApi({ items: 120, notesPerItem: 6 });
     db = await openDatabase({ url: pg.url, poolMax: 4 });
     await migrate(db);

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -27,13 +27,31 @@ export interface PrivatePg {
   stop(): void;
 }
 
-export function startPrivatePg(port: number): PrivatePg {
+/**
+ * Ports below Linux's ephemeral range (32768–60999): a port drawn from inside it could be held by one of the
+ * suite's own client connections (seen once: "could not bind … Address already in use"). A start that still finds
+ * its port taken is retried on another.
+ */
+const randomPort = () => 20_000 + Math.floor(Math.random() * 12_000);
+
+export function startPrivatePg(): PrivatePg {
   const dir = mkdtempSync(path.join(tmpdir(), 'routiq-pg-'));
   chownSync(dir, uidOf('postgres'), gidOf('postgres'));
   const data = path.join(dir, 'data');
   asPostgres('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync']);
-  const opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`;
-  asPostgres('pg_ctl', ['-D', data, '-o', opts, '-l', path.join(dir, 'log'), '-w', 'start']);
+  let port = randomPort();
+  let opts = '';
+  for (let attempt = 1; ; attempt++) {
+    opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`;
+    try {
+      asPostgres('pg_ctl', ['-D', data, '-o', opts, '-l', path.join(dir, 'log'), '-w', 'start']);
+      break;
+    } catch (err) {
+      const log = readFileSync(path.join(dir, 'log'), 'utf8');
+      if (attempt >= 5 || !/Address already in use/.test(log)) throw err;
+      port = randomPort();
+    }
+  }
   return {
     url: `postgresql://postgres@127.0.0.1:${port}/postgres`,
     restart: () =>

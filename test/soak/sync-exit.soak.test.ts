@@ -106,7 +106,7 @@ organizations:
     let server: PrivatePg;
     // biome-ignore lint/suspicious/noDuplicateTestHooks: this nested describe's own server, beside the outer set-up
     beforeAll(() => {
-      server = startPrivatePg(55_000 + Math.floor(Math.random() * 5000));
+      server = startPrivatePg();
     });
     // biome-ignore lint/suspicious/noDuplicateTestHooks: see above
     afterAll(() => server?.stop());
