@@ -48,6 +48,10 @@ export interface ChildMarking {
 
 /** A session's writes to a table from which it is analyzed, then again at every power of ten (analyzeAsGrown). */
 const ANALYZE_FROM = 1000;
+/** The same table of the same database is analyzed at most this often by one process. */
+const ANALYZE_EVERY_MS = 30_000;
+/** Per database, schema and table: the last analyze this process started, and the one running. */
+const analyzed = new Map<string, { at: number; running: Promise<void> | undefined }>();
 
 export class Session {
   readonly spec: ConnectorSpec;
@@ -83,9 +87,13 @@ export class Session {
    * at 10,000, 100,000 … A table written from empty has no statistics until autovacuum gets to it, and a new
    * organization is in none of a shared table's: the planner then takes (organization_id, source) to match one row
    * and reads the organization's rows for every page (a first sync's cost grew with the square of its size). New
-   * identities grow `patients` and `identity_keys` with them. A failure is logged; the write stands.
+   * identities grow `patients` and `identity_keys` with them. In the background, never awaited by a write (an
+   * ANALYZE takes 0.1–0.3 s; twenty webhook sessions crossing 1,000 rows together held processing up for seconds),
+   * one per table of a database at a time and at most one per table every 30 s. The promise is for tests; a failure
+   * is logged.
    */
-  async analyzeAsGrown(written: ReadonlyMap<UnifiedTarget, ReadonlySet<string>>): Promise<void> {
+  analyzeAsGrown(written: ReadonlyMap<UnifiedTarget, ReadonlySet<string>>): Promise<void> {
+    const due: string[] = [];
     for (const [target, keys] of written) {
       if (!keys.size) continue;
       const before = this.grown.get(target) ?? 0;
@@ -93,17 +101,25 @@ export class Session {
       this.grown.set(target, after);
       if (after < ANALYZE_FROM || Math.floor(Math.log10(after)) === Math.floor(Math.log10(Math.max(1, before))))
         continue;
-      const tables = target === 'patient_identities' ? [target, 'patients', 'identity_keys'] : [target];
-      for (const table of tables) {
-        try {
-          await this.db.query('select routiq_analyze(?)', [table]);
-        } catch (err) {
-          this.log.warn({ table, err: { message: safeMessage(err) } }, 'could not analyze a table');
-        }
-      }
+      due.push(...(target === 'patient_identities' ? [target, 'patients', 'identity_keys'] : [target]));
     }
+    return Promise.all(due.map((table) => this.analyze(table))).then(() => undefined);
   }
 
+  private analyze(table: string): Promise<void> {
+    const key = `${this.db.connectionUrl ?? ''} ${this.db.schema ?? ''} ${table}`;
+    const last = analyzed.get(key);
+    if (last && (last.running || Date.now() - last.at < ANALYZE_EVERY_MS)) return last.running ?? Promise.resolve();
+    const running = this.db
+      .query('select routiq_analyze(?)', [table])
+      .then(
+        () => undefined,
+        (err) => this.log.warn({ table, err: { message: safeMessage(err) } }, 'could not analyze a table'),
+      )
+      .finally(() => analyzed.set(key, { at: Date.now(), running: undefined }));
+    analyzed.set(key, { at: Date.now(), running });
+    return running;
+  }
   get secrets(): Record<string, string> {
     return this.cctx.secrets;
   }

@@ -72,7 +72,7 @@ async function writePageOnce(session: Session, w: PageWrite, oneByOne: boolean):
   }
   if (committed) {
     await relinkCommitted(session, written);
-    await session.analyzeAsGrown(written);
+    void session.analyzeAsGrown(written);
     return out;
   }
   const res: PageWritten = { inserted: 0, updated: 0, unchanged: 0, deadLetters: 0, identitiesChanged: 0 };
@@ -97,7 +97,7 @@ async function writePageOnce(session: Session, w: PageWrite, oneByOne: boolean):
   }
   await transaction(session.db, (q) => writeAll(session, q, w, [], dead, res, w.finish, written));
   await relinkCommitted(session, written);
-  await session.analyzeAsGrown(written);
+  void session.analyzeAsGrown(written);
   return res;
 }
 
