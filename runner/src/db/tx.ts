@@ -81,11 +81,25 @@ async function enterScope(db: Database): Promise<{ sql: string; results: number 
  * `transaction(db, (q) => q(sql))` in one round trip instead of three.
  */
 async function oneStatement<T>(db: Database, sql: string, params: readonly unknown[]): Promise<T[]> {
-  const enter = await enterScope(db);
-  const conn = db.em().getConnection();
-  if (!enter) return (await conn.execute(sql, params as unknown[], 'all')) as T[];
+  return executeEntered<T>(db.em().getConnection(), await enterScope(db), sql, params);
+}
+
+type Connection = ReturnType<ReturnType<Database['em']>['getConnection']>;
+
+/**
+ * `sql` on `conn` (in transaction `ctx` if given), preceded in the same message by the scope's statements when
+ * `enter` is given: its own results only.
+ */
+async function executeEntered<T>(
+  conn: Connection,
+  enter: { sql: string; results: number } | undefined,
+  sql: string,
+  params: readonly unknown[],
+  ctx?: Parameters<Connection['execute']>[3],
+): Promise<T[]> {
+  if (!enter) return (await conn.execute(sql, params as unknown[], 'all', ctx)) as T[];
   const text = `${enter.sql}; ${conn.getPlatform().formatQuery(sql, params as unknown[])}`;
-  const own = ((await conn.execute(text, [], 'all')) as unknown[]).slice(enter.results);
+  const own = ((await conn.execute(text, [], 'all', ctx)) as unknown[]).slice(enter.results);
   return (own.length === 1 ? own[0] : own) as T[];
 }
 
@@ -100,13 +114,10 @@ export async function transaction<T>(db: Database, fn: (q: Querier) => Promise<T
     // The scope's SET LOCALs travel with the transaction's first statement, in one message: a round trip fewer per
     // transaction (each wakes the server; on a busy 2-core machine about 0.1 ms of this thread's time).
     let first = enter;
-    const q: Querier = async <R>(sql: string, params: readonly unknown[] = []) => {
-      if (first === undefined) return (await conn.execute(sql, params as unknown[], 'all', ctx)) as R[];
-      const text = `${first.sql}; ${conn.getPlatform().formatQuery(sql, params as unknown[])}`;
-      const results = first.results;
+    const q: Querier = <R>(sql: string, params: readonly unknown[] = []) => {
+      const entering = first;
       first = undefined;
-      const own = ((await conn.execute(text, [], 'all', ctx)) as unknown[]).slice(results);
-      return (own.length === 1 ? own[0] : own) as R[];
+      return executeEntered<R>(conn, entering, sql, params, ctx);
     };
     return fn(q);
   });
