@@ -8,7 +8,7 @@
 import type { UnifiedTarget } from '@routiq/schemas';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends, openTestDb, type TestDb } from '../../../test/helpers/db.ts';
-import { forOrganization, transaction } from '../db/tx.ts';
+import { forOrganization, type Querier, transaction } from '../db/tx.ts';
 import { createOrganization } from '../identity/test-support.ts';
 import { relinkQueries } from './writer.ts';
 
@@ -57,6 +57,12 @@ async function seed(t: TestDb, org: string, n: number): Promise<void> {
   );
 }
 
+/** The plan PostgreSQL would run `sql` with, as text. */
+async function explain(q: Querier, sql: string, params: readonly unknown[]): Promise<string> {
+  const rows = await q<Record<string, string>>(`explain ${sql}`, params);
+  return rows.map((r) => String(Object.values(r)[0])).join('\n');
+}
+
 const TABLES = ['patient_identities', 'conversations', 'appointments', 'messages', 'attachments', 'inboxes'];
 
 describe.each(kinds)('relink plans on %s', (kind) => {
@@ -90,8 +96,7 @@ describe.each(kinds)('relink plans on %s', (kind) => {
     // The statements relinkWritten sends in one message, explained one by one.
     await transaction(forOrganization(t.db, ORG), async (q) => {
       for (const s of relinkQueries(ORG, SOURCE, changed)) {
-        const plan = await q<Record<string, string>>(`explain ${s.sql}`, s.params);
-        plans.push(plan.map((r) => String(Object.values(r)[0])).join('\n'));
+        plans.push(await explain(q, s.sql, s.params));
       }
     });
     // Six links, each from its written children and from its written parents.
@@ -143,13 +148,13 @@ describe.each(kinds)('natural-key lookups without statistics on %s', (kind) => {
       );
       // The case under test: if autovacuum got there first, the plan below proves less (and still must hold).
       if (stats?.analyzed) console.warn(`${table} was analyzed before the plan was taken`);
-      const rows = await q<Record<string, string>>(
-        `explain select (select x.${value} from ${table} x
+      return explain(
+        q,
+        `select (select x.${value} from ${table} x
            where x.organization_id = v.organization_id and x.source = v.source and x.external_id = v.external_id)
          from (values (?, ?, ?)) as v(organization_id, source, external_id)`,
         [ORG, SOURCE, key],
       );
-      return rows.map((r) => String(Object.values(r)[0])).join('\n');
     });
     expect(plan, plan).toContain(`${table}_natural_key`);
     expect(plan, plan).not.toMatch(/_ext_idx|_inbox_idx|Seq Scan/);

@@ -107,7 +107,7 @@ export class Session {
   }
 
   private analyze(table: string): Promise<void> {
-    const key = `${this.db.connectionUrl ?? ''} ${this.db.schema ?? ''} ${table}`;
+    const key = `${this.db.connectionUrl} ${this.db.schema} ${table}`;
     const last = analyzed.get(key);
     if (last && (last.running || Date.now() - last.at < ANALYZE_EVERY_MS)) return last.running ?? Promise.resolve();
     const running = this.db
@@ -120,6 +120,7 @@ export class Session {
     analyzed.set(key, { at: Date.now(), running });
     return running;
   }
+
   get secrets(): Record<string, string> {
     return this.cctx.secrets;
   }

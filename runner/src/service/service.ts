@@ -127,8 +127,8 @@ export class Service {
   private readonly deliveries: DeliveryQueue;
   private readonly inbox: InboxWriter;
   /**
-   * Receives before processing: processing backs off while requests are being received or the loop lags, and on the
-   * embedded database (one connection) while deliveries wait for the inbox's commit.
+   * Receives before processing: processing backs off while receives pile up or the loop lags (receive-first.ts), and
+   * on the embedded database (one connection) while deliveries wait for the inbox's commit.
    */
   private readonly receiveFirst: ReceiveFirst;
   /** Webhook requests counted by receiveFirst until their delivery is handed to the inbox (or they are answered). */
