@@ -17,7 +17,7 @@ export interface LoadInput {
   seconds: number;
   conversationsPerOrg: number;
   firstId: number;
-  /** Added to every conversation and contact id (a warm-up load on conversations of its own). */
+  /** Added to every conversation and contact id (a second load on conversations and contacts of its own). */
   conversationOffset?: number;
 }
 
