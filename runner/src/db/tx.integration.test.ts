@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends, openTestDb, type TestDb } from '../../../test/helpers/db.ts';
-import { forOrganization, readOnlyQuerier, severalStatements, transaction } from './tx.ts';
+import { isDataError } from '../engine/write-page.ts';
+import { boundQuery, forOrganization, readOnlyQuerier, severalStatements, transaction } from './tx.ts';
 
 const kinds = await backends();
 
@@ -84,5 +85,46 @@ describe('severalStatements', () => {
     expect(severalStatements('select $$;$$')).toBe(false);
     expect(severalStatements('select 1; select 2')).toBe(true);
     expect(severalStatements("select 'a'; delete from t")).toBe(true);
+  });
+});
+
+/** Large writes send their values as bind parameters (boundQuery): same rows, same scope, same errors as inlined. */
+describe.each(kinds)('boundQuery on %s', (kind) => {
+  let t: TestDb;
+  beforeAll(async () => {
+    t = await openTestDb(kind);
+    await t.db.query("insert into organizations (id, name) values ('org_bq', 'Bound'), ('org_bq2', 'Other')");
+  });
+  afterAll(async () => {
+    await t?.drop();
+  });
+
+  const awkward = [`it's "quoted" \\ back\\slash`, 'ünïcödé 👩‍⚕️', '{"a": [1, "b"]}', null, ''];
+  const sql = `select v.x, v.j::jsonb as j, current_setting('app.organization_id', true) as org,
+    (select count(*)::int from organizations) as visible
+    from (values ${awkward.map(() => '(?, ?)').join(', ')}) as v(x, j)`;
+  const params = awkward.flatMap((x) => [x, JSON.stringify({ x })]);
+
+  it('as the first statement of a scoped transaction: the scope holds and values arrive as they were', async () => {
+    const org = forOrganization(t.db, 'org_bq');
+    const bound = await transaction(org, (q) => boundQuery<Record<string, unknown>>(q, sql, params));
+    // The same statement inlined (db.query: not a transaction's querier) gives the same rows.
+    const inlined = await org.query<Record<string, unknown>>(sql, params);
+    expect(bound).toEqual(inlined);
+    expect(bound.map((r) => r.x)).toEqual(awkward);
+    expect(bound.map((r) => r.j)).toEqual(awkward.map((x) => ({ x })));
+    // Row-level security applied: the organization sees itself only.
+    expect(bound.every((r) => r.org === 'org_bq' && r.visible === 1)).toBe(true);
+  });
+
+  it('a refused value fails the statement with its SQLSTATE and rolls the transaction back', async () => {
+    const org = forOrganization(t.db, 'org_bq');
+    const err = await transaction(org, async (q) => {
+      await q("update organizations set name = 'Changed' where id = 'org_bq'");
+      await boundQuery(q, 'select ?::int', ['not a number']);
+    }).catch((e: unknown) => e);
+    expect(isDataError(err)).toBe(true);
+    const [row] = await t.db.query<{ name: string }>("select name from organizations where id = 'org_bq'");
+    expect(row?.name).toBe('Bound');
   });
 });

@@ -3,6 +3,33 @@ import type { Database } from './database.ts';
 /** A query function bound to one connection or transaction. */
 export type Querier = <T = Record<string, unknown>>(sql: string, params?: readonly unknown[]) => Promise<T[]>;
 
+const BOUND = Symbol('routiq.bound');
+type BoundQuery = <T>(sql: string, params: readonly unknown[]) => Promise<T[]>;
+// PostgreSQL's Bind message counts parameters in 16 bits.
+const MAX_BIND_PARAMS = 65535;
+
+/**
+ * `sql` (with `?` placeholders and no other `?`) with its values sent as bind parameters when `q` is a
+ * transaction's querier: the values travel as they are, instead of being quoted into the statement's text. For the
+ * large writes (raw payloads, upserts of hundreds of rows) inlining cost more runner CPU than the rest of the write
+ * (quoting every character of every value, then measuring and copying the whole text again). Elsewhere (and above
+ * the protocol's parameter limit) it is `q(sql, params)`.
+ */
+export function boundQuery<T = Record<string, unknown>>(
+  q: Querier,
+  sql: string,
+  params: readonly unknown[],
+): Promise<T[]> {
+  const b = (q as Querier & { [BOUND]?: BoundQuery })[BOUND];
+  return b && params.length <= MAX_BIND_PARAMS ? b<T>(sql, params) : q<T>(sql, params);
+}
+
+/** `?` → `$1`, `$2`, … (the statements given to boundQuery hold no other `?`). */
+function positional(sql: string): string {
+  let n = 0;
+  return sql.replace(/\?/g, () => `$${++n}`);
+}
+
 /**
  * Whose rows a transaction may touch (docs/database.md#tenant-isolation). Every transaction() runs as the app role
  * (`SET LOCAL ROLE`): with an organization it sees that organization's rows only; without one, no tenant row at all.
@@ -103,6 +130,13 @@ async function executeEntered<T>(
   return (own.length === 1 ? own[0] : own) as T[];
 }
 
+interface TxClient {
+  client: { acquireConnection(): Promise<unknown> };
+}
+interface PgConnection {
+  query(text: string, values: unknown[]): Promise<{ rows: unknown[] }>;
+}
+
 /** Run fn in one transaction of the database's scope (see DbScope); it gets a querier bound to that transaction. */
 export async function transaction<T>(db: Database, fn: (q: Querier) => Promise<T>): Promise<T> {
   const enter = await enterScope(db);
@@ -119,6 +153,14 @@ export async function transaction<T>(db: Database, fn: (q: Querier) => Promise<T
       first = undefined;
       return executeEntered<R>(conn, entering, sql, params, ctx);
     };
+    const bound: BoundQuery = async <R>(sql: string, params: readonly unknown[]) => {
+      // The extended protocol runs one statement a message: the scope's statements go first, on their own.
+      if (first) await q('select 1');
+      // The transaction's own connection (knex's transaction client always hands out that one).
+      const pgConn = (await (ctx as unknown as TxClient).client.acquireConnection()) as PgConnection;
+      return (await pgConn.query(positional(sql), params as unknown[])).rows as R[];
+    };
+    Object.assign(q, { [BOUND]: bound });
     return fn(q);
   });
 }

@@ -1,5 +1,5 @@
 /** Bookkeeping writes every write path shares: raw payloads kept for lineage, and dead letters. */
-import type { Querier } from '../db/tx.ts';
+import { boundQuery, type Querier } from '../db/tx.ts';
 import { excerpt, sanitize } from './sanitize.ts';
 
 /** Raw platform payloads by (source, stream, id); rewritten only when their hash changed. */
@@ -14,7 +14,8 @@ export async function storeRawRecords(
     params.push(at.organizationId, at.source, at.stream, r.key, r.hash, at.specVersion, JSON.stringify(r.raw));
     return '(?, ?, ?, ?, ?, ?, ?::jsonb)';
   });
-  await q(
+  await boundQuery(
+    q,
     `insert into raw_records (organization_id, source, stream, external_id, source_hash, spec_version, payload) values ${tuples.join(', ')}
      on conflict (organization_id, source, stream, external_id) do update set source_hash = excluded.source_hash,
        spec_version = excluded.spec_version, payload = excluded.payload, fetched_at = now()

@@ -10,7 +10,7 @@ import type {
 } from '@routiq/sdk';
 import { normalizePhone } from '@routiq/sdk';
 import { evidenceForStorage, identityNameKey, inboxPhoneE164, normalizeIdentityForStorage } from '@routiq/sdk/identity';
-import type { Querier } from '../db/tx.ts';
+import { boundQuery, type Querier } from '../db/tx.ts';
 import {
   crossRefKey,
   idCondition,
@@ -261,7 +261,7 @@ where ((${cols.map((c) => `t.${c.name}`).join(', ')}, t.spec_version) is distinc
    ${info.references.map((r) => `or (t.${r.column} is null and excluded.${r.column} is not null)`).join(' ')})
   and (excluded.source_version = now() or t.source_version is null or excluded.source_version >= t.source_version)${tieKeepsDeletion}
 returning t.external_id, (t.xmax = 0) as inserted`;
-  const rows = await q<{ external_id: string; inserted: boolean }>(sql, [
+  const rows = await boundQuery<{ external_id: string; inserted: boolean }>(q, sql, [
     ctx.specVersion,
     ctx.stream,
     ctx.runId,
