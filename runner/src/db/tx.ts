@@ -24,6 +24,13 @@ export function boundQuery<T = Record<string, unknown>>(
   return b && params.length <= MAX_BIND_PARAMS ? b<T>(sql, params) : q<T>(sql, params);
 }
 
+const INLINE_FIRST_BELOW = 16_384;
+function textLength(params: readonly unknown[]): number {
+  let n = 0;
+  for (const p of params) n += typeof p === 'string' ? p.length : 8;
+  return n;
+}
+
 /** `?` → `$1`, `$2`, … (the statements given to boundQuery hold no other `?`). */
 function positional(sql: string): string {
   let n = 0;
@@ -154,8 +161,12 @@ export async function transaction<T>(db: Database, fn: (q: Querier) => Promise<T
       return executeEntered<R>(conn, entering, sql, params, ctx);
     };
     const bound: BoundQuery = async <R>(sql: string, params: readonly unknown[]) => {
-      // The extended protocol runs one statement a message: the scope's statements go first, on their own.
-      if (first) await q('select 1');
+      if (first) {
+        // The extended protocol runs one statement a message, so the scope's statements would need a round trip of
+        // their own: a small first statement travels with them inlined instead.
+        if (textLength(params) < INLINE_FIRST_BELOW) return q<R>(sql, params);
+        await q('select 1');
+      }
       // The transaction's own connection (knex's transaction client always hands out that one).
       const pgConn = (await (ctx as unknown as TxClient).client.acquireConnection()) as PgConnection;
       return (await pgConn.query(positional(sql), params as unknown[])).rows as R[];

@@ -2,7 +2,7 @@
  * Incremental cursors and the one repository of `sync_state` (checkpoints and child partitions).
  * `sync_state.connector` holds the connection name: one state per connection of an organization.
  */
-import type { Querier } from '../db/tx.ts';
+import { boundQuery, type Querier } from '../db/tx.ts';
 import type { StreamSpec } from '../spec/types.ts';
 import { type Bindings, evaluate } from './expr.ts';
 import { toIso } from './writer.ts';
@@ -64,7 +64,8 @@ export async function saveCursor(
   cursor: CursorValue | undefined,
   o: { status: 'running' | 'idle'; processed: number; done: boolean },
 ): Promise<void> {
-  await q(
+  await boundQuery(
+    q,
     `insert into sync_state (organization_id, connector, stream, partition, cursor, status, last_sync_timestamp, last_successful_sync, records_processed)
      values (?, ?, ?, ?, ?::jsonb, ?, now(), ${o.done ? 'now()' : 'null'}, ?)
      on conflict (organization_id, connector, stream, partition) do update set
@@ -112,7 +113,8 @@ export async function markPartitionsPending(
   const v = markValues(marks);
   if (!v) return;
   // A full refresh re-reads children from the start: their cursor goes with the pending mark.
-  await q(
+  await boundQuery(
+    q,
     `insert into sync_state (organization_id, connector, stream, partition, status, metadata) values ${v.tuples}
      on conflict (organization_id, connector, stream, partition) do update set status = 'pending', metadata = excluded.metadata,
        ${o.resetCursor ? 'cursor = null, ' : ''}updated_at = now()`,

@@ -393,7 +393,8 @@ async function upsertIdentities(q: Querier, ctx: WriteContext, batch: MappedRow[
   const flush = async () => {
     if (pendingPatients.length) {
       const rows = pendingPatients.splice(0);
-      await q(
+      await boundQuery(
+        q,
         `insert into patients (id, organization_id, first_name, last_name, display_name, email, phone_e164, date_of_birth, primary_source)
          select v.id::uuid, v.organization_id, v.first_name, v.last_name, v.display_name, v.email, v.phone_e164, v.date_of_birth::date, v.primary_source
          from (values ${rows.map((r) => `(${r.map(() => '?').join(', ')})`).join(',\n')})
@@ -508,7 +509,8 @@ async function insertIdentities(
   extra: (r: MappedRow) => Array<string | null>,
 ): Promise<void> {
   const v = valuesClause(rows, ctx, cols, extra);
-  await q(
+  await boundQuery(
+    q,
     `insert into patient_identities (organization_id, source, ${cols.map((c) => c.name).join(', ')}, source_hash, source_version, sanitized, phone_e164, phone_valid, patient_id, match_method, match_confidence, name_key, spec_version, stream, last_sync_run_id)
      select v.organization_id, v.source, ${cols.map((c) => `v.${c.name}::${c.sqlType}`).join(', ')}, v.source_hash, coalesce(v.source_version::timestamptz, now()), v.sanitized::boolean, v.phone_e164, v.phone_valid::boolean, v.patient_id::uuid, v.match_method, v.match_confidence::numeric, v.name_key, ?, ?, ?::uuid
      from (values ${v.sql}) as v(organization_id, source, ${cols.map((c) => c.name).join(', ')}, ${LINEAGE_VALUES.join(', ')}, phone_e164, phone_valid, patient_id, match_method, match_confidence, name_key)`,
