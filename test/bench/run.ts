@@ -4,7 +4,8 @@
  *   - full-sync records/s, and on PostgreSQL the raw batched insert of the same unified rows
  *     (`INSERT … SELECT unnest(…)`, 5,000 a statement, into copies of the tables with the same indexes) and the ratio
  *   - CPU per record: the runner (process.cpuUsage; the simulators run in a child process) and PostgreSQL (the
- *     utime+stime in /proc/<pid>/stat of the server backends connected to the bench database, sampled every 250 ms)
+ *     utime+stime in /proc/<pid>/stat of the server backends connected to the bench database, sampled every 250 ms);
+ *     the simulators' process too (not the product's cost, but it takes the same two cores)
  *   - per-stage wall time summed over calls (stage-clock.ts): HTTP + parse, mapping, validation, identity, write
  *   - peak RSS of the process during the sync, at the full and a smaller size
  *   - requests and rows written by an incremental pass over the unchanged source
@@ -184,7 +185,7 @@ async function rawInsert(url: string, orgId: string): Promise<{ rows: number; ms
   return { rows, ms: Math.round(ms), recordsPerSecond: Math.round(rows / (ms / 1000)) };
 }
 
-async function syncBench(kind: Kind, connector: Connector, url: string, n: number) {
+async function syncBench(kind: Kind, connector: Connector, url: string, n: number, simPid?: number) {
   const t = await openTestDb(kind);
   const orgId = `org_bench_${connector}`;
   try {
@@ -207,11 +208,13 @@ async function syncBench(kind: Kind, connector: Connector, url: string, n: numbe
     const stopRss = peakRss();
     const stopPg = t.url ? await pgCpu(t.url) : undefined;
     enableStageClock(true);
+    const sim0 = simPid ? procTicks(simPid) : undefined;
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     const full = await r.sync();
     const ms = performance.now() - t0;
     const cpu = process.cpuUsage(cpu0);
+    const sim1 = simPid ? procTicks(simPid) : undefined;
     const stages = readStageClock();
     enableStageClock(false);
     const pgMs = stopPg ? await stopPg() : undefined;
@@ -243,6 +246,8 @@ async function syncBench(kind: Kind, connector: Connector, url: string, n: numbe
       cpuUsPerRecord: {
         runner: perRecordUs((cpu.user + cpu.system) / 1000),
         ...(pgMs !== undefined ? { postgres: perRecordUs(pgMs) } : {}),
+        // Not the product's cost, but it shares the machine's two cores with the runner and PostgreSQL.
+        ...(sim0 !== undefined && sim1 !== undefined ? { simulators: perRecordUs((sim1 - sim0) * TICK_MS) } : {}),
       },
       stageUsPerRecord: {
         httpAndParse: perRecordUs(stages.http),
@@ -283,11 +288,11 @@ async function machine() {
 }
 
 /** One sync in a process of its own: its RSS and CPU are that sync's alone (the embedded database runs in it). */
-async function runChild(kind: Kind, connector: Connector, url: string, n: number) {
+async function runChild(kind: Kind, connector: Connector, url: string, n: number, simPid?: number) {
   // BENCH_NODE_ARGS: extra node flags for the sync process only (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
   const extra = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const proc = spawn(process.execPath, ['--expose-gc', ...extra, '--import', 'tsx', import.meta.filename], {
-    env: { ...process.env, BENCH_ONE: JSON.stringify({ kind, connector, url, n }) },
+    env: { ...process.env, BENCH_ONE: JSON.stringify({ kind, connector, url, n, simPid }) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';
@@ -300,8 +305,14 @@ async function runChild(kind: Kind, connector: Connector, url: string, n: number
 }
 
 if (process.env.BENCH_ONE) {
-  const o = JSON.parse(process.env.BENCH_ONE) as { kind: Kind; connector: Connector; url: string; n: number };
-  process.stdout.write(JSON.stringify(await syncBench(o.kind, o.connector, o.url, o.n)));
+  const o = JSON.parse(process.env.BENCH_ONE) as {
+    kind: Kind;
+    connector: Connector;
+    url: string;
+    n: number;
+    simPid?: number;
+  };
+  process.stdout.write(JSON.stringify(await syncBench(o.kind, o.connector, o.url, o.n, o.simPid)));
   process.exit(0);
 }
 
@@ -322,7 +333,7 @@ for (const n of [patients, small]) {
   try {
     for (const kind of n === patients ? kinds : kinds.slice(0, 1))
       for (const c of connectors) {
-        const r = await runChild(kind, c, sims.urls[c], n);
+        const r = await runChild(kind, c, sims.urls[c], n, sims.proc.pid);
         runs.push(r);
         process.stderr.write(
           `${kind} ${c} ${n} patients: ${r.records} records, ${r.recordsPerSecond}/s, ${r.peakRssMb} MB\n`,
