@@ -233,3 +233,34 @@ describe('cliniko mutate', () => {
     }
   });
 });
+
+/** Listings are cached between pages (server.ts `list`): a change in between is seen like on the real API. */
+describe('cliniko listing cache', () => {
+  it('a page read after mutate() or a write request reflects the change; unchanged data pages as before', async () => {
+    const s = await startCliniko({ seed: 5, now: NOW, scale: 2, users: [{ apiKey: KEY_A }] });
+    try {
+      const h = headersFor();
+      const page = async (n: number) =>
+        (await (
+          await fetch(`${s.url}/patients?per_page=5&sort=updated_at:desc&page=${n}`, { headers: h })
+        ).json()) as Json;
+      const first = await page(1);
+      expect(await page(1)).toEqual(first);
+      const top = first.patients[0] as Json;
+      // A write through the API: the archived patient leaves the default listing at once.
+      const r = await fetch(`${s.url}/patients/${top.id}/archive`, { method: 'POST', headers: h });
+      expect(r.status).toBe(204);
+      const afterArchive = await page(1);
+      expect((afterArchive.patients as Json[]).map((p) => p.id)).not.toContain(top.id);
+      expect(afterArchive.total_entries).toBe(first.total_entries - 1);
+      // A mutation step: patients it updated lead a listing sorted by updated_at desc.
+      const sum = s.mutate(5);
+      const updated = sum.actions.filter((a) => a.type === 'patient_updated').map((a) => a.id);
+      expect(updated.length).toBeGreaterThan(0);
+      const afterMutate = await page(1);
+      expect(updated).toContain((afterMutate.patients as Json[])[0]?.id);
+    } finally {
+      await s.close();
+    }
+  });
+});

@@ -461,7 +461,14 @@ export class ClinikoModel {
 
   // ------------------------------------------------------------------ mutation
 
+  /** Counts calls of mutate(): the server's listings are cached per version (see server.ts `list`). */
+  get dataVersion(): number {
+    return this.version;
+  }
+  private version = 0;
+
   mutate(steps = 1): ClinikoMutationSummary {
+    this.version += 1;
     const actions: ClinikoMutationAction[] = [];
     for (let s = 0; s < steps; s++) {
       this.stepNo += 1;

@@ -220,6 +220,11 @@ export const MAX_PER_PAGE = 100;
 export const DEFAULT_PER_PAGE = 50;
 
 export function runList<T>(all: readonly T[], spec: ListSpec<T>, query: URLSearchParams): ListResult<T> {
+  return pageOf(selectRows(all, spec, query), query);
+}
+
+/** Every row of a listing (its filters and sort), before paging. */
+export function selectRows<T>(all: readonly T[], spec: ListSpec<T>, query: URLSearchParams): T[] {
   const filters = readFilters(query);
   const preds = filters.map((f) => compileFilter(spec.schema, f));
   const named = new Set(filters.map((f) => f.field));
@@ -249,7 +254,11 @@ export function runList<T>(all: readonly T[], spec: ListSpec<T>, query: URLSearc
     const y = spec.idOf(b);
     return x < y ? -1 : x > y ? 1 : 0;
   });
+  return rows;
+}
 
+/** One page of a listing's rows (`page`, `per_page`). */
+export function pageOf<T>(rows: readonly T[], query: URLSearchParams): ListResult<T> {
   const page = positiveInt(query.get('page'), 1, 'page');
   const perPage = positiveInt(query.get('per_page'), DEFAULT_PER_PAGE, 'per_page');
   if (perPage > MAX_PER_PAGE) throw new QueryError(400, `per_page must be between 1 and ${MAX_PER_PAGE}.`);

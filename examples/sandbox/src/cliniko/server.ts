@@ -28,7 +28,7 @@ import {
   keyCore,
   keyShard,
 } from './model.ts';
-import { type ListSpec, pageLinks, QueryError, runList, type Schema } from './query.ts';
+import { type ListSpec, pageLinks, pageOf, QueryError, type Schema, selectRows } from './query.ts';
 
 export interface ClinikoOptions extends SimOptions {
   users: ClinikoUserConfig[];
@@ -363,6 +363,12 @@ export async function startCliniko(opts: ClinikoOptions): Promise<ClinikoSim> {
     } as ListSpec<ClBusiness>,
   };
 
+  // A listing's filtered, sorted rows, kept until the data changes (mutate() or any non-GET request): the next
+  // page of the same listing is a slice of them rather than a filter and sort of every row again (a full sync's
+  // pages would cost the square of the practice's size). Pages are rendered from the rows as they are now.
+  // Direct edits of `model` rows (none today) would have to go through mutate() or a request to be seen.
+  const listings = new Map<string, { version: string; rows: readonly unknown[] }>();
+  let writes = 0;
   function list<T>(
     req: SimRequest,
     path: string,
@@ -370,8 +376,21 @@ export async function startCliniko(opts: ClinikoOptions): Promise<ClinikoSim> {
     rows: readonly T[],
     spec: ListSpec<T>,
     render: (r: T) => Record<string, unknown>,
+    pr: ClPractice,
   ): SimResponse {
-    const res = runList(rows, spec, req.query);
+    const q = new URLSearchParams(req.query);
+    q.delete('page');
+    const id = `${pr.keyCore}|${path}|${q.toString()}`;
+    const version = `${model.dataVersion}:${writes}`;
+    let hit = listings.get(id);
+    if (hit?.version !== version) {
+      hit = { version, rows: selectRows(rows, spec, req.query) };
+      listings.delete(id);
+      listings.set(id, hit);
+      // A bounded number of listings (the oldest goes first).
+      if (listings.size > 64) listings.delete(listings.keys().next().value as string);
+    }
+    const res = pageOf(hit.rows as T[], req.query);
     return json(200, {
       [key]: res.rows.map(render),
       total_entries: res.total,
@@ -390,7 +409,7 @@ export async function startCliniko(opts: ClinikoOptions): Promise<ClinikoSim> {
     const get = req.method === 'GET';
     const now = model.clock.nowMs;
     if (rest === '/user' && get) return json(200, userJson(pr));
-    if (rest === '/patients' && get) return list(req, rest, 'patients', pr.patients, specs.patients, patientJson);
+    if (rest === '/patients' && get) return list(req, rest, 'patients', pr.patients, specs.patients, patientJson, pr);
     if (rest === '/patients/archived' && get)
       return list(
         req,
@@ -399,6 +418,7 @@ export async function startCliniko(opts: ClinikoOptions): Promise<ClinikoSim> {
         pr.patients.filter((p) => p.archivedAtMs !== null && p.deletedAtMs === null),
         { ...specs.patients, hiddenUnlessFiltered: ['deleted_at'] },
         patientJson,
+        pr,
       );
     if (rest === '/patients/deleted' && get)
       return list(
@@ -408,6 +428,7 @@ export async function startCliniko(opts: ClinikoOptions): Promise<ClinikoSim> {
         pr.patients.filter((p) => p.deletedAtMs !== null),
         { schema: deletedSchema<ClPatient>(), hiddenUnlessFiltered: [], defaultSort: 'deleted_at', idOf },
         deletedRow('/patients'),
+        pr,
       );
     let m = /^\/patients\/(\d+)$/.exec(rest);
     if (m && get) {
@@ -423,7 +444,15 @@ export async function startCliniko(opts: ClinikoOptions): Promise<ClinikoSim> {
       return { status: 204, body: '' };
     }
     if (rest === '/individual_appointments' && get)
-      return list(req, rest, 'individual_appointments', pr.appointments, specs.appts, (a) => appointmentJson(pr, a));
+      return list(
+        req,
+        rest,
+        'individual_appointments',
+        pr.appointments,
+        specs.appts,
+        (a) => appointmentJson(pr, a),
+        pr,
+      );
     if (rest === '/individual_appointments/cancelled' && get)
       return list(
         req,
@@ -432,6 +461,7 @@ export async function startCliniko(opts: ClinikoOptions): Promise<ClinikoSim> {
         pr.appointments.filter((a) => a.cancelledAtMs !== null && a.deletedAtMs === null),
         { ...specs.appts, hiddenUnlessFiltered: ['archived_at', 'deleted_at'] },
         (a) => appointmentJson(pr, a),
+        pr,
       );
     if (rest === '/individual_appointments/deleted' && get)
       return list(
@@ -441,6 +471,7 @@ export async function startCliniko(opts: ClinikoOptions): Promise<ClinikoSim> {
         pr.appointments.filter((a) => a.deletedAtMs !== null),
         { schema: deletedSchema<ClAppointment>(), hiddenUnlessFiltered: [], defaultSort: 'deleted_at', idOf },
         deletedRow('/individual_appointments'),
+        pr,
       );
     m = /^\/individual_appointments\/(\d+)$/.exec(rest);
     if (m && get) {
@@ -477,6 +508,7 @@ export async function startCliniko(opts: ClinikoOptions): Promise<ClinikoSim> {
         pr.practitioners.filter((p) => p.active),
         specs.pracs,
         practitionerJson,
+        pr,
       );
     if (rest === '/practitioners/inactive' && get)
       return list(
@@ -486,6 +518,7 @@ export async function startCliniko(opts: ClinikoOptions): Promise<ClinikoSim> {
         pr.practitioners.filter((p) => !p.active),
         specs.pracs,
         practitionerJson,
+        pr,
       );
     m = /^\/practitioners\/(\d+)$/.exec(rest);
     if (m && get) {
@@ -493,14 +526,14 @@ export async function startCliniko(opts: ClinikoOptions): Promise<ClinikoSim> {
       return p ? json(200, practitionerJson(p)) : notFound();
     }
     if (rest === '/appointment_types' && get)
-      return list(req, rest, 'appointment_types', pr.appointmentTypes, specs.types, typeJson);
+      return list(req, rest, 'appointment_types', pr.appointmentTypes, specs.types, typeJson, pr);
     m = /^\/appointment_types\/(\d+)$/.exec(rest);
     if (m && get) {
       const t = pr.appointmentTypes.find((x) => x.id === m?.[1]);
       return t ? json(200, typeJson(t)) : notFound();
     }
     if (rest === '/businesses' && get)
-      return list(req, rest, 'businesses', pr.businesses, specs.businesses, businessJson);
+      return list(req, rest, 'businesses', pr.businesses, specs.businesses, businessJson, pr);
     m = /^\/businesses\/(\d+)$/.exec(rest);
     if (m && get) {
       const b = pr.businesses.find((x) => x.id === m?.[1]);
@@ -547,6 +580,7 @@ export async function startCliniko(opts: ClinikoOptions): Promise<ClinikoSim> {
     if (!('keyCore' in who)) return who;
     const lim = limiter.hit(`user:${who.index}`);
     if (!lim.allowed) return throttledFor(lim.resetAtMs);
+    if (req.method !== 'GET') writes += 1;
     try {
       return route(req, who, rest) ?? notFound();
     } catch (err) {
