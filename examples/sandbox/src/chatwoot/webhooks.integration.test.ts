@@ -149,7 +149,12 @@ describe('chatwoot webhooks', () => {
     await sim.webhooks.idle();
     const d = sim.webhooks.deliveries;
     expect(d.length).toBeGreaterThan(1);
-    expect(receiver.received.length).toBe(d.length);
+    // Each delivery reached the receiver at most once (no retry). Not every one need arrive whole: on a busy
+    // machine the sim's 200 ms timeout can end a request before its body is read.
+    const got = receiver.received.map((r) => r.headers['x-chatwoot-delivery'] as string);
+    expect(new Set(got).size).toBe(got.length);
+    expect(got.every((id) => d.some((x) => x.deliveryId === id))).toBe(true);
+    expect(got.length).toBeGreaterThan(0);
     expect(d.some((x) => x.error === 'timeout')).toBe(true);
     expect(d.some((x) => x.status === 500)).toBe(true);
     expect(new Set(d.map((x) => x.deliveryId)).size).toBe(d.length);
