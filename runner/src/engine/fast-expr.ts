@@ -145,7 +145,8 @@ function asSequence(v: unknown): unknown[] {
  * array at the end is kept.
  */
 function compilePath(n: Node, sc: Scope): Fn | null {
-  if (hasAny(n, PATH_EXTRAS)) return null;
+  // `a{ … }` groups the path's result (the group sits on the path node).
+  if (hasAny(n, [...PATH_EXTRAS, 'group'])) return null;
   const steps = n.steps ?? [];
   if (!steps.length) return null;
   const names: Array<{ name: string; filters?: Filters }> = [];
@@ -210,17 +211,21 @@ function compileObject(n: Node, sc: Scope): Fn | null {
 }
 
 function compileArray(n: Node, sc: Scope): Fn | null {
-  const items = (n.expressions ?? []).map((x) => compileNode(x, sc));
+  const nodes = n.expressions ?? [];
+  const items = nodes.map((x) => compileNode(x, sc));
   if (items.some((f) => f === null)) return null;
   const fs = items as Fn[];
+  // JSONata flattens an array item into the constructed array, one level, unless the item is itself constructed
+  // (`[[1, 2]]`: not handled here).
+  const constructed = nodes.map((x) => x.type === 'unary' && x.value === '[');
   return (input, b, vars) => {
     const out: unknown[] = [];
-    for (const f of fs) {
-      const v = f(input, b, vars);
+    for (let i = 0; i < fs.length; i++) {
+      const v = (fs[i] as Fn)(input, b, vars);
       if (v === undefined) continue;
-      // JSONata flattens an array item into the constructed array (unless it was itself constructed).
-      if (Array.isArray(v)) return fallback();
-      out.push(v);
+      if (!Array.isArray(v)) out.push(v);
+      else if (constructed[i]) return fallback();
+      else for (const x of v) out.push(x);
     }
     return out;
   };
@@ -358,6 +363,15 @@ const BUILTINS: Record<string, Builtin> = {
       return v.join(sep);
     },
   },
+  // Either side missing: the other as it is; else both as arrays, concatenated (a new, plain array).
+  append: {
+    arity: 2,
+    fn: ([a, c]) => {
+      if (a === undefined) return c;
+      if (c === undefined) return a;
+      return (Array.isArray(a) ? a : [a]).concat(Array.isArray(c) ? c : [c]);
+    },
+  },
   not: { arity: 1, fn: ([v]) => (v === undefined ? undefined : !toBoolean(v)) },
   boolean: { arity: 1, fn: ([v]) => toBoolean(v) },
   exists: { arity: 1, fn: ([v]) => v !== undefined },
@@ -396,6 +410,7 @@ function compileCall(n: Node, sc: Scope): Fn | null {
   if (p?.type !== 'variable' || typeof p.value !== 'string' || n.value !== '(') return null;
   const name = p.value;
   const argNodes = n.arguments ?? [];
+  if (name === 'match' && !sc.has(name)) return compileMatch(argNodes, sc);
   const args = argNodes.map((x) => compileNode(x, sc));
   if (args.some((f) => f === null)) return null;
   const fs = args as Fn[];
@@ -416,6 +431,82 @@ function compileCall(n: Node, sc: Scope): Fn | null {
     // A binding of the same name (`$string := …`) would shadow the built-in: JSONata then.
     if (Object.hasOwn(bindings, name)) return fallback();
     return builtin.fn(fs.map((f) => f(input, bindings, vars)));
+  };
+}
+
+/**
+ * `$match(s, /re/)` with a regex literal: JSONata's match objects ({match, index, groups}) as a sequence (nothing,
+ * the one object, or the objects). A later match of zero length is JSONata's D1004, a non-string its T0410: fall back.
+ */
+function compileMatch(argNodes: Node[], sc: Scope): Fn | null {
+  const [strNode, reNode] = argNodes;
+  if (argNodes.length !== 2 || !strNode || reNode?.type !== 'regex' || !(reNode.value instanceof RegExp)) return null;
+  const str = compileNode(strNode, sc);
+  if (!str) return null;
+  // The parser's RegExp (flags i/m and always g), copied as JSONata's evaluator does; used synchronously only.
+  const re = new RegExp(reNode.value);
+  return (input, b, vars) => {
+    if (Object.hasOwn(b, 'match')) return fallback();
+    const s = str(input, b, vars);
+    if (s === undefined) return undefined;
+    if (typeof s !== 'string') return fallback();
+    const out: Array<{ match: string; index: number; groups: Array<string | undefined> }> = [];
+    re.lastIndex = 0;
+    let m = re.exec(s);
+    while (m !== null) {
+      out.push({ match: m[0], index: m.index, groups: m.slice(1) });
+      if (re.lastIndex >= s.length) break;
+      m = re.exec(s);
+      if (m !== null && m[0] === '') return fallback();
+    }
+    return out.length === 0 ? undefined : out.length === 1 ? out[0] : out;
+  };
+}
+
+/**
+ * A path that maps over sequences (`$match(s, /re/).match`, `$xs.{ … }`, `attachments.{ … }`): the first step a
+ * name, a variable or a call, each later step a name or an object constructor, applied to every item. JSONata's
+ * rules: each step's values are collected, the first step's arrays flattened into items; the result is nothing,
+ * the one item, or the items. An array met after the first step (nested data, or a name over an array item) falls
+ * back, as does an array input (JSONata iterates over it).
+ */
+function compileMappingPath(n: Node, sc: Scope): Fn | null {
+  if (hasAny(n, [...PATH_EXTRAS, 'group'])) return null;
+  const steps = n.steps ?? [];
+  if (steps.length < 2) return null;
+  const fns: Fn[] = [];
+  for (const [i, s] of steps.entries()) {
+    if (hasAny(s, STEP_EXTRAS)) return null;
+    let f: Fn | null = null;
+    if (s.type === 'name' && typeof s.value === 'string') {
+      const name = s.value;
+      f = (x) => {
+        if (Array.isArray(x)) return fallback();
+        if (x === null || typeof x !== 'object' || !Object.hasOwn(x, name)) return undefined;
+        return plain((x as Record<string, unknown>)[name]);
+      };
+    } else if (i === 0 && (s.type === 'variable' || s.type === 'function')) f = compileNode(s, sc);
+    else if (i > 0 && s.type === 'unary' && s.value === '{') f = compileObject(s, sc);
+    if (!f) return null;
+    fns.push(f);
+  }
+  return (input, b, vars) => {
+    if (Array.isArray(input)) return fallback();
+    let seq: unknown[] = [input];
+    for (let i = 0; i < fns.length; i++) {
+      const f = fns[i] as Fn;
+      const out: unknown[] = [];
+      for (const x of seq) {
+        const v = f(x, b, vars);
+        if (v === undefined) continue;
+        if (!Array.isArray(v)) out.push(v);
+        else if (i > 0) return fallback();
+        else for (const y of v) out.push(y);
+      }
+      if (!out.length) return undefined;
+      seq = out;
+    }
+    return seq.length === 1 ? seq[0] : seq;
   };
 }
 
@@ -514,7 +605,7 @@ function compileNode(n: Node, sc: Scope): Fn | null {
   }
   switch (n.type) {
     case 'path':
-      return compilePath(n, sc);
+      return compilePath(n, sc) ?? compileMappingPath(n, sc);
     case 'string':
     case 'number':
     case 'value': {

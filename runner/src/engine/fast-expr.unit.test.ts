@@ -58,6 +58,29 @@ const HAND = [
   'o and n',
   'arr and n',
   '$not(b)',
+  // sequences: $match, mapping paths, $append, flattening array constructors
+  '$match(s, /[a-z]+/).match',
+  '$match(s, /[A-Z]+/i)',
+  '$match(s, /x*/)',
+  '$match(content, /(h)(z)?/)',
+  '$match(n, /1/)',
+  '$match(z, /a/)',
+  '( $m := $match(s, /[a-z]+/).match; $append($m.{ "v": $ }, arr) )',
+  '( $m := $match(content, /i/).match; $count($m) > 0 ? { "e": [$m] } : [] )',
+  '[arr]',
+  '[arr, n]',
+  '[[1, 2]]',
+  '[a.arr]',
+  '$append(arr, s)',
+  '$append(z, s)',
+  '$append(s, n)',
+  '$append(o, labels)',
+  'attachments.{ "id": id }',
+  '[attachments.{ "id": id, "size": file_size }]',
+  'a.arr.{ "x": $ }',
+  'labels.{ "l": $ }',
+  'meta.sender.{ "n": name }',
+  'arr{ "v": $ }',
   '$not(arr)',
   '$boolean(o)',
   '$exists(a.b)',
@@ -191,6 +214,7 @@ const VARIANTS: unknown[] = [
   [{ id: 1 }],
   {},
   { id: 1, type: 'user', deleted: true },
+  'ring 0412 345 678, (02) 9876-5432 or ann@example.com / bo@x.co',
 ];
 
 /** The base record, and one variant per field the expression names (top level and one down) per value above. */
@@ -239,9 +263,14 @@ describe('compiled expressions (fast-expr)', () => {
     const appointment = all.find((e) => e.includes('$idOf := function($link)'));
     const patient = all.find((e) => e.includes('$mobile :='));
     const incomingMessage = all.find((e) => e.includes("$type(content) = 'string'"));
+    // Chatwoot's phones and emails a contact wrote, and a message's attachments (a JSONata run per message before).
+    const evidence = all.find((e) => e.includes('$emails := $match(content'));
+    const attachments = all.find((e) => e.includes('[attachments.{'));
     for (const e of [
       messages,
       incomingMessage,
+      evidence,
+      attachments,
       conversation,
       inbox,
       appointment,
@@ -252,14 +281,23 @@ describe('compiled expressions (fast-expr)', () => {
     ])
       expect(fastExpression(e as string), e).not.toBeNull();
     // and takes the compiled path on an ordinary record (no fallback)
-    for (const e of [messages, incomingMessage, appointment, patient])
+    for (const e of [messages, incomingMessage, evidence, attachments, appointment, patient])
       expect(() => fastExpression(e as string)?.(base, {}, {})).not.toThrow();
+    const wrote = { ...base, content: 'call me on 0412 345 678 or ann@example.com', sender: { id: 4 } };
+    expect(fastExpression(evidence as string)?.(wrote, {}, {})).toEqual({
+      external_id: '4',
+      evidence: [
+        { kind: 'email', value: 'ann@example.com', origin: 'message' },
+        { kind: 'phone', value: '0412 345 678', origin: 'message' },
+      ],
+    });
     // predicates, lambdas and `$` are left to JSONata
     for (const e of [
       '$string(n)[0]',
       '($f := function($x) { $x }; $f)',
       'a.[b]',
-      'arr.{ "v": $ }',
+      'arr{ "v": $ }',
+      '$match(s, "a")',
       'arr^($)',
       'a#$i.b',
     ])
