@@ -1,6 +1,7 @@
 /**
  * Name normalisation and comparison for identity matching. Pure functions, no I/O.
  */
+import { BoundedMemo } from '../bounded-memo.ts';
 
 /** Letters that NFKD does not decompose into a base letter plus a combining mark. */
 const SPECIAL_LETTERS: Readonly<Record<string, string>> = {
@@ -37,9 +38,8 @@ const PARTICLES = new Set([
   'binti',
 ]);
 
-/** foldName's answers by input (bounded: dropped whole when full). */
-const FOLDS_MAX = 20_000;
-const folds = new Map<string, string>();
+/** foldName's answers by input. */
+const folds = new BoundedMemo<string, string>(20_000);
 
 /**
  * Fold a name to lower-case ASCII letters and single spaces: accents dropped (`José` → `jose`, `Nguyễn` →
@@ -61,7 +61,6 @@ export function foldName(value: string | null | undefined): string {
       .replace(/[^a-z]+/g, ' ')
       .trim();
     if (value.length > 200) return folded; // a name, not a pasted document: not kept
-    if (folds.size >= FOLDS_MAX) folds.clear();
     folds.set(value, folded);
   }
   return folded;
@@ -295,7 +294,7 @@ const NICKNAMES: ReadonlyMap<string, readonly number[]> = (() => {
   return map;
 })();
 
-const fuzzyGroups = new Map<string, readonly number[]>();
+const fuzzyGroups = new BoundedMemo<string, readonly number[]>(10_000);
 
 /**
  * Nickname groups of a name, tolerating one typo after the first letter in names of 5+ letters (`zacharry` →
@@ -320,7 +319,6 @@ function groupsOf(name: string): readonly number[] {
     }
   }
   const list = [...found];
-  if (fuzzyGroups.size > 10_000) fuzzyGroups.clear();
   fuzzyGroups.set(name, list);
   return list;
 }

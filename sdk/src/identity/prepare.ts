@@ -1,3 +1,4 @@
+import { BoundedMemo } from '../bounded-memo.ts';
 import type { CandidateQuery, IdentityEvidence, IdentityInput } from '../hooks.ts';
 import { isE164, normalizePhone } from '../phone/normalize.ts';
 import { nameKeyOf, normalizeDob, type PreparedName, prepareName } from './names.ts';
@@ -96,10 +97,9 @@ const cache = new WeakMap<IdentityInput, { defaultCountry: string; prepared: Pre
  * Prepared forms by content (`contentKey`), without `input`. The per-object cache above misses on every read of a
  * stored identity: the page store and SQL hand out fresh copies, so the same few candidates (the contact of each
  * conversation in a webhook batch, a clinic record that shares a phone with a page) were prepared again for every
- * identity matched against them. Bounded: dropped whole when full, like the phone and name memos.
+ * identity matched against them. Bounded (BoundedMemo), like the phone and name memos.
  */
-const byContent = new Map<string, Omit<PreparedIdentity, 'input'>>();
-const CONTENT_MAX = 10_000;
+const byContent = new BoundedMemo<string, Omit<PreparedIdentity, 'input'>>(10_000);
 
 /** Every field `prepareIdentity` reads, and the country: equal keys give equal prepared forms. */
 function contentKey(i: IdentityInput, defaultCountry: string): string {
@@ -132,7 +132,6 @@ export function prepareIdentity(identity: IdentityInput, defaultCountry: string)
   let parts = byContent.get(key);
   if (!parts) {
     parts = prepareParts(identity, defaultCountry);
-    if (byContent.size >= CONTENT_MAX) byContent.clear();
     byContent.set(key, parts);
   }
   const prepared = withInput(parts, identity);
@@ -203,9 +202,8 @@ export function evidenceForStorage(identity: IdentityInput, defaultCountry: stri
   return out.length > 0 ? out : null;
 }
 
-/** identityNameKey's answers by first, last and display name (bounded: dropped whole when full). */
-const nameKeys = new Map<string, string | null>();
-const NAME_KEYS_MAX = 20_000;
+/** identityNameKey's answers by first, last and display name. */
+const nameKeys = new BoundedMemo<string, string | null>(20_000);
 
 /** The name key stored with an identity (`patient_identities.name_key`), as `nameKeyOf` computes it. */
 export function identityNameKey(identity: IdentityInput): string | null {
@@ -214,7 +212,6 @@ export function identityNameKey(identity: IdentityInput): string | null {
   let nameKey = nameKeys.get(key);
   if (nameKey === undefined) {
     nameKey = nameKeyOf(prepareName(identity.firstName, identity.lastName, identity.displayName));
-    if (nameKeys.size >= NAME_KEYS_MAX) nameKeys.clear();
     nameKeys.set(key, nameKey);
   }
   return nameKey;

@@ -17,6 +17,7 @@ import {
   parsePhoneNumberFromString,
   validatePhoneNumberLength,
 } from 'libphonenumber-js/max';
+import { BoundedMemo } from '../bounded-memo.ts';
 
 export type PhoneFailureReason = 'empty' | 'invalid' | 'too_short' | 'ambiguous';
 
@@ -134,14 +135,11 @@ export function normalizePhone(raw: string | null | undefined, opts: NormalizePh
   const hit = memo.get(key);
   if (hit) return { ...hit };
   const r = normalizeUncached(raw, opts);
-  // Bounded: dropped whole when full (a page of identities repeats its numbers within itself, not across the run).
-  if (memo.size >= MEMO_MAX) memo.clear();
   memo.set(key, r);
   return { ...r };
 }
 
-const MEMO_MAX = 10_000;
-const memo = new Map<string, NormalizedPhone>();
+const memo = new BoundedMemo<string, NormalizedPhone>(20_000);
 
 function normalizeUncached(raw: string, opts: NormalizePhoneOptions): NormalizedPhone {
   const text = clean(raw);
