@@ -256,3 +256,55 @@ describe.each(kinds.filter((k) => k === 'postgres'))('relink of concurrent write
     expect(linked).toEqual([{ conversation: 'c1' }]);
   });
 });
+
+describe.each(kinds)('names set with the row (%s)', (kind) => {
+  let t: TestDb;
+  beforeAll(async () => {
+    t = await openTestDb(kind);
+    await t.db.query("insert into organizations (id, name, default_country) values ('org_names', 'Names', 'AU')");
+  });
+  afterAll(async () => {
+    await t?.drop();
+  });
+
+  it("a row written after its parent takes the parent's name in its own statement, before any relink", async () => {
+    const write = (rows: MappedRow[]) =>
+      transaction(forOrganization(t.db, 'org_names'), (q) => writeRows(q, writeContext('org_names', SOURCE), rows));
+    await write([
+      row('appointment_types', { external_id: 't1', name: 'Initial consult' }),
+      row('inboxes', { external_id: 'i1', name: 'Clinic WhatsApp' }),
+    ]);
+    await write([
+      row('appointments', { external_id: 'a1', appointment_type_external_id: 't1', status: 'booked' }),
+      row('appointments', { external_id: 'a2', appointment_type_external_id: 't9', status: 'booked' }),
+      // A mapping that sets the name itself: the parent's name wins where the parent is there (as the relink would
+      // set it), the mapped one where it is not.
+      row('appointments', {
+        external_id: 'a3',
+        appointment_type_external_id: 't1',
+        appointment_type: 'As mapped',
+        status: 'booked',
+      }),
+      row('appointments', {
+        external_id: 'a4',
+        appointment_type_external_id: 't9',
+        appointment_type: 'As mapped',
+        status: 'booked',
+      }),
+      row('conversations', { external_id: 'c1', inbox: 'i1', status: 'open' }),
+    ]);
+    const got = await transaction(forOrganization(t.db, 'org_names'), (q) =>
+      q<{ k: string; v: string | null }>(
+        `select external_id as k, appointment_type as v from appointments
+         union all select external_id, inbox_name from conversations order by 1`,
+      ),
+    );
+    expect(got).toEqual([
+      { k: 'a1', v: 'Initial consult' },
+      { k: 'a2', v: null },
+      { k: 'a3', v: 'Initial consult' },
+      { k: 'a4', v: 'As mapped' },
+      { k: 'c1', v: 'Clinic WhatsApp' },
+    ]);
+  });
+});

@@ -19,7 +19,7 @@ import {
   storedWithEvidence,
 } from '../identity/page-candidates.ts';
 import { IDENTITY_COLUMNS, type IdentityRow } from '../identity/rows.ts';
-import { type Column, targetInfo } from './columns.ts';
+import { type Column, type Reference, targetInfo } from './columns.ts';
 import { sanitize, storable } from './sanitize.ts';
 import { stageEnd, stageStart } from './stage-clock.ts';
 
@@ -232,15 +232,25 @@ function presentColumns(all: Column[], batch: MappedRow[]): Column[] {
 async function upsertRows(q: Querier, ctx: WriteContext, target: UnifiedTarget, batch: MappedRow[]) {
   const full = targetInfo(target);
   const cols = presentColumns(full.columns, batch);
-  const info = { ...full, references: full.references.filter((r) => cols.some((c) => c.name === r.field)) };
-  const v = valuesClause(batch, ctx, cols);
-  const vnames = ['organization_id', 'source', ...cols.map((c) => c.name), ...LINEAGE_VALUES];
-  const refSelects = info.references.map((ref) =>
+  const present = full.references.filter((r) => cols.some((c) => c.name === r.field));
+  const refSelect = (ref: Reference) =>
     ref.via === 'patient_identities'
       ? `(select x.patient_id from patient_identities x where x.organization_id = v.organization_id and x.source = v.source and x.external_id = v.${ref.field})`
-      : `(select x.id from ${ref.table} x where x.organization_id = v.organization_id and x.source = v.source and x.external_id = v.${ref.field})`,
+      : `(select x.${ref.value ?? 'id'} from ${ref.table} x where x.organization_id = v.organization_id and x.source = v.source and x.external_id = v.${ref.field})`;
+  // A name the mapping also sets itself (appointment_type mapped directly): the parent's name wins where the parent
+  // is there, as the relink would set it; else the mapped value.
+  const overrides = new Map(
+    present.filter((r) => cols.some((c) => c.name === r.column)).map((r) => [r.column, refSelect(r)] as const),
   );
+  const info = { ...full, references: present.filter((r) => !overrides.has(r.column)) };
+  const v = valuesClause(batch, ctx, cols);
+  const vnames = ['organization_id', 'source', ...cols.map((c) => c.name), ...LINEAGE_VALUES];
+  const refSelects = info.references.map(refSelect);
   const colList = [...cols.map((c) => c.name), ...info.references.map((r) => r.column)];
+  const colValue = (c: Column) => {
+    const o = overrides.get(c.name);
+    return o ? `coalesce(${o}, v.${c.name}::${c.sqlType})` : `v.${c.name}::${c.sqlType}`;
+  };
   // Two deliveries of one version (a message created and deleted within the same second; webhooks arrive in any
   // order): the deletion is the later event, so a live copy of the same version never undoes it.
   const tieKeepsDeletion = cols.some((c) => c.name === 'deleted_at')
@@ -249,7 +259,7 @@ async function upsertRows(q: Querier, ctx: WriteContext, target: UnifiedTarget, 
   // Unversioned rows (polled, current at fetch time) carry now(), the transaction's start: they always apply.
   // A versioned row applies only when it is not older than the stored version (late or replayed deliveries).
   const sql = `insert into ${target} as t (organization_id, source, ${colList.join(', ')}, source_hash, source_version, sanitized, spec_version, stream, last_sync_run_id)
-select v.organization_id, v.source, ${cols.map((c) => `v.${c.name}::${c.sqlType}`).join(', ')}${refSelects.length ? `, ${refSelects.join(', ')}` : ''}, v.source_hash, coalesce(v.source_version::timestamptz, now()), v.sanitized::boolean, ?, ?, ?::uuid
+select v.organization_id, v.source, ${cols.map(colValue).join(', ')}${refSelects.length ? `, ${refSelects.join(', ')}` : ''}, v.source_hash, coalesce(v.source_version::timestamptz, now()), v.sanitized::boolean, ?, ?, ?::uuid
 from (values ${v.sql}) as v(${vnames.join(', ')})
 on conflict (organization_id, source, external_id) do update set
   ${cols.map((c) => `${c.name} = excluded.${c.name}`).join(', ')},
