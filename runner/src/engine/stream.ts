@@ -18,7 +18,6 @@ import {
   readCursor,
   retryFailedPartitions,
   type StateKey,
-  saveCursor,
   shiftCursor,
 } from './cursor.ts';
 import { ListingTracker } from './deletions.ts';
@@ -303,10 +302,10 @@ export class StreamRunner {
           partition: partition || undefined,
           parents,
           dead,
-          finish:
+          checkpoint:
             checkpoint === undefined
               ? undefined
-              : (q) => saveCursor(q, stateKey, checkpoint, { status: 'running', processed, done: false }),
+              : { key: stateKey, cursor: checkpoint, status: 'running', processed, done: false },
         });
         await tracker?.page(parents, dead, effective === undefined);
       }
@@ -319,7 +318,7 @@ export class StreamRunner {
       partition: partition || undefined,
       parents: [],
       dead: [],
-      finish: (q) => saveCursor(q, stateKey, final, { status: 'idle', processed: 0, done: true }),
+      checkpoint: { key: stateKey, cursor: final, status: 'idle', processed: 0, done: true },
     });
     if (tracker) {
       // The listing's verdict comes after its pages are written (a failed batch throws here, before any marking).

@@ -7,6 +7,7 @@
  * error surfaces at the next push or at drain, and the next run resumes from the last committed checkpoint.
  */
 import type { Querier } from '../db/tx.ts';
+import { type Checkpoint, saveCursors } from './cursor.ts';
 import type { DeadRecord, ParentInfo } from './map.ts';
 import type { ChildMarking, Session } from './session.ts';
 import { isDataError, type PageWrite, type PageWritten, writePage } from './write-page.ts';
@@ -16,7 +17,9 @@ export interface BufferedPage {
   partition?: string | undefined;
   parents: ParentInfo[];
   dead: DeadRecord[];
-  /** The page's checkpoint, run in the batch's transaction after every row of the batch. */
+  /** The page's checkpoint, saved in the batch's transaction after every row of the batch (the batch's in one statement). */
+  checkpoint?: Checkpoint | undefined;
+  /** Run in the batch's transaction after every row of the batch, in page order (before the checkpoints). */
   finish?: ((q: Querier) => Promise<void>) | undefined;
 }
 
@@ -140,6 +143,7 @@ export class WriteBehind {
   }
 
   private merge(batch: BufferedPage[]): PageWrite {
+    const checkpoints = batch.flatMap((p) => (p.checkpoint ? [p.checkpoint] : []));
     const finishes = batch.flatMap((p) => (p.finish ? [p.finish] : []));
     const partitionOf = new Map<ParentInfo, string>();
     for (const p of batch) if (p.partition) for (const x of p.parents) partitionOf.set(x, p.partition);
@@ -156,11 +160,13 @@ export class WriteBehind {
       ),
       marking: this.o.marking,
       storeRaw: this.o.storeRaw,
-      finish: finishes.length
-        ? async (q) => {
-            for (const f of finishes) await f(q);
-          }
-        : undefined,
+      finish:
+        checkpoints.length || finishes.length
+          ? async (q) => {
+              for (const f of finishes) await f(q);
+              await saveCursors(q, checkpoints);
+            }
+          : undefined,
     };
   }
 }
