@@ -8,11 +8,13 @@
  */
 
 import type { IdentityInput } from '@routiq/sdk';
+import { candidateQueryFor, identityNameKey } from '@routiq/sdk/identity';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends, openTestDb, type TestDb } from '../../../test/helpers/db.ts';
+import type { Querier } from '../db/tx.ts';
 import { forOrganization, transaction } from '../db/tx.ts';
 import { findCandidates } from '../engine/writer.ts';
-import { crossRefKey, identityKeyQuery, pageCandidateQuery } from './page-candidates.ts';
+import { crossRefKey, identityKeyQuery, PageCandidates, pageCandidateQuery } from './page-candidates.ts';
 import { createOrganization } from './test-support.ts';
 
 const kinds = await backends();
@@ -188,5 +190,92 @@ describe.each(kinds)('page candidate plans on %s', (kind) => {
       'patient_identities',
       /phone_e164|email_lower|external_id|name_key|last_name_lower|\bid\b/,
     );
+  });
+
+  it('a page over the row limit is fetched in halves: every identity covered, one hot identity left to its own query', async () => {
+    const org = 'plan_halves';
+    await createOrganization(t.db, org);
+    const surnames = ['Adams', 'Baker', 'Clark', 'Davis', 'Evans', 'Foster', 'Grant', 'Hughes', 'Irwin', 'Jones'];
+    // Ten people with a phone and an email each, and twelve namesakes "Zoe Namesake" (as in a large practice).
+    const stored = [
+      ...surnames.map((last, n) => ({
+        first: 'Ann',
+        last,
+        phone: `+6141000000${n}`,
+        email: `ann.${last}@example.com`,
+      })),
+      ...Array.from({ length: 12 }, () => ({ first: 'Zoe', last: 'Namesake', phone: null, email: null })),
+    ];
+    await transaction(forOrganization(t.db, org), async (q) => {
+      for (const [n, r] of stored.entries()) {
+        const [p] = await q<{ id: string }>(
+          'insert into patients (organization_id, last_name) values (?, ?) returning id::text as id',
+          [org, r.last],
+        );
+        const key = identityNameKey({ source: 'chatwoot', externalId: `s${n}`, firstName: r.first, lastName: r.last });
+        await q(
+          `insert into patient_identities (organization_id, patient_id, source, external_id, first_name, last_name,
+             phone_e164, email, name_key) values (?, ?::uuid, 'chatwoot', ?, ?, ?, ?, ?, ?)`,
+          [org, p!.id, `s${n}`, r.first, r.last, r.phone, r.email, key],
+        );
+      }
+    });
+    const inputs: IdentityInput[] = [
+      ...surnames.map((last, n) => ({
+        source: 'cliniko',
+        externalId: `k${n}`,
+        firstName: 'Ann',
+        lastName: last,
+        phoneRaw: `+6141000000${n}`,
+        email: `ANN.${last}@example.com`,
+      })),
+      ...[1, 2, 3].map((n) => ({
+        source: 'cliniko',
+        externalId: `zn${n}`,
+        firstName: 'Zoe',
+        lastName: 'Namesake',
+        dateOfBirth: `200${n}-01-01`,
+      })),
+    ];
+    const load = (maxRows: number) =>
+      transaction(forOrganization(t.db, org), async (q) => {
+        let queries = 0;
+        const counting: Querier = <T>(sql: string, params: readonly unknown[] = []) => {
+          queries++;
+          return q<T>(sql, params);
+        };
+        const pc = await PageCandidates.load(counting, org, 'AU', inputs, maxRows);
+        // What each identity's own query returns, for comparison.
+        const own = [];
+        for (const i of inputs) {
+          const query = candidateQueryFor(i, 'AU');
+          const self = { source: i.source, externalId: i.externalId };
+          own.push({
+            covered: pc.covers(query, self),
+            page: pc.find(query, self),
+            db: await findCandidates(q, org, query, self),
+          });
+        }
+        return { queries, own };
+      });
+    const ids = (xs: Array<{ source: string; externalId: string }>) =>
+      xs.map((x) => `${x.source}:${x.externalId}`).sort();
+
+    // One query pair for the whole page under the default limit.
+    const whole = await load(5000);
+    expect(whole.queries).toBe(2);
+    expect(whole.own.every((o) => o.covered)).toBe(true);
+    // 22 candidate rows: under a limit of 13 the page is fetched in halves (the namesakes' half alone has 12),
+    // everything covered, each identity's candidates those of its own query.
+    const split = await load(13);
+    expect(split.own.every((o) => o.covered)).toBe(true);
+    for (const o of split.own) expect(ids(o.page)).toEqual(ids(o.db));
+    expect(ids(split.own.at(-1)!.page)).toHaveLength(12);
+    expect(split.queries).toBeGreaterThan(2);
+    expect(split.queries).toBeLessThan(2 * inputs.length);
+    // Under a limit of 10 a namesake alone has 12: those three are left to their own query, the rest still covered.
+    const hot = await load(10);
+    expect(hot.own.map((o) => o.covered)).toEqual(inputs.map((i) => !i.externalId.startsWith('zn')));
+    for (const o of hot.own.filter((x) => x.covered)) expect(ids(o.page)).toEqual(ids(o.db));
   });
 });

@@ -3,7 +3,10 @@ import { candidateQueryFor, identityKey, MemoryIdentityStore } from '@routiq/sdk
 import type { Querier } from '../db/tx.ts';
 import { IDENTITY_COLUMNS, type IdentityRow, toStored } from './rows.ts';
 
-/** More rows than this for one page means a hot key (a clinic landline): the page falls back to per-identity queries. */
+/**
+ * More rows than this for one query: the page is fetched in halves; for one identity it means a hot key (a clinic
+ * landline), and that identity falls back to its own query.
+ */
 const MAX_ROWS = 5000;
 
 type Self = { source: string; externalId: string };
@@ -22,25 +25,54 @@ export class PageCandidates {
   private readonly store = new MemoryIdentityStore();
   private readonly keys = new Set<string>();
 
-  private constructor(private readonly complete: boolean) {}
+  private constructor(private readonly maxRows: number) {}
 
-  static async load(q: Querier, organizationId: string, defaultCountry: string, inputs: readonly IdentityInput[]) {
-    const page = new PageCandidates(true);
-    const keys = identityKeyQuery(organizationId, defaultCountry, inputs);
-    const keyed = keys ? await q<{ identity_id: string }>(keys.sql, keys.params) : [];
-    if (keyed.length > MAX_ROWS) return new PageCandidates(false);
-    const ids = [...new Set(keyed.map((k) => String(k.identity_id)))];
-    const { sql, params, queries } = pageCandidateQuery(organizationId, defaultCountry, inputs, ids);
-    for (const { query, self } of queries) for (const k of page.queryKeys(query, self)) page.keys.add(k);
-    const rows = await q<IdentityRow & { evidence: unknown }>(sql, params);
-    if (rows.length > MAX_ROWS) return new PageCandidates(false);
-    for (const r of rows) page.store.add(storedWithEvidence(r));
+  static async load(
+    q: Querier,
+    organizationId: string,
+    defaultCountry: string,
+    inputs: readonly IdentityInput[],
+    maxRows = MAX_ROWS,
+  ) {
+    const page = new PageCandidates(maxRows);
+    await page.fill(q, organizationId, defaultCountry, inputs);
     return page;
+  }
+
+  /**
+   * Fetches the candidates of `inputs` and records the keys they cover. When a chunk's rows pass MAX_ROWS it is
+   * fetched again in halves: in a large organization a page of new patients has tens of namesakes each (every
+   * identity sharing a name key), and the whole page fell back to one query per identity (73,000 queries for a
+   * 100,000-patient practice). A single identity still over the limit (a hot key: a clinic landline) is left
+   * uncovered, and the caller queries it on its own, as before.
+   */
+  private async fill(
+    q: Querier,
+    organizationId: string,
+    defaultCountry: string,
+    inputs: readonly IdentityInput[],
+  ): Promise<void> {
+    const halves = async () => {
+      if (inputs.length < 2) return;
+      const mid = Math.ceil(inputs.length / 2);
+      await this.fill(q, organizationId, defaultCountry, inputs.slice(0, mid));
+      await this.fill(q, organizationId, defaultCountry, inputs.slice(mid));
+    };
+    if (!inputs.length) return;
+    const keys = identityKeyQuery(organizationId, defaultCountry, inputs, this.maxRows);
+    const keyed = keys ? await q<{ identity_id: string }>(keys.sql, keys.params) : [];
+    if (keyed.length > this.maxRows) return halves();
+    const ids = [...new Set(keyed.map((k) => String(k.identity_id)))];
+    const { sql, params, queries } = pageCandidateQuery(organizationId, defaultCountry, inputs, ids, this.maxRows);
+    const rows = await q<IdentityRow & { evidence: unknown }>(sql, params);
+    if (rows.length > this.maxRows) return halves();
+    for (const { query, self } of queries) for (const k of this.queryKeys(query, self)) this.keys.add(k);
+    for (const r of rows) this.store.add(storedWithEvidence(r));
   }
 
   /** Every key of the query was fetched for this page. */
   covers(query: CandidateQuery, self: Self): boolean {
-    return this.complete && this.queryKeys(query, self).every((k) => this.keys.has(k));
+    return this.queryKeys(query, self).every((k) => this.keys.has(k));
   }
 
   find(query: CandidateQuery, self: Self): StoredIdentity[] {
@@ -147,10 +179,11 @@ export function identityKeyQuery(
   organizationId: string,
   defaultCountry: string,
   inputs: readonly IdentityInput[],
+  maxRows = MAX_ROWS,
 ): { sql: string; params: unknown[] } | null {
   const keys = pageKeys(defaultCountry, inputs);
   const xrefs = [...keys.refs].flatMap(([source, ids]) => [...ids].map((id) => crossRefKey(source, id)));
-  return identityKeySql(organizationId, xrefs, [...keys.phones, ...keys.emails], MAX_ROWS + 1);
+  return identityKeySql(organizationId, xrefs, [...keys.phones, ...keys.emails], maxRows + 1);
 }
 
 /** The condition on the ids an identity-key lookup found (`?::uuid` parameters). */
@@ -167,6 +200,7 @@ export function pageCandidateQuery(
   defaultCountry: string,
   inputs: readonly IdentityInput[],
   keyedIds: readonly string[],
+  maxRows = MAX_ROWS,
 ): { sql: string; params: unknown[]; queries: Array<{ query: CandidateQuery; self: Self }> } {
   const { queries, phones, emails, names, refs, lastDobs } = pageKeys(defaultCountry, inputs);
   const ors: string[] = [];
@@ -198,7 +232,7 @@ export function pageCandidateQuery(
     params.push(...keyedIds);
   }
   const sql = `select ${IDENTITY_COLUMNS}, i.evidence from patient_identities i
-     where i.organization_id = ? and i.deleted_at is null and (${ors.join(' or ')}) limit ${MAX_ROWS + 1}`;
+     where i.organization_id = ? and i.deleted_at is null and (${ors.join(' or ')}) limit ${maxRows + 1}`;
   return { sql, params, queries };
 }
 
