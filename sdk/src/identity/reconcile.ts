@@ -22,7 +22,13 @@
 import type { StoredIdentity } from '../hooks.ts';
 import { decideMatch } from './match.ts';
 import { MemoryIdentityStore } from './memory-store.ts';
-import { candidateQueryFor, normalizeIdentityForStorage, type PreparedIdentity, prepareIdentity } from './prepare.ts';
+import {
+  candidateQueryFor,
+  identityKey,
+  normalizeIdentityForStorage,
+  type PreparedIdentity,
+  prepareIdentity,
+} from './prepare.ts';
 import { firstNameAgrees, type PairFeatures, scorePrepared } from './score.ts';
 import { readIdentitySettings } from './settings.ts';
 
@@ -50,9 +56,15 @@ export function planPatientMerges(identities: readonly StoredIdentity[], opts: R
   const settings = readIdentitySettings(opts.settings ?? {});
   const store = new MemoryIdentityStore();
   const byPatient = new Map<string, PreparedIdentity[]>();
+  // The store hands out copies; matching gets the identities themselves instead, each prepared once (as its
+  // patient's member below) rather than again at every appearance as a candidate: in a 100,000-patient practice,
+  // with tens of namesakes per identity, re-preparing (names folded, phones parsed) was most of this plan's time.
+  const originals = new Map<string, StoredIdentity>();
+  const own = (list: StoredIdentity[]) => list.map((c) => originals.get(identityKey(c.source, c.externalId)) ?? c);
   for (const i of identities) {
     const stored = i.phoneE164 ? i : normalizeIdentityForStorage(i, opts.defaultCountry);
     store.add(stored);
+    originals.set(identityKey(stored.source, stored.externalId), stored);
     const list = byPatient.get(i.patientId) ?? [];
     list.push(prepareIdentity(stored, opts.defaultCountry));
     byPatient.set(i.patientId, list);
@@ -69,10 +81,10 @@ export function planPatientMerges(identities: readonly StoredIdentity[], opts: R
   const merges: PatientMerge[] = [];
   const links = new Map<string, string>(); // "from\u0000to" → via
 
-  for (const identity of store.all()) {
-    const candidates = store
-      .findCandidates(candidateQueryFor(identity, opts.defaultCountry))
-      .filter((c) => !(c.source === identity.source && c.externalId === identity.externalId));
+  for (const identity of originals.values()) {
+    const candidates = own(store.findCandidates(candidateQueryFor(identity, opts.defaultCountry))).filter(
+      (c) => !(c.source === identity.source && c.externalId === identity.externalId),
+    );
     if (candidates.length === 0) continue;
     const d = decideMatch(prepareIdentity(identity, opts.defaultCountry), candidates, settings, opts.defaultCountry, {
       uniqueNames: true,
@@ -108,7 +120,7 @@ export function planPatientMerges(identities: readonly StoredIdentity[], opts: R
     const mine = [...group].flatMap((p) => byPatient.get(p) ?? []);
     for (const x of mine) {
       if (!x.phoneE164) continue;
-      for (const c of store.findCandidates({ phonesE164: [x.phoneE164], emails: [], crossRefs: [] })) {
+      for (const c of own(store.findCandidates({ phonesE164: [x.phoneE164], emails: [], crossRefs: [] }))) {
         if (group.has(c.patientId)) continue;
         const y = prepareIdentity(c, opts.defaultCountry);
         if (mine.some((m) => fullNameAgrees(scorePrepared(m, y).features))) return true;
