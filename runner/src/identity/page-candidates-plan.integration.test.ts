@@ -278,4 +278,46 @@ describe.each(kinds)('page candidate plans on %s', (kind) => {
     expect(hot.own.map((o) => o.covered)).toEqual(inputs.map((i) => !i.externalId.startsWith('zn')));
     for (const o of hot.own.filter((x) => x.covered)) expect(ids(o.page)).toEqual(ids(o.db));
   });
+
+  it('a hot key is not halved down to single identities: small chunks over the limit go to their own queries', async () => {
+    const org = 'plan_hot';
+    await createOrganization(t.db, org);
+    // The clinic's landline on 60 stored patients: no chunk of the page gets under a limit of 50 by halving.
+    await transaction(forOrganization(t.db, org), async (q) => {
+      for (let n = 0; n < 60; n++) {
+        const [p] = await q<{ id: string }>(
+          "insert into patients (organization_id, last_name) values (?, 'Landline') returning id::text as id",
+          [org],
+        );
+        await q(
+          `insert into patient_identities (organization_id, patient_id, source, external_id, first_name, last_name, phone_e164)
+           values (?, ?::uuid, 'chatwoot', ?, ?, 'Landline', '+61298765432')`,
+          [org, p!.id, `h${n}`, `Guest${'abcdefghij'[n % 10]}`],
+        );
+      }
+    });
+    const inputs: IdentityInput[] = Array.from({ length: 10 }, (_, n) => ({
+      source: 'cliniko',
+      externalId: `k${n}`,
+      firstName: 'Ann',
+      lastName: `Caller${'abcdefghij'[n]}`,
+      phoneRaw: '(02) 9876 5432',
+    }));
+    const { queries, covered } = await transaction(forOrganization(t.db, org), async (q) => {
+      let queries = 0;
+      const counting: Querier = <T>(sql: string, params: readonly unknown[] = []) => {
+        queries++;
+        return q<T>(sql, params);
+      };
+      const pc = await PageCandidates.load(counting, org, 'AU', inputs, 50);
+      const covered = inputs.map((i) =>
+        pc.covers(candidateQueryFor(i, 'AU'), { source: i.source, externalId: i.externalId }),
+      );
+      return { queries, covered };
+    });
+    expect(covered.every((c) => !c)).toBe(true);
+    // Halved while a chunk averages at most 25 candidates an identity (10 → 5 → 3 → 2 identities: 11 chunks, two
+    // queries each), not down to single identities (19 chunks).
+    expect(queries).toBe(22);
+  });
 });

@@ -8,6 +8,12 @@ import { IDENTITY_COLUMNS, type IdentityRow, toStored } from './rows.ts';
  * landline), and that identity falls back to its own query.
  */
 const MAX_ROWS = 5000;
+/**
+ * A chunk over the row limit is halved only while it is big enough that its identities average at most this many
+ * candidates: below that size the rows come from hot keys (a clinic landline on many patients), which halving does
+ * not shrink, and each over-limit query reads MAX_ROWS rows for nothing. Those identities get their own queries.
+ */
+const SPREAD_CANDIDATES = 25;
 
 type Self = { source: string; externalId: string };
 
@@ -43,8 +49,9 @@ export class PageCandidates {
    * Fetches the candidates of `inputs` and records the keys they cover. When a chunk's rows pass MAX_ROWS it is
    * fetched again in halves: in a large organization a page of new patients has tens of namesakes each (every
    * identity sharing a name key), and the whole page fell back to one query per identity (73,000 queries for a
-   * 100,000-patient practice). A single identity still over the limit (a hot key: a clinic landline) is left
-   * uncovered, and the caller queries it on its own, as before.
+   * 100,000-patient practice). A chunk still over the limit once small (SPREAD_CANDIDATES), or a single identity,
+   * is left uncovered (hot keys: a clinic landline), and the caller queries each of its identities on its own, as
+   * before.
    */
   private async fill(
     q: Querier,
@@ -53,7 +60,7 @@ export class PageCandidates {
     inputs: readonly IdentityInput[],
   ): Promise<void> {
     const halves = async () => {
-      if (inputs.length < 2) return;
+      if (inputs.length < 2 || inputs.length * SPREAD_CANDIDATES <= this.maxRows) return;
       const mid = Math.ceil(inputs.length / 2);
       await this.fill(q, organizationId, defaultCountry, inputs.slice(0, mid));
       await this.fill(q, organizationId, defaultCountry, inputs.slice(mid));
