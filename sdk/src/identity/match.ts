@@ -24,7 +24,7 @@
  * patient (never a coin toss).
  */
 import type { MatchIdentityHook, MatchMethod, MatchResult, StoredIdentity } from '../hooks.ts';
-import { candidateQueryFor, type PreparedIdentity, prepareIdentity } from './prepare.ts';
+import { candidateQueryFor, type PreparedIdentity, prepareIdentity, prepareStoredCandidate } from './prepare.ts';
 import { firstNameAgrees, lastNameAllows, type PairScore, scorePrepared } from './score.ts';
 import { type IdentitySettings, readIdentitySettings } from './settings.ts';
 
@@ -104,24 +104,10 @@ function view(me: PreparedIdentity, patientId: string, others: PreparedIdentity[
         p.s.features.email === 'different' &&
         p.s.features.lastName === 'exact' &&
         firstNameAgrees(p.s.features) &&
-        emailLooksOwn(me) &&
-        emailLooksOwn(p.other),
+        me.emailNamesOwner &&
+        p.other.emailNamesOwner,
     ),
   };
-}
-
-/**
- * The email's local part names this identity's person (first name, or initial + surname): `sarah.jones@`,
- * `sjones@`. A household's shared address names someone else (`noah71@` on Elizabeth's record, a partner's
- * `akowalski@` on Lauren's), so two such emails differing is no evidence of two people.
- */
-function emailLooksOwn(p: PreparedIdentity): boolean {
-  if (!p.email || !p.name.first) return false;
-  const local = p.email.split('@')[0]!.replace(/[^a-z]/g, '');
-  const first = p.name.first.replace(/ /g, '');
-  const last = p.name.last?.replace(/ /g, '') ?? '';
-  if (first.length >= 3 && local.includes(first)) return true;
-  return last.length >= 2 && local.startsWith(`${first[0]}${last}`);
 }
 
 function keyCompatible(
@@ -264,7 +250,7 @@ export function decideMatch(
   for (const c of candidates) {
     if (c.source === identity.input.source && c.externalId === identity.input.externalId) continue;
     const list = byPatient.get(c.patientId) ?? [];
-    list.push(prepareIdentity(c, defaultCountry));
+    list.push(prepareStoredCandidate(c, defaultCountry));
     byPatient.set(c.patientId, list);
   }
   const views = [...byPatient].map(([patientId, others]) => view(identity, patientId, others));

@@ -63,6 +63,14 @@ export class MemoryIdentityStore {
   }
 
   findCandidates(query: CandidateQuery): StoredIdentity[] {
+    return [...this.findKeys(query)].map((k) => ({ ...this.byKey.get(k)! }));
+  }
+
+  /**
+   * The `source:externalId` keys of the identities `findCandidates` returns, in the same order, without copying
+   * them (the reconcile plan looks its own objects up by key).
+   */
+  findKeys(query: CandidateQuery): Set<string> {
     const keys = new Set<string>();
     const collect = (k: string) => {
       for (const key of this.index.get(k) ?? []) keys.add(key);
@@ -77,7 +85,7 @@ export class MemoryIdentityStore {
     if (query.lastNameDob)
       collect(`ld:${query.lastNameDob.lastName.trim().toLowerCase()}|${query.lastNameDob.dateOfBirth}`);
     for (const n of query.nameKeys ?? []) collect(`n:${n}`);
-    return [...keys].map((k) => this.byKey.get(k)!).map((s) => ({ ...s }));
+    return keys;
   }
 
   private indexKeys(s: StoredIdentity): string[] {

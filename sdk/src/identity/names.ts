@@ -562,10 +562,25 @@ export function normalizeDob(value: string | null | undefined): string | null {
 export function compareDob(a: string | null, b: string | null): DobLevel {
   if (!a || !b) return 'missing';
   if (a === b) return 'equal';
-  const [ya, ma, da] = a.split('-');
-  const [yb, mb, db] = b.split('-');
-  if (ya === yb && ma === db && da === mb) return 'near';
+  // Dates from normalizeDob (YYYY-MM-DD) without splitting: this runs for every candidate pair.
+  if (a.length === 10 && b.length === 10 && a[4] === '-' && a[7] === '-' && b[4] === '-' && b[7] === '-') {
+    if (
+      a.charCodeAt(0) === b.charCodeAt(0) &&
+      a.charCodeAt(1) === b.charCodeAt(1) &&
+      a.charCodeAt(2) === b.charCodeAt(2) &&
+      a.charCodeAt(3) === b.charCodeAt(3) &&
+      a.charCodeAt(5) === b.charCodeAt(8) &&
+      a.charCodeAt(6) === b.charCodeAt(9) &&
+      a.charCodeAt(8) === b.charCodeAt(5) &&
+      a.charCodeAt(9) === b.charCodeAt(6)
+    )
+      return 'near';
+  } else {
+    const [ya, ma, da] = a.split('-');
+    const [yb, mb, db] = b.split('-');
+    if (ya === yb && ma === db && da === mb) return 'near';
+  }
   let diff = 0;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) diff++;
+  for (let i = 0; i < a.length; i++) if (a.charCodeAt(i) !== b.charCodeAt(i)) diff++;
   return diff === 1 ? 'near' : 'different';
 }

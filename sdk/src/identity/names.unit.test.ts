@@ -170,6 +170,8 @@ describe('dates of birth', () => {
     expect(compareDob('1985-03-04', '1985-04-03')).toBe('near');
     expect(compareDob('1985-03-04', '1986-03-04')).toBe('near');
     expect(compareDob('1985-03-04', '2012-07-19')).toBe('different');
+    expect(compareDob('1985-03-04', '1986-04-03')).toBe('different'); // swapped, but another year
+    expect(compareDob('1985-3-4', '1985-4-3')).toBe('near'); // not normalised: compared by parts
     expect(compareDob(null, '2012-07-19')).toBe('missing');
   });
 });

@@ -1,5 +1,5 @@
 import { BoundedMemo } from '../bounded-memo.ts';
-import type { CandidateQuery, IdentityEvidence, IdentityInput } from '../hooks.ts';
+import type { CandidateQuery, IdentityEvidence, IdentityInput, StoredIdentity } from '../hooks.ts';
 import { isE164, normalizePhone } from '../phone/normalize.ts';
 import { nameKeyOf, normalizeDob, type PreparedName, prepareName } from './names.ts';
 
@@ -22,6 +22,12 @@ export interface PreparedIdentity {
   /** Phones (E.164) and emails the contact wrote in conversations: candidates only, never a link by themselves. */
   readonly messagePhones: ReadonlySet<string>;
   readonly messageEmails: ReadonlySet<string>;
+  /**
+   * The email's local part names this identity's person (first name, or initial + surname): `sarah.jones@`,
+   * `sjones@`. A household's shared address names someone else (`noah71@` on Elizabeth's record, a partner's
+   * `akowalski@` on Lauren's), so two such emails differing is no evidence of two people.
+   */
+  readonly emailNamesOwner: boolean;
 }
 
 export function identityKey(source: string, externalId: string): string {
@@ -65,10 +71,14 @@ export function inboxPhoneE164(identity: IdentityInput, defaultCountry: string):
   return null;
 }
 
-/** Phones and emails written in conversations, normalised (invalid ones dropped). */
+/**
+ * Phones and emails written in conversations, normalised (invalid ones dropped). `stored`: the evidence was stored
+ * normalised (`evidenceForStorage`), so a phone already in E.164 form is taken as it is.
+ */
 export function messageEvidence(
   identity: IdentityInput,
   defaultCountry: string,
+  stored = false,
 ): { phones: Set<string>; emails: Set<string> } {
   const phones = new Set<string>();
   const emails = new Set<string>();
@@ -77,6 +87,8 @@ export function messageEvidence(
     if (e.kind === 'email') {
       const m = normalizeEmail(e.value);
       if (m) emails.add(m);
+    } else if (stored && isE164(e.value)) {
+      phones.add(e.value);
     } else {
       const r = normalizePhone(e.value, { defaultCountry });
       if (r.e164) phones.add(r.e164);
@@ -91,52 +103,120 @@ function phoneDigits(value: string | null | undefined): string | null {
   return digits.length >= 8 && !/^(\d)\1+$/.test(digits) ? digits.slice(-8) : null;
 }
 
-const cache = new WeakMap<IdentityInput, { defaultCountry: string; prepared: PreparedIdentity }>();
+const cache = new WeakMap<IdentityInput, { defaultCountry: string; stored: boolean; prepared: PreparedIdentity }>();
 
 /**
- * Prepared forms by content (`contentKey`), without `input`. The per-object cache above misses on every read of a
- * stored identity: the page store and SQL hand out fresh copies, so the same few candidates (the contact of each
- * conversation in a webhook batch, a clinic record that shares a phone with a page) were prepared again for every
- * identity matched against them. Bounded (BoundedMemo), like the phone and name memos.
+ * Prepared forms by identity (`source:externalId`), with the content they were prepared from, without `input`.
+ * The per-object cache above misses on every read of a stored identity: the page store and SQL hand out fresh
+ * copies, so the same candidates (the contact of each conversation in a webhook batch, a clinic record that shares
+ * a phone with a page, the namesakes of a common name) were prepared again for every identity matched against
+ * them. A hit needs every field `prepareIdentity` reads to be equal (compared field by field: a JSON key of the
+ * content cost as much as the rest of a candidate's matching). Bounded (BoundedMemo), like the phone and name memos.
  */
-const byContent = new BoundedMemo<string, Omit<PreparedIdentity, 'input'>>(10_000);
+interface Prepared {
+  readonly defaultCountry: string;
+  readonly stored: boolean;
+  readonly from: IdentityInput;
+  readonly parts: Omit<PreparedIdentity, 'input'>;
+}
+const byIdentity = new BoundedMemo<string, Prepared>(10_000);
 
-/** Every field `prepareIdentity` reads, and the country: equal keys give equal prepared forms. */
-function contentKey(i: IdentityInput, defaultCountry: string): string {
-  // JSON keeps null apart from "" (`phoneRaw ?? phoneE164` tells them apart) and cannot run two fields together.
-  return JSON.stringify([
-    defaultCountry,
-    i.source,
-    i.externalId,
-    i.firstName ?? null,
-    i.lastName ?? null,
-    i.displayName ?? null,
-    i.email ?? null,
-    i.phoneRaw ?? null,
-    i.phoneE164 ?? null,
-    i.dateOfBirth ?? null,
-    i.countryHint ?? null,
-    i.crossRefs?.map((r) => [r.source, r.externalId]) ?? null,
-    i.evidence?.map((e) => [e.kind, e.origin, e.value]) ?? null,
-  ]);
+const same = (a: string | null | undefined, b: string | null | undefined) => (a ?? null) === (b ?? null);
+
+/** Every field `prepareIdentity` reads is equal. */
+function sameContent(a: IdentityInput, b: IdentityInput): boolean {
+  if (
+    !same(a.firstName, b.firstName) ||
+    !same(a.lastName, b.lastName) ||
+    !same(a.displayName, b.displayName) ||
+    !same(a.email, b.email) ||
+    !same(a.phoneRaw, b.phoneRaw) ||
+    !same(a.phoneE164, b.phoneE164) ||
+    !same(a.dateOfBirth, b.dateOfBirth) ||
+    !same(a.countryHint, b.countryHint)
+  )
+    return false;
+  const xa = a.crossRefs;
+  const xb = b.crossRefs;
+  if ((xa === undefined) !== (xb === undefined) || (xa && xb && xa.length !== xb.length)) return false;
+  if (xa && xb)
+    for (let k = 0; k < xa.length; k++)
+      if (xa[k]!.source !== xb[k]!.source || xa[k]!.externalId !== xb[k]!.externalId) return false;
+  const ea = a.evidence;
+  const eb = b.evidence;
+  if ((ea === undefined) !== (eb === undefined) || (ea && eb && ea.length !== eb.length)) return false;
+  if (ea && eb)
+    for (let k = 0; k < ea.length; k++)
+      if (ea[k]!.kind !== eb[k]!.kind || ea[k]!.origin !== eb[k]!.origin || ea[k]!.value !== eb[k]!.value) return false;
+  return true;
+}
+
+/** What `sameContent` compares later, copied: the caller may change its object after preparing it. */
+function contentOf(i: IdentityInput): IdentityInput {
+  const c: IdentityInput = {
+    source: i.source,
+    externalId: i.externalId,
+    firstName: i.firstName ?? null,
+    lastName: i.lastName ?? null,
+    displayName: i.displayName ?? null,
+    email: i.email ?? null,
+    phoneRaw: i.phoneRaw ?? null,
+    phoneE164: i.phoneE164 ?? null,
+    dateOfBirth: i.dateOfBirth ?? null,
+    countryHint: i.countryHint ?? null,
+  };
+  if (i.crossRefs) c.crossRefs = i.crossRefs.map((r) => ({ source: r.source, externalId: r.externalId }));
+  if (i.evidence) c.evidence = i.evidence.map((e) => ({ ...e }));
+  return c;
+}
+
+/** The prepared parts of an identity, from the memo when it was prepared before with the same content. */
+function partsOf(identity: IdentityInput, defaultCountry: string, stored: boolean): Omit<PreparedIdentity, 'input'> {
+  const key = identityKey(identity.source, identity.externalId);
+  const hit = byIdentity.get(key);
+  if (hit && hit.defaultCountry === defaultCountry && hit.stored === stored && sameContent(hit.from, identity))
+    return hit.parts;
+  const parts = prepareParts(identity, defaultCountry, stored);
+  byIdentity.set(key, { defaultCountry, stored, from: contentOf(identity), parts });
+  return parts;
+}
+
+export interface PrepareOptions {
+  /**
+   * The identity was read from the store, where `phoneE164` and message evidence were written normalised
+   * (`normalizeIdentityForStorage`): a value already in E.164 form is taken as it is instead of being parsed
+   * again. Matching prepares every candidate; in a large practice (tens of namesakes per identity, more phones
+   * than the phone memo holds) parsing stored numbers again was a tenth of a sync's CPU.
+   */
+  stored?: boolean;
 }
 
 /**
  * Prepare an identity for comparison. Cached per object, so scoring many pairs normalises each identity once, and
  * by content, so a copy of an identity prepared before (a candidate read again) is not normalised again.
  */
-export function prepareIdentity(identity: IdentityInput, defaultCountry: string): PreparedIdentity {
+export function prepareIdentity(
+  identity: IdentityInput,
+  defaultCountry: string,
+  opts: PrepareOptions = {},
+): PreparedIdentity {
+  const stored = opts.stored === true;
   const hit = cache.get(identity);
-  if (hit && hit.defaultCountry === defaultCountry) return hit.prepared;
-  const key = contentKey(identity, defaultCountry);
-  let parts = byContent.get(key);
-  if (!parts) {
-    parts = prepareParts(identity, defaultCountry);
-    byContent.set(key, parts);
-  }
-  const prepared = withInput(parts, identity);
-  cache.set(identity, { defaultCountry, prepared });
+  if (hit && hit.defaultCountry === defaultCountry && hit.stored === stored) return hit.prepared;
+  const prepared = withInput(partsOf(identity, defaultCountry, stored), identity);
+  cache.set(identity, { defaultCountry, stored, prepared });
   return prepared;
+}
+
+/**
+ * A stored identity prepared by content only (`stored`, no per-object cache): for candidates, which are fresh
+ * copies (rows read again, a page store's copies) prepared once by the match that asked for them, so remembering
+ * the object would only cost a WeakMap entry that nobody looks up again.
+ */
+export function prepareStoredCandidate(identity: StoredIdentity, defaultCountry: string): PreparedIdentity {
+  const hit = cache.get(identity);
+  if (hit && hit.defaultCountry === defaultCountry && hit.stored) return hit.prepared;
+  return withInput(partsOf(identity, defaultCountry, true), identity);
 }
 
 /** A literal, not a spread: a spread copy of the prepared fields cost more than the content-key lookup. */
@@ -150,6 +230,7 @@ function withInput(p: Omit<PreparedIdentity, 'input'>, input: IdentityInput): Pr
     messagePhones: p.messagePhones,
     messageEmails: p.messageEmails,
     email: p.email,
+    emailNamesOwner: p.emailNamesOwner,
     phoneE164: p.phoneE164,
     phoneDigits: p.phoneDigits,
     dateOfBirth: p.dateOfBirth,
@@ -157,9 +238,24 @@ function withInput(p: Omit<PreparedIdentity, 'input'>, input: IdentityInput): Pr
   };
 }
 
-function prepareParts(identity: IdentityInput, defaultCountry: string): Omit<PreparedIdentity, 'input'> {
+/** See `PreparedIdentity.emailNamesOwner`. */
+function emailNamesOwner(email: string | null, name: PreparedName): boolean {
+  if (!email || !name.first) return false;
+  const local = email.split('@')[0]!.replace(/[^a-z]/g, '');
+  const first = name.first.replace(/ /g, '');
+  const last = name.last?.replace(/ /g, '') ?? '';
+  if (first.length >= 3 && local.includes(first)) return true;
+  return last.length >= 2 && local.startsWith(`${first[0]}${last}`);
+}
+
+function prepareParts(
+  identity: IdentityInput,
+  defaultCountry: string,
+  stored: boolean,
+): Omit<PreparedIdentity, 'input'> {
   const name = prepareName(identity.firstName, identity.lastName, identity.displayName);
-  const message = messageEvidence(identity, defaultCountry);
+  const message = messageEvidence(identity, defaultCountry, stored);
+  const email = normalizeEmail(identity.email);
   return {
     key: identityKey(identity.source, identity.externalId),
     source: identity.source,
@@ -167,8 +263,9 @@ function prepareParts(identity: IdentityInput, defaultCountry: string): Omit<Pre
     nameKey: nameKeyOf(name),
     messagePhones: message.phones,
     messageEmails: message.emails,
-    email: normalizeEmail(identity.email),
-    phoneE164: identityPhoneE164(identity, defaultCountry),
+    email,
+    emailNamesOwner: emailNamesOwner(email, name),
+    phoneE164: stored && isE164(identity.phoneE164) ? identity.phoneE164 : identityPhoneE164(identity, defaultCountry),
     phoneDigits: phoneDigits(identity.phoneRaw ?? identity.phoneE164),
     dateOfBirth: normalizeDob(identity.dateOfBirth),
     crossRefKeys: new Set((identity.crossRefs ?? []).map((r) => identityKey(r.source, r.externalId))),

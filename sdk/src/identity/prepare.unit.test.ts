@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { IdentityInput } from '../hooks.ts';
-import { identityNameKey, prepareIdentity } from './prepare.ts';
+import { identityNameKey, normalizeIdentityForStorage, prepareIdentity, prepareStoredCandidate } from './prepare.ts';
 
 const base: IdentityInput = {
   source: 'chatwoot',
@@ -35,6 +35,32 @@ describe('prepareIdentity content cache', () => {
     ).toEqual(new Set(['cliniko:8']));
     // Same digits, another default country: read as a New Zealand number.
     expect(prepareIdentity({ ...base, phoneRaw: '021 234 5678' }, 'NZ').phoneE164).toBe('+64212345678');
+  });
+
+  it('compares the content it was prepared from, not the objects that held it (an array changed in place)', () => {
+    const evidence = [...(base.evidence ?? [])];
+    expect(prepareIdentity({ ...base, evidence }, 'AU').messagePhones.size).toBe(0);
+    evidence.push({ kind: 'phone', value: '0412 000 111', origin: 'message' });
+    expect([...prepareIdentity({ ...base, evidence }, 'AU').messagePhones]).toEqual(['+61412000111']);
+    const { crossRefs: _, ...noCrossRefs } = base;
+    expect(prepareIdentity(noCrossRefs, 'AU').crossRefKeys.size).toBe(0);
+    expect(prepareIdentity({ ...base, crossRefs: [] }, 'AU').crossRefKeys.size).toBe(0);
+  });
+
+  it("takes a stored candidate's E.164 phone and message phones as stored, and prepares it like the input", () => {
+    const stored = { ...normalizeIdentityForStorage(base, 'AU'), patientId: 'p1' };
+    const asCandidate = prepareStoredCandidate({ ...stored }, 'AU');
+    expect({ ...asCandidate, input: null }).toEqual({ ...prepareIdentity({ ...base }, 'AU'), input: null });
+    // Not parsed again: a stored phone in E.164 form is the one storage wrote (normalizeIdentityForStorage).
+    const odd = prepareStoredCandidate(
+      { ...stored, externalId: '43', phoneRaw: 'call me', phoneE164: '+61412345679' },
+      'AU',
+    );
+    expect(odd.phoneE164).toBe('+61412345679');
+    // Anything else is read as an input would be.
+    expect(prepareStoredCandidate({ ...stored, externalId: '44', phoneE164: null }, 'AU').phoneE164).toBe(
+      '+61412345678',
+    );
   });
 
   it('keeps a missing phone field apart from an empty one (`phoneRaw ?? phoneE164`)', () => {

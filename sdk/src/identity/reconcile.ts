@@ -19,7 +19,7 @@
  *
  * Applying the result needs an engine operation that moves identity links from one patient to another.
  */
-import type { StoredIdentity } from '../hooks.ts';
+import type { CandidateQuery, StoredIdentity } from '../hooks.ts';
 import { decideMatch } from './match.ts';
 import { MemoryIdentityStore } from './memory-store.ts';
 import {
@@ -47,6 +47,9 @@ export interface PatientMerge {
   via: string;
 }
 
+/** Every identity here is stored (or normalised for storage just below). */
+const STORED = { stored: true } as const;
+
 /** First name agrees and the surname is the same or one slip away. */
 function fullNameAgrees(f: PairFeatures): boolean {
   return firstNameAgrees(f) && (f.swappedNames || f.lastName === 'exact' || f.lastName === 'typo');
@@ -56,17 +59,17 @@ export function planPatientMerges(identities: readonly StoredIdentity[], opts: R
   const settings = readIdentitySettings(opts.settings ?? {});
   const store = new MemoryIdentityStore();
   const byPatient = new Map<string, PreparedIdentity[]>();
-  // The store hands out copies; matching gets the identities themselves instead, each prepared once (as its
-  // patient's member below) rather than again at every appearance as a candidate: in a 100,000-patient practice,
-  // with tens of namesakes per identity, re-preparing (names folded, phones parsed) was most of this plan's time.
+  // Candidates are looked up by key, not copied out of the store: matching gets the identities themselves, each
+  // prepared once (as its patient's member below) rather than again at every appearance as a candidate: in a
+  // 100,000-patient practice, with tens of namesakes per identity, re-preparing was most of this plan's time.
   const originals = new Map<string, StoredIdentity>();
-  const own = (list: StoredIdentity[]) => list.map((c) => originals.get(identityKey(c.source, c.externalId)) ?? c);
+  const find = (q: CandidateQuery): StoredIdentity[] => [...store.findKeys(q)].map((k) => originals.get(k)!);
   for (const i of identities) {
     const stored = i.phoneE164 ? i : normalizeIdentityForStorage(i, opts.defaultCountry);
     store.add(stored);
     originals.set(identityKey(stored.source, stored.externalId), stored);
     const list = byPatient.get(i.patientId) ?? [];
-    list.push(prepareIdentity(stored, opts.defaultCountry));
+    list.push(prepareIdentity(stored, opts.defaultCountry, STORED));
     byPatient.set(i.patientId, list);
   }
 
@@ -82,14 +85,20 @@ export function planPatientMerges(identities: readonly StoredIdentity[], opts: R
   const links = new Map<string, string>(); // "from\u0000to" → via
 
   for (const identity of originals.values()) {
-    const candidates = own(store.findCandidates(candidateQueryFor(identity, opts.defaultCountry))).filter(
+    const candidates = find(candidateQueryFor(identity, opts.defaultCountry)).filter(
       (c) => !(c.source === identity.source && c.externalId === identity.externalId),
     );
     if (candidates.length === 0) continue;
-    const d = decideMatch(prepareIdentity(identity, opts.defaultCountry), candidates, settings, opts.defaultCountry, {
-      uniqueNames: true,
-      ownPatientId: identity.patientId,
-    });
+    const d = decideMatch(
+      prepareIdentity(identity, opts.defaultCountry, STORED),
+      candidates,
+      settings,
+      opts.defaultCountry,
+      {
+        uniqueNames: true,
+        ownPatientId: identity.patientId,
+      },
+    );
     const linked = [d.result.patientId, ...d.bridges].filter(
       (p): p is string => p !== null && p !== identity.patientId,
     );
@@ -120,9 +129,9 @@ export function planPatientMerges(identities: readonly StoredIdentity[], opts: R
     const mine = [...group].flatMap((p) => byPatient.get(p) ?? []);
     for (const x of mine) {
       if (!x.phoneE164) continue;
-      for (const c of own(store.findCandidates({ phonesE164: [x.phoneE164], emails: [], crossRefs: [] }))) {
+      for (const c of find({ phonesE164: [x.phoneE164], emails: [], crossRefs: [] })) {
         if (group.has(c.patientId)) continue;
-        const y = prepareIdentity(c, opts.defaultCountry);
+        const y = prepareIdentity(c, opts.defaultCountry, STORED);
         if (mine.some((m) => fullNameAgrees(scorePrepared(m, y).features))) return true;
       }
     }
