@@ -103,6 +103,22 @@ describe('cliniko lists', () => {
     expect(withArchived.some((p) => p.archived_at !== null)).toBe(true);
   });
 
+  it('dates nothing after now (a record from the future would hide later changes from an updated_at cursor)', async () => {
+    // Larger than the shared simulator: enough people first seen in the last days to register "after" now.
+    const big = await startCliniko({ seed: 21, now: NOW, scale: 40, users: [{ apiKey: KEY_A }] });
+    try {
+      const now = new Date(NOW).toISOString();
+      const { patients, appointment_types, practitioners } = big.snapshot().users[0]!;
+      const stamps = [...patients, ...appointment_types, ...practitioners].flatMap((r) =>
+        ['created_at', 'updated_at', 'archived_at', 'deleted_at'].map((k) => (r as Json)[k]).filter(Boolean),
+      );
+      expect(stamps.length).toBeGreaterThan(1000);
+      expect(stamps.filter((t) => new Date(String(t)).toISOString() > now)).toEqual([]);
+    } finally {
+      await big.close();
+    }
+  });
+
   it('filters updated_at:> (UTC only) and sorts', async () => {
     const cut = '2025-11-01T00:00:00Z';
     const snap = sim.snapshot().users[0]!;

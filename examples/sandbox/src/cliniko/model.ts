@@ -363,8 +363,10 @@ export class ClinikoModel {
     const updated = rng.chance(0.3)
       ? Math.max(created, now - rng.int(1, 30 * 24) * HOUR)
       : Math.min(now - HOUR, created + rng.int(0, 200) * DAY);
-    const archived = rng.chance(0.06) ? Math.max(updated, created + DAY) : null;
-    const deleted = archived === null && rng.chance(0.01) ? Math.max(updated, created + DAY) : null;
+    // A day after registration at the earliest, and never after now.
+    const later = () => Math.max(updated, Math.min(created + DAY, now - MINUTE));
+    const archived = rng.chance(0.06) ? later() : null;
+    const deleted = archived === null && rng.chance(0.01) ? later() : null;
     return {
       id: p.clinikoId,
       createdAtMs: created,

@@ -4,7 +4,7 @@
  * on several platforms, under slightly different names and phone formats, as in real life.
  */
 import { type Rng, rngFor } from './prng.ts';
-import { DAY, SECOND } from './time.ts';
+import { DAY, HOUR, SECOND } from './time.ts';
 
 export type Country = 'AU' | 'NZ' | 'UK' | 'US' | 'ID';
 
@@ -445,7 +445,11 @@ export function generatePeople(seed: number, tenant: number, count: number, nowM
     const firstSeenMs = head
       ? head.firstSeenMs + rng.int(1, 900) * SECOND
       : nowMs - rng.int(3, 420) * DAY - rng.int(0, DAY);
-    const clinikoCreatedAtMs = head ? head.clinikoCreatedAtMs + rng.int(200, 900) : firstSeenMs + rng.int(0, 6 * DAY);
+    // Never in the future: a first contact three days ago may register up to six days later, but not after now (a
+    // record created tomorrow had an updated_at that no incremental cursor taken today could pass).
+    const clinikoCreatedAtMs = head
+      ? head.clinikoCreatedAtMs + rng.int(200, 900)
+      : Math.min(nowMs - HOUR, firstSeenMs + rng.int(0, 6 * DAY));
     let clinikoId: string;
     if (head) {
       // Family members are registered together, so their ids sit right next to the head's:
