@@ -44,7 +44,7 @@ export type { SyncFilter } from './engine/run-all.ts';
 export { syncAll } from './engine/run-all.ts';
 export { closeDeadRuns } from './engine/runs.ts';
 export { ensureOrganization, openSession, Session } from './engine/session.ts';
-export type { ConnectionSummary, StreamSummary } from './engine/sync.ts';
+export type { ConnectionSummary, ReconcileSummary, StreamSummary } from './engine/sync.ts';
 export { syncConnection } from './engine/sync.ts';
 export type { IngestOptions, WebhookResult } from './engine/webhooks.ts';
 export { ingestWebhook } from './engine/webhooks.ts';

@@ -8,7 +8,8 @@
  *     the simulators' process too (not the product's cost, but it takes the same two cores)
  *   - per-stage wall time summed over calls (stage-clock.ts): HTTP + parse, mapping, validation, identity, write
  *   - peak RSS of the process during the sync, at the full and a smaller size
- *   - requests and rows written by an incremental pass over the unchanged source
+ *   - requests and rows written by an incremental pass over the unchanged source, then the time and runner CPU of
+ *     an incremental pass after 50 random changes at the source (flat in the organization's size)
  * Options: BENCH_PATIENTS (default 20000: the issue's organization of 20,000 patients, ≈60,000 appointments,
  * 100,000 messages), BENCH_SMALL (default BENCH_PATIENTS/4, the second size), BENCH_BACKENDS (postgres,embedded),
  * BENCH_LABEL (file name tag), BENCH_PG_URL='' (embedded only), BENCH_RAW_DAYS (runner.raw_retention_days; 0 keeps
@@ -33,6 +34,8 @@ const small = Number(process.env.BENCH_SMALL ?? Math.round(patients / 4));
 const label = process.env.BENCH_LABEL ?? 'run';
 const RESULTS = path.resolve(import.meta.dirname, '../../bench/results');
 const TICK_MS = 10; // getconf CLK_TCK = 100 on Linux
+/** Random changes at the source (the simulators' POST /__sandbox/mutate) before the last incremental pass. */
+const CHANGE_STEPS = 50;
 
 /** Cliniko: 40 patients per scale unit (≈3 appointments each); Chatwoot: ≈1,250 messages per scale unit. */
 const scalesFor = (n: number) => ({ cliniko: n / 40, chatwoot: (n * 5) / 1250 });
@@ -228,6 +231,15 @@ async function syncBench(kind: Kind, connector: Connector, url: string, n: numbe
     const before = await requestsServed(url);
     const inc = await r.sync();
     const incRequests = (await requestsServed(url)) - before - 1;
+    // An incremental pass after a few changes at the source: its cost should follow the change, not the
+    // organization (the reconcile pass reads the neighbourhood of the identities written, not every identity).
+    const mutated = await fetch(`${new URL(url).origin}/__sandbox/mutate?steps=${CHANGE_STEPS}`, { method: 'POST' });
+    if (!mutated.ok) throw new Error(`mutate: ${mutated.status}`);
+    const cpuC0 = process.cpuUsage();
+    const tC0 = performance.now();
+    const changed = await r.sync();
+    const changedMs = performance.now() - tC0;
+    const cpuC = process.cpuUsage(cpuC0);
     const yardstick = kind === 'postgres' && t.url ? await rawInsert(t.url, orgId) : undefined;
     const recordsPerSecond = Math.round(records / (ms / 1000));
     return {
@@ -262,6 +274,17 @@ async function syncBench(kind: Kind, connector: Connector, url: string, n: numbe
       incremental: {
         requests: incRequests,
         written: inc.streams.reduce((a, x) => a + x.inserted + x.updated, 0),
+      },
+      afterChanges: {
+        steps: CHANGE_STEPS,
+        status: changed.status,
+        written: changed.streams.reduce((a, x) => a + x.inserted + x.updated, 0),
+        writtenByStream: Object.fromEntries(
+          changed.streams.filter((x) => x.inserted + x.updated).map((x) => [x.stream, x.inserted + x.updated]),
+        ),
+        ms: Math.round(changedMs),
+        runnerCpuMs: Math.round((cpuC.user + cpuC.system) / 1000),
+        ...(changed.reconcile ? { reconcile: changed.reconcile } : {}),
       },
     };
   } finally {

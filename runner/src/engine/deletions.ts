@@ -99,7 +99,7 @@ export class ListingTracker {
     if (!marked.length) return;
     for (const target of this.targets) {
       await q(
-        `update ${target} t set deleted_at = null, updated_at = now()
+        `update ${target} t set deleted_at = null, updated_at = now()${reconcileMark(target)}
          from listing_seen s
          where s.organization_id = ? and s.connection = ? and s.stream = ? and s.absent_since is not null
            and s.external_id in (${marked.map(() => '?').join(', ')})
@@ -151,7 +151,7 @@ export class ListingTracker {
       if (gone.length) {
         for (const target of this.targets) {
           const rows = await q(
-            `update ${target} t set deleted_at = s.absent_since, updated_at = now(), last_sync_run_id = ?::uuid
+            `update ${target} t set deleted_at = s.absent_since, updated_at = now(), last_sync_run_id = ?::uuid${reconcileMark(target)}
              from listing_seen s
              where s.organization_id = ? and s.connection = ? and s.stream = ? and s.absent_since = now()
                and t.organization_id = s.organization_id and t.source = ? and t.external_id = s.external_id
@@ -170,4 +170,9 @@ export class ListingTracker {
       return marked;
     });
   }
+}
+
+/** An identity that disappears or comes back changes who its neighbours match: the reconcile pass looks again. */
+function reconcileMark(target: string): string {
+  return target === 'patient_identities' ? ', needs_reconcile = true' : '';
 }

@@ -31,8 +31,21 @@ export interface ConnectionSummary {
   rateLimited: number;
   durationMs: number;
   streams: StreamSummary[];
+  /** The identity reconcile pass after the streams, when identities were written. */
+  reconcile?: ReconcileSummary;
   error?: string;
   errorCode?: string;
+}
+
+export interface ReconcileSummary {
+  /** The whole organization, or the neighbourhood of the identities written since the last pass. */
+  scope: 'all' | 'changed';
+  /** Identities written since the last pass. */
+  marked: number;
+  /** Identities read by the plan. */
+  identities: number;
+  merges: number;
+  durationMs: number;
 }
 
 export interface SyncConnectionOptions {
@@ -93,6 +106,7 @@ export async function syncConnection(o: SyncConnectionOptions): Promise<Connecti
   log.info({ full_refresh: !!o.fullRefresh }, 'sync started');
   const summaries: StreamSummary[] = [];
   let fatal: { message: string; code: string } | undefined;
+  let reconciled: ReconcileSummary | undefined;
   const wanted = o.streams ?? conn.streams;
   const selected = orderStreams(spec).filter((s) => s.enabled && (!wanted || wanted.includes(s.name)));
   const progress = syncProgress(o.onProgress, `${org.id} / ${conn.name}`, selected.length, counters);
@@ -122,10 +136,18 @@ export async function syncConnection(o: SyncConnectionOptions): Promise<Connecti
       );
     });
     // People split by arrival order (two identities that only a third one links) are merged afterwards,
-    // audited and reversible. Outside any other transaction: the embedded database has one connection.
+    // audited and reversible: around the identities written since the last pass (webhooks' too), not the whole
+    // organization. Outside any other transaction: the embedded database has one connection.
     if (engine.identitiesChanged > 0) {
       try {
-        const r = await reconcileOrganization(db, { organizationId: org.id, actor: 'system' });
+        const r = await reconcileOrganization(db, { organizationId: org.id, actor: 'system', scope: 'changed' });
+        reconciled = {
+          scope: r.scope,
+          marked: r.marked,
+          identities: r.identities,
+          merges: r.merges.length,
+          durationMs: r.durationMs,
+        };
         if (r.merges.length || r.skipped.length)
           log.info({ merges: r.merges.length, kept_apart: r.skipped.length }, 'identity reconcile');
       } catch (err) {
@@ -201,6 +223,7 @@ export async function syncConnection(o: SyncConnectionOptions): Promise<Connecti
     rateLimited: counters.rateLimited,
     durationMs: Date.now() - started,
     streams: summaries,
+    ...(reconciled ? { reconcile: reconciled } : {}),
     ...(errMessage ? { error: errMessage } : {}),
     ...(errCode ? { errorCode: errCode } : {}),
   };

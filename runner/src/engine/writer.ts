@@ -502,7 +502,8 @@ async function upsertIdentities(q: Querier, ctx: WriteContext, batch: MappedRow[
       `update patient_identities as t set ${cols.map((c) => `${c.name} = ${assigned('patient_identities', c)}`).join(', ')},
          phone_e164 = v.phone_e164, phone_valid = v.phone_valid::boolean, name_key = v.name_key, source_hash = v.source_hash,
          source_version = greatest(coalesce(v.source_version::timestamptz, now()), t.source_version), sanitized = v.sanitized::boolean,
-         spec_version = ?, stream = ?, last_sync_run_id = ?::uuid, updated_at = now()
+         spec_version = ?, stream = ?, last_sync_run_id = ?::uuid, updated_at = now(), needs_reconcile = true,
+         reconcile_previous = coalesce(t.reconcile_previous, ${PREVIOUS_IDENTITY})
        from (values ${v.sql}) as v(organization_id, source, ${cols.map((c) => c.name).join(', ')}, ${LINEAGE_VALUES.join(', ')}, phone_e164, phone_valid, name_key)
        where t.organization_id = v.organization_id and t.source = v.source and t.external_id = v.external_id
          and (${cols.map((c) => `t.${c.name}`).join(', ')}, t.phone_e164, t.name_key, t.spec_version) is distinct from (${cols.map((c) => assigned('patient_identities', c)).join(', ')}, v.phone_e164, v.name_key, ?)
@@ -522,6 +523,14 @@ async function upsertIdentities(q: Querier, ctx: WriteContext, batch: MappedRow[
   return { inserted, updated, keys: changedKeys };
 }
 
+/**
+ * The identity's matching fields before an update (in an UPDATE's SET, `t.` reads the old row), kept until the
+ * reconcile pass has looked at the keys it had (identity/neighbourhood.ts).
+ */
+const PREVIOUS_IDENTITY = `jsonb_build_object('first_name', t.first_name, 'last_name', t.last_name,
+  'display_name', t.display_name, 'email', t.email, 'phone', t.phone, 'phone_e164', t.phone_e164,
+  'date_of_birth', to_char(t.date_of_birth, 'YYYY-MM-DD'), 'cross_refs', t.cross_refs, 'evidence', t.evidence)`;
+
 /** New identities (`extra`: phone_e164, phone_valid, patient_id, match_method, match_confidence, name_key). */
 async function insertIdentities(
   q: Querier,
@@ -533,8 +542,8 @@ async function insertIdentities(
   const v = valuesClause(rows, ctx, cols, extra);
   await boundQuery(
     q,
-    `insert into patient_identities (organization_id, source, ${cols.map((c) => c.name).join(', ')}, source_hash, source_version, sanitized, phone_e164, phone_valid, patient_id, match_method, match_confidence, name_key, spec_version, stream, last_sync_run_id)
-     select v.organization_id, v.source, ${cols.map((c) => `v.${c.name}::${c.sqlType}`).join(', ')}, v.source_hash, coalesce(v.source_version::timestamptz, now()), v.sanitized::boolean, v.phone_e164, v.phone_valid::boolean, v.patient_id::uuid, v.match_method, v.match_confidence::numeric, v.name_key, ?, ?, ?::uuid
+    `insert into patient_identities (organization_id, source, ${cols.map((c) => c.name).join(', ')}, source_hash, source_version, sanitized, phone_e164, phone_valid, patient_id, match_method, match_confidence, name_key, spec_version, stream, last_sync_run_id, needs_reconcile)
+     select v.organization_id, v.source, ${cols.map((c) => `v.${c.name}::${c.sqlType}`).join(', ')}, v.source_hash, coalesce(v.source_version::timestamptz, now()), v.sanitized::boolean, v.phone_e164, v.phone_valid::boolean, v.patient_id::uuid, v.match_method, v.match_confidence::numeric, v.name_key, ?, ?, ?::uuid, true
      from (values ${v.sql}) as v(organization_id, source, ${cols.map((c) => c.name).join(', ')}, ${LINEAGE_VALUES.join(', ')}, phone_e164, phone_valid, patient_id, match_method, match_confidence, name_key)`,
     [ctx.specVersion, ctx.stream, ctx.runId, ...v.params],
   );

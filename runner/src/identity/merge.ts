@@ -245,12 +245,16 @@ async function mergeIn(q: Querier, o: MergeOptions): Promise<MergeResult> {
       );
     }
     await q(
-      `update patient_identities t set patient_id = ?::uuid, match_method = ?, match_confidence = v.c::numeric, updated_at = now()
+      // A manual merge changes what the reconcile pass would plan around these identities (a patient grew); the
+      // pass's own merges are its output and leave no mark.
+      `update patient_identities t set patient_id = ?::uuid, match_method = ?, match_confidence = v.c::numeric, updated_at = now(),
+         needs_reconcile = t.needs_reconcile or ?::boolean
        from (values ${identities.map(() => '(?, ?)').join(', ')}) as v(id, c)
        where t.id = v.id::uuid and t.patient_id = ?::uuid`,
       [
         o.into,
         o.method,
+        String(o.method !== 'reconcile'),
         ...identities.flatMap((i) => [i.id, (Math.round((confidence.get(i.id) ?? 1) * 1000) / 1000).toFixed(3)]),
         o.from,
       ],
@@ -418,7 +422,8 @@ async function unmergeIn(q: Querier, o: UnmergeOptions): Promise<UnmergeResult> 
   const snapshots = new Map(details.before.identities.map((i) => [i.id, i]));
   if (ids.length > 0) {
     await q(
-      `update patient_identities t set patient_id = ?::uuid, match_method = v.m, match_confidence = v.c::numeric, updated_at = now()
+      `update patient_identities t set patient_id = ?::uuid, match_method = v.m, match_confidence = v.c::numeric, updated_at = now(),
+         needs_reconcile = true
        from (values ${ids.map(() => '(?, ?, ?)').join(', ')}) as v(id, m, c)
        where t.id = v.id::uuid and t.patient_id = ?::uuid`,
       [

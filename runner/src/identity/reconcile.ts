@@ -13,6 +13,7 @@ import { type PatientMerge, planPatientMerges } from '@routiq/sdk/identity';
 import type { Querier } from '../engine/writer.ts';
 import { type Progress, type ProgressListener, progressReporter } from '../util/progress.ts';
 import { type MergeResult, mergePatients } from './merge.ts';
+import { clearMarks, loadMarks, loadNeighbourhood, MAX_MARKS, type Mark } from './neighbourhood.ts';
 import {
   type DbOrQuerier,
   inTransaction,
@@ -32,6 +33,13 @@ export interface ReconcileOptions {
   settings?: Readonly<Record<string, unknown>>;
   /** Planning (identities matched), then merges applied of those planned. */
   onProgress?: ProgressListener | undefined;
+  /**
+   * `all` (the default): every live identity of the organization is matched again. `changed`: only the
+   * neighbourhood of the identities written since their last pass (`needs_reconcile`; see neighbourhood.ts), which
+   * is what a sync runs after writing; it plans the whole organization when the marks or the neighbourhood are too
+   * many (a first sync). Either clears the marks of what it saw (not in a dry run).
+   */
+  scope?: 'all' | 'changed';
 }
 
 function reconcileProgress(o: ReconcileOptions) {
@@ -51,6 +59,10 @@ export interface ReconcileResult {
   dryRun: boolean;
   /** Live identities the plan looked at. */
   identities: number;
+  /** What was planned: the whole organization, or the neighbourhood of the identities written since the last pass. */
+  scope: 'all' | 'changed';
+  /** Identities written since the last pass (their marks). */
+  marked: number;
   /** Merges applied (or, in a dry run, that would be). */
   merges: ReconcileMerge[];
   /** Planned merges left out: a pair kept apart by an unmerge. */
@@ -64,6 +76,9 @@ interface Plan {
   /** Identity rows (id, patient, updated_at) the plan was made from; see `identitiesVersion`. */
   version: string;
   planned: PatientMerge[];
+  scope: 'all' | 'changed';
+  /** The marks the plan saw, cleared once it is applied. */
+  marks: Mark[];
 }
 
 /** Changes whenever an identity is inserted, updated (the writer bumps updated_at) or moved to another patient. */
@@ -79,6 +94,29 @@ async function identitiesVersion(q: Querier, organizationId: string): Promise<st
 
 async function plan(q: Querier, o: ReconcileOptions): Promise<Plan> {
   const org = await loadOrganization(q, o.organizationId);
+  const settings = o.settings ?? org.settings;
+  if (o.scope === 'changed') {
+    const marks = await loadMarks(q, org.id, MAX_MARKS + 1);
+    if (marks.length === 0)
+      return { organizationId: org.id, identities: 0, version: '', planned: [], scope: 'changed', marks };
+    const near = await loadNeighbourhood(q, org.id, org.defaultCountry, settings, marks);
+    if (near) {
+      reconcileProgress(o)({
+        done: 0,
+        step: `matching ${near.rematch.size} identities near ${marks.length} written`,
+        counts: { identities: near.identities.length },
+      });
+      const planned = planPatientMerges(near.identities, {
+        defaultCountry: org.defaultCountry,
+        settings,
+        rematch: near.rematch,
+      });
+      // The version of what was read; under the lock the plan is made again anyway (reconcileOrganization).
+      const version = near.identities.map((i) => `${i.id}:${i.patientId}`).join(',');
+      return { organizationId: org.id, identities: near.identities.length, version, planned, scope: 'changed', marks };
+    }
+  }
+  const marks = await loadMarks(q, org.id);
   const version = await identitiesVersion(q, org.id);
   const identities = await loadStoredIdentities(q, org.id);
   reconcileProgress(o)({
@@ -86,11 +124,8 @@ async function plan(q: Querier, o: ReconcileOptions): Promise<Plan> {
     step: `matching ${identities.length} identities`,
     counts: { identities: identities.length },
   });
-  const planned = planPatientMerges(identities, {
-    defaultCountry: org.defaultCountry,
-    settings: o.settings ?? org.settings,
-  });
-  return { organizationId: org.id, identities: identities.length, version, planned };
+  const planned = planPatientMerges(identities, { defaultCountry: org.defaultCountry, settings });
+  return { organizationId: org.id, identities: identities.length, version, planned, scope: 'all', marks };
 }
 
 /**
@@ -123,6 +158,8 @@ async function oldestKeeps(q: Querier, planned: readonly PatientMerge[]): Promis
 
 /** Apply (or, in a dry run, list) a plan's merges, leaving out pairs kept apart by an unmerge. */
 async function apply(q: Querier, o: ReconcileOptions, p: Plan, started: number): Promise<ReconcileResult> {
+  // Before the merges, which write the identities they move (a newer updated_at would keep their marks).
+  if (!o.dryRun) await clearMarks(q, p.organizationId, p.marks);
   const planned = await oldestKeeps(q, p.planned);
   const keptApart = await loadKeptApart(q, p.organizationId);
   // Current holder of each patient as merges are applied (planned `into` is already the group's final patient).
@@ -173,6 +210,8 @@ async function apply(q: Querier, o: ReconcileOptions, p: Plan, started: number):
     organizationId: p.organizationId,
     dryRun: o.dryRun ?? false,
     identities: p.identities,
+    scope: p.scope,
+    marked: p.marks.length,
     merges,
     skipped,
     durationMs: Math.round(performance.now() - started),
@@ -199,7 +238,12 @@ export async function reconcileOrganization(dbq: DbOrQuerier, o: ReconcileOption
     dbq,
     async (q) => {
       await lockIdentities(q, first.organizationId);
-      const current = (await identitiesVersion(q, first.organizationId)) === first.version ? first : await plan(q, o);
+      // A neighbourhood plan is cheap: made again under the lock rather than checked (its version covers only
+      // what it read, not an identity written since that would join the neighbourhood).
+      const current =
+        first.scope === 'all' && (await identitiesVersion(q, first.organizationId)) === first.version
+          ? first
+          : await plan(q, o);
       return apply(q, o, current, started);
     },
     o.organizationId,

@@ -30,7 +30,7 @@ export {
   prepareIdentity,
 } from './prepare.ts';
 export type { PatientMerge, ReconcileOptions } from './reconcile.ts';
-export { planPatientMerges } from './reconcile.ts';
+export { planPatientLinks, planPatientMerges } from './reconcile.ts';
 export type { Conflict, KeyLevel, PairFeatures, PairScore, ScoreOptions } from './score.ts';
 export { explain, explainScore, scorePair } from './score.ts';
 export type { IdentitySettings } from './settings.ts';

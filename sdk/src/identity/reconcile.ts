@@ -36,6 +36,12 @@ export interface ReconcileOptions {
   defaultCountry: string;
   /** Organization settings (`settings.identity` thresholds), as for `matchIdentity`. */
   settings?: Readonly<Record<string, unknown>>;
+  /**
+   * Re-match only these identities (`source:externalId`); the others are candidates and patient members only. For a
+   * plan over part of an organization: the identities given must then hold every candidate of the ones re-matched
+   * and every identity of their patients (the engine's reconcile loads such a neighbourhood of what changed).
+   */
+  rematch?: ReadonlySet<string>;
 }
 
 export interface PatientMerge {
@@ -55,7 +61,8 @@ function fullNameAgrees(f: PairFeatures): boolean {
   return firstNameAgrees(f) && (f.swappedNames || f.lastName === 'exact' || f.lastName === 'typo');
 }
 
-export function planPatientMerges(identities: readonly StoredIdentity[], opts: ReconcileOptions): PatientMerge[] {
+/** Every identity re-matched (or those in `rematch`): the patients each one links firmly, as "from\u0000to" → via. */
+function matchAll(identities: readonly StoredIdentity[], opts: ReconcileOptions) {
   const settings = readIdentitySettings(opts.settings ?? {});
   const store = new MemoryIdentityStore();
   const byPatient = new Map<string, PreparedIdentity[]>();
@@ -72,19 +79,9 @@ export function planPatientMerges(identities: readonly StoredIdentity[], opts: R
     list.push(prepareIdentity(stored, opts.defaultCountry, STORED));
     byPatient.set(i.patientId, list);
   }
-
-  const rootOf = new Map<string, string>();
-  const members = new Map<string, string[]>();
-  const root = (p: string): string => rootOf.get(p) ?? p;
-  const compatible = (a: string[], b: string[]): boolean => {
-    const ia = a.flatMap((p) => byPatient.get(p) ?? []);
-    const ib = b.flatMap((p) => byPatient.get(p) ?? []);
-    return ia.every((x) => ib.every((y) => scorePrepared(x, y).conflict === 'none'));
-  };
-  const merges: PatientMerge[] = [];
   const links = new Map<string, string>(); // "from\u0000to" → via
-
-  for (const identity of originals.values()) {
+  for (const [key, identity] of originals) {
+    if (opts.rematch && !opts.rematch.has(key)) continue;
     const candidates = find(candidateQueryFor(identity, opts.defaultCountry)).filter(
       (c) => !(c.source === identity.source && c.externalId === identity.externalId),
     );
@@ -107,6 +104,35 @@ export function planPatientMerges(identities: readonly StoredIdentity[], opts: R
       if (!links.has(key)) links.set(key, `${identity.source}:${identity.externalId}`);
     }
   }
+  return { byPatient, find, links };
+}
+
+/**
+ * The links the plan starts from: each re-matched identity's own patient → each other patient it links firmly (its
+ * decision and bridges), with the identity as `via`. A merge needs a link both ways; the engine uses this to find
+ * whose decisions it must also read when it plans around what changed.
+ */
+export function planPatientLinks(
+  identities: readonly StoredIdentity[],
+  opts: ReconcileOptions,
+): Array<{ from: string; to: string; via: string }> {
+  return [...matchAll(identities, opts).links].map(([k, via]) => {
+    const [from, to] = k.split('\u0000') as [string, string];
+    return { from, to, via };
+  });
+}
+
+export function planPatientMerges(identities: readonly StoredIdentity[], opts: ReconcileOptions): PatientMerge[] {
+  const { byPatient, find, links } = matchAll(identities, opts);
+  const rootOf = new Map<string, string>();
+  const members = new Map<string, string[]>();
+  const root = (p: string): string => rootOf.get(p) ?? p;
+  const compatible = (a: string[], b: string[]): boolean => {
+    const ia = a.flatMap((p) => byPatient.get(p) ?? []);
+    const ib = b.flatMap((p) => byPatient.get(p) ?? []);
+    return ia.every((x) => ib.every((y) => scorePrepared(x, y).conflict === 'none'));
+  };
+  const merges: PatientMerge[] = [];
 
   /**
    * A namesake at home: some identity of either patient shares its phone with a third patient whose full name

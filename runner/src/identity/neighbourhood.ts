@@ -1,0 +1,215 @@
+/**
+ * What a reconcile pass must read when only some identities changed: the writer marks every identity it inserts,
+ * changes, deletes or restores (`patient_identities.needs_reconcile`, migration 0018), and the pass re-matches the
+ * neighbourhood of the marked ones instead of every identity of the organization. A merge needs a link both ways
+ * (an identity of A links B, one of B links A), and an identity's decision changes only when it or one of its
+ * candidates changed; so, with M the marked identities:
+ *   A = live marked ∪ candidates(M)                  decisions that may have changed
+ *   B = every identity of the patients of A and M   the patients whose pairs may be new
+ *   C = B ∪ candidates(B) ∪ every identity of their patients
+ *                                                    who can hold the other direction of such a pair (a link to
+ *                                                    a patient of B comes from an identity sharing a key with it)
+ * and C is re-matched against C ∪ candidates(C), so every decision sees all of its candidates. Pairs between
+ * patients outside A were planned by the pass that cleared their marks and cannot have changed. Reads are the
+ * indexed candidate queries of the writer (page-candidates.ts), a few per hundred identities: the cost follows the
+ * size of the change and the namesakes around it, not the organization. Too many marks (a first sync) or too large
+ * a neighbourhood (a clinic landline on thousands of records) returns null: the caller plans the whole
+ * organization, which is cheaper then.
+ */
+
+import type { IdentityInput, StoredIdentity } from '@routiq/sdk';
+import { identityKey, planPatientLinks } from '@routiq/sdk/identity';
+import type { Querier } from '../engine/writer.ts';
+import { identityKeyQuery, pageCandidateQuery, storedWithEvidence } from './page-candidates.ts';
+import { IDENTITY_COLUMNS, type IdentityRow, type StoredIdentityRow } from './rows.ts';
+
+/** More marked identities than this: plan the whole organization (a first sync marks every identity). */
+export const MAX_MARKS = 2000;
+/** More identities than this in the neighbourhood: plan the whole organization. */
+export const MAX_NEIGHBOURHOOD = 20_000;
+/** Identities per candidate query. */
+const CHUNK = 100;
+/** (id, updated_at) pairs per statement that clears marks. */
+const CLEAR_CHUNK = 2000;
+
+/** A marked identity as the pass saw it: its mark is cleared only if the row has not changed since. */
+export interface Mark {
+  id: string;
+  updatedAt: string;
+}
+
+export interface Neighbourhood {
+  /** Live identities of the neighbourhood, ordered by source and external id (as the whole-organization plan). */
+  identities: StoredIdentityRow[];
+  /** The ones to re-match (`source:externalId`). */
+  rematch: Set<string>;
+}
+
+type Row = IdentityRow & { evidence: unknown };
+
+/** The organization's marked identities (at most `limit`; the partial index holds only those). */
+export async function loadMarks(q: Querier, organizationId: string, limit?: number): Promise<Mark[]> {
+  const rows = await q<{ id: string; updated_at: string }>(
+    `select id::text as id, updated_at::text as updated_at from patient_identities
+     where organization_id = ? and needs_reconcile${limit === undefined ? '' : ` limit ${Math.floor(limit)}`}`,
+    [organizationId],
+  );
+  return rows.map((r) => ({ id: r.id, updatedAt: r.updated_at }));
+}
+
+/**
+ * Clear the marks a pass has dealt with. A row written again since the pass read it (a newer `updated_at`) keeps its
+ * mark for the next pass.
+ */
+export async function clearMarks(q: Querier, organizationId: string, marks: readonly Mark[]): Promise<void> {
+  for (let i = 0; i < marks.length; i += CLEAR_CHUNK) {
+    const chunk = marks.slice(i, i + CLEAR_CHUNK);
+    await q(
+      `update patient_identities t set needs_reconcile = false, reconcile_previous = null
+       from (values ${chunk.map(() => '(?::uuid, ?::timestamptz)').join(', ')}) as v(id, updated_at)
+       where t.organization_id = ? and t.id = v.id and t.updated_at = v.updated_at and t.needs_reconcile`,
+      [...chunk.flatMap((m) => [m.id, m.updatedAt]), organizationId],
+    );
+  }
+}
+
+const list = (n: number) => Array.from({ length: n }, () => '?::uuid').join(', ');
+
+/** The neighbourhood of the marked identities, or null when the whole organization should be planned instead. */
+export async function loadNeighbourhood(
+  q: Querier,
+  organizationId: string,
+  defaultCountry: string,
+  settings: Readonly<Record<string, unknown>>,
+  marks: readonly Mark[],
+): Promise<Neighbourhood | null> {
+  if (marks.length > MAX_MARKS) return null;
+  const live = new Map<string, StoredIdentityRow>(); // by row id
+  const add = (rows: readonly Row[]) => {
+    for (const r of rows) if (!live.has(r.id)) live.set(r.id, { ...storedWithEvidence(r), id: r.id });
+  };
+  const tooBig = () => live.size > MAX_NEIGHBOURHOOD;
+
+  // Marked rows, deleted ones too: their neighbours lost a candidate and their patient lost an identity.
+  const marked: Array<Row & { gone: boolean; previous: unknown }> = [];
+  for (let i = 0; i < marks.length; i += CHUNK) {
+    const ids = marks.slice(i, i + CHUNK).map((m) => m.id);
+    marked.push(
+      ...(await q<Row & { gone: boolean; previous: unknown }>(
+        `select ${IDENTITY_COLUMNS}, i.evidence, (i.deleted_at is not null or p.merged_into is not null) as gone,
+           i.reconcile_previous as previous
+         from patient_identities i join patients p on p.id = i.patient_id
+         where i.organization_id = ? and i.id in (${list(ids.length)})`,
+        [organizationId, ...ids],
+      )),
+    );
+  }
+  add(marked.filter((r) => !r.gone));
+
+  // A: the marked identities and every identity that has one of them as a candidate, now or as the last pass saw
+  // it (a phone changed from X to Y: X's other holders lost a candidate). The key relation is symmetric: the same
+  // query from either side.
+  const a = await candidates(q, organizationId, defaultCountry, [
+    ...marked.map((r) => storedWithEvidence(r)),
+    ...marked.flatMap((r) => {
+      const before = previousOf(r);
+      return before ? [before] : [];
+    }),
+  ]);
+  if (a === null) return null;
+  add(a);
+  // B: every identity of the patients of A and of the marked rows, and every candidate of those.
+  const loaded = new Set([...[...live.values()].map((i) => i.patientId), ...marked.map((r) => r.patient_id)]);
+  const rematch = new Set<string>();
+  let next = await members(q, organizationId, [...loaded]);
+  // Then, round by round, the patients those identities link outside what is loaded: a merge needs a link both
+  // ways, so their identities' decisions are needed too (and, for a group that grows, the patients they link).
+  for (;;) {
+    add(next);
+    for (const r of next) rematch.add(identityKey(r.source, r.external_id));
+    const more = await candidates(
+      q,
+      organizationId,
+      defaultCountry,
+      next.map((r) => storedWithEvidence(r)),
+    );
+    if (more === null) return null;
+    add(more);
+    if (tooBig()) return null;
+    const links = planPatientLinks([...live.values()], { defaultCountry, settings, rematch });
+    const targets = [...new Set(links.map((l) => l.to))].filter((p) => !loaded.has(p));
+    if (targets.length === 0) break;
+    for (const p of targets) loaded.add(p);
+    next = await members(q, organizationId, targets);
+  }
+
+  const identities = [...live.values()].sort((x, y) =>
+    x.source === y.source ? cmp(x.externalId, y.externalId) : cmp(x.source, y.source),
+  );
+  return { identities, rematch };
+}
+
+/** The identity as the last pass saw it (`reconcile_previous`, written by the writer's first change since). */
+function previousOf(r: Row & { previous: unknown }): StoredIdentity | null {
+  const p = (typeof r.previous === 'string' ? JSON.parse(r.previous) : r.previous) as Partial<
+    IdentityRow & { evidence: unknown }
+  > | null;
+  if (!p || typeof p !== 'object') return null;
+  const text = (v: unknown) => (typeof v === 'string' ? v : null);
+  return storedWithEvidence({
+    id: r.id,
+    patient_id: r.patient_id,
+    source: r.source,
+    external_id: r.external_id,
+    first_name: text(p.first_name),
+    last_name: text(p.last_name),
+    display_name: text(p.display_name),
+    email: text(p.email),
+    phone: text(p.phone),
+    phone_e164: text(p.phone_e164),
+    date_of_birth: text(p.date_of_birth),
+    cross_refs: p.cross_refs ?? [],
+    evidence: p.evidence ?? null,
+  });
+}
+
+const cmp = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
+
+/** Every live identity of the given patients. */
+async function members(q: Querier, organizationId: string, patientIds: readonly string[]): Promise<Row[]> {
+  const out: Row[] = [];
+  for (let i = 0; i < patientIds.length; i += CHUNK) {
+    const ids = patientIds.slice(i, i + CHUNK);
+    out.push(
+      ...(await q<Row>(
+        `select ${IDENTITY_COLUMNS}, i.evidence from patient_identities i join patients p on p.id = i.patient_id
+         where i.organization_id = ? and i.patient_id in (${list(ids.length)}) and i.deleted_at is null
+           and p.merged_into is null`,
+        [organizationId, ...ids],
+      )),
+    );
+  }
+  return out;
+}
+
+/** The candidates of `inputs` (the writer's page queries), or null when a query passes the neighbourhood's limit. */
+async function candidates(
+  q: Querier,
+  organizationId: string,
+  defaultCountry: string,
+  inputs: readonly IdentityInput[],
+): Promise<Row[] | null> {
+  const out: Row[] = [];
+  for (let i = 0; i < inputs.length; i += CHUNK) {
+    const chunk = inputs.slice(i, i + CHUNK);
+    const keys = identityKeyQuery(organizationId, defaultCountry, chunk, MAX_NEIGHBOURHOOD);
+    const keyed = keys ? await q<{ identity_id: string }>(keys.sql, keys.params) : [];
+    if (keyed.length > MAX_NEIGHBOURHOOD) return null;
+    const ids = [...new Set(keyed.map((k) => String(k.identity_id)))];
+    const { sql, params } = pageCandidateQuery(organizationId, defaultCountry, chunk, ids, MAX_NEIGHBOURHOOD);
+    const rows = await q<Row>(sql, params);
+    if (rows.length > MAX_NEIGHBOURHOOD) return null;
+    out.push(...rows);
+  }
+  return out;
+}

@@ -1,0 +1,195 @@
+/**
+ * The reconcile pass over what changed (`scope: 'changed'`, neighbourhood.ts) plans the same merges as the pass over
+ * the whole organization, step after step: a labelled identity set written in parts (a sync, then later ones), with
+ * changed identities in between, each part followed by both plans (dry runs) and then the neighbourhood's pass.
+ */
+
+import { generateLabelledSet, toIdentityInput } from '@routiq/sandbox/identity';
+import type { IdentityInput } from '@routiq/sdk';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backends, openTestDb, type TestDb } from '../../../test/helpers/db.ts';
+import { clearMarks, loadMarks } from './neighbourhood.ts';
+import { type ReconcileResult, reconcileOrganization } from './reconcile.ts';
+import { createOrganization, patientOf, writeIdentityPages } from './test-support.ts';
+
+const kinds = await backends();
+const ORG = 'org_reconcile_changed';
+
+const merges = (r: ReconcileResult) => r.merges.map((m) => `${m.from}>${m.into}`).sort();
+
+describe.each(kinds)('reconcile over what changed (%s)', (kind) => {
+  let t: TestDb;
+  const set = generateLabelledSet({ seed: 20261205, people: 300 });
+  // Shuffled (a fixed permutation): contacts arrive before the records that link them, and people are split.
+  let seed = 7;
+  const random = () => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
+  const order = set.identities.map((l) => ({ l, k: random() })).sort((a, b) => a.k - b.k);
+  const inputs = order.map(({ l }) => toIdentityInput(l));
+  const personOf = new Map(order.map(({ l }) => [`${l.source}:${l.externalId}`, l.personId]));
+  const marked = async () =>
+    Number(
+      (
+        await t.db.query<{ n: string }>(
+          'select count(*)::text as n from patient_identities where organization_id = ? and needs_reconcile',
+          [ORG],
+        )
+      )[0]?.n,
+    );
+
+  beforeAll(async () => {
+    t = await openTestDb(kind);
+    await createOrganization(t.db, ORG, { defaultCountry: set.defaultCountry });
+  }, 120_000);
+  afterAll(async () => {
+    await t?.drop();
+  });
+
+  it('plans what the whole-organization pass plans after each part, and clears the marks it dealt with', async () => {
+    // 664 identities: a first sync of 200, then later ones.
+    const parts = [200, 350, 450, 550, inputs.length].map((end, k, ends) => inputs.slice(ends[k - 1] ?? 0, end));
+    let first = true;
+    let neighbourhoodMerges = 0;
+    for (const part of parts) {
+      await writeIdentityPages(t.db, ORG, part);
+      expect(await marked()).toBe(part.length);
+      const whole = await reconcileOrganization(t.db, { organizationId: ORG, dryRun: true });
+      const near = await reconcileOrganization(t.db, { organizationId: ORG, dryRun: true, scope: 'changed' });
+      expect(near.marked).toBe(part.length);
+      expect(merges(near)).toEqual(merges(whole));
+      if (first) {
+        first = false;
+      } else {
+        // Later parts are small: their neighbourhood is planned, not the organization.
+        expect(near.scope).toBe('changed');
+        expect(near.identities).toBeLessThan(whole.identities);
+        neighbourhoodMerges += near.merges.length;
+      }
+      const applied = await reconcileOrganization(t.db, { organizationId: ORG, actor: 'system', scope: 'changed' });
+      expect(merges(applied)).toEqual(merges(near));
+      expect(await marked()).toBe(0);
+      expect((await reconcileOrganization(t.db, { organizationId: ORG, dryRun: true })).merges).toEqual([]);
+    }
+    // The later parts did bring people together (otherwise the comparison above proves little).
+    expect(neighbourhoodMerges).toBeGreaterThan(0);
+
+    // Changed identities: people still split over two patients get a cross-reference from one of their identities
+    // to another (a clinic links the contact), which the neighbourhood's plan must see as the whole one does.
+    const patients = await patientOf(t.db, ORG);
+    const byPerson = new Map<string, IdentityInput[]>();
+    for (const i of inputs) {
+      const person = personOf.get(`${i.source}:${i.externalId}`)!;
+      byPerson.set(person, [...(byPerson.get(person) ?? []), i]);
+    }
+    const changed: IdentityInput[] = [];
+    for (const list of byPerson.values()) {
+      const x = list[0]!;
+      const y = list.find(
+        (i) => patients.get(`${i.source}:${i.externalId}`) !== patients.get(`${x.source}:${x.externalId}`),
+      );
+      if (!y || changed.length >= 15) continue;
+      changed.push({ ...x, crossRefs: [...(x.crossRefs ?? []), { source: y.source, externalId: y.externalId }] });
+    }
+    expect(changed.length).toBeGreaterThan(0);
+    await writeIdentityPages(t.db, ORG, changed);
+    expect(await marked()).toBeGreaterThan(0);
+    const whole = await reconcileOrganization(t.db, { organizationId: ORG, dryRun: true });
+    const near = await reconcileOrganization(t.db, { organizationId: ORG, dryRun: true, scope: 'changed' });
+    expect(near.scope).toBe('changed');
+    expect(merges(near)).toEqual(merges(whole));
+    expect(near.merges.length).toBeGreaterThan(0);
+  }, 300_000);
+
+  it('looks at the holders of a key an identity lost (a phone changed from X to Y)', async () => {
+    const org = `${ORG}_lost`;
+    await createOrganization(t.db, org, { defaultCountry: 'AU' });
+    const X = '0412 345 678';
+    const annLee = {
+      source: 'cliniko',
+      externalId: 'c1',
+      firstName: 'Ann',
+      lastName: 'Lee',
+      phoneRaw: X,
+      dateOfBirth: '1980-02-11',
+    };
+    const annSmith = {
+      source: 'cliniko',
+      externalId: 'c2',
+      firstName: 'Ann',
+      lastName: 'Smith',
+      phoneRaw: X,
+      dateOfBirth: '1991-07-23',
+    };
+    // A WhatsApp contact "Ann" on the household phone: Ann Lee or Ann Smith? Neither, while both hold the phone.
+    const ann = { source: 'chatwoot', externalId: 'w1', firstName: 'Ann', phoneRaw: X };
+    await writeIdentityPages(t.db, org, [annLee]);
+    await writeIdentityPages(t.db, org, [annSmith]);
+    await writeIdentityPages(t.db, org, [ann]);
+    expect((await reconcileOrganization(t.db, { organizationId: org, actor: 'system' })).merges).toEqual([]);
+
+    // Ann Lee's phone changes: the contact is Ann Smith's, which only a look at the phone's other holders finds
+    // (Ann Lee's new number and name reach neither of them).
+    await writeIdentityPages(t.db, org, [{ ...annLee, phoneRaw: '0498 765 432' }]);
+    const whole = await reconcileOrganization(t.db, { organizationId: org, dryRun: true });
+    const near = await reconcileOrganization(t.db, { organizationId: org, dryRun: true, scope: 'changed' });
+    expect(whole.merges).toHaveLength(1);
+    expect(near.scope).toBe('changed');
+    expect(merges(near)).toEqual(merges(whole));
+  });
+
+  it('reads the decisions of a patient that a re-matched identity now links, though nothing near it changed', async () => {
+    const org = `${ORG}_far`;
+    await createOrganization(t.db, org, { defaultCountry: 'AU' });
+    const annLee = {
+      source: 'cliniko',
+      externalId: 'c1',
+      firstName: 'Ann',
+      lastName: 'Lee',
+      dateOfBirth: '1980-02-11',
+    };
+    const annSmith = {
+      source: 'cliniko',
+      externalId: 'c2',
+      firstName: 'Ann',
+      lastName: 'Smith',
+      dateOfBirth: '1991-07-23',
+    };
+    // A contact "Ann" that the clinic linked to both records: which one? Neither, while both can be her.
+    const ann = {
+      source: 'chatwoot',
+      externalId: 'w1',
+      firstName: 'Ann',
+      crossRefs: [
+        { source: 'cliniko', externalId: 'c1' },
+        { source: 'cliniko', externalId: 'c2' },
+      ],
+    };
+    await writeIdentityPages(t.db, org, [annLee]);
+    await writeIdentityPages(t.db, org, [annSmith]);
+    await writeIdentityPages(t.db, org, [ann]);
+    expect((await reconcileOrganization(t.db, { organizationId: org, actor: 'system' })).merges).toEqual([]);
+
+    // The first record turns out to be Bob's: the contact is Ann Smith's. Ann Smith's record shares no key with
+    // Bob's (only the contact links them), so her decision — the other direction of the pair — is read because
+    // the contact, re-matched, now links her patient.
+    await writeIdentityPages(t.db, org, [{ ...annLee, firstName: 'Bob' }]);
+    const whole = await reconcileOrganization(t.db, { organizationId: org, dryRun: true });
+    const near = await reconcileOrganization(t.db, { organizationId: org, dryRun: true, scope: 'changed' });
+    expect(whole.merges).toHaveLength(1);
+    expect(near.scope).toBe('changed');
+    expect(merges(near)).toEqual(merges(whole));
+  });
+
+  it('keeps the mark of an identity written again after the pass read it', async () => {
+    await writeIdentityPages(t.db, ORG, [{ ...inputs[0]!, firstName: 'Renamed' }]);
+    const marks = await loadMarks(t.db.query.bind(t.db), ORG);
+    expect(marks.length).toBeGreaterThan(0);
+    await writeIdentityPages(t.db, ORG, [{ ...inputs[0]!, firstName: 'Renamed again' }]);
+    await clearMarks(t.db.query.bind(t.db), ORG, marks);
+    expect(await marked()).toBe(1);
+    await clearMarks(t.db.query.bind(t.db), ORG, await loadMarks(t.db.query.bind(t.db), ORG));
+    expect(await marked()).toBe(0);
+  });
+});
