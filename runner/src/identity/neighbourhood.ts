@@ -18,9 +18,9 @@
  */
 
 import type { IdentityInput, StoredIdentity } from '@routiq/sdk';
-import { identityKey, planPatientLinks } from '@routiq/sdk/identity';
+import { identityKey, type PatientLink, planPatientLinks } from '@routiq/sdk/identity';
 import type { Querier } from '../engine/writer.ts';
-import { identityKeyQuery, pageCandidateQuery, storedWithEvidence } from './page-candidates.ts';
+import { type FetchedKeys, identityKeyQuery, pageCandidateQuery, storedWithEvidence } from './page-candidates.ts';
 import { IDENTITY_COLUMNS, type IdentityRow, type StoredIdentityRow } from './rows.ts';
 
 /** More marked identities than this: plan the whole organization (a first sync marks every identity). */
@@ -43,6 +43,8 @@ export interface Neighbourhood {
   identities: StoredIdentityRow[];
   /** The ones to re-match (`source:externalId`). */
   rematch: Set<string>;
+  /** What they link (`planPatientLinks` over `identities`, re-matching `rematch`): the plan need not match again. */
+  links: PatientLink[];
 }
 
 type Row = IdentityRow & { evidence: unknown };
@@ -109,18 +111,26 @@ export async function loadNeighbourhood(
   // A: the marked identities and every identity that has one of them as a candidate, now or as the last pass saw
   // it (a phone changed from X to Y: X's other holders lost a candidate). The key relation is symmetric: the same
   // query from either side.
-  const a = await candidates(q, organizationId, defaultCountry, [
-    ...marked.map((r) => storedWithEvidence(r)),
-    ...marked.flatMap((r) => {
-      const before = previousOf(r);
-      return before ? [before] : [];
-    }),
-  ]);
+  const fetched: FetchedKeys = { phones: new Set(), emails: new Set(), names: new Set(), lastDobs: new Set() };
+  const a = await candidates(
+    q,
+    organizationId,
+    defaultCountry,
+    [
+      ...marked.map((r) => storedWithEvidence(r)),
+      ...marked.flatMap((r) => {
+        const before = previousOf(r);
+        return before ? [before] : [];
+      }),
+    ],
+    fetched,
+  );
   if (a === null) return null;
   add(a);
   // B: every identity of the patients of A and of the marked rows, and every candidate of those.
   const loaded = new Set([...[...live.values()].map((i) => i.patientId), ...marked.map((r) => r.patient_id)]);
   const rematch = new Set<string>();
+  let links: PatientLink[] = [];
   let next = await members(q, organizationId, [...loaded]);
   // Then, round by round, the patients those identities link outside what is loaded: a merge needs a link both
   // ways, so their identities' decisions are needed too (and, for a group that grows, the patients they link).
@@ -132,21 +142,20 @@ export async function loadNeighbourhood(
       organizationId,
       defaultCountry,
       next.map((r) => storedWithEvidence(r)),
+      fetched,
     );
     if (more === null) return null;
     add(more);
     if (tooBig()) return null;
-    const links = planPatientLinks([...live.values()], { defaultCountry, settings, rematch });
+    links = planPatientLinks(sorted(live), { defaultCountry, settings, rematch });
     const targets = [...new Set(links.map((l) => l.to))].filter((p) => !loaded.has(p));
     if (targets.length === 0) break;
     for (const p of targets) loaded.add(p);
     next = await members(q, organizationId, targets);
   }
 
-  const identities = [...live.values()].sort((x, y) =>
-    x.source === y.source ? cmp(x.externalId, y.externalId) : cmp(x.source, y.source),
-  );
-  return { identities, rematch };
+  const identities = sorted(live);
+  return { identities, rematch, links };
 }
 
 /** The identity as the last pass saw it (`reconcile_previous`, written by the writer's first change since). */
@@ -171,6 +180,13 @@ function previousOf(r: Row & { previous: unknown }): StoredIdentity | null {
     cross_refs: p.cross_refs ?? [],
     evidence: p.evidence ?? null,
   });
+}
+
+/** By source and external id, as the whole-organization plan reads them (the first identity of a link is its `via`). */
+function sorted(live: ReadonlyMap<string, StoredIdentityRow>): StoredIdentityRow[] {
+  return [...live.values()].sort((x, y) =>
+    x.source === y.source ? cmp(x.externalId, y.externalId) : cmp(x.source, y.source),
+  );
 }
 
 const cmp = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
@@ -198,6 +214,7 @@ async function candidates(
   organizationId: string,
   defaultCountry: string,
   inputs: readonly IdentityInput[],
+  fetched: FetchedKeys,
 ): Promise<Row[] | null> {
   const out: Row[] = [];
   for (let i = 0; i < inputs.length; i += CHUNK) {
@@ -206,8 +223,8 @@ async function candidates(
     const keyed = keys ? await q<{ identity_id: string }>(keys.sql, keys.params) : [];
     if (keyed.length > MAX_NEIGHBOURHOOD) return null;
     const ids = [...new Set(keyed.map((k) => String(k.identity_id)))];
-    const { sql, params } = pageCandidateQuery(organizationId, defaultCountry, chunk, ids, MAX_NEIGHBOURHOOD);
-    const rows = await q<Row>(sql, params);
+    const query = pageCandidateQuery(organizationId, defaultCountry, chunk, ids, MAX_NEIGHBOURHOOD, fetched);
+    const rows = await q<Row>(query.sql, query.params);
     if (rows.length > MAX_NEIGHBOURHOOD) return null;
     out.push(...rows);
   }

@@ -208,8 +208,27 @@ export function pageCandidateQuery(
   inputs: readonly IdentityInput[],
   keyedIds: readonly string[],
   maxRows = MAX_ROWS,
+  fetched?: FetchedKeys,
 ): { sql: string; params: unknown[]; queries: Array<{ query: CandidateQuery; self: Self }> } {
-  const { queries, phones, emails, names, refs, lastDobs } = pageKeys(defaultCountry, inputs);
+  const keys = pageKeys(defaultCountry, inputs);
+  const { queries, refs } = keys;
+  // Keys an earlier query of the same reader already fetched every holder of (the reconcile neighbourhood's
+  // rounds: a namesake's name key comes back with each of its namesakes) are left out.
+  const fresh = <T>(set: Set<T>, done: Set<T> | undefined) =>
+    done ? new Set([...set].filter((k) => !done.has(k))) : set;
+  const phones = fresh(keys.phones, fetched?.phones);
+  const emails = fresh(keys.emails, fetched?.emails);
+  const names = fresh(keys.names, fetched?.names);
+  const lastDobs = fresh(keys.lastDobs, fetched?.lastDobs);
+  if (fetched) {
+    for (const [k, set] of [
+      [phones, fetched.phones],
+      [emails, fetched.emails],
+      [names, fetched.names],
+      [lastDobs, fetched.lastDobs],
+    ] as const)
+      for (const v of k) set.add(v);
+  }
   const ors: string[] = [];
   const params: unknown[] = [organizationId];
   if (phones.size) {
@@ -238,9 +257,18 @@ export function pageCandidateQuery(
     ors.push(idCondition(keyedIds));
     params.push(...keyedIds);
   }
+  // Never empty: every input's own natural key is a condition (cross-references are never left out).
   const sql = `select ${IDENTITY_COLUMNS}, i.evidence from patient_identities i
      where i.organization_id = ? and i.deleted_at is null and (${ors.join(' or ')}) limit ${maxRows + 1}`;
   return { sql, params, queries };
+}
+
+/** Lookup keys whose holders a reader has fetched already (see `pageCandidateQuery`). */
+export interface FetchedKeys {
+  phones: Set<string>;
+  emails: Set<string>;
+  names: Set<string>;
+  lastDobs: Set<string>;
 }
 
 /** A stored row with its evidence (which `IDENTITY_COLUMNS` leaves out). */

@@ -110,6 +110,7 @@ async function plan(q: Querier, o: ReconcileOptions): Promise<Plan> {
         defaultCountry: org.defaultCountry,
         settings,
         rematch: near.rematch,
+        links: near.links,
       });
       // The version of what was read; under the lock the plan is made again anyway (reconcileOrganization).
       const version = near.identities.map((i) => `${i.id}:${i.patientId}`).join(',');

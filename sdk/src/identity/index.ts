@@ -29,7 +29,7 @@ export {
   normalizeIdentityForStorage,
   prepareIdentity,
 } from './prepare.ts';
-export type { PatientMerge, ReconcileOptions } from './reconcile.ts';
+export type { PatientLink, PatientMerge, ReconcileOptions } from './reconcile.ts';
 export { planPatientLinks, planPatientMerges } from './reconcile.ts';
 export type { Conflict, KeyLevel, PairFeatures, PairScore, ScoreOptions } from './score.ts';
 export { explain, explainScore, scorePair } from './score.ts';

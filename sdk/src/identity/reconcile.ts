@@ -42,6 +42,17 @@ export interface ReconcileOptions {
    * and every identity of their patients (the engine's reconcile loads such a neighbourhood of what changed).
    */
   rematch?: ReadonlySet<string>;
+  /**
+   * The links `planPatientLinks` returned for the same identities and options: the identities are not matched again.
+   */
+  links?: ReadonlyArray<PatientLink>;
+}
+
+/** An identity's patient links another patient firmly (its decision or a bridge); `via` is the identity. */
+export interface PatientLink {
+  from: string;
+  to: string;
+  via: string;
 }
 
 export interface PatientMerge {
@@ -80,6 +91,10 @@ function matchAll(identities: readonly StoredIdentity[], opts: ReconcileOptions)
     byPatient.set(i.patientId, list);
   }
   const links = new Map<string, string>(); // "from\u0000to" → via
+  if (opts.links) {
+    for (const l of opts.links) links.set(`${l.from}\u0000${l.to}`, l.via);
+    return { byPatient, find, links };
+  }
   for (const [key, identity] of originals) {
     if (opts.rematch && !opts.rematch.has(key)) continue;
     const candidates = find(candidateQueryFor(identity, opts.defaultCountry)).filter(
@@ -112,10 +127,7 @@ function matchAll(identities: readonly StoredIdentity[], opts: ReconcileOptions)
  * decision and bridges), with the identity as `via`. A merge needs a link both ways; the engine uses this to find
  * whose decisions it must also read when it plans around what changed.
  */
-export function planPatientLinks(
-  identities: readonly StoredIdentity[],
-  opts: ReconcileOptions,
-): Array<{ from: string; to: string; via: string }> {
+export function planPatientLinks(identities: readonly StoredIdentity[], opts: ReconcileOptions): PatientLink[] {
   return [...matchAll(identities, opts).links].map(([k, via]) => {
     const [from, to] = k.split('\u0000') as [string, string];
     return { from, to, via };
