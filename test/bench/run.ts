@@ -270,6 +270,7 @@ async function syncBench(kind: Kind, connector: Connector, url: string, n: numbe
         write: perRecordUs(stages.write - stages.identity),
       },
       peakRssMb: rssMb,
+      ...(full.reconcile ? { reconcile: full.reconcile } : {}),
       ...(tableStats ? { tableStats } : {}),
       incremental: {
         requests: incRequests,

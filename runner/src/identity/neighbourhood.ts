@@ -19,6 +19,7 @@
 
 import type { IdentityInput, StoredIdentity } from '@routiq/sdk';
 import { identityKey, type PatientLink, planPatientLinks } from '@routiq/sdk/identity';
+import { boundQuery } from '../db/tx.ts';
 import type { Querier } from '../engine/writer.ts';
 import { type FetchedKeys, identityKeyQuery, pageCandidateQuery, storedWithEvidence } from './page-candidates.ts';
 import { IDENTITY_COLUMNS, type IdentityRow, type StoredIdentityRow } from './rows.ts';
@@ -29,8 +30,8 @@ export const MAX_MARKS = 2000;
 export const MAX_NEIGHBOURHOOD = 20_000;
 /** Identities per candidate query. */
 const CHUNK = 100;
-/** (id, updated_at) pairs per statement that clears marks. */
-const CLEAR_CHUNK = 2000;
+/** (id, updated_at) pairs per statement that clears marks (bound parameters: two each, 65,535 at most). */
+const CLEAR_CHUNK = 10_000;
 
 /** A marked identity as the pass saw it: its mark is cleared only if the row has not changed since. */
 export interface Mark {
@@ -66,7 +67,8 @@ export async function loadMarks(q: Querier, organizationId: string, limit?: numb
 export async function clearMarks(q: Querier, organizationId: string, marks: readonly Mark[]): Promise<void> {
   for (let i = 0; i < marks.length; i += CLEAR_CHUNK) {
     const chunk = marks.slice(i, i + CLEAR_CHUNK);
-    await q(
+    await boundQuery(
+      q,
       `update patient_identities t set needs_reconcile = false, reconcile_previous = null
        from (values ${chunk.map(() => '(?::uuid, ?::timestamptz)').join(', ')}) as v(id, updated_at)
        where t.organization_id = ? and t.id = v.id and t.updated_at = v.updated_at and t.needs_reconcile`,

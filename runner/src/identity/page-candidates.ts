@@ -71,10 +71,12 @@ export class PageCandidates {
     if (keyed.length > this.maxRows) return halves();
     const ids = [...new Set(keyed.map((k) => String(k.identity_id)))];
     const { sql, params, queries } = pageCandidateQuery(organizationId, defaultCountry, inputs, ids, this.maxRows);
-    const rows = await q<IdentityRow & { evidence: unknown }>(sql, params);
+    const rows = await q<IdentityRow & { evidence: unknown; name_key: string | null }>(sql, params);
     if (rows.length > this.maxRows) return halves();
     for (const { query, self } of queries) for (const k of this.queryKeys(query, self)) this.keys.add(k);
-    for (const r of rows) this.store.add(storedWithEvidence(r));
+    // The row's stored name key, and the object itself (a fresh row): a page of new patients in a large practice
+    // reads tens of namesakes per identity, and each was copied and its name folded again here.
+    for (const r of rows) this.store.add(storedWithEvidence(r), { nameKey: r.name_key ?? null, owned: true });
   }
 
   /** Every key of the query was fetched for this page. */
@@ -258,7 +260,7 @@ export function pageCandidateQuery(
     params.push(...keyedIds);
   }
   // Never empty: every input's own natural key is a condition (cross-references are never left out).
-  const sql = `select ${IDENTITY_COLUMNS}, i.evidence from patient_identities i
+  const sql = `select ${IDENTITY_COLUMNS}, i.evidence, i.name_key from patient_identities i
      where i.organization_id = ? and i.deleted_at is null and (${ors.join(' or ')}) limit ${maxRows + 1}`;
   return { sql, params, queries };
 }

@@ -20,6 +20,8 @@ import { identityKey, identityNameKey } from './prepare.ts';
 export class MemoryIdentityStore {
   private readonly byKey = new Map<string, StoredIdentity>();
   private readonly index = new Map<string, Set<string>>();
+  /** Name keys given with `add` (as stored), by identity key. */
+  private readonly nameKeys = new Map<string, string | null>();
 
   get size(): number {
     return this.byKey.size;
@@ -33,14 +35,23 @@ export class MemoryIdentityStore {
     return [...this.byKey.values()];
   }
 
-  /** Insert or replace an identity (same source + externalId). */
-  add(identity: StoredIdentity): void {
+  /**
+   * Insert or replace an identity (same source + externalId). `opts.nameKey`: its name key as stored
+   * (`patient_identities.name_key`), instead of computing it; `opts.owned`: the caller hands the object over (a row
+   * it just read), so the store keeps it rather than a copy.
+   */
+  add(identity: StoredIdentity, opts: { nameKey?: string | null; owned?: boolean } = {}): void {
     const key = identityKey(identity.source, identity.externalId);
     const previous = this.byKey.get(key);
     if (previous) for (const k of this.indexKeys(previous)) this.index.get(k)?.delete(key);
-    const copy: StoredIdentity = { ...identity };
-    if (identity.crossRefs) copy.crossRefs = identity.crossRefs.map((r) => ({ ...r }));
+    let copy = identity;
+    if (!opts.owned) {
+      copy = { ...identity };
+      if (identity.crossRefs) copy.crossRefs = identity.crossRefs.map((r) => ({ ...r }));
+    }
     this.byKey.set(key, copy);
+    if (opts.nameKey !== undefined) this.nameKeys.set(key, opts.nameKey);
+    else this.nameKeys.delete(key);
     for (const k of this.indexKeys(copy)) {
       let set = this.index.get(k);
       if (!set) {
@@ -96,7 +107,8 @@ export class MemoryIdentityStore {
     for (const r of s.crossRefs ?? []) out.push(`x:${identityKey(r.source, r.externalId)}`);
     const last = s.lastName?.trim().toLowerCase();
     if (last && s.dateOfBirth) out.push(`ld:${last}|${s.dateOfBirth}`);
-    const nameKey = identityNameKey(s);
+    const given = this.nameKeys.get(identityKey(s.source, s.externalId));
+    const nameKey = given === undefined ? identityNameKey(s) : given;
     if (nameKey) out.push(`n:${nameKey}`);
     // Evidence is stored normalised (`normalizeIdentityForStorage`).
     for (const e of s.evidence ?? []) {

@@ -319,8 +319,12 @@ export function identityNameKey(identity: IdentityInput): string | null {
  * `(source, externalId)`, so a store that matches "stored key ∈ crossRefs OR stored crossRefs ∩ crossRefs ≠ ∅"
  * also finds the reverse direction (a stored Chatwoot contact that points at this Cliniko patient).
  */
-export function candidateQueryFor(identity: IdentityInput, defaultCountry: string): CandidateQuery {
-  const p = prepareIdentity(identity, defaultCountry);
+export function candidateQueryFor(
+  identity: IdentityInput,
+  defaultCountry: string,
+  opts: PrepareOptions = {},
+): CandidateQuery {
+  const p = prepareIdentity(identity, defaultCountry, opts);
   const lastName = identity.lastName?.trim().toLowerCase();
   const query: CandidateQuery = {
     phonesE164: [...new Set([...(p.phoneE164 ? [p.phoneE164] : []), ...p.messagePhones])],

@@ -97,7 +97,7 @@ function matchAll(identities: readonly StoredIdentity[], opts: ReconcileOptions)
   }
   for (const [key, identity] of originals) {
     if (opts.rematch && !opts.rematch.has(key)) continue;
-    const candidates = find(candidateQueryFor(identity, opts.defaultCountry)).filter(
+    const candidates = find(candidateQueryFor(identity, opts.defaultCountry, STORED)).filter(
       (c) => !(c.source === identity.source && c.externalId === identity.externalId),
     );
     if (candidates.length === 0) continue;

@@ -143,10 +143,19 @@ function logistic(x: number): number {
 const AGREEING_FIRST = new Set<FirstNameLevel>(['exact', 'nickname', 'typo', 'other_token']);
 const ACCEPTABLE_LAST = new Set<LastNameLevel>(['exact', 'typo', 'partial', 'initial', 'missing']);
 
-/** The name read surname-first: last written token as the first name, the others as the surname. */
+const surnameFirstReadings = new WeakMap<PreparedName, PreparedName | null>();
+
+/**
+ * The name read surname-first: last written token as the first name, the others as the surname. Kept per prepared
+ * name: every pair whose first names disagree (a family on one phone, each namesake's relatives) asks again.
+ */
 function surnameFirst(n: PreparedName): PreparedName | null {
-  if (n.tokens.length < 2) return null;
-  return prepareName(n.tokens[n.tokens.length - 1], n.tokens.slice(0, -1).join(' '));
+  let r = surnameFirstReadings.get(n);
+  if (r === undefined) {
+    r = n.tokens.length < 2 ? null : prepareName(n.tokens[n.tokens.length - 1], n.tokens.slice(0, -1).join(' '));
+    surnameFirstReadings.set(n, r);
+  }
+  return r;
 }
 
 function compareNames(
