@@ -130,13 +130,20 @@ describe.each(kinds)('routiq patients against a database (%s)', (kind) => {
   it('reconcile: a dry run plans the merge, a real run applies it with an audit id', async () => {
     const dry = await db(['reconcile', '--org', ORG, '--dry-run', '--json']);
     expect(dry.code, dry.stderr).toBe(0);
-    expect(JSON.parse(dry.stdout)).toMatchObject({ dry_run: true, merges: [expect.any(Object)] });
+    expect(JSON.parse(dry.stdout)).toMatchObject({ dry_run: true, scope: 'all', merges: [expect.any(Object)] });
+    // Around what was written since the last pass (every identity here): the same plan.
+    const near = await db(['reconcile', '--org', ORG, '--changed', '--dry-run', '--json']);
+    expect(near.code, near.stderr).toBe(0);
+    expect(JSON.parse(near.stdout)).toMatchObject({ scope: 'changed', merges: JSON.parse(dry.stdout).merges });
 
     const rec = await db(['reconcile', '--org', ORG, '--json']);
     expect(rec.code, rec.stderr).toBe(0);
     const applied = JSON.parse(rec.stdout);
     expect(applied.merges).toHaveLength(1);
     expect(applied.merges[0].audit_id).toMatch(/^\d+$/);
+    // The pass cleared the marks: nothing was written since.
+    const after = await db(['reconcile', '--org', ORG, '--changed', '--json']);
+    expect(JSON.parse(after.stdout)).toMatchObject({ scope: 'changed', marked: 0, merges: [] });
   });
 
   it('duplicates as text: a table on stdout, the count on stderr', async () => {

@@ -27,8 +27,10 @@ export const PATIENTS_HELP = `Usage: routiq patients <sub-command> [options]
       Move every identity, conversation and appointment of <from> to <into>; audited, reversible.
   unmerge <patient-id|audit-id> --org ID --reason TEXT [--json]
       Undo one merge: give the merged patient (its latest merge) or the merge's audit id.
-  reconcile --org ID [--dry-run] [--json]
-      Re-run the matching rules over all stored identities and merge patients split by arrival order.
+  reconcile --org ID [--changed] [--dry-run] [--json]
+      Re-run the matching rules over all stored identities and merge patients split by arrival order. --changed:
+      only around the identities written since the last pass (what a sync runs; the whole organization when they
+      are many).
   evaluate [--seed N | --held-out] [--size N] [--noise field|classic] [--order shuffled|backfill|cliniko_first] [--json]
       Matching quality on the generated labelled set (matcher + reconcile): precision, recall, F1, wrong merges,
       and the same per noise kind. --noise field (default) adds what chat platforms bring (decorated names, junk
@@ -247,7 +249,7 @@ async function unmerge(args: string[]): Promise<number> {
 async function reconcile(args: string[]): Promise<number> {
   const { values } = parseOptions(
     args,
-    { ...COMMON_OPTIONS, org: { type: 'string' }, 'dry-run': { type: 'boolean' } },
+    { ...COMMON_OPTIONS, org: { type: 'string' }, 'dry-run': { type: 'boolean' }, changed: { type: 'boolean' } },
     { command: 'patients reconcile' },
   );
   const org = requireOrg(values.org, 'reconcile');
@@ -255,7 +257,13 @@ async function reconcile(args: string[]): Promise<number> {
   const { config } = loadContext(values.config);
   const progress = progressLine({ json: !!values.json });
   const r = await withDatabase(config, (db) =>
-    reconcileOrganization(db, { organizationId: org, actor: actor(), dryRun, onProgress: progress?.listener }),
+    reconcileOrganization(db, {
+      organizationId: org,
+      actor: actor(),
+      dryRun,
+      onProgress: progress?.listener,
+      scope: values.changed ? 'changed' : 'all',
+    }),
   ).finally(() => progress?.close());
   if (values.json) {
     out(
@@ -263,6 +271,8 @@ async function reconcile(args: string[]): Promise<number> {
         {
           organization_id: r.organizationId,
           dry_run: r.dryRun,
+          scope: r.scope,
+          marked: r.marked,
           identities: r.identities,
           merges: r.merges.map((m) => ({
             from: m.from,
@@ -286,7 +296,7 @@ async function reconcile(args: string[]): Promise<number> {
     );
   }
   err(
-    `${r.dryRun ? 'would merge' : 'merged'} ${r.merges.length} patient(s) of ${r.organizationId} (${r.identities} identities, ${r.durationMs} ms)` +
+    `${r.dryRun ? 'would merge' : 'merged'} ${r.merges.length} patient(s) of ${r.organizationId} (${r.identities} identities${r.scope === 'changed' ? ` near ${r.marked} written since the last pass` : ''}, ${r.durationMs} ms)` +
       (r.skipped.length ? `; ${r.skipped.length} kept apart by an earlier unmerge` : ''),
   );
   return ExitCode.Ok;
