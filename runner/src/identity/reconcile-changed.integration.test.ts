@@ -102,62 +102,57 @@ describe.each(kinds)('reconcile over what changed (%s)', (kind) => {
     expect(near.merges.length).toBeGreaterThan(0);
   }, 300_000);
 
-  it('looks at the holders of a key an identity lost (a phone changed from X to Y)', async () => {
-    const org = `${ORG}_lost`;
-    await createOrganization(t.db, org, { defaultCountry: 'AU' });
-    const X = '0412 345 678';
-    const annLee = {
-      source: 'cliniko',
-      externalId: 'c1',
-      firstName: 'Ann',
-      lastName: 'Lee',
-      phoneRaw: X,
-      dateOfBirth: '1980-02-11',
-    };
-    const annSmith = {
-      source: 'cliniko',
-      externalId: 'c2',
-      firstName: 'Ann',
-      lastName: 'Smith',
-      phoneRaw: X,
-      dateOfBirth: '1991-07-23',
-    };
-    // A WhatsApp contact "Ann" on the household phone: Ann Lee or Ann Smith? Neither, while both hold the phone.
-    const ann = { source: 'chatwoot', externalId: 'w1', firstName: 'Ann', phoneRaw: X };
-    await writeIdentityPages(t.db, org, [annLee]);
-    await writeIdentityPages(t.db, org, [annSmith]);
-    await writeIdentityPages(t.db, org, [ann]);
-    expect((await reconcileOrganization(t.db, { organizationId: org, actor: 'system' })).merges).toEqual([]);
+  /** Two clinic records of two Anns with different birth dates, on top of what `extra` gives them. */
+  const annLee = (extra: Partial<IdentityInput> = {}): IdentityInput => ({
+    source: 'cliniko',
+    externalId: 'c1',
+    firstName: 'Ann',
+    lastName: 'Lee',
+    dateOfBirth: '1980-02-11',
+    ...extra,
+  });
+  const annSmith = (extra: Partial<IdentityInput> = {}): IdentityInput => ({
+    ...annLee(extra),
+    externalId: 'c2',
+    lastName: 'Smith',
+    dateOfBirth: '1991-07-23',
+  });
 
-    // Ann Lee's phone changes: the contact is Ann Smith's, which only a look at the phone's other holders finds
-    // (Ann Lee's new number and name reach neither of them).
-    await writeIdentityPages(t.db, org, [{ ...annLee, phoneRaw: '0498 765 432' }]);
+  /**
+   * Writes `first` one by one and reconciles the whole organization (nothing to merge), then writes `change`: the
+   * neighbourhood's plan must find the one merge the whole organization's plan finds.
+   */
+  async function oneMergeAfter(org: string, first: IdentityInput[], change: IdentityInput) {
+    await createOrganization(t.db, org, { defaultCountry: 'AU' });
+    for (const i of first) await writeIdentityPages(t.db, org, [i]);
+    expect((await reconcileOrganization(t.db, { organizationId: org, actor: 'system' })).merges).toEqual([]);
+    await writeIdentityPages(t.db, org, [change]);
     const whole = await reconcileOrganization(t.db, { organizationId: org, dryRun: true });
     const near = await reconcileOrganization(t.db, { organizationId: org, dryRun: true, scope: 'changed' });
     expect(whole.merges).toHaveLength(1);
     expect(near.scope).toBe('changed');
     expect(merges(near)).toEqual(merges(whole));
+  }
+
+  it('looks at the holders of a key an identity lost (a phone changed from X to Y)', async () => {
+    const X = '0412 345 678';
+    // A WhatsApp contact "Ann" on the household phone: Ann Lee or Ann Smith? Neither, while both hold the phone.
+    // Then Ann Lee's phone changes: the contact is Ann Smith's, which only a look at the phone's other holders
+    // finds (Ann Lee's new number and name reach neither of them).
+    const contact = { source: 'chatwoot', externalId: 'w1', firstName: 'Ann', phoneRaw: X };
+    await oneMergeAfter(
+      `${ORG}_lost`,
+      [annLee({ phoneRaw: X }), annSmith({ phoneRaw: X }), contact],
+      annLee({ phoneRaw: '0498 765 432' }),
+    );
   });
 
   it('reads the decisions of a patient that a re-matched identity now links, though nothing near it changed', async () => {
-    const org = `${ORG}_far`;
-    await createOrganization(t.db, org, { defaultCountry: 'AU' });
-    const annLee = {
-      source: 'cliniko',
-      externalId: 'c1',
-      firstName: 'Ann',
-      lastName: 'Lee',
-      dateOfBirth: '1980-02-11',
-    };
-    const annSmith = {
-      source: 'cliniko',
-      externalId: 'c2',
-      firstName: 'Ann',
-      lastName: 'Smith',
-      dateOfBirth: '1991-07-23',
-    };
-    // A contact "Ann" that the clinic linked to both records: which one? Neither, while both can be her.
-    const ann = {
+    // A contact "Ann" that the clinic linked to both records: which one? Neither, while both can be her. Then the
+    // first record turns out to be Bob's: the contact is Ann Smith's. Ann Smith's record shares no key with Bob's
+    // (only the contact links them), so her decision — the other direction of the pair — is read because the
+    // contact, re-matched, now links her patient.
+    const contact = {
       source: 'chatwoot',
       externalId: 'w1',
       firstName: 'Ann',
@@ -166,20 +161,7 @@ describe.each(kinds)('reconcile over what changed (%s)', (kind) => {
         { source: 'cliniko', externalId: 'c2' },
       ],
     };
-    await writeIdentityPages(t.db, org, [annLee]);
-    await writeIdentityPages(t.db, org, [annSmith]);
-    await writeIdentityPages(t.db, org, [ann]);
-    expect((await reconcileOrganization(t.db, { organizationId: org, actor: 'system' })).merges).toEqual([]);
-
-    // The first record turns out to be Bob's: the contact is Ann Smith's. Ann Smith's record shares no key with
-    // Bob's (only the contact links them), so her decision — the other direction of the pair — is read because
-    // the contact, re-matched, now links her patient.
-    await writeIdentityPages(t.db, org, [{ ...annLee, firstName: 'Bob' }]);
-    const whole = await reconcileOrganization(t.db, { organizationId: org, dryRun: true });
-    const near = await reconcileOrganization(t.db, { organizationId: org, dryRun: true, scope: 'changed' });
-    expect(whole.merges).toHaveLength(1);
-    expect(near.scope).toBe('changed');
-    expect(merges(near)).toEqual(merges(whole));
+    await oneMergeAfter(`${ORG}_far`, [annLee(), annSmith(), contact], annLee({ firstName: 'Bob' }));
   });
 
   it('keeps the mark of an identity written again after the pass read it', async () => {
