@@ -3,18 +3,18 @@
  * changes, deletes or restores (`patient_identities.needs_reconcile`, migration 0018), and the pass re-matches the
  * neighbourhood of the marked ones instead of every identity of the organization. A merge needs a link both ways
  * (an identity of A links B, one of B links A), and an identity's decision changes only when it or one of its
- * candidates changed; so, with M the marked identities:
- *   A = live marked ∪ candidates(M)                  decisions that may have changed
- *   B = every identity of the patients of A and M   the patients whose pairs may be new
- *   C = B ∪ candidates(B) ∪ every identity of their patients
- *                                                    who can hold the other direction of such a pair (a link to
- *                                                    a patient of B comes from an identity sharing a key with it)
- * and C is re-matched against C ∪ candidates(C), so every decision sees all of its candidates. Pairs between
- * patients outside A were planned by the pass that cleared their marks and cannot have changed. Reads are the
- * indexed candidate queries of the writer (page-candidates.ts), a few per hundred identities: the cost follows the
- * size of the change and the namesakes around it, not the organization. Too many marks (a first sync) or too large
- * a neighbourhood (a clinic landline on thousands of records) returns null: the caller plans the whole
- * organization, which is cheaper then.
+ * candidates changed. So, with M the marked identities:
+ *   A = live M ∪ candidates(M), candidates taken with M's keys now and as the last pass saw them
+ *       (`reconcile_previous`: a phone changed from X to Y changes what X's other holders decide)
+ *   B = every identity of the patients of A and of M, re-matched against B ∪ candidates(B)
+ *   then, round by round, every identity of each patient those re-matched identities link and that is not loaded
+ *   yet (its decision is the other direction of a pair; for a group that grows, the patients it links), re-matched
+ *   the same way, until a round links no new patient.
+ * Pairs between patients outside A were planned by the pass that cleared their marks and cannot have changed. Reads
+ * are the writer's indexed candidate queries (page-candidates.ts), a few per hundred identities, each key's holders
+ * fetched once: the cost follows the size of the change and the namesakes around it, not the organization. Too
+ * many marks (a first sync) or too large a neighbourhood (a clinic landline on thousands of records) returns null:
+ * the caller plans the whole organization, which is cheaper then.
  */
 
 import type { IdentityInput, StoredIdentity } from '@routiq/sdk';
