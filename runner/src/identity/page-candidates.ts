@@ -215,22 +215,18 @@ export function pageCandidateQuery(
   const keys = pageKeys(defaultCountry, inputs);
   const { queries, refs } = keys;
   // Keys an earlier query of the same reader already fetched every holder of (the reconcile neighbourhood's
-  // rounds: a namesake's name key comes back with each of its namesakes) are left out.
-  const fresh = <T>(set: Set<T>, done: Set<T> | undefined) =>
-    done ? new Set([...set].filter((k) => !done.has(k))) : set;
+  // rounds: a namesake's name key comes back with each of its namesakes) are left out, and this query's recorded.
+  const fresh = (set: Set<string>, done: Set<string> | undefined) => {
+    if (!done) return set;
+    const out = new Set<string>();
+    for (const k of set) if (!done.has(k)) out.add(k);
+    for (const k of out) done.add(k);
+    return out;
+  };
   const phones = fresh(keys.phones, fetched?.phones);
   const emails = fresh(keys.emails, fetched?.emails);
   const names = fresh(keys.names, fetched?.names);
   const lastDobs = fresh(keys.lastDobs, fetched?.lastDobs);
-  if (fetched) {
-    for (const [k, set] of [
-      [phones, fetched.phones],
-      [emails, fetched.emails],
-      [names, fetched.names],
-      [lastDobs, fetched.lastDobs],
-    ] as const)
-      for (const v of k) set.add(v);
-  }
   const ors: string[] = [];
   const params: unknown[] = [organizationId];
   if (phones.size) {

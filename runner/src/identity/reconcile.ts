@@ -73,7 +73,7 @@ export interface ReconcileResult {
 interface Plan {
   organizationId: string;
   identities: number;
-  /** Identity rows (id, patient, updated_at) the plan was made from; see `identitiesVersion`. */
+  /** Identity rows (id, patient, updated_at) the plan was made from (`identitiesVersion`; '' for a neighbourhood). */
   version: string;
   planned: PatientMerge[];
   scope: 'all' | 'changed';
@@ -95,8 +95,9 @@ async function identitiesVersion(q: Querier, organizationId: string): Promise<st
 async function plan(q: Querier, o: ReconcileOptions): Promise<Plan> {
   const org = await loadOrganization(q, o.organizationId);
   const settings = o.settings ?? org.settings;
+  let marks: Mark[] | undefined;
   if (o.scope === 'changed') {
-    const marks = await loadMarks(q, org.id, MAX_MARKS + 1);
+    marks = await loadMarks(q, org.id, MAX_MARKS + 1);
     if (marks.length === 0)
       return { organizationId: org.id, identities: 0, version: '', planned: [], scope: 'changed', marks };
     const near = await loadNeighbourhood(q, org.id, org.defaultCountry, settings, marks);
@@ -112,12 +113,14 @@ async function plan(q: Querier, o: ReconcileOptions): Promise<Plan> {
         rematch: near.rematch,
         links: near.links,
       });
-      // The version of what was read; under the lock the plan is made again anyway (reconcileOrganization).
-      const version = near.identities.map((i) => `${i.id}:${i.patientId}`).join(',');
-      return { organizationId: org.id, identities: near.identities.length, version, planned, scope: 'changed', marks };
+      // No version: under the lock a neighbourhood plan is made again rather than checked (reconcileOrganization).
+      const identities = near.identities.length;
+      return { organizationId: org.id, identities, version: '', planned, scope: 'changed', marks };
     }
+    // The whole organization instead: every mark, unless the first read already held them all.
+    if (marks.length > MAX_MARKS) marks = undefined;
   }
-  const marks = await loadMarks(q, org.id);
+  marks ??= await loadMarks(q, org.id);
   const version = await identitiesVersion(q, org.id);
   const identities = await loadStoredIdentities(q, org.id);
   reconcileProgress(o)({

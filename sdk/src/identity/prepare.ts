@@ -200,12 +200,7 @@ export function prepareIdentity(
   defaultCountry: string,
   opts: PrepareOptions = {},
 ): PreparedIdentity {
-  const stored = opts.stored === true;
-  const hit = cache.get(identity);
-  if (hit && hit.defaultCountry === defaultCountry && hit.stored === stored) return hit.prepared;
-  const prepared = withInput(partsOf(identity, defaultCountry, stored), identity);
-  cache.set(identity, { defaultCountry, stored, prepared });
-  return prepared;
+  return prepare(identity, defaultCountry, opts.stored === true, true);
 }
 
 /**
@@ -214,9 +209,16 @@ export function prepareIdentity(
  * the object would only cost a WeakMap entry that nobody looks up again.
  */
 export function prepareStoredCandidate(identity: StoredIdentity, defaultCountry: string): PreparedIdentity {
+  return prepare(identity, defaultCountry, true, false);
+}
+
+/** The object's cached form when it has one; else by content, remembered for the object when `remember`. */
+function prepare(identity: IdentityInput, defaultCountry: string, stored: boolean, remember: boolean) {
   const hit = cache.get(identity);
-  if (hit && hit.defaultCountry === defaultCountry && hit.stored) return hit.prepared;
-  return withInput(partsOf(identity, defaultCountry, true), identity);
+  if (hit && hit.defaultCountry === defaultCountry && hit.stored === stored) return hit.prepared;
+  const prepared = withInput(partsOf(identity, defaultCountry, stored), identity);
+  if (remember) cache.set(identity, { defaultCountry, stored, prepared });
+  return prepared;
 }
 
 /** A literal, not a spread: a spread copy of the prepared fields cost more than the content-key lookup. */
