@@ -16,6 +16,7 @@ import { Migration0015RelinkIndexes } from './0015_relink_indexes.ts';
 import { Migration0016ReferenceFirstIndexes } from './0016_reference_first_indexes.ts';
 import { Migration0017AnalyzeForTheApp } from './0017_analyze_for_the_app.ts';
 import { Migration0018IdentityReconcileMarks } from './0018_identity_reconcile_marks.ts';
+import { Migration0019IdentityWriteCost } from './0019_identity_write_cost.ts';
 
 /** Every migration this version knows, in order. Names are stable forever: they are stored in the database. */
 export const migrations: MigrationObject[] = [
@@ -36,6 +37,7 @@ export const migrations: MigrationObject[] = [
   { name: '0016_reference_first_indexes', class: Migration0016ReferenceFirstIndexes },
   { name: '0017_analyze_for_the_app', class: Migration0017AnalyzeForTheApp },
   { name: '0018_identity_reconcile_marks', class: Migration0018IdentityReconcileMarks },
+  { name: '0019_identity_write_cost', class: Migration0019IdentityWriteCost },
 ];
 
 export const MIGRATIONS_TABLE = 'routiq_migrations';

@@ -130,6 +130,41 @@ describe.each(kinds)('page candidate plans on %s', (kind) => {
     });
   });
 
+  it('writes the keys of an identity inserted with only evidence or only cross-references, none without (0019)', async () => {
+    await transaction(forOrganization(t.db, ORG), async (q) => {
+      const [p] = await q<{ id: string }>(
+        `insert into patients (organization_id, last_name) values (?, 'K') returning id`,
+        [ORG],
+      );
+      await q(
+        `insert into patient_identities (organization_id, patient_id, source, external_id, cross_refs, evidence) values
+           (?, ?, 'manychat', 'ev-only', default, '[{"kind": "phone", "value": "+61439999001", "origin": "message"}]'),
+           (?, ?, 'manychat', 'xref-only', '[{"source": "cliniko", "external_id": "k-x"}]', null),
+           (?, ?, 'manychat', 'none', default, null)`,
+        [ORG, p!.id, ORG, p!.id, ORG, p!.id],
+      );
+      const keys = await q<{ external_id: string; kind: string; value: string }>(
+        `select i.external_id, k.kind, k.value from identity_keys k join patient_identities i on i.id = k.identity_id
+          where i.source = 'manychat' order by i.external_id`,
+      );
+      expect(keys).toEqual([
+        { external_id: 'ev-only', kind: 'evidence', value: '+61439999001' },
+        { external_id: 'xref-only', kind: 'xref', value: crossRefKey('cliniko', 'k-x') },
+      ]);
+      // A key added later to an identity inserted without any comes through the update trigger.
+      await q(
+        `update patient_identities set cross_refs = '[{"source": "cliniko", "external_id": "k-n"}]' where external_id = 'none'`,
+      );
+      expect(
+        await q(
+          `select k.value from identity_keys k join patient_identities i on i.id = k.identity_id where i.external_id = 'none'`,
+        ),
+      ).toEqual([{ value: crossRefKey('cliniko', 'k-n') }]);
+      await q(`delete from patient_identities where source = 'manychat'`);
+      await q('delete from patients where id = ?', [p!.id]);
+    });
+  });
+
   it('finds identity ids by cross-reference and evidence through the key index', async () => {
     const keys = identityKeyQuery(ORG, 'AU', page());
     expect(keys).not.toBeNull();
