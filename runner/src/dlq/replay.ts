@@ -281,7 +281,7 @@ async function replayOne(
         return { ...out, status: 'skipped' as const, message: 'resolved by someone else meanwhile' };
       const res: WriteResult = rows.length
         ? await writeRows(q, ctx.writeContext(stream, null), rows)
-        : { inserted: 0, updated: 0, unchanged: 0, changed: new Map() };
+        : { inserted: 0, updated: 0, unchanged: 0, changed: new Map(), resolved: new Map() };
       // As a sync does: links to and from what was written, and a replayed parent marks its child partitions
       // pending, in the same transaction.
       await relinkWritten(q, l.organizationId, ctx.spec.name, res.changed);

@@ -127,6 +127,7 @@ async function writeAll(
   const rows = parents.flatMap((p) => p.rows);
   const batchSize = session.config.runner.batchSize;
   const changedAll = new Map<UnifiedTarget, Set<string>>();
+  const resolvedAll = new Map<string, Set<string>>();
   let inserted = 0;
   let updated = 0;
   let unchanged = 0;
@@ -138,9 +139,10 @@ async function writeAll(
     unchanged += res.unchanged;
     identities += res.changed.get('patient_identities')?.size ?? 0;
     addChanged(changedAll, res.changed);
+    addChanged(resolvedAll, res.resolved);
   }
   // Links between what this transaction wrote and what was there (children that came before their parent).
-  await relinkWritten(q, session.org.id, session.spec.name, changedAll);
+  await relinkWritten(q, session.org.id, session.spec.name, changedAll, resolvedAll);
   if (parents.length) await session.markChildren(q, w.stream, parents, changedAll, w.marking);
   for (const d of dead) {
     const details = w.partition ? { ...(d.details as object), partition: w.partition } : d.details;
@@ -175,10 +177,7 @@ async function writeAll(
 }
 
 /** Adds the external_ids per target of `from` to `into`. */
-function addChanged(
-  into: Map<UnifiedTarget, Set<string>>,
-  from: ReadonlyMap<UnifiedTarget, ReadonlySet<string>>,
-): void {
+function addChanged<K>(into: Map<K, Set<string>>, from: ReadonlyMap<K, ReadonlySet<string>>): void {
   for (const [t, ids] of from) {
     const set = into.get(t);
     if (set) for (const id of ids) set.add(id);

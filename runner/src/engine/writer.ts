@@ -58,7 +58,16 @@ export interface WriteResult {
   unchanged: number;
   /** external_ids per target that were inserted or changed (drives child fan-out). */
   changed: Map<UnifiedTarget, Set<string>>;
+  /**
+   * Of those, the ones whose links the write statement itself resolved, per `resolvedKey(target, field)`: an upsert
+   * that carried the reference field took the parent's value as its transaction saw it, so relinking them in the same
+   * transaction finds nothing to do (relinkQueries' `resolved`).
+   */
+  resolved: Map<string, Set<string>>;
 }
+
+/** The key of WriteResult.resolved: a target and one of its reference fields. */
+export const resolvedKey = (target: UnifiedTarget, field: string): string => `${target}.${field}`;
 
 export function hashRecord(raw: unknown): string {
   // crypto.hash: the one-shot form, cheaper than a createHash object per record (same digest).
@@ -164,7 +173,7 @@ function assigned(target: UnifiedTarget, c: Column): string {
 }
 
 export async function writeRows(q: Querier, ctx: WriteContext, rows: MappedRow[]): Promise<WriteResult> {
-  const result: WriteResult = { inserted: 0, updated: 0, unchanged: 0, changed: new Map() };
+  const result: WriteResult = { inserted: 0, updated: 0, unchanged: 0, changed: new Map(), resolved: new Map() };
   const groups = new Map<string, MappedRow[]>();
   for (const r of rows) {
     const k = `${r.target}|${r.mode}`;
@@ -188,7 +197,7 @@ export async function writeRows(q: Querier, ctx: WriteContext, rows: MappedRow[]
       const batch = dedupe(g);
       const changed = result.changed.get(target) ?? new Set<string>();
       result.changed.set(target, changed);
-      let r: { inserted: number; updated: number; keys: string[] };
+      let r: { inserted: number; updated: number; keys: string[]; resolvedFields?: string[] };
       if (mode === 'patch') r = await patchRows(q, ctx, target, batch);
       else if (target === 'patient_identities') {
         const t0 = stageStart();
@@ -199,6 +208,12 @@ export async function writeRows(q: Querier, ctx: WriteContext, rows: MappedRow[]
       result.updated += r.updated;
       result.unchanged += batch.length - r.inserted - r.updated;
       for (const k of r.keys) changed.add(k);
+      for (const field of r.resolvedFields ?? []) {
+        const key = resolvedKey(target, field);
+        const set = result.resolved.get(key) ?? new Set<string>();
+        result.resolved.set(key, set);
+        for (const k of r.keys) set.add(k);
+      }
     }
   }
   return result;
@@ -290,7 +305,13 @@ returning t.external_id, (t.xmax = 0) as inserted`;
     ...v.params,
   ]);
   const inserted = rows.filter((r) => r.inserted === true || (r.inserted as unknown) === 't').length;
-  return { inserted, updated: rows.length - inserted, keys: rows.map((r) => r.external_id) };
+  return {
+    inserted,
+    updated: rows.length - inserted,
+    keys: rows.map((r) => r.external_id),
+    // Every reference whose field the batch carried was resolved above, by a subquery or an override.
+    resolvedFields: present.map((r) => r.field),
+  };
 }
 
 async function patchRows(q: Querier, ctx: WriteContext, target: UnifiedTarget, batch: MappedRow[]) {
@@ -736,21 +757,31 @@ export async function relinkWritten(
   organizationId: string,
   source: string,
   changed: ReadonlyMap<UnifiedTarget, ReadonlySet<string>>,
+  resolved?: ReadonlyMap<string, ReadonlySet<string>>,
 ): Promise<void> {
-  const s = relinkStatements(organizationId, source, changed);
+  const s = relinkStatements(organizationId, source, changed, resolved);
   if (s) await q(s.sql, s.params);
 }
 
-/** relinkWritten's statements, each with its parameters: one per link and direction that has written keys. */
+/**
+ * relinkWritten's statements, each with its parameters: one per link and direction that has written keys.
+ * `resolved` (WriteResult.resolved, same transaction only): children whose link their own write set are left out of
+ * the child direction. Parents written later in the transaction reach them by the parent direction; a parent
+ * committed by another transaction meanwhile is the post-commit relink's (write-page.ts), which passes none.
+ */
 export function relinkQueries(
   organizationId: string,
   source: string,
   changed: ReadonlyMap<UnifiedTarget, ReadonlySet<string>>,
+  resolved?: ReadonlyMap<string, ReadonlySet<string>>,
 ): Array<{ sql: string; params: unknown[] }> {
   const out: Array<{ sql: string; params: unknown[] }> = [];
   for (const l of LINKS) {
+    const done = resolved?.get(resolvedKey(l.child, l.field));
+    const children = changed.get(l.child);
+    const unresolved = done?.size && children ? new Set([...children].filter((k) => !done.has(k))) : children;
     for (const [column, keys] of [
-      ['external_id', changed.get(l.child)],
+      ['external_id', unresolved],
       [l.field, changed.get(l.parent)],
     ] as const) {
       if (!keys?.size) continue;
@@ -776,8 +807,9 @@ export function relinkStatements(
   organizationId: string,
   source: string,
   changed: ReadonlyMap<UnifiedTarget, ReadonlySet<string>>,
+  resolved?: ReadonlyMap<string, ReadonlySet<string>>,
 ): { sql: string; params: unknown[] } | undefined {
-  const qs = relinkQueries(organizationId, source, changed);
+  const qs = relinkQueries(organizationId, source, changed, resolved);
   if (!qs.length) return undefined;
   return { sql: qs.map((x) => x.sql).join(';\n'), params: qs.flatMap((x) => x.params) };
 }

@@ -11,6 +11,7 @@ import {
   relinkOrganization,
   relinkQueries,
   relinkWritten,
+  resolvedKey,
   toIso,
   type WriteContext,
   writeRows,
@@ -618,6 +619,49 @@ describe('relink', () => {
     const sent = recorder();
     await relinkWritten(sent.q, 'org_w', 'chatwoot', written);
     expect(sent.calls).toEqual([{ sql: calls.map((c) => c.sql).join(';\n'), params: calls.flatMap((c) => c.params) }]);
+  });
+
+  it('leaves out of the child direction the children whose own write resolved that link', () => {
+    const written = new Map([
+      ['patient_identities', new Set(['p1'])],
+      ['appointments', new Set(['a1', 'a2', 'a3'])],
+    ]) as Map<UnifiedTarget, Set<string>>;
+    // a1 and a2 were upserted with patient_external_id and appointment_type_external_id; a3 only patched.
+    const resolved = new Map([
+      [resolvedKey('appointments', 'patient_external_id'), new Set(['a1', 'a2'])],
+      [resolvedKey('appointments', 'appointment_type_external_id'), new Set(['a1', 'a2', 'a3'])],
+    ]);
+    const calls = relinkQueries('org_w', 'cliniko', written, resolved);
+    expect(calls.map((c) => [table(c), c.sql.match(/c\.(\w+) in \(/)?.[1], c.params.slice(2)])).toEqual([
+      ['conversations', 'patient_external_id', ['p1']],
+      ['appointments', 'external_id', ['a3']],
+      ['appointments', 'patient_external_id', ['p1']],
+    ]);
+    // Without `resolved` (the post-commit pass), every written child is relinked.
+    expect(relinkQueries('org_w', 'cliniko', written).map((c) => c.params.slice(2))).toEqual([
+      ['p1'],
+      ['a1', 'a2', 'a3'],
+      ['p1'],
+      ['a1', 'a2', 'a3'],
+    ]);
+  });
+
+  it('reports the links an upsert resolved, not those of a patch', async () => {
+    const { q } = recorder(() => [{ external_id: 'a1', inserted: true }]);
+    const res = await writeRows(q, ctx(), [
+      {
+        target: 'appointments',
+        mode: 'upsert',
+        row: { external_id: 'a1', patient_external_id: 'p1' },
+        sourceHash: 'h',
+      },
+    ]);
+    expect([...res.resolved.keys()]).toEqual([resolvedKey('appointments', 'patient_external_id')]);
+    expect([...res.resolved.get(resolvedKey('appointments', 'patient_external_id'))!]).toEqual(['a1']);
+    const patched = await writeRows(recorder(() => [{ external_id: 'a1' }]).q, ctx(), [
+      { target: 'appointments', mode: 'patch', row: { external_id: 'a1', patient_external_id: 'p2' }, sourceHash: 'h' },
+    ]);
+    expect(patched.resolved.size).toBe(0);
   });
 
   it('asks nothing when nothing was written', async () => {
