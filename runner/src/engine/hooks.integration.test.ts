@@ -4,6 +4,7 @@ import { openTestDb, type TestDb } from '../../../test/helpers/db.ts';
 import { connectorsDir, org, silentLogger, testConfig } from '../../../test/helpers/engine.ts';
 import { itemsSpec } from '../../../test/helpers/specs.ts';
 import { startTinyApi, type TinyApi } from '../../../test/helpers/tiny-api.ts';
+import { hashRecord } from './record-hash.ts';
 import { syncConnection } from './sync.ts';
 
 /** Hooks named by a spec are called where it names them, with a typed context and read-only database access. */
@@ -38,7 +39,10 @@ registerHook(
     } catch {
       seen.writeRejected = true;
     }
-    return records.filter((r) => Number(String((r as { id: string }).id).slice(-1)) % 2 === 0);
+    const kept = records.filter((r) => Number(String((r as { id: string }).id).slice(-1)) % 2 === 0);
+    // Changed in place: the record's source hash is of what the hook left (record-hash.ts forgets the earlier one).
+    for (const r of kept) (r as { hooked?: boolean }).hooked = true;
+    return kept;
   },
   'test',
 );
@@ -81,12 +85,14 @@ describe('spec hooks', () => {
     // the hook reads what earlier pages wrote (5 even ids per page of 10)
     expect(seen.stored).toEqual([0, 5, 10]);
     expect(seen.writeRejected).toBe(true);
-    const rows = await t.db.query<{ external_id: string; display_name: string }>(
-      'select external_id, display_name from practitioners where organization_id = ? order by external_id',
+    const rows = await t.db.query<{ external_id: string; display_name: string; source_hash: string }>(
+      'select external_id, display_name, source_hash from practitioners where organization_id = ? order by external_id',
       ['org_hooks'],
     );
     const even = api.items.filter((i) => Number(i.id.slice(-1)) % 2 === 0);
     expect(rows.map((x) => x.external_id)).toEqual(even.map((i) => i.id).sort());
+    const byId = new Map(even.map((i) => [i.id, i]));
+    for (const x of rows) expect(x.source_hash).toBe(hashRecord({ ...byId.get(x.external_id), hooked: true }));
     expect(
       rows.every((x) => x.display_name === x.display_name.toUpperCase() && x.display_name.startsWith('ITEM')),
     ).toBe(true);

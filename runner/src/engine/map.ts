@@ -6,9 +6,10 @@ import addFormatsModule from 'ajv-formats';
 import { isRoutiqError } from '../errors/registry.ts';
 import type { MappingSpec } from '../spec/types.ts';
 import { type Bindings, evaluate, evaluateNow } from './expr.ts';
+import { hashRecordOnce } from './record-hash.ts';
 import { excerpt, MAX_DEPTH, sanitize } from './sanitize.ts';
 import { stageEnd, stageStart } from './stage-clock.ts';
-import { hashRecord, type MappedRow, toIso } from './writer.ts';
+import { type MappedRow, toIso } from './writer.ts';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 
@@ -95,7 +96,8 @@ export async function mapRecords(
     }
     const raw = clean.value;
     const sanitized = clean.replaced > 0;
-    const hash = hashRecord(raw);
+    // Hashed already by the pagination loop guard when nothing was sanitized (the same object).
+    const hash = hashRecordOnce(raw);
     let pk: unknown;
     try {
       pk = evaluateNow(primaryKey ?? 'id', raw, bindings);

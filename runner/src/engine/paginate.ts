@@ -2,6 +2,7 @@ import { hash } from 'node:crypto';
 import type { PaginationSpec } from '../spec/types.ts';
 import { type Bindings, evaluate } from './expr.ts';
 import { type HttpClient, HttpFailure, type HttpRequest, type HttpResponse } from './http.ts';
+import { hashRecordOnce } from './record-hash.ts';
 
 export interface Page {
   number: number;
@@ -125,10 +126,13 @@ export async function* paginate(o: PaginateOptions): AsyncGenerator<Page> {
 // crypto.hash: the one-shot form, half the cost of a createHash object per record (same digest).
 const fingerprint = (s: string) => hash('sha1', s, 'base64url').slice(0, 22);
 
-/** undefined for a record nested too deeply to serialize (JSON.stringify overflows the stack): it counts as new, and mapping dead-letters it. */
+/**
+ * The record's source hash, which the mapper then reuses (record-hash.ts): one serialization per record. undefined
+ * for a record nested too deeply to serialize (the stack overflows): it counts as new, and mapping dead-letters it.
+ */
 function recordFingerprint(r: unknown): string | undefined {
   try {
-    return fingerprint(JSON.stringify(r) ?? '');
+    return hashRecordOnce(r);
   } catch {
     return undefined;
   }

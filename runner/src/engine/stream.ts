@@ -26,6 +26,7 @@ import { type Bindings, evaluate, renderString } from './expr.ts';
 import { type HttpClient, HttpFailure } from './http.ts';
 import { mapRecords } from './map.ts';
 import { paginate } from './paginate.ts';
+import { forgetRecordHashes } from './record-hash.ts';
 import { buildRequest } from './request.ts';
 import type { Session } from './session.ts';
 import { stageEnd, stageStart } from './stage-clock.ts';
@@ -281,7 +282,11 @@ export class StreamRunner {
         let records = page.records;
         if (s.hooks?.after_fetch) {
           const h = getHook(s.hooks.after_fetch, 'after_fetch');
-          if (h) records = await h(records, hookContext());
+          if (h) {
+            records = await h(records, hookContext());
+            // A hook may change records in place: their hashes are taken again when they are mapped.
+            forgetRecordHashes(page.records);
+          }
         }
         let pageMax: CursorValue | undefined;
         if (inc) {

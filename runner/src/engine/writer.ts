@@ -1,4 +1,4 @@
-import { hash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { UnifiedTarget } from '@routiq/schemas';
 import type {
   HookContext,
@@ -68,33 +68,6 @@ export interface WriteResult {
 
 /** The key of WriteResult.resolved: a target and one of its reference fields. */
 export const resolvedKey = (target: UnifiedTarget, field: string): string => `${target}.${field}`;
-
-export function hashRecord(raw: unknown): string {
-  // crypto.hash: the one-shot form, cheaper than a createHash object per record (same digest).
-  return hash('sha256', canonicalJson(raw), 'hex').slice(0, 32);
-}
-
-/** JSON with every object's keys sorted, undefined properties left out (arrays keep undefined as null). */
-export function canonicalJson(v: unknown): string {
-  if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
-  // Loops that append rather than map/filter/join: once per platform record, ~15% of the hash's cost.
-  if (Array.isArray(v)) {
-    let s = '[';
-    for (let i = 0; i < v.length; i++) s += (i ? ',' : '') + canonicalJson(v[i]);
-    return `${s}]`;
-  }
-  const o = v as Record<string, unknown>;
-  const keys = Object.keys(o).sort();
-  let s = '{';
-  let first = true;
-  for (const k of keys) {
-    const x = o[k];
-    if (x === undefined) continue;
-    s += `${first ? '' : ','}${JSON.stringify(k)}:${canonicalJson(x)}`;
-    first = false;
-  }
-  return `${s}}`;
-}
 
 /** Values go in as text literals and are cast in SQL: one shape for every type, on PGlite and PostgreSQL. */
 function lit(v: unknown, c: Column): string | null {

@@ -3,10 +3,9 @@ import type { IdentityInput, MatchContext, MatchResult } from '@routiq/sdk';
 import { describe, expect, it } from 'vitest';
 import type { Querier } from '../db/tx.ts';
 import { crossRefKey } from '../identity/page-candidates.ts';
+import { canonicalJson, hashRecord } from './record-hash.ts';
 import {
-  canonicalJson,
   findCandidates,
-  hashRecord,
   type MappedRow,
   relinkOrganization,
   relinkQueries,
@@ -85,26 +84,6 @@ const returning =
           ...updated.map((k) => ({ external_id: k, inserted: false })),
         ]
       : [];
-
-describe('hashRecord and canonicalJson', () => {
-  it('hashes by content: key order and undefined properties do not matter, values and array order do', () => {
-    const h = hashRecord({ id: 1, name: 'A', tags: ['x', 'y'], extra: undefined });
-    expect(h).toMatch(/^[0-9a-f]{32}$/);
-    expect(hashRecord({ tags: ['x', 'y'], name: 'A', id: 1 })).toBe(h);
-    expect(hashRecord({ id: 1, name: 'A', tags: ['y', 'x'] })).not.toBe(h);
-    expect(hashRecord({ id: '1', name: 'A', tags: ['x', 'y'] })).not.toBe(h);
-    expect(hashRecord({ id: 1, name: 'A', tags: ['x', 'y'], extra: null })).not.toBe(h);
-  });
-
-  it('writes objects with sorted keys at every depth and leaves out undefined', () => {
-    expect(canonicalJson({ b: 1, a: { d: [3, { z: 1, y: null }], c: 'x' }, u: undefined })).toBe(
-      '{"a":{"c":"x","d":[3,{"y":null,"z":1}]},"b":1}',
-    );
-    expect(canonicalJson(undefined)).toBe('null');
-    expect(canonicalJson('é"')).toBe('"é\\""');
-    expect(canonicalJson([])).toBe('[]');
-  });
-});
 
 describe('toIso', () => {
   it('normalizes ISO strings with offsets to UTC', () => {
