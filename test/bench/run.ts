@@ -13,7 +13,7 @@
  * Options: BENCH_PATIENTS (default 20000: the issue's organization of 20,000 patients, ≈60,000 appointments,
  * 100,000 messages), BENCH_SMALL (default BENCH_PATIENTS/4, the second size), BENCH_BACKENDS (postgres,embedded),
  * BENCH_LABEL (file name tag), BENCH_PG_URL='' (embedded only), BENCH_RAW_DAYS (runner.raw_retention_days; 0 keeps
- * no raw payloads), BENCH_BATCH_SIZE (runner.batch_size; write-behind batches are 4× it), BENCH_CONNECTORS (cliniko,chatwoot), BENCH_NODE_ARGS (extra node flags for each sync's process, e.g. `--cpu-prof`).
+ * no raw payloads), BENCH_BATCH_SIZE (runner.batch_size; write-behind batches are 4× it), BENCH_CONCURRENCY (runner.concurrency), BENCH_CONNECTORS (cliniko,chatwoot), BENCH_NODE_ARGS (extra node flags for each sync's process, e.g. `--cpu-prof`).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -208,6 +208,7 @@ async function syncBench(kind: Kind, connector: Connector, url: string, n: numbe
     r.config.runner.deadlineSeconds = 3600;
     if (process.env.BENCH_RAW_DAYS) r.config.runner.rawRetentionDays = Number(process.env.BENCH_RAW_DAYS);
     if (process.env.BENCH_BATCH_SIZE) r.config.runner.batchSize = Number(process.env.BENCH_BATCH_SIZE);
+    if (process.env.BENCH_CONCURRENCY) r.config.runner.concurrency = Number(process.env.BENCH_CONCURRENCY);
     global.gc?.();
     const stopRss = peakRss();
     const stopPg = t.url ? await pgCpu(t.url) : undefined;

@@ -19,6 +19,11 @@ describe('hashRecord and canonicalJson', () => {
     expect(canonicalJson(undefined)).toBe('null');
     expect(canonicalJson('é"')).toBe('"é\\""');
     expect(canonicalJson([])).toBe('[]');
+    // Keys that need escaping, in order or not, at any depth.
+    expect(canonicalJson({ 'b"\n': 1, a: { y: 2, x: [{ q: 1, p: 2 }] } })).toBe(
+      '{"a":{"x":[{"p":2,"q":1}],"y":2},"b\\"\\n":1}',
+    );
+    expect(canonicalJson({ a: 1, b: { c: 2, d: 3 } })).toBe('{"a":1,"b":{"c":2,"d":3}}');
   });
 });
 
