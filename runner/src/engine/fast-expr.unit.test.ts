@@ -58,6 +58,27 @@ const HAND = [
   'o and n',
   'arr and n',
   '$not(b)',
+  // strings: Chatwoot's contact name split
+  '$trim(s)',
+  '$trim(n)',
+  '$trim(z)',
+  '$trim("  a \t\n b  ")',
+  '$substringBefore(s, " ")',
+  '$substringBefore(s, "")',
+  '$substringBefore(z, " ")',
+  '$substringBefore(n, "1")',
+  '$substringBefore(s, n)',
+  '$substringAfter(s, " ")',
+  '$substringAfter(s, "zz")',
+  '$substringAfter(z, " ")',
+  '$substringAfter(s, z)',
+  '$contains(s, " ")',
+  '$contains(s, "")',
+  '$contains(z, " ")',
+  '$contains(s, z)',
+  '$contains(n, "1")',
+  '$contains(s, /a/)',
+  's and $contains(s, " ") ? $trim($substringAfter(s, " ")) : null',
   // sequences: $match, mapping paths, $append, flattening array constructors
   '$match(s, /[a-z]+/).match',
   '$match(s, /[A-Z]+/i)',
@@ -266,6 +287,7 @@ describe('compiled expressions (fast-expr)', () => {
     // Chatwoot's phones and emails a contact wrote, and a message's attachments (a JSONata run per message before).
     const evidence = all.find((e) => e.includes('$emails := $match(content'));
     const attachments = all.find((e) => e.includes('[attachments.{'));
+    const contact = all.find((e) => e.includes('$substringBefore(name'));
     for (const e of [
       messages,
       incomingMessage,
@@ -275,6 +297,7 @@ describe('compiled expressions (fast-expr)', () => {
       inbox,
       appointment,
       patient,
+      contact,
       'meta.sender',
       'meta.sender.id',
       '$count(attachments) > 0',
@@ -326,6 +349,53 @@ describe('compiled expressions (fast-expr)', () => {
     }
     // The comparison covers the compiled path, not only the fallback.
     expect(fast).toBeGreaterThan(compared / 4);
+  });
+
+  it('reads the evaluation’s bindings as JSONata does (request headers and URLs: $secrets, $parent, $config)', async () => {
+    const exprs = [
+      '$secrets.api_token',
+      '$parent.id',
+      '$parent',
+      '$cursor',
+      '$missing',
+      '$parent.items.id',
+      '$config.base_url & "/api/v1/accounts/" & $string($config.account_id)',
+      '"Bearer " & $secrets.api_token',
+      '($secrets := { "api_token": "shadow" }; $secrets.api_token)',
+      '$string',
+    ];
+    for (const e of exprs.slice(0, 8)) expect(fastExpression(e), e).not.toBeNull();
+    const bindingSets: Record<string, unknown>[] = [
+      {
+        secrets: { api_token: 'tok' },
+        parent: { id: 5, items: [{ id: 1 }, { id: 2 }] },
+        config: { base_url: 'https://x', account_id: 3 },
+        cursor: 7,
+      },
+      { secrets: {}, parent: [{ id: 1 }, { id: 2 }], config: { base_url: null }, cursor: null },
+      { parent: null, secrets: 'flat', config: { base_url: 'u', account_id: 'a' } },
+      { parent: () => 1, cursor: Number.NaN },
+      {},
+    ];
+    for (const e of exprs)
+      for (const b of bindingSets) {
+        let want: { value?: unknown; error?: string };
+        try {
+          want = { value: await jsonata(e).evaluate(base, b) };
+          if (typeof want.value === 'function') continue; // a function value: nothing a mapping can store
+        } catch (err) {
+          want = { error: String((err as { code?: string }).code ?? (err as Error).message) };
+        }
+        let got: { value?: unknown; error?: string };
+        try {
+          got = { value: await evaluate(e, base, b) };
+        } catch (err) {
+          got = { error: String((err as { code?: string }).code ?? (err as Error).message) };
+        }
+        expect(got, `${e} with ${Object.keys(b).join(',')}`).toStrictEqual(
+          Array.isArray(want.value) ? { value: [...want.value] } : want,
+        );
+      }
   });
 
   it('falls back when a binding shadows a built-in', async () => {
