@@ -32,9 +32,9 @@ describe('evaluate', () => {
     // Compiled, and this input is handled: the value itself.
     expect(evaluateNow('$string(id)', rec)).toBe('5');
     expect(evaluateNow('missing.deep', rec)).toBeUndefined();
-    // Compiled but this input falls back (a path over an array), or not compiled at all ($trim): a promise of
+    // Compiled but this input falls back (a path over an array), or not compiled at all ($length): a promise of
     // what evaluate gives.
-    for (const expr of ['tags.n', '$trim(name)']) {
+    for (const expr of ['tags.n', '$length(name)']) {
       const now = evaluateNow(expr, rec);
       expect(now).toBeInstanceOf(Promise);
       expect(await now).toEqual(await evaluate(expr, rec));
