@@ -473,8 +473,9 @@ describe('writeRows: identities', () => {
     expect(searches[0]!.sql).toMatch(/from identity_keys k/);
     expect(searches[0]!.params).toContain(crossRefKey('chatwoot', 'fresh'));
     expect(searches[0]!.params).toContain('b@example.com');
-    expect(searches[1]!.params).toContain('b@example.com');
-    expect(searches[1]!.params).toEqual(expect.arrayContaining(['chatwoot', 'fresh']));
+    // Then the candidates, each kind of key an array parameter (pgArray).
+    expect(searches[1]!.params).toContain('{"b@example.com"}');
+    expect(searches[1]!.params).toEqual(expect.arrayContaining(['chatwoot', '{"fresh"}']));
     const update = calls.find((c) => c.sql.trim().startsWith('update patient_identities'))!;
     expect(update.params.slice(0, 3)).toEqual(['2.1.0', 'contacts', '00000000-0000-4000-8000-000000000001']);
     expect(update.params.at(-1)).toBe('2.1.0');

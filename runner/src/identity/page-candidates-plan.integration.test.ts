@@ -197,6 +197,40 @@ describe.each(kinds)('page candidate plans on %s', (kind) => {
     expect(new Set(rows.map((r) => r.external_id)).size).toBe(50);
   });
 
+  it('finds keys holding quotes, backslashes, commas and braces (array parameters)', async () => {
+    const odd = `x"y\\z,{1} 'w'`;
+    await transaction(forOrganization(t.db, ORG), async (q) => {
+      const [p] = await q<{ id: string }>(
+        `insert into patients (organization_id, last_name) values (?, 'O') returning id`,
+        [ORG],
+      );
+      await q(
+        `insert into patient_identities (organization_id, patient_id, source, external_id, email, last_name, date_of_birth)
+         values (?, ?, 'manychat', ?, ?, ?, '1990-01-02')`,
+        [ORG, p!.id, odd, `a"b\\c@example.com`, `O'Br"ien`],
+      );
+      const input: IdentityInput = { source: 'manychat', externalId: odd };
+      const { sql, params } = pageCandidateQuery(ORG, 'AU', [input], []);
+      expect((await q<{ external_id: string }>(sql, params)).map((r) => r.external_id)).toEqual([odd]);
+      const byEmail = pageCandidateQuery(
+        ORG,
+        'AU',
+        [{ source: 'cliniko', externalId: 'n1', email: `A"B\\c@example.com` }],
+        [],
+      );
+      expect((await q<{ external_id: string }>(byEmail.sql, byEmail.params)).map((r) => r.external_id)).toEqual([odd]);
+      const byDob = pageCandidateQuery(
+        ORG,
+        'AU',
+        [{ source: 'cliniko', externalId: 'n2', firstName: 'Zed', lastName: `O'Br"ien`, dateOfBirth: '1990-01-02' }],
+        [],
+      );
+      expect((await q<{ external_id: string }>(byDob.sql, byDob.params)).map((r) => r.external_id)).toEqual([odd]);
+      await q(`delete from patient_identities where source = 'manychat'`);
+      await q('delete from patients where id = ?', [p!.id]);
+    });
+  });
+
   it('keeps the per-identity candidate query (hooks, hot keys) on index scans too', async () => {
     const plans: string[] = [];
     await transaction(forOrganization(t.db, ORG), (q) =>

@@ -145,6 +145,22 @@ function pageKeys(defaultCountry: string, inputs: readonly IdentityInput[]): Pag
 
 const list = (values: readonly unknown[]) => values.map(() => '?').join(', ');
 
+/**
+ * A PostgreSQL array literal of text values, for one `?::text[]` (or `::date[]`, `::uuid[]`) parameter: every
+ * element quoted, backslash and double quote escaped. A string, so the same text whether the statement is sent with
+ * bound parameters or with its values inlined.
+ */
+export function pgArray(values: Iterable<string>): string {
+  let s = '{';
+  let first = true;
+  for (const v of values) {
+    if (!first) s += ',';
+    s += `"${v.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+    first = false;
+  }
+  return `${s}}`;
+}
+
 /** An `identity_keys` value of kind `xref` (as migration 0014's `patient_identity_keys` writes it). */
 export function crossRefKey(source: string, externalId: string): string {
   return `${source}\u001f${externalId}`;
@@ -227,37 +243,46 @@ export function pageCandidateQuery(
   const emails = fresh(keys.emails, fetched?.emails);
   const names = fresh(keys.names, fetched?.names);
   const lastDobs = fresh(keys.lastDobs, fetched?.lastDobs);
-  const ors: string[] = [];
-  const params: unknown[] = [organizationId];
-  if (phones.size) {
-    ors.push(`i.phone_e164 in (${list([...phones])})`);
-    params.push(...phones);
-  }
-  if (emails.size) {
-    ors.push(`i.email_lower in (${list([...emails])})`);
-    params.push(...emails);
-  }
+  // One arm per kind of key, each an index scan by `= any(array)` (leakproof, so an index condition under row-level
+  // security), combined with UNION (each row once, as the OR it replaced). The arrays travel as one parameter each:
+  // as an OR of IN lists of hundreds of values the statement took PostgreSQL ~20 ms to plan and 1 ms to run.
+  const arms: string[] = [];
+  const params: unknown[] = [];
+  const from = `select ${IDENTITY_COLUMNS}, i.evidence, i.name_key from patient_identities i`;
+  const live = 'i.organization_id = ? and i.deleted_at is null';
+  const arm = (cond: string, ...values: unknown[]) => {
+    arms.push(`${from} where ${live} and ${cond}`);
+    params.push(organizationId, ...values);
+  };
+  if (phones.size) arm('i.phone_e164 = any(?::text[])', pgArray(phones));
+  if (emails.size) arm('i.email_lower = any(?::text[])', pgArray(emails));
+  // Natural keys: one probe of the unique index per key. As `external_id = any(…)` the planner may scan the whole
+  // (organization, source) prefix when its statistics say the source has no rows yet (a first sync).
   for (const [source, ids] of refs) {
-    ors.push(`(i.source = ? and i.external_id in (${list([...ids])}))`);
-    params.push(source, ...ids);
+    arms.push(
+      `select c.* from unnest(?::text[]) as k(external_id), lateral (${from}
+         where ${live} and i.source = ? and i.external_id = k.external_id limit 1) as c`,
+    );
+    params.push(pgArray(ids), organizationId, source);
   }
-  if (names.size) {
-    ors.push(`i.name_key in (${list([...names])})`);
-    params.push(...names);
-  }
-  for (const ld of lastDobs) {
-    const [last, dob] = JSON.parse(ld) as [string, string];
-    ors.push('(i.last_name_lower = ? and i.date_of_birth = ?::date)');
-    params.push(last.toLowerCase(), dob);
+  if (names.size) arm('i.name_key = any(?::text[])', pgArray(names));
+  if (lastDobs.size) {
+    // Surname and date of birth as a pair: both index columns narrowed by their arrays, the exact pairs a filter.
+    // (A join with unnest() of the pairs let the planner hash-join a scan of the organization.)
+    const pairs = [...lastDobs].map((ld) => JSON.parse(ld) as [string, string]);
+    const last = pairs.map(([l]) => l.toLowerCase());
+    arm(
+      `i.last_name_lower = any(?::text[]) and i.date_of_birth = any(?::date[])
+       and i.last_name_lower || chr(31) || to_char(i.date_of_birth, 'YYYY-MM-DD') = any(?::text[])`,
+      pgArray(new Set(last)),
+      pgArray(new Set(pairs.map(([, dob]) => dob))),
+      pgArray(pairs.map(([, dob], n) => `${last[n]}\u001f${dob}`)),
+    );
   }
   // Reverse cross-references and message evidence, resolved to ids by identityKeyQuery.
-  if (keyedIds.length) {
-    ors.push(idCondition(keyedIds));
-    params.push(...keyedIds);
-  }
-  // Never empty: every input's own natural key is a condition (cross-references are never left out).
-  const sql = `select ${IDENTITY_COLUMNS}, i.evidence, i.name_key from patient_identities i
-     where i.organization_id = ? and i.deleted_at is null and (${ors.join(' or ')}) limit ${maxRows + 1}`;
+  if (keyedIds.length) arm('i.id = any(?::uuid[])', pgArray(keyedIds));
+  // Never empty: every input's own natural key is an arm (cross-references are never left out).
+  const sql = `${arms.join('\nunion\n')}\nlimit ${maxRows + 1}`;
   return { sql, params, queries };
 }
 
