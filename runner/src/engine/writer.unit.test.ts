@@ -25,10 +25,43 @@ interface Call {
   sql: string;
   params: readonly unknown[];
 }
+/** A PostgreSQL array literal as pgArray writes it, back to its values. */
+function parsePgArray(text: string): Array<string | null> {
+  const out: Array<string | null> = [];
+  let i = 1;
+  while (i < text.length - 1) {
+    if (text.startsWith('NULL', i)) {
+      out.push(null);
+      i += 4;
+    } else {
+      let v = '';
+      for (i++; text[i] !== '"'; i++) v += text[i] === '\\' ? text[++i] : text[i];
+      out.push(v);
+      i++;
+    }
+    if (text[i] === ',') i++;
+  }
+  return out;
+}
+
+/**
+ * The parameters as the rows they carry: the column arrays of an `unnest(?::text[], …)` FROM item (valuesClause)
+ * are read back row by row, in the order a VALUES list had them, so assertions read values per row.
+ */
+function asRows(sql: string, params: readonly unknown[]): readonly unknown[] {
+  const m = /unnest\(((?:\?::text\[\](?:, )?)+)\)/.exec(sql);
+  if (!m) return params;
+  const before = (sql.slice(0, m.index).match(/\?/g) ?? []).length;
+  const n = (m[1]!.match(/\?/g) ?? []).length;
+  const cols = params.slice(before, before + n).map((p) => parsePgArray(String(p)));
+  const rows = cols[0]!.flatMap((_, r) => cols.map((c) => c[r]));
+  return [...params.slice(0, before), ...rows, ...params.slice(before + n)];
+}
+
 function recorder(answer: (sql: string, params: readonly unknown[]) => unknown[] = () => []) {
   const calls: Call[] = [];
   const q: Querier = async <T>(sql: string, params: readonly unknown[] = []) => {
-    calls.push({ sql, params });
+    calls.push({ sql, params: asRows(sql, params) });
     return answer(sql, params) as T[];
   };
   return { q, calls };

@@ -1,5 +1,6 @@
 import type { CandidateQuery, IdentityInput, StoredIdentity } from '@routiq/sdk';
 import { candidateQueryFor, identityKey, MemoryIdentityStore } from '@routiq/sdk/identity';
+import { pgArray } from '../db/pg-array.ts';
 import type { Querier } from '../db/tx.ts';
 import { IDENTITY_COLUMNS, type IdentityRow, toStored } from './rows.ts';
 
@@ -144,22 +145,6 @@ function pageKeys(defaultCountry: string, inputs: readonly IdentityInput[]): Pag
 }
 
 const list = (values: readonly unknown[]) => values.map(() => '?').join(', ');
-
-/**
- * A PostgreSQL array literal of text values, for one `?::text[]` (or `::date[]`, `::uuid[]`) parameter: every
- * element quoted, backslash and double quote escaped. A string, so the same text whether the statement is sent with
- * bound parameters or with its values inlined.
- */
-export function pgArray(values: Iterable<string>): string {
-  let s = '{';
-  let first = true;
-  for (const v of values) {
-    if (!first) s += ',';
-    s += `"${v.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
-    first = false;
-  }
-  return `${s}}`;
-}
 
 /** An `identity_keys` value of kind `xref` (as migration 0014's `patient_identity_keys` writes it). */
 export function crossRefKey(source: string, externalId: string): string {
