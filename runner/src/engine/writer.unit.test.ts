@@ -376,7 +376,9 @@ describe('writeRows: identities', () => {
     // The page's candidates in two indexed queries (identity keys, then the identities), then the new patient and
     // the link.
     expect(calls[2]!.sql).toMatch(/^select k\.identity_id from identity_keys k where k\.organization_id = \?/);
-    expect(calls[3]!.sql).toMatch(/^select i\.id, .* from patient_identities i\s+where i\.organization_id = \?/s);
+    expect(calls[3]!.sql).toMatch(
+      /^select i\.id, .* from patient_identities i\s+where i\.organization_id = \(select \?::text\)/s,
+    );
     // The patient's id is chosen here (the page's new patients are written together, see below).
     expect(calls[4]!.sql).toMatch(/insert into patients \(id, organization_id, .*from \(values/s);
     const patientId = calls[4]!.params[0];

@@ -197,6 +197,23 @@ describe.each(kinds)('page candidate plans on %s', (kind) => {
     expect(new Set(rows.map((r) => r.external_id)).size).toBe(50);
   });
 
+  it('probes by keys for an organization the statistics do not know yet (new, in an analyzed shared table)', async () => {
+    const NEW = 'plan_new';
+    await createOrganization(t.db, NEW);
+    // Written after the last ANALYZE: the planner takes the organization to hold about one row.
+    await seed(t, NEW, 2000);
+    const rows = await transaction(forOrganization(t.db, NEW), async (q) => {
+      const { sql, params } = pageCandidateQuery(NEW, 'AU', page(), []);
+      const plan = (await q<Record<string, string>>(`explain ${sql}`, params))
+        .map((r) => String(Object.values(r)[0]))
+        .join('\n');
+      expectKeyedIndexScans(plan, 'patient_identities', /phone_e164|email_lower|external_id|name_key|last_name_lower/);
+      return q<{ external_id: string }>(sql, params);
+    });
+    // The 20 page identities with g ≤ 2,000: c<g> and c<g+1> each (as in the organization above).
+    expect(new Set(rows.map((r) => r.external_id)).size).toBe(40);
+  });
+
   it('finds keys holding quotes, backslashes, commas and braces (array parameters)', async () => {
     const odd = `x"y\\z,{1} 'w'`;
     await transaction(forOrganization(t.db, ORG), async (q) => {
