@@ -259,6 +259,8 @@ async function syncBench(kind: Kind, connector: Connector, url: string, n: numbe
         : {}),
       cpuUsPerRecord: {
         runner: perRecordUs((cpu.user + cpu.system) / 1000),
+        // Of which in the kernel (socket I/O to PostgreSQL and the platforms: on loopback, both ends' TCP work).
+        runnerKernel: perRecordUs(cpu.system / 1000),
         ...(pgMs !== undefined ? { postgres: perRecordUs(pgMs) } : {}),
         // Not the product's cost, but it shares the machine's two cores with the runner and PostgreSQL.
         ...(sim0 !== undefined && sim1 !== undefined ? { simulators: perRecordUs((sim1 - sim0) * TICK_MS) } : {}),
