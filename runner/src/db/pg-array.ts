@@ -9,7 +9,7 @@ export function pgArray(values: Iterable<string | null>): string {
   let first = true;
   for (const v of values) {
     if (!first) s += ',';
-    s += v === null ? 'NULL' : `"${escape(v)}"`;
+    s += v === null ? 'NULL' : `"${escaped(v)}"`;
     first = false;
   }
   return `${s}}`;
@@ -17,7 +17,7 @@ export function pgArray(values: Iterable<string | null>): string {
 
 const SPECIAL = /[\\"]/;
 
-function escape(v: string): string {
+function escaped(v: string): string {
   // Most values hold neither: the test is cheaper than a replace that finds nothing.
   return SPECIAL.test(v) ? v.replace(/[\\"]/g, '\\$&') : v;
 }
