@@ -17,6 +17,7 @@ import { Migration0016ReferenceFirstIndexes } from './0016_reference_first_index
 import { Migration0017AnalyzeForTheApp } from './0017_analyze_for_the_app.ts';
 import { Migration0018IdentityReconcileMarks } from './0018_identity_reconcile_marks.ts';
 import { Migration0019IdentityWriteCost } from './0019_identity_write_cost.ts';
+import { Migration0020ReconcileMarksTable } from './0020_reconcile_marks_table.ts';
 
 /** Every migration this version knows, in order. Names are stable forever: they are stored in the database. */
 export const migrations: MigrationObject[] = [
@@ -38,6 +39,7 @@ export const migrations: MigrationObject[] = [
   { name: '0017_analyze_for_the_app', class: Migration0017AnalyzeForTheApp },
   { name: '0018_identity_reconcile_marks', class: Migration0018IdentityReconcileMarks },
   { name: '0019_identity_write_cost', class: Migration0019IdentityWriteCost },
+  { name: '0020_reconcile_marks_table', class: Migration0020ReconcileMarksTable },
 ];
 
 export const MIGRATIONS_TABLE = 'routiq_migrations';

@@ -28,8 +28,6 @@ const PG_TYPE: Record<Column['sqlType'], string> = {
 
 /** Columns no INSERT names: PostgreSQL fills them (a generated key and the row's timestamps). */
 const DATABASE_FILLED = ['created_at', 'id', 'updated_at'];
-/** Bookkeeping a later write sets (null on insert): the identity as the last reconcile pass saw it (0018). */
-const SET_BY_UPDATES: Partial<Record<string, string[]>> = { patient_identities: ['reconcile_previous'] };
 
 /** A value for every property of a unified schema that the schema accepts. */
 function fullRow(target: UnifiedTarget): Record<string, unknown> {
@@ -95,9 +93,7 @@ describe.each(kinds)('unified tables on %s', (kind) => {
     const writer = [...(written.get(target) ?? [])].sort();
     // Every schema column was written (the row set them all), so the comparison covers the whole schema.
     for (const c of targetInfo(target).columns) expect(writer, `${target}.${c.name} written`).toContain(c.name);
-    expect([...writer, ...DATABASE_FILLED, ...(SET_BY_UPDATES[target] ?? [])].sort()).toEqual(
-      table.map((c) => c.column_name),
-    );
+    expect([...writer, ...DATABASE_FILLED].sort()).toEqual(table.map((c) => c.column_name));
     for (const name of DATABASE_FILLED) {
       expect(table.find((c) => c.column_name === name)?.column_default, `${target}.${name} default`).toBeTruthy();
     }

@@ -13,6 +13,7 @@
 import type { UnifiedTarget } from '@routiq/schemas';
 import type { Database } from '../db/database.ts';
 import { type Querier, transaction } from '../db/tx.ts';
+import { marking } from '../identity/marks.ts';
 import type { StreamSpec } from '../spec/types.ts';
 import { durationMs } from './durations.ts';
 import type { DeadRecord, ParentInfo } from './map.ts';
@@ -99,12 +100,15 @@ export class ListingTracker {
     if (!marked.length) return;
     for (const target of this.targets) {
       await q(
-        `update ${target} t set deleted_at = null, updated_at = now()${reconcileMark(target)}
+        reconcileMarked(
+          target,
+          `update ${target} t set deleted_at = null, updated_at = now()
          from listing_seen s
          where s.organization_id = ? and s.connection = ? and s.stream = ? and s.absent_since is not null
            and s.external_id in (${marked.map(() => '?').join(', ')})
            and t.organization_id = s.organization_id and t.source = ? and t.external_id = s.external_id
            and t.deleted_at = s.absent_since`,
+        ),
         [organizationId, connection, stream, ...marked.map((m) => m.external_id), source],
       );
     }
@@ -151,12 +155,15 @@ export class ListingTracker {
       if (gone.length) {
         for (const target of this.targets) {
           const rows = await q(
-            `update ${target} t set deleted_at = s.absent_since, updated_at = now(), last_sync_run_id = ?::uuid${reconcileMark(target)}
+            reconcileMarked(
+              target,
+              `update ${target} t set deleted_at = s.absent_since, updated_at = now(), last_sync_run_id = ?::uuid
              from listing_seen s
              where s.organization_id = ? and s.connection = ? and s.stream = ? and s.absent_since = now()
                and t.organization_id = s.organization_id and t.source = ? and t.external_id = s.external_id
-               and t.deleted_at is null
-             returning 1 as n`,
+               and t.deleted_at is null`,
+              'returning 1 as n',
+            ),
             [runId, organizationId, connection, stream, source],
           );
           marked += rows.length;
@@ -172,7 +179,11 @@ export class ListingTracker {
   }
 }
 
-/** An identity that disappears or comes back changes who its neighbours match: the reconcile pass looks again. */
-function reconcileMark(target: string): string {
-  return target === 'patient_identities' ? ', needs_reconcile = true' : '';
+/**
+ * An identity that disappears or comes back changes who its neighbours match: the reconcile pass looks again (its
+ * mark, identity/marks.ts). Other tables: the statement as it is, with `returning` when given.
+ */
+function reconcileMarked(target: string, update: string, returning = ''): string {
+  if (target === 'patient_identities') return marking(update);
+  return returning ? `${update}\n${returning}` : update;
 }

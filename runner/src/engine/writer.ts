@@ -12,6 +12,7 @@ import { normalizePhone } from '@routiq/sdk';
 import { evidenceForStorage, identityNameKey, inboxPhoneE164, normalizeIdentityForStorage } from '@routiq/sdk/identity';
 import { pgArray } from '../db/pg-array.ts';
 import { boundQuery, type Querier } from '../db/tx.ts';
+import { marking } from '../identity/marks.ts';
 import {
   crossRefKey,
   idCondition,
@@ -218,10 +219,7 @@ function valuesClause(
     push(i++, ctx.organizationId);
     push(i++, ctx.source);
     for (const c of cols)
-      push(
-        i++,
-        lit(r.row[c.name], c) ?? (JSON_DEFAULT.has(c.name) ? '{}' : c.name === 'cross_refs' ? '[]' : null),
-      );
+      push(i++, lit(r.row[c.name], c) ?? (JSON_DEFAULT.has(c.name) ? '{}' : c.name === 'cross_refs' ? '[]' : null));
     push(i++, r.sourceHash);
     push(i++, r.version ?? null);
     push(i++, String(!!r.sanitized));
@@ -315,14 +313,16 @@ async function patchRows(q: Querier, ctx: WriteContext, target: UnifiedTarget, b
   // Evidence only accumulates, so its order of arrival does not matter: it neither needs a newer version nor makes
   // the identity newer (a message polled now must not make a contact webhook signed a moment earlier look stale).
   const evidenceOnly = target === 'patient_identities' && setCols.every((c) => c.name === 'evidence');
-  const sql = `update ${target} as t set ${setCols.map((c) => `${c.name} = ${assigned(target, c)}`).join(', ')},
+  const dml = `update ${target} as t set ${setCols.map((c) => `${c.name} = ${assigned(target, c)}`).join(', ')},
   source_version = ${evidenceOnly ? 't.source_version' : 'greatest(coalesce(v.source_version::timestamptz, now()), t.source_version)'},
   spec_version = ?, last_sync_run_id = ?::uuid, updated_at = now()
 from ${v.sql} as v(${vnames.join(', ')})
 where t.organization_id = v.organization_id and t.source = v.source and t.external_id = v.external_id
   and (${setCols.map((c) => `t.${c.name}`).join(', ')}) is distinct from (${setCols.map((c) => assigned(target, c)).join(', ')})
-  and (${evidenceOnly ? 'true' : 'v.source_version is null or t.source_version is null or v.source_version::timestamptz >= t.source_version'})
-returning t.external_id`;
+  and (${evidenceOnly ? 'true' : 'v.source_version is null or t.source_version is null or v.source_version::timestamptz >= t.source_version'})`;
+  // A patched identity (evidence a message brought, a tombstone) is marked for the reconcile pass.
+  const sql =
+    target === 'patient_identities' ? marking(dml, 't.external_id', 'external_id') : `${dml}\nreturning t.external_id`;
   const rows = await q<{ external_id: string }>(sql, [ctx.specVersion, ctx.runId, ...v.params]);
   if (target === 'patient_identities' && rows.length)
     await refreshPatients(
@@ -501,17 +501,23 @@ async function upsertIdentities(q: Querier, ctx: WriteContext, batch: MappedRow[
       const ph = phones.get(String(r.row.external_id));
       return [ph?.e164 ?? null, String(ph?.valid ?? false), ph?.nameKey ?? null];
     });
+    // Each changed identity is marked for the reconcile pass, with its fields before this update (`o`, the row as
+    // the statement found it) unless a mark already holds them (the first change since the last pass).
     const rows = await q<{ external_id: string }>(
-      `update patient_identities as t set ${cols.map((c) => `${c.name} = ${assigned('patient_identities', c)}`).join(', ')},
+      `with w as (update patient_identities as t set ${cols.map((c) => `${c.name} = ${assigned('patient_identities', c)}`).join(', ')},
          phone_e164 = v.phone_e164, phone_valid = v.phone_valid::boolean, name_key = v.name_key, source_hash = v.source_hash,
          source_version = greatest(coalesce(v.source_version::timestamptz, now()), t.source_version), sanitized = v.sanitized::boolean,
-         spec_version = ?, stream = ?, last_sync_run_id = ?::uuid, updated_at = now(), needs_reconcile = true,
-         reconcile_previous = coalesce(t.reconcile_previous, ${PREVIOUS_IDENTITY})
-       from ${v.sql} as v(organization_id, source, ${cols.map((c) => c.name).join(', ')}, ${LINEAGE_VALUES.join(', ')}, phone_e164, phone_valid, name_key)
-       where t.organization_id = v.organization_id and t.source = v.source and t.external_id = v.external_id
+         spec_version = ?, stream = ?, last_sync_run_id = ?::uuid, updated_at = now()
+       from ${v.sql} as v(organization_id, source, ${cols.map((c) => c.name).join(', ')}, ${LINEAGE_VALUES.join(', ')}, phone_e164, phone_valid, name_key),
+         patient_identities o
+       where t.organization_id = v.organization_id and t.source = v.source and t.external_id = v.external_id and o.id = t.id
          and (${cols.map((c) => `t.${c.name}`).join(', ')}, t.phone_e164, t.name_key, t.spec_version) is distinct from (${cols.map((c) => assigned('patient_identities', c)).join(', ')}, v.phone_e164, v.name_key, ?)
          and (v.source_version is null or t.source_version is null or v.source_version::timestamptz >= t.source_version)
-       returning t.external_id`,
+       returning t.external_id, t.organization_id, t.id, ${PREVIOUS_IDENTITY} as previous),
+       m as (insert into identity_reconcile_marks as r (organization_id, identity_id, previous)
+         select organization_id, id, previous from w
+         on conflict (organization_id, identity_id) do update set marked_at = now(), previous = coalesce(r.previous, excluded.previous))
+       select external_id from w`,
       [ctx.specVersion, ctx.stream, ctx.runId, ...v.params, ctx.specVersion],
     );
     updated = rows.length;
@@ -527,12 +533,12 @@ async function upsertIdentities(q: Querier, ctx: WriteContext, batch: MappedRow[
 }
 
 /**
- * The identity's matching fields before an update (in an UPDATE's SET, `t.` reads the old row), kept until the
- * reconcile pass has looked at the keys it had (identity/neighbourhood.ts).
+ * The identity's matching fields before an update (`o`: the row joined to itself, read as the statement found it),
+ * kept in its reconcile mark until the pass has looked at the keys it had (identity/neighbourhood.ts).
  */
-const PREVIOUS_IDENTITY = `jsonb_build_object('first_name', t.first_name, 'last_name', t.last_name,
-  'display_name', t.display_name, 'email', t.email, 'phone', t.phone, 'phone_e164', t.phone_e164,
-  'date_of_birth', to_char(t.date_of_birth, 'YYYY-MM-DD'), 'cross_refs', t.cross_refs, 'evidence', t.evidence)`;
+const PREVIOUS_IDENTITY = `jsonb_build_object('first_name', o.first_name, 'last_name', o.last_name,
+  'display_name', o.display_name, 'email', o.email, 'phone', o.phone, 'phone_e164', o.phone_e164,
+  'date_of_birth', to_char(o.date_of_birth, 'YYYY-MM-DD'), 'cross_refs', o.cross_refs, 'evidence', o.evidence)`;
 
 /** New identities (`extra`: phone_e164, phone_valid, patient_id, match_method, match_confidence, name_key). */
 async function insertIdentities(
@@ -545,9 +551,11 @@ async function insertIdentities(
   const v = valuesClause(rows, ctx, cols, extra);
   await boundQuery(
     q,
-    `insert into patient_identities (organization_id, source, ${cols.map((c) => c.name).join(', ')}, source_hash, source_version, sanitized, phone_e164, phone_valid, patient_id, match_method, match_confidence, name_key, spec_version, stream, last_sync_run_id, needs_reconcile)
-     select v.organization_id, v.source, ${cols.map((c) => `v.${c.name}::${c.sqlType}`).join(', ')}, v.source_hash, coalesce(v.source_version::timestamptz, now()), v.sanitized::boolean, v.phone_e164, v.phone_valid::boolean, v.patient_id::uuid, v.match_method, v.match_confidence::numeric, v.name_key, ?, ?, ?::uuid, true
+    marking(
+      `insert into patient_identities as t (organization_id, source, ${cols.map((c) => c.name).join(', ')}, source_hash, source_version, sanitized, phone_e164, phone_valid, patient_id, match_method, match_confidence, name_key, spec_version, stream, last_sync_run_id)
+     select v.organization_id, v.source, ${cols.map((c) => `v.${c.name}::${c.sqlType}`).join(', ')}, v.source_hash, coalesce(v.source_version::timestamptz, now()), v.sanitized::boolean, v.phone_e164, v.phone_valid::boolean, v.patient_id::uuid, v.match_method, v.match_confidence::numeric, v.name_key, ?, ?, ?::uuid
      from ${v.sql} as v(organization_id, source, ${cols.map((c) => c.name).join(', ')}, ${LINEAGE_VALUES.join(', ')}, phone_e164, phone_valid, patient_id, match_method, match_confidence, name_key)`,
+    ),
     [ctx.specVersion, ctx.stream, ctx.runId, ...v.params],
   );
 }

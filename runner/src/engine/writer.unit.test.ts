@@ -22,9 +22,13 @@ import {
  * (What that SQL does to real rows is covered by the integration tests against PGlite and PostgreSQL.)
  */
 interface Call {
+  /** The statement, or the write a marking statement wraps (`with w as (…)`, identity/marks.ts). */
   sql: string;
   params: readonly unknown[];
 }
+
+/** The write inside a statement that also marks identities for the reconcile pass. */
+const unwrapMarking = (sql: string) => sql.replace(/^with w as \(/, '');
 /** A PostgreSQL array literal as pgArray writes it, back to its values. */
 function parsePgArray(text: string): Array<string | null> {
   const out: Array<string | null> = [];
@@ -60,11 +64,15 @@ function asRows(sql: string, params: readonly unknown[]): readonly unknown[] {
 
 function recorder(answer: (sql: string, params: readonly unknown[]) => unknown[] = () => []) {
   const calls: Call[] = [];
+  /** The statements as sent (a marking statement whole). */
+  const sent: string[] = [];
   const q: Querier = async <T>(sql: string, params: readonly unknown[] = []) => {
-    calls.push({ sql, params: asRows(sql, params) });
-    return answer(sql, params) as T[];
+    const write = unwrapMarking(sql);
+    calls.push({ sql: write, params: asRows(sql, params) });
+    sent.push(sql);
+    return answer(write, params) as T[];
   };
-  return { q, calls };
+  return { q, calls, sent };
 }
 
 /** The column list of an `insert into <table> … (cols)` statement. */
@@ -327,6 +335,20 @@ describe('writeRows: patches', () => {
     ]);
     expect(calls[1]!.params).toEqual(['org_w', 'chatwoot', 'w1']);
   });
+
+  it('marks a patched identity for the reconcile pass (evidence a message brought), not a patched message', async () => {
+    const { q, sent } = recorder((sql) => (sql.startsWith('update') ? [{ external_id: 'w1' }] : []));
+    await writeRows(q, ctx(), [
+      row('patient_identities', { external_id: 'w1', evidence: [{ kind: 'phone', value: '+61400000001' }] }, 'patch'),
+      row('messages', { external_id: 'm1', deleted_at: '2026-01-01T00:00:00Z' }, 'patch'),
+    ]);
+    const identity = sent.find((x) => x.includes('update patient_identities'))!;
+    expect(identity).toMatch(/^with w as \(update patient_identities/);
+    expect(identity).toContain('insert into identity_reconcile_marks');
+    expect(identity).toContain('on conflict (organization_id, identity_id) do update set marked_at = now()');
+    const message = sent.find((x) => x.includes('update messages'))!;
+    expect(message).not.toContain('identity_reconcile_marks');
+  });
 });
 
 describe('writeRows: identities', () => {
@@ -485,7 +507,7 @@ describe('writeRows: identities', () => {
 
   it('updates known identities set-based and hands the hook a candidate search bound to this identity', async () => {
     const searches: Call[] = [];
-    const { q, calls } = recorder((sql, params) => {
+    const { q, calls, sent } = recorder((sql, params) => {
       if (sql.startsWith('select external_id from patient_identities')) return [{ external_id: 'known' }];
       if (sql.trim().startsWith('update patient_identities')) return [{ external_id: 'known' }];
       if (/^\s*insert into patients/.test(sql)) return [{ id: PATIENT }];
@@ -514,6 +536,14 @@ describe('writeRows: identities', () => {
     const update = calls.find((c) => c.sql.trim().startsWith('update patient_identities'))!;
     expect(update.params.slice(0, 3)).toEqual(['2.1.0', 'contacts', '00000000-0000-4000-8000-000000000001']);
     expect(update.params.at(-1)).toBe('2.1.0');
+    // Both writes mark the identities for the reconcile pass; the update keeps their fields as they were.
+    const sentUpdate = sent.find((x) => x.startsWith('with w as (update patient_identities'))!;
+    expect(sentUpdate).toContain('insert into identity_reconcile_marks');
+    expect(sentUpdate).toContain('previous = coalesce(r.previous, excluded.previous)');
+    expect(sentUpdate).toMatch(/jsonb_build_object\('first_name', o\.first_name/);
+    expect(sent.find((x) => x.startsWith('with w as (insert into patient_identities as t'))).toContain(
+      'insert into identity_reconcile_marks',
+    );
     expect(r).toMatchObject({ inserted: 1, updated: 1, unchanged: 0 });
     expect(r.changed.get('patient_identities')).toEqual(new Set(['fresh', 'known']));
   });

@@ -12,6 +12,7 @@ import { scorePair } from '@routiq/sdk/identity';
 import type { Querier } from '../engine/writer.ts';
 import { RoutiqError } from '../errors/registry.ts';
 import { recordAudit } from '../security/audit.ts';
+import { marking } from './marks.ts';
 import {
   type DbOrQuerier,
   inTransaction,
@@ -244,17 +245,16 @@ async function mergeIn(q: Querier, o: MergeOptions): Promise<MergeResult> {
           ]),
       );
     }
+    const move = `update patient_identities t set patient_id = ?::uuid, match_method = ?, match_confidence = v.c::numeric, updated_at = now()
+       from (values ${identities.map(() => '(?, ?)').join(', ')}) as v(id, c)
+       where t.id = v.id::uuid and t.patient_id = ?::uuid`;
     await q(
       // A manual merge changes what the reconcile pass would plan around these identities (a patient grew); the
       // pass's own merges are its output and leave no mark.
-      `update patient_identities t set patient_id = ?::uuid, match_method = ?, match_confidence = v.c::numeric, updated_at = now(),
-         needs_reconcile = t.needs_reconcile or ?::boolean
-       from (values ${identities.map(() => '(?, ?)').join(', ')}) as v(id, c)
-       where t.id = v.id::uuid and t.patient_id = ?::uuid`,
+      o.method === 'reconcile' ? move : marking(move),
       [
         o.into,
         o.method,
-        String(o.method !== 'reconcile'),
         ...identities.flatMap((i) => [i.id, (Math.round((confidence.get(i.id) ?? 1) * 1000) / 1000).toFixed(3)]),
         o.from,
       ],
@@ -422,10 +422,9 @@ async function unmergeIn(q: Querier, o: UnmergeOptions): Promise<UnmergeResult> 
   const snapshots = new Map(details.before.identities.map((i) => [i.id, i]));
   if (ids.length > 0) {
     await q(
-      `update patient_identities t set patient_id = ?::uuid, match_method = v.m, match_confidence = v.c::numeric, updated_at = now(),
-         needs_reconcile = true
+      marking(`update patient_identities t set patient_id = ?::uuid, match_method = v.m, match_confidence = v.c::numeric, updated_at = now()
        from (values ${ids.map(() => '(?, ?, ?)').join(', ')}) as v(id, m, c)
-       where t.id = v.id::uuid and t.patient_id = ?::uuid`,
+       where t.id = v.id::uuid and t.patient_id = ?::uuid`),
       [
         from,
         ...ids.flatMap((id) => {

@@ -1,11 +1,11 @@
 /**
  * What a reconcile pass must read when only some identities changed: the writer marks every identity it inserts,
- * changes, deletes or restores (`patient_identities.needs_reconcile`, migration 0018), and the pass re-matches the
+ * changes, deletes or restores (`identity_reconcile_marks`, migrations 0018 and 0020), and the pass re-matches the
  * neighbourhood of the marked ones instead of every identity of the organization. A merge needs a link both ways
  * (an identity of A links B, one of B links A), and an identity's decision changes only when it or one of its
  * candidates changed. So, with M the marked identities:
  *   A = live M ∪ candidates(M), candidates taken with M's keys now and as the last pass saw them
- *       (`reconcile_previous`: a phone changed from X to Y changes what X's other holders decide)
+ *       (the mark's `previous`: a phone changed from X to Y changes what X's other holders decide)
  *   B = every identity of the patients of A and of M, re-matched against B ∪ candidates(B)
  *   then, round by round, every identity of each patient those re-matched identities link and that is not loaded
  *   yet (its decision is the other direction of a pair; for a group that grows, the patients it links), re-matched
@@ -19,6 +19,7 @@
 
 import type { IdentityInput, StoredIdentity } from '@routiq/sdk';
 import { identityKey, type PatientLink, planPatientLinks } from '@routiq/sdk/identity';
+import { pgArray } from '../db/pg-array.ts';
 import { boundQuery } from '../db/tx.ts';
 import type { Querier } from '../engine/writer.ts';
 import { type FetchedKeys, identityKeyQuery, pageCandidateQuery, storedWithEvidence } from './page-candidates.ts';
@@ -30,13 +31,13 @@ export const MAX_MARKS = 2000;
 export const MAX_NEIGHBOURHOOD = 20_000;
 /** Identities per candidate query. */
 const CHUNK = 100;
-/** (id, updated_at) pairs per statement that clears marks (bound parameters: two each, 65,535 at most). */
+/** Marks per statement that clears them. */
 const CLEAR_CHUNK = 10_000;
 
-/** A marked identity as the pass saw it: its mark is cleared only if the row has not changed since. */
+/** A marked identity as the pass saw it: its mark is cleared only if no write marked it again since. */
 export interface Mark {
   id: string;
-  updatedAt: string;
+  markedAt: string;
 }
 
 export interface Neighbourhood {
@@ -50,29 +51,29 @@ export interface Neighbourhood {
 
 type Row = IdentityRow & { evidence: unknown };
 
-/** The organization's marked identities (at most `limit`; the partial index holds only those). */
+/** The organization's marked identities (at most `limit`), as `identity_reconcile_marks` holds them. */
 export async function loadMarks(q: Querier, organizationId: string, limit?: number): Promise<Mark[]> {
-  const rows = await q<{ id: string; updated_at: string }>(
-    `select id::text as id, updated_at::text as updated_at from patient_identities
-     where organization_id = ? and needs_reconcile${limit === undefined ? '' : ` limit ${Math.floor(limit)}`}`,
+  const rows = await q<{ id: string; marked_at: string }>(
+    `select identity_id::text as id, marked_at::text as marked_at from identity_reconcile_marks
+     where organization_id = ?${limit === undefined ? '' : ` limit ${Math.floor(limit)}`}`,
     [organizationId],
   );
-  return rows.map((r) => ({ id: r.id, updatedAt: r.updated_at }));
+  return rows.map((r) => ({ id: r.id, markedAt: r.marked_at }));
 }
 
 /**
- * Clear the marks a pass has dealt with. A row written again since the pass read it (a newer `updated_at`) keeps its
- * mark for the next pass.
+ * Clear the marks a pass has dealt with. An identity written again since the pass read its mark (a newer
+ * `marked_at`) keeps it for the next pass. A mark whose identity is gone is cleared too.
  */
 export async function clearMarks(q: Querier, organizationId: string, marks: readonly Mark[]): Promise<void> {
   for (let i = 0; i < marks.length; i += CLEAR_CHUNK) {
     const chunk = marks.slice(i, i + CLEAR_CHUNK);
     await boundQuery(
       q,
-      `update patient_identities t set needs_reconcile = false, reconcile_previous = null
-       from (values ${chunk.map(() => '(?::uuid, ?::timestamptz)').join(', ')}) as v(id, updated_at)
-       where t.organization_id = ? and t.id = v.id and t.updated_at = v.updated_at and t.needs_reconcile`,
-      [...chunk.flatMap((m) => [m.id, m.updatedAt]), organizationId],
+      `delete from identity_reconcile_marks m
+       using unnest(?::uuid[], ?::timestamptz[]) as v(id, marked_at)
+       where m.organization_id = ? and m.identity_id = v.id and m.marked_at = v.marked_at`,
+      [pgArray(chunk.map((m) => m.id)), pgArray(chunk.map((m) => m.markedAt)), organizationId],
     );
   }
 }
@@ -101,8 +102,9 @@ export async function loadNeighbourhood(
     marked.push(
       ...(await q<Row & { gone: boolean; previous: unknown }>(
         `select ${IDENTITY_COLUMNS}, i.evidence, (i.deleted_at is not null or p.merged_into is not null) as gone,
-           i.reconcile_previous as previous
+           m.previous
          from patient_identities i join patients p on p.id = i.patient_id
+           left join identity_reconcile_marks m on m.organization_id = i.organization_id and m.identity_id = i.id
          where i.organization_id = ? and i.id in (${list(ids.length)})`,
         [organizationId, ...ids],
       )),
@@ -160,7 +162,7 @@ export async function loadNeighbourhood(
   return { identities, rematch, links };
 }
 
-/** The identity as the last pass saw it (`reconcile_previous`, written by the writer's first change since). */
+/** The identity as the last pass saw it (its mark's `previous`, written by the writer's first change since). */
 function previousOf(r: Row & { previous: unknown }): StoredIdentity | null {
   const p = (typeof r.previous === 'string' ? JSON.parse(r.previous) : r.previous) as Partial<
     IdentityRow & { evidence: unknown }

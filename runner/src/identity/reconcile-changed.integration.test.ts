@@ -8,9 +8,11 @@ import { generateLabelledSet, toIdentityInput } from '@routiq/sandbox/identity';
 import type { IdentityInput } from '@routiq/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends, openTestDb, type TestDb } from '../../../test/helpers/db.ts';
+import { forOrganization, transaction } from '../db/tx.ts';
+import { writeRows } from '../engine/writer.ts';
 import { clearMarks, loadMarks } from './neighbourhood.ts';
 import { type ReconcileResult, reconcileOrganization } from './reconcile.ts';
-import { createOrganization, patientOf, writeIdentityPages } from './test-support.ts';
+import { createOrganization, patientOf, writeContext, writeIdentityPages } from './test-support.ts';
 
 const kinds = await backends();
 const ORG = 'org_reconcile_changed';
@@ -33,7 +35,7 @@ describe.each(kinds)('reconcile over what changed (%s)', (kind) => {
     Number(
       (
         await t.db.query<{ n: string }>(
-          'select count(*)::text as n from patient_identities where organization_id = ? and needs_reconcile',
+          'select count(*)::text as n from identity_reconcile_marks where organization_id = ?',
           [ORG],
         )
       )[0]?.n,
@@ -162,6 +164,33 @@ describe.each(kinds)('reconcile over what changed (%s)', (kind) => {
       ],
     };
     await oneMergeAfter(`${ORG}_far`, [annLee(), annSmith(), contact], annLee({ firstName: 'Bob' }));
+  });
+
+  it('marks an identity whose evidence a message patched (the pass re-matches it)', async () => {
+    await clearMarks(t.db.query.bind(t.db), ORG, await loadMarks(t.db.query.bind(t.db), ORG));
+    expect(await marked()).toBe(0);
+    const first = inputs[0]!;
+    await transaction(forOrganization(t.db, ORG), (q) =>
+      writeRows(q, writeContext(ORG, first.source), [
+        {
+          target: 'patient_identities',
+          mode: 'patch',
+          row: {
+            external_id: first.externalId,
+            evidence: [{ kind: 'phone', value: '+61 400 111 222', origin: 'message' }],
+          },
+          sourceHash: 'patch',
+        },
+      ]),
+    );
+    expect(await marked()).toBe(1);
+    const marks = await loadMarks(t.db.query.bind(t.db), ORG);
+    const [row] = await t.db.query<{ id: string }>(
+      'select id::text as id from patient_identities where organization_id = ? and source = ? and external_id = ?',
+      [ORG, first.source, first.externalId],
+    );
+    expect(marks.map((m) => m.id)).toEqual([row!.id]);
+    await clearMarks(t.db.query.bind(t.db), ORG, marks);
   });
 
   it('keeps the mark of an identity written again after the pass read it', async () => {

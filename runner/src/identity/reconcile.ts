@@ -35,7 +35,7 @@ export interface ReconcileOptions {
   onProgress?: ProgressListener | undefined;
   /**
    * `all` (the default): every live identity of the organization is matched again. `changed`: only the
-   * neighbourhood of the identities written since their last pass (`needs_reconcile`; see neighbourhood.ts), which
+   * neighbourhood of the identities written since their last pass (their marks; see neighbourhood.ts), which
    * is what a sync runs after writing; it plans the whole organization when the marks or the neighbourhood are too
    * many (a first sync). Either clears the marks of what it saw (not in a dry run).
    */
@@ -162,7 +162,7 @@ async function oldestKeeps(q: Querier, planned: readonly PatientMerge[]): Promis
 
 /** Apply (or, in a dry run, list) a plan's merges, leaving out pairs kept apart by an unmerge. */
 async function apply(q: Querier, o: ReconcileOptions, p: Plan, started: number): Promise<ReconcileResult> {
-  // Before the merges, which write the identities they move (a newer updated_at would keep their marks).
+  // The marks the plan read; the pass's own merges below leave none (identity/merge.ts).
   if (!o.dryRun) await clearMarks(q, p.organizationId, p.marks);
   const planned = await oldestKeeps(q, p.planned);
   const keptApart = await loadKeptApart(q, p.organizationId);
