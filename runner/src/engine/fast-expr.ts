@@ -314,6 +314,15 @@ const MAX_MS = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z
 
 type Builtin = { arity: number; fn: (args: unknown[]) => unknown };
 
+/** $substringBefore / $substringAfter: the whole string when `chars` is not in it. */
+function substringAround(v: unknown, chars: unknown, side: 'before' | 'after'): unknown {
+  if (typeof chars !== 'string' || (v !== undefined && typeof v !== 'string')) return fallback();
+  if (v === undefined) return undefined;
+  const pos = v.indexOf(chars);
+  if (pos === -1) return v;
+  return side === 'before' ? v.substring(0, pos) : v.substring(pos + chars.length);
+}
+
 const BUILTINS: Record<string, Builtin> = {
   string: { arity: 1, fn: ([v]) => (v === undefined ? undefined : toStringFn(v)) },
   fromMillis: {
@@ -409,24 +418,8 @@ const BUILTINS: Record<string, Builtin> = {
       return r;
     },
   },
-  substringBefore: {
-    arity: 2,
-    fn: ([v, chars]) => {
-      if (typeof chars !== 'string' || (v !== undefined && typeof v !== 'string')) return fallback();
-      if (v === undefined) return undefined;
-      const pos = v.indexOf(chars);
-      return pos > -1 ? v.substring(0, pos) : v;
-    },
-  },
-  substringAfter: {
-    arity: 2,
-    fn: ([v, chars]) => {
-      if (typeof chars !== 'string' || (v !== undefined && typeof v !== 'string')) return fallback();
-      if (v === undefined) return undefined;
-      const pos = v.indexOf(chars);
-      return pos > -1 ? v.substring(pos + chars.length) : v;
-    },
-  },
+  substringBefore: { arity: 2, fn: ([v, chars]) => substringAround(v, chars, 'before') },
+  substringAfter: { arity: 2, fn: ([v, chars]) => substringAround(v, chars, 'after') },
   contains: {
     arity: 2,
     fn: ([v, token]) => {
