@@ -322,7 +322,9 @@ where t.organization_id = v.organization_id and t.source = v.source and t.extern
   and (${evidenceOnly ? 'true' : 'v.source_version is null or t.source_version is null or v.source_version::timestamptz >= t.source_version'})`;
   // A patched identity (evidence a message brought, a tombstone) is marked for the reconcile pass.
   const sql =
-    target === 'patient_identities' ? marking(dml, 't.external_id', 'external_id') : `${dml}\nreturning t.external_id`;
+    target === 'patient_identities'
+      ? marking(dml, { returning: 't.external_id', out: 'external_id' })
+      : `${dml}\nreturning t.external_id`;
   const rows = await q<{ external_id: string }>(sql, [ctx.specVersion, ctx.runId, ...v.params]);
   if (target === 'patient_identities' && rows.length)
     await refreshPatients(
@@ -504,7 +506,8 @@ async function upsertIdentities(q: Querier, ctx: WriteContext, batch: MappedRow[
     // Each changed identity is marked for the reconcile pass, with its fields before this update (`o`, the row as
     // the statement found it) unless a mark already holds them (the first change since the last pass).
     const rows = await q<{ external_id: string }>(
-      `with w as (update patient_identities as t set ${cols.map((c) => `${c.name} = ${assigned('patient_identities', c)}`).join(', ')},
+      marking(
+        `update patient_identities as t set ${cols.map((c) => `${c.name} = ${assigned('patient_identities', c)}`).join(', ')},
          phone_e164 = v.phone_e164, phone_valid = v.phone_valid::boolean, name_key = v.name_key, source_hash = v.source_hash,
          source_version = greatest(coalesce(v.source_version::timestamptz, now()), t.source_version), sanitized = v.sanitized::boolean,
          spec_version = ?, stream = ?, last_sync_run_id = ?::uuid, updated_at = now()
@@ -512,12 +515,9 @@ async function upsertIdentities(q: Querier, ctx: WriteContext, batch: MappedRow[
          patient_identities o
        where t.organization_id = v.organization_id and t.source = v.source and t.external_id = v.external_id and o.id = t.id
          and (${cols.map((c) => `t.${c.name}`).join(', ')}, t.phone_e164, t.name_key, t.spec_version) is distinct from (${cols.map((c) => assigned('patient_identities', c)).join(', ')}, v.phone_e164, v.name_key, ?)
-         and (v.source_version is null or t.source_version is null or v.source_version::timestamptz >= t.source_version)
-       returning t.external_id, t.organization_id, t.id, ${PREVIOUS_IDENTITY} as previous),
-       m as (insert into identity_reconcile_marks as r (organization_id, identity_id, previous)
-         select organization_id, id, previous from w
-         on conflict (organization_id, identity_id) do update set marked_at = now(), previous = coalesce(r.previous, excluded.previous))
-       select external_id from w`,
+         and (v.source_version is null or t.source_version is null or v.source_version::timestamptz >= t.source_version)`,
+        { returning: 't.external_id', out: 'external_id', previous: PREVIOUS_IDENTITY },
+      ),
       [ctx.specVersion, ctx.stream, ctx.runId, ...v.params, ctx.specVersion],
     );
     updated = rows.length;
